@@ -1,0 +1,188 @@
+//! The activity log: one record for every tool call, policy decision and change, so that a
+//! person can always answer "what did the agent do, and what did the proxy let it do".
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::time::Timestamp;
+
+/// The longest response kept in a record, in bytes.
+pub const MAX_RECORDED_RESPONSE: usize = 64 * 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActivityKind {
+    ToolCall,
+    PolicyDecision,
+    QuarantineChange,
+    ServerChange,
+    SystemStart,
+    SystemStop,
+    ConfigChange,
+    ToolQuarantineChange,
+}
+
+impl ActivityKind {
+    pub const ALL: [ActivityKind; 8] = [
+        Self::ToolCall,
+        Self::PolicyDecision,
+        Self::QuarantineChange,
+        Self::ServerChange,
+        Self::SystemStart,
+        Self::SystemStop,
+        Self::ConfigChange,
+        Self::ToolQuarantineChange,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ToolCall => "tool_call",
+            Self::PolicyDecision => "policy_decision",
+            Self::QuarantineChange => "quarantine_change",
+            Self::ServerChange => "server_change",
+            Self::SystemStart => "system_start",
+            Self::SystemStop => "system_stop",
+            Self::ConfigChange => "config_change",
+            Self::ToolQuarantineChange => "tool_quarantine_change",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == raw)
+    }
+}
+
+/// Which interface a change or call came through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    Mcp,
+    Cli,
+    Api,
+    Internal,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Mcp => "mcp",
+            Self::Cli => "cli",
+            Self::Api => "api",
+            Self::Internal => "internal",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        [Self::Mcp, Self::Cli, Self::Api, Self::Internal]
+            .into_iter()
+            .find(|s| s.as_str() == raw)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActivityStatus {
+    Success,
+    Error,
+    Blocked,
+    Rejected,
+}
+
+impl ActivityStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Success => "success",
+            Self::Error => "error",
+            Self::Blocked => "blocked",
+            Self::Rejected => "rejected",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        [Self::Success, Self::Error, Self::Blocked, Self::Rejected]
+            .into_iter()
+            .find(|s| s.as_str() == raw)
+    }
+}
+
+/// One entry of the activity log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ActivityRecord {
+    /// A ULID: unique, and sorting by id sorts by time.
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: ActivityKind,
+    pub source: Source,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arguments: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response: Option<String>,
+    #[serde(default)]
+    pub response_truncated: bool,
+    pub status: ActivityStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_message: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<i64>,
+    pub timestamp: Timestamp,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub metadata: Map<String, Value>,
+}
+
+impl ActivityRecord {
+    /// Keeps the response, cut to [`MAX_RECORDED_RESPONSE`] bytes on a character boundary.
+    pub fn set_response(&mut self, response: &str) {
+        let (kept, cut) = truncate_utf8(response, MAX_RECORDED_RESPONSE);
+        self.response = Some(kept.to_owned());
+        self.response_truncated = cut;
+    }
+}
+
+/// The longest prefix of `text` of at most `max` bytes that ends on a character boundary,
+/// and whether anything was cut.
+pub fn truncate_utf8(text: &str, max: usize) -> (&str, bool) {
+    if text.len() <= max {
+        return (text, false);
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    (&text[..end], true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn truncation_respects_characters() {
+        assert_eq!(truncate_utf8("héllo", 2), ("h", true));
+        assert_eq!(truncate_utf8("héllo", 3), ("hé", true));
+        assert_eq!(truncate_utf8("hi", 10), ("hi", false));
+    }
+
+    #[test]
+    fn names_round_trip() {
+        for k in ActivityKind::ALL {
+            assert_eq!(ActivityKind::parse(k.as_str()), Some(k));
+            assert_eq!(
+                serde_json::to_value(k).unwrap(),
+                serde_json::Value::String(k.as_str().into())
+            );
+        }
+        assert_eq!(Source::parse("api"), Some(Source::Api));
+        assert_eq!(
+            ActivityStatus::parse("blocked"),
+            Some(ActivityStatus::Blocked)
+        );
+    }
+}

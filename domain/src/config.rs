@@ -1,0 +1,977 @@
+//! The configuration document, `mcp_config.json`, in the Go MCPProxy's format.
+//!
+//! Keys this proxy acts on are typed; every other key (including those of features we do not
+//! have yet, and deprecated ones) is kept in `extra` and written back unchanged, so a config
+//! shared with the Go proxy loses nothing when we save it. Defaults are the Go proxy's, applied
+//! to absent keys. Validation is pure and names the key of every problem.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::duration::GoDuration;
+use crate::name::ServerName;
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+pub const DEFAULT_TOOLS_LIMIT: i64 = 15;
+pub const DEFAULT_TOOL_RESPONSE_LIMIT: i64 = 20_000;
+pub const DEFAULT_CALL_TOOL_TIMEOUT: GoDuration = GoDuration::from_secs(120);
+pub const DEFAULT_HEALTH_CHECK_INTERVAL: GoDuration = GoDuration::from_secs(30);
+pub const DEFAULT_TOOL_DISCOVERY_INTERVAL: GoDuration = GoDuration::from_secs(300);
+pub const DEFAULT_INIT_TIMEOUT: GoDuration = GoDuration::from_secs(30);
+
+/// One problem in a config, with the key it is about (`mcpServers[2].url`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ValidationError {
+    pub field: String,
+    pub message: String,
+}
+
+impl ValidationError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for ValidationError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.field, self.message)
+    }
+}
+
+impl std::error::Error for ValidationError {}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    pub listen: String,
+    pub data_dir: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub api_key: String,
+    pub enable_socket: bool,
+    #[serde(rename = "mcpServers")]
+    pub servers: Vec<ServerConfig>,
+    pub tools_limit: i64,
+    pub tool_response_limit: i64,
+    pub call_tool_timeout: GoDuration,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub routing_mode: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub instructions: String,
+    pub read_only_mode: bool,
+    pub disable_management: bool,
+    pub allow_server_add: bool,
+    pub allow_server_remove: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quarantine_enabled: Option<bool>,
+    pub require_mcp_auth: bool,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub trusted_hosts: Vec<String>,
+    pub enable_prompts: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub health_check_interval: Option<GoDuration>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tool_discovery_interval: Option<GoDuration>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub init_timeout: Option<GoDuration>,
+    pub logging: LoggingConfig,
+    pub environment: EnvironmentConfig,
+    pub activity_retention_days: i64,
+    pub activity_max_records: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub intent_declaration: Option<IntentDeclarationConfig>,
+    /// Every key this proxy does not act on, kept as it was read.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: DEFAULT_LISTEN.to_owned(),
+            data_dir: String::new(),
+            api_key: String::new(),
+            enable_socket: true,
+            servers: Vec::new(),
+            tools_limit: DEFAULT_TOOLS_LIMIT,
+            tool_response_limit: DEFAULT_TOOL_RESPONSE_LIMIT,
+            call_tool_timeout: DEFAULT_CALL_TOOL_TIMEOUT,
+            routing_mode: String::new(),
+            instructions: String::new(),
+            read_only_mode: false,
+            disable_management: false,
+            allow_server_add: true,
+            allow_server_remove: true,
+            quarantine_enabled: None,
+            require_mcp_auth: false,
+            trusted_hosts: Vec::new(),
+            enable_prompts: true,
+            health_check_interval: None,
+            tool_discovery_interval: None,
+            init_timeout: None,
+            logging: LoggingConfig::default(),
+            environment: EnvironmentConfig::default(),
+            activity_retention_days: 90,
+            activity_max_records: 100_000,
+            intent_declaration: None,
+            extra: Map::new(),
+        }
+    }
+}
+
+/// `logging`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LoggingConfig {
+    pub level: String,
+    pub enable_file: bool,
+    pub enable_console: bool,
+    pub filename: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub log_dir: String,
+    /// Megabytes before a log file is rotated.
+    pub max_size: i64,
+    pub max_backups: i64,
+    /// Days a rotated file is kept.
+    pub max_age: i64,
+    pub compress: bool,
+    pub json_format: bool,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+impl Default for LoggingConfig {
+    fn default() -> Self {
+        Self {
+            level: "info".to_owned(),
+            // The Go proxy defaults to console only; a daemon without a log file is hard to
+            // troubleshoot, so ours writes main.log unless the config says otherwise.
+            enable_file: true,
+            enable_console: true,
+            filename: "main.log".to_owned(),
+            log_dir: String::new(),
+            max_size: 10,
+            max_backups: 5,
+            max_age: 30,
+            compress: true,
+            json_format: false,
+            extra: Map::new(),
+        }
+    }
+}
+
+/// `environment`: what a stdio upstream inherits from the proxy's environment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct EnvironmentConfig {
+    pub inherit_system_safe: bool,
+    pub allowed_system_vars: Vec<String>,
+    pub custom_vars: BTreeMap<String, String>,
+    pub enhance_path: bool,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// Variables that carry no secrets and that most tools need to run.
+pub const SAFE_SYSTEM_VARS: &[&str] = &[
+    "PATH",
+    "HOME",
+    "TMPDIR",
+    "TEMP",
+    "TMP",
+    "SHELL",
+    "TERM",
+    "LANG",
+    "USER",
+    "USERNAME",
+    "XDG_CONFIG_HOME",
+    "XDG_DATA_HOME",
+    "XDG_CACHE_HOME",
+    "XDG_RUNTIME_DIR",
+    "LC_ALL",
+    "LC_CTYPE",
+    "LC_NUMERIC",
+    "LC_TIME",
+    "LC_COLLATE",
+    "LC_MONETARY",
+    "LC_MESSAGES",
+    "LC_PAPER",
+    "LC_NAME",
+    "LC_ADDRESS",
+    "LC_TELEPHONE",
+    "LC_MEASUREMENT",
+    "LC_IDENTIFICATION",
+    "DOCKER_HOST",
+    "DOCKER_CONTEXT",
+    "DOCKER_CONFIG",
+    "DOCKER_CERT_PATH",
+    "DOCKER_TLS_VERIFY",
+    "NVM_DIR",
+    "ASDF_DIR",
+    "PYENV_ROOT",
+    "VOLTA_HOME",
+    "HOMEBREW_PREFIX",
+    "COLIMA_HOME",
+];
+
+impl Default for EnvironmentConfig {
+    fn default() -> Self {
+        Self {
+            inherit_system_safe: true,
+            allowed_system_vars: SAFE_SYSTEM_VARS.iter().map(|s| (*s).to_owned()).collect(),
+            custom_vars: BTreeMap::new(),
+            enhance_path: false,
+            extra: Map::new(),
+        }
+    }
+}
+
+/// `intent_declaration`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IntentDeclarationConfig {
+    #[serde(default = "yes")]
+    pub strict_server_validation: bool,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// How an upstream is reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Transport {
+    Stdio,
+    StreamableHttp,
+    Sse,
+}
+
+impl Transport {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Stdio => "stdio",
+            Self::StreamableHttp => "streamable-http",
+            Self::Sse => "sse",
+        }
+    }
+}
+
+/// `trust_mode`: how tool changes of a server are approved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TrustMode {
+    /// Every change is approved as it comes.
+    Auto,
+    /// Changes wait for a scan; without a scanner, for a person.
+    Scan,
+    /// Every change waits for a person.
+    Manual,
+}
+
+impl TrustMode {
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "auto" => Some(Self::Auto),
+            "scan" => Some(Self::Scan),
+            "manual" => Some(Self::Manual),
+            _ => None,
+        }
+    }
+}
+
+/// `mcpServers[].oauth`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct OAuthConfig {
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub client_id: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub client_secret: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub redirect_uri: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub scopes: Vec<String>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub extra_params: BTreeMap<String, String>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// OAuth parameters the proxy sets itself; `extra_params` may not override them.
+const RESERVED_OAUTH_PARAMS: &[&str] = &[
+    "client_id",
+    "client_secret",
+    "redirect_uri",
+    "response_type",
+    "scope",
+    "state",
+    "code_challenge",
+    "code_challenge_method",
+    "grant_type",
+    "code",
+    "refresh_token",
+    "token_type",
+];
+
+/// One entry of `mcpServers`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServerConfig {
+    pub name: ServerName,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub url: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub protocol: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub command: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub args: Vec<String>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub working_dir: String,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oauth: Option<OAuthConfig>,
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Absent means "never stated", which counts as not quarantined: the person who wrote the
+    /// entry into the file trusted it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quarantined: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trust_mode: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_approve_tool_changes: Option<bool>,
+    /// Deprecated predecessor of `auto_approve_tool_changes`, still honoured.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub skip_quarantine: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub enabled_tools: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub disabled_tools: Vec<String>,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub reconnect_on_use: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init_timeout: Option<GoDuration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health_check_interval: Option<GoDuration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_discovery_interval: Option<GoDuration>,
+    /// RFC 3339 time of creation, kept as written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated: Option<String>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+impl ServerConfig {
+    /// A minimal entry; the rest takes its defaults.
+    pub fn new(name: ServerName) -> Self {
+        Self {
+            name,
+            url: String::new(),
+            protocol: String::new(),
+            command: String::new(),
+            args: Vec::new(),
+            working_dir: String::new(),
+            env: BTreeMap::new(),
+            headers: BTreeMap::new(),
+            oauth: None,
+            enabled: true,
+            quarantined: None,
+            trust_mode: None,
+            auto_approve_tool_changes: None,
+            skip_quarantine: false,
+            enabled_tools: Vec::new(),
+            disabled_tools: Vec::new(),
+            reconnect_on_use: false,
+            init_timeout: None,
+            health_check_interval: None,
+            tool_discovery_interval: None,
+            created: None,
+            updated: None,
+            extra: Map::new(),
+        }
+    }
+
+    pub fn is_quarantined(&self) -> bool {
+        self.quarantined == Some(true)
+    }
+
+    /// The transport, from `protocol` or, for `auto`/empty, from what is set:
+    /// a `command` means stdio, else a `url` means streamable HTTP.
+    pub fn transport(&self) -> Result<Transport, ValidationError> {
+        match self.protocol.as_str() {
+            "stdio" => Ok(Transport::Stdio),
+            "http" | "streamable-http" => Ok(Transport::StreamableHttp),
+            "sse" => Ok(Transport::Sse),
+            "" | "auto" => {
+                if !self.command.is_empty() {
+                    Ok(Transport::Stdio)
+                } else if !self.url.is_empty() {
+                    Ok(Transport::StreamableHttp)
+                } else {
+                    Err(ValidationError::new(
+                        "command",
+                        "set 'command' (a local stdio server) or 'url' (a remote HTTP server)",
+                    ))
+                }
+            }
+            other => Err(ValidationError::new(
+                "protocol",
+                format!(
+                    "invalid protocol {other:?}; use stdio, http, sse, streamable-http or auto"
+                ),
+            )),
+        }
+    }
+
+    /// The trust tier in force: a valid `trust_mode`; else the legacy flags; else manual.
+    /// An unrecognised `trust_mode` fails closed to manual.
+    pub fn effective_trust_mode(&self) -> TrustMode {
+        match self.trust_mode.as_deref() {
+            Some(raw) if !raw.is_empty() => TrustMode::parse(raw).unwrap_or(TrustMode::Manual),
+            _ => match self.auto_approve_tool_changes {
+                Some(true) => TrustMode::Auto,
+                Some(false) => TrustMode::Manual,
+                None if self.skip_quarantine => TrustMode::Auto,
+                None => TrustMode::Manual,
+            },
+        }
+    }
+
+    /// Whether `enabled_tools` / `disabled_tools` let this tool through.
+    pub fn allows_tool(&self, tool: &str) -> bool {
+        if !self.enabled_tools.is_empty() {
+            return self.enabled_tools.iter().any(|t| t == tool);
+        }
+        !self.disabled_tools.iter().any(|t| t == tool)
+    }
+
+    /// The problems of this entry on its own, with keys prefixed by `prefix`
+    /// (`mcpServers[2]`).
+    pub fn validate(&self, prefix: &str) -> Vec<ValidationError> {
+        let mut errors = Vec::new();
+        let field = |key: &str| format!("{prefix}.{key}");
+        match self.transport() {
+            Err(e) => errors.push(ValidationError::new(field(&e.field), e.message)),
+            Ok(Transport::Stdio) if self.command.is_empty() => errors.push(ValidationError::new(
+                field("command"),
+                "command is required for the stdio protocol",
+            )),
+            Ok(t @ (Transport::StreamableHttp | Transport::Sse)) => {
+                if self.url.is_empty() {
+                    errors.push(ValidationError::new(
+                        field("url"),
+                        format!("url is required for the {} protocol", t.as_str()),
+                    ));
+                } else if !is_http_url(&self.url) {
+                    errors.push(ValidationError::new(
+                        field("url"),
+                        format!(
+                            "{:?} is not an http:// or https:// URL",
+                            crate::redact::url(&self.url)
+                        ),
+                    ));
+                }
+            }
+            Ok(_) => {}
+        }
+        if !self.enabled_tools.is_empty() && !self.disabled_tools.is_empty() {
+            errors.push(ValidationError::new(
+                field("enabled_tools"),
+                "enabled_tools and disabled_tools are mutually exclusive; use one or the other",
+            ));
+        }
+        if let Some(mode) = self.trust_mode.as_deref()
+            && !mode.is_empty()
+            && TrustMode::parse(mode).is_none()
+        {
+            errors.push(ValidationError::new(
+                field("trust_mode"),
+                format!("invalid trust_mode {mode:?}; use auto, scan or manual"),
+            ));
+        }
+        if let Some(oauth) = &self.oauth {
+            for key in oauth.extra_params.keys() {
+                if RESERVED_OAUTH_PARAMS.contains(&key.to_ascii_lowercase().as_str()) {
+                    errors.push(ValidationError::new(
+                        field("oauth.extra_params"),
+                        format!("{key:?} is set by mcpproxy itself and cannot be overridden"),
+                    ));
+                }
+            }
+        }
+        check_interval(
+            &mut errors,
+            &field("init_timeout"),
+            self.init_timeout,
+            1,
+            1800,
+        );
+        check_interval(
+            &mut errors,
+            &field("health_check_interval"),
+            self.health_check_interval,
+            5,
+            3600,
+        );
+        check_interval(
+            &mut errors,
+            &field("tool_discovery_interval"),
+            self.tool_discovery_interval,
+            30,
+            86_400,
+        );
+        errors
+    }
+}
+
+fn is_http_url(url: &str) -> bool {
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"));
+    matches!(rest, Some(r) if !r.is_empty() && !r.starts_with('/'))
+}
+
+/// `{0} ∪ [min, max]` seconds: 0 disables the loop, anything else must be in range.
+fn check_interval(
+    errors: &mut Vec<ValidationError>,
+    field: &str,
+    value: Option<GoDuration>,
+    min_secs: i64,
+    max_secs: i64,
+) {
+    let Some(d) = value else { return };
+    if d == GoDuration::ZERO {
+        return;
+    }
+    let (min, max) = (
+        GoDuration::from_secs(min_secs),
+        GoDuration::from_secs(max_secs),
+    );
+    if d < min || d > max {
+        errors.push(ValidationError::new(
+            field,
+            format!("must be 0s (disabled) or between {min} and {max}, got {d}"),
+        ));
+    }
+}
+
+/// A `listen` value is `host:port` or `:port` with a numeric port.
+fn is_valid_listen(addr: &str) -> bool {
+    let Some((host, port)) = addr.rsplit_once(':') else {
+        return false;
+    };
+    let host_ok =
+        host.is_empty() || (host.starts_with('[') && host.ends_with(']')) || !host.contains(':');
+    host_ok && port.parse::<u16>().is_ok()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RoutingMode {
+    RetrieveTools,
+    Direct,
+    CodeExecution,
+}
+
+impl Config {
+    pub fn server(&self, name: &ServerName) -> Option<&ServerConfig> {
+        self.servers.iter().find(|s| &s.name == name)
+    }
+
+    pub fn server_mut(&mut self, name: &ServerName) -> Option<&mut ServerConfig> {
+        self.servers.iter_mut().find(|s| &s.name == name)
+    }
+
+    pub fn quarantine_enabled(&self) -> bool {
+        self.quarantine_enabled.unwrap_or(true)
+    }
+
+    pub fn strict_server_validation(&self) -> bool {
+        self.intent_declaration
+            .as_ref()
+            .is_none_or(|i| i.strict_server_validation)
+    }
+
+    /// The routing mode served on `/mcp`; anything unset means `retrieve_tools`.
+    pub fn routing_mode(&self) -> RoutingMode {
+        match self.routing_mode.as_str() {
+            "direct" => RoutingMode::Direct,
+            "code_execution" => RoutingMode::CodeExecution,
+            _ => RoutingMode::RetrieveTools,
+        }
+    }
+
+    /// Per-server value, else global, else the default; `0s` means "disabled".
+    pub fn health_check_interval(&self, server: &ServerConfig) -> GoDuration {
+        server
+            .health_check_interval
+            .or(self.health_check_interval)
+            .unwrap_or(DEFAULT_HEALTH_CHECK_INTERVAL)
+    }
+
+    pub fn tool_discovery_interval(&self, server: &ServerConfig) -> GoDuration {
+        server
+            .tool_discovery_interval
+            .or(self.tool_discovery_interval)
+            .unwrap_or(DEFAULT_TOOL_DISCOVERY_INTERVAL)
+    }
+
+    /// The `initialize` deadline; a zero here would let a stuck server hang forever, so it
+    /// falls back to the default.
+    pub fn init_timeout(&self, server: &ServerConfig) -> GoDuration {
+        let d = server
+            .init_timeout
+            .or(self.init_timeout)
+            .unwrap_or(DEFAULT_INIT_TIMEOUT);
+        if d.is_positive() {
+            d
+        } else {
+            DEFAULT_INIT_TIMEOUT
+        }
+    }
+
+    /// Repairs what the Go proxy repairs silently on load, and says what it did:
+    /// non-positive limits and timeouts take their defaults, unknown trust modes become
+    /// `manual`.
+    pub fn normalize(&mut self) -> Vec<String> {
+        let mut notes = Vec::new();
+        if self.listen.is_empty() {
+            self.listen = DEFAULT_LISTEN.to_owned();
+        }
+        if self.tools_limit <= 0 {
+            notes.push(format!(
+                "tools_limit {} is not positive; using {DEFAULT_TOOLS_LIMIT}",
+                self.tools_limit
+            ));
+            self.tools_limit = DEFAULT_TOOLS_LIMIT;
+        }
+        if self.tool_response_limit < 0 {
+            notes.push("tool_response_limit is negative; using 0 (no limit)".to_owned());
+            self.tool_response_limit = 0;
+        }
+        if !self.call_tool_timeout.is_positive() {
+            notes.push(format!(
+                "call_tool_timeout {} is not positive; using {DEFAULT_CALL_TOOL_TIMEOUT}",
+                self.call_tool_timeout
+            ));
+            self.call_tool_timeout = DEFAULT_CALL_TOOL_TIMEOUT;
+        }
+        for server in &mut self.servers {
+            if let Some(mode) = server.trust_mode.as_deref()
+                && !mode.is_empty()
+                && TrustMode::parse(mode).is_none()
+            {
+                notes.push(format!(
+                    "server {}: trust_mode {mode:?} is not auto, scan or manual; using manual",
+                    server.name
+                ));
+                server.trust_mode = Some("manual".to_owned());
+            }
+        }
+        notes
+    }
+
+    /// Every problem in the config, each naming its key.
+    pub fn validate(&self) -> Vec<ValidationError> {
+        let mut errors = Vec::new();
+        if !is_valid_listen(&self.listen) {
+            errors.push(ValidationError::new(
+                "listen",
+                format!(
+                    "{:?} is not an address; use host:port (like 127.0.0.1:8080) or :port",
+                    self.listen
+                ),
+            ));
+        }
+        if !(1..=1000).contains(&self.tools_limit) {
+            errors.push(ValidationError::new(
+                "tools_limit",
+                "must be between 1 and 1000",
+            ));
+        }
+        if self.tool_response_limit < 0 {
+            errors.push(ValidationError::new(
+                "tool_response_limit",
+                "cannot be negative (0 turns the limit off)",
+            ));
+        }
+        if !self.call_tool_timeout.is_positive() {
+            errors.push(ValidationError::new(
+                "call_tool_timeout",
+                "must be a positive duration, like \"2m\"",
+            ));
+        }
+        check_interval(&mut errors, "init_timeout", self.init_timeout, 1, 1800);
+        check_interval(
+            &mut errors,
+            "health_check_interval",
+            self.health_check_interval,
+            5,
+            3600,
+        );
+        check_interval(
+            &mut errors,
+            "tool_discovery_interval",
+            self.tool_discovery_interval,
+            30,
+            86_400,
+        );
+        if !matches!(
+            self.routing_mode.as_str(),
+            "" | "retrieve_tools" | "direct" | "code_execution"
+        ) {
+            errors.push(ValidationError::new(
+                "routing_mode",
+                format!(
+                    "invalid routing mode {:?}; use retrieve_tools, direct or code_execution",
+                    self.routing_mode
+                ),
+            ));
+        }
+        if !matches!(
+            self.logging.level.as_str(),
+            "" | "trace" | "debug" | "info" | "warn" | "error"
+        ) {
+            errors.push(ValidationError::new(
+                "logging.level",
+                format!(
+                    "invalid log level {:?}; use trace, debug, info, warn or error",
+                    self.logging.level
+                ),
+            ));
+        }
+        for (key, value) in [
+            ("activity_retention_days", self.activity_retention_days),
+            ("activity_max_records", self.activity_max_records),
+            ("logging.max_size", self.logging.max_size),
+            ("logging.max_backups", self.logging.max_backups),
+            ("logging.max_age", self.logging.max_age),
+        ] {
+            if value < 0 {
+                errors.push(ValidationError::new(key, "cannot be negative"));
+            }
+        }
+        let mut seen = std::collections::HashSet::new();
+        for (i, server) in self.servers.iter().enumerate() {
+            let prefix = format!("mcpServers[{i}]");
+            if !seen.insert(server.name.as_str()) {
+                errors.push(ValidationError::new(
+                    format!("{prefix}.name"),
+                    format!(
+                        "duplicate server name {:?}; each server needs its own name",
+                        server.name.as_str()
+                    ),
+                ));
+            }
+            errors.extend(server.validate(&prefix));
+        }
+        errors
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn parse(v: Value) -> Config {
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn empty_document_takes_go_defaults() {
+        let c = parse(json!({}));
+        assert_eq!(c.listen, "127.0.0.1:8080");
+        assert_eq!(c.tools_limit, 15);
+        assert_eq!(c.tool_response_limit, 20_000);
+        assert_eq!(c.call_tool_timeout, GoDuration::from_secs(120));
+        assert!(c.enable_socket && c.allow_server_add && c.allow_server_remove);
+        assert!(c.quarantine_enabled() && c.strict_server_validation() && c.enable_prompts);
+        assert_eq!(c.routing_mode(), RoutingMode::RetrieveTools);
+        assert!(
+            c.environment
+                .allowed_system_vars
+                .iter()
+                .any(|v| v == "PATH")
+        );
+        assert!(c.validate().is_empty(), "{:?}", c.validate());
+    }
+
+    #[test]
+    fn unknown_keys_survive_a_round_trip() {
+        let doc = json!({
+            "listen": "127.0.0.1:9000",
+            "top_k": 5,
+            "docker_isolation": {"enabled": false, "memory_limit": "512m"},
+            "logging": {"level": "debug", "rotate_hourly": true},
+            "mcpServers": [{
+                "name": "gh", "url": "https://x", "isolation": {"image": "node:22"},
+                "oauth": {"client_id": "abc", "pkce_enabled": true}
+            }]
+        });
+        let back = serde_json::to_value(parse(doc.clone())).unwrap();
+        assert_eq!(back["top_k"], 5);
+        assert_eq!(back["docker_isolation"], doc["docker_isolation"]);
+        assert_eq!(back["logging"]["rotate_hourly"], true);
+        assert_eq!(
+            back["mcpServers"][0]["isolation"],
+            json!({"image": "node:22"})
+        );
+        assert_eq!(back["mcpServers"][0]["oauth"]["pkce_enabled"], true);
+        assert_eq!(back["mcpServers"][0]["oauth"]["client_id"], "abc");
+    }
+
+    #[test]
+    fn transport_auto_rule() {
+        let mut s = ServerConfig::new(ServerName::parse("a").unwrap());
+        assert!(s.transport().is_err());
+        s.url = "http://h/mcp".into();
+        assert_eq!(s.transport(), Ok(Transport::StreamableHttp));
+        s.command = "npx".into();
+        assert_eq!(s.transport(), Ok(Transport::Stdio));
+        s.protocol = "sse".into();
+        assert_eq!(s.transport(), Ok(Transport::Sse));
+        s.protocol = "http".into();
+        assert_eq!(s.transport(), Ok(Transport::StreamableHttp));
+        s.protocol = "grpc".into();
+        assert!(s.transport().unwrap_err().message.contains("grpc"));
+    }
+
+    #[test]
+    fn validation_names_every_key() {
+        let c = parse(json!({
+            "listen": "nowhere",
+            "tools_limit": 5000,
+            "routing_mode": "fast",
+            "health_check_interval": "1s",
+            "mcpServers": [
+                {"name": "a", "protocol": "stdio"},
+                {"name": "a", "protocol": "sse"},
+                {"name": "b", "url": "ftp://x", "enabled_tools": ["x"], "disabled_tools": ["y"]},
+                {"name": "c", "command": "x", "trust_mode": "yolo",
+                 "oauth": {"extra_params": {"state": "x", "resource": "r"}}}
+            ]
+        }));
+        let fields: Vec<String> = c.validate().into_iter().map(|e| e.field).collect();
+        for want in [
+            "listen",
+            "tools_limit",
+            "routing_mode",
+            "health_check_interval",
+            "mcpServers[0].command",
+            "mcpServers[1].name",
+            "mcpServers[1].url",
+            "mcpServers[2].url",
+            "mcpServers[2].enabled_tools",
+            "mcpServers[3].trust_mode",
+            "mcpServers[3].oauth.extra_params",
+        ] {
+            assert!(
+                fields.iter().any(|f| f == want),
+                "{want} missing in {fields:?}"
+            );
+        }
+        assert_eq!(fields.len(), 11, "{fields:?}");
+    }
+
+    #[test]
+    fn listen_forms() {
+        for ok in [
+            "127.0.0.1:8080",
+            ":8080",
+            "localhost:0",
+            "[::1]:9000",
+            "0.0.0.0:80",
+        ] {
+            assert!(is_valid_listen(ok), "{ok}");
+        }
+        for bad in ["8080", "host:", "host:http", "::1:80", ""] {
+            assert!(!is_valid_listen(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn normalize_repairs_like_go() {
+        let mut c = parse(json!({
+            "tools_limit": 0, "tool_response_limit": -1, "call_tool_timeout": "0s",
+            "mcpServers": [{"name": "a", "command": "x", "trust_mode": "Scan"}]
+        }));
+        let notes = c.normalize();
+        assert_eq!(notes.len(), 4, "{notes:?}");
+        assert_eq!(c.tools_limit, 15);
+        assert_eq!(c.tool_response_limit, 0);
+        assert_eq!(c.call_tool_timeout, DEFAULT_CALL_TOOL_TIMEOUT);
+        assert_eq!(c.servers[0].effective_trust_mode(), TrustMode::Manual);
+        assert!(c.validate().is_empty());
+    }
+
+    #[test]
+    fn trust_mode_from_legacy_flags() {
+        let mut s = ServerConfig::new(ServerName::parse("a").unwrap());
+        assert_eq!(s.effective_trust_mode(), TrustMode::Manual);
+        s.skip_quarantine = true;
+        assert_eq!(s.effective_trust_mode(), TrustMode::Auto);
+        s.auto_approve_tool_changes = Some(false);
+        assert_eq!(s.effective_trust_mode(), TrustMode::Manual);
+        s.trust_mode = Some("auto".into());
+        assert_eq!(s.effective_trust_mode(), TrustMode::Auto);
+        s.trust_mode = Some("bogus".into());
+        assert_eq!(s.effective_trust_mode(), TrustMode::Manual);
+    }
+
+    #[test]
+    fn intervals_resolve_server_then_global_then_default() {
+        let c = parse(json!({
+            "health_check_interval": "10s",
+            "init_timeout": "0s",
+            "mcpServers": [{"name": "a", "command": "x", "health_check_interval": "0s"},
+                           {"name": "b", "command": "x"}]
+        }));
+        assert_eq!(c.health_check_interval(&c.servers[0]), GoDuration::ZERO);
+        assert_eq!(
+            c.health_check_interval(&c.servers[1]),
+            GoDuration::from_secs(10)
+        );
+        assert_eq!(
+            c.tool_discovery_interval(&c.servers[1]),
+            DEFAULT_TOOL_DISCOVERY_INTERVAL
+        );
+        assert_eq!(c.init_timeout(&c.servers[1]), DEFAULT_INIT_TIMEOUT);
+    }
+
+    #[test]
+    fn tool_filters() {
+        let mut s = ServerConfig::new(ServerName::parse("a").unwrap());
+        assert!(s.allows_tool("x"));
+        s.disabled_tools = vec!["x".into()];
+        assert!(!s.allows_tool("x") && s.allows_tool("y"));
+        s.disabled_tools.clear();
+        s.enabled_tools = vec!["y".into()];
+        assert!(!s.allows_tool("x") && s.allows_tool("y"));
+    }
+
+    #[test]
+    fn quarantined_absent_stays_absent() {
+        let c = parse(json!({"mcpServers": [{"name": "a", "command": "x"}]}));
+        assert!(!c.servers[0].is_quarantined());
+        let back = serde_json::to_value(&c).unwrap();
+        assert!(back["mcpServers"][0].get("quarantined").is_none());
+    }
+}

@@ -1,0 +1,117 @@
+//! Events: what changed, published on the application's bus for the SSE stream, the tray, the
+//! index updater and the upstream pool to react to.
+
+use serde::Serialize;
+
+use crate::activity::{ActivityKind, ActivityStatus};
+use crate::approval::ApprovalState;
+use crate::connection::ConnectionState;
+use crate::name::ServerName;
+
+/// What happened to a server's configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ServerChange {
+    Added,
+    Removed,
+    Updated,
+    Enabled,
+    Disabled,
+    Quarantined,
+    Unquarantined,
+    Restarted,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum DomainEvent {
+    /// A server's configuration changed (through the management service).
+    ServerChanged {
+        server: ServerName,
+        change: ServerChange,
+    },
+    /// A server's connection changed state.
+    ConnectionChanged {
+        server: ServerName,
+        state: ConnectionState,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    },
+    /// The config file changed on disk and the new version is in force.
+    ConfigReloaded {
+        added: Vec<ServerName>,
+        removed: Vec<ServerName>,
+        updated: Vec<ServerName>,
+    },
+    /// A server's tools were (re)indexed for search.
+    ToolsIndexed { server: ServerName, tools: usize },
+    /// A tool's approval state changed.
+    ToolApprovalChanged {
+        server: ServerName,
+        tool: String,
+        state: ApprovalState,
+    },
+    /// A record was added to the activity log.
+    ActivityRecorded {
+        id: String,
+        #[serde(rename = "type")]
+        kind: ActivityKind,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        server_name: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        tool_name: Option<String>,
+        status: ActivityStatus,
+    },
+}
+
+impl DomainEvent {
+    /// The event's name on the `/events` stream.
+    pub fn name(&self) -> String {
+        match self {
+            Self::ServerChanged { .. } | Self::ConnectionChanged { .. } => {
+                "servers.changed".to_owned()
+            }
+            Self::ConfigReloaded { .. } => "config.reloaded".to_owned(),
+            Self::ToolsIndexed { .. } => "tools.indexed".to_owned(),
+            Self::ToolApprovalChanged { .. } => "tools.approval_changed".to_owned(),
+            Self::ActivityRecorded { kind, .. } => format!("activity.{}", kind.as_str()),
+        }
+    }
+
+    /// The server the event is about, if any.
+    pub fn server(&self) -> Option<&ServerName> {
+        match self {
+            Self::ServerChanged { server, .. }
+            | Self::ConnectionChanged { server, .. }
+            | Self::ToolsIndexed { server, .. }
+            | Self::ToolApprovalChanged { server, .. } => Some(server),
+            Self::ConfigReloaded { .. } | Self::ActivityRecorded { .. } => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_payloads() {
+        let e = DomainEvent::ServerChanged {
+            server: ServerName::parse("gh").unwrap(),
+            change: ServerChange::Enabled,
+        };
+        assert_eq!(e.name(), "servers.changed");
+        assert_eq!(
+            serde_json::to_value(&e).unwrap(),
+            serde_json::json!({"server": "gh", "change": "enabled"})
+        );
+        let a = DomainEvent::ActivityRecorded {
+            id: "01J".into(),
+            kind: ActivityKind::ToolCall,
+            server_name: None,
+            tool_name: None,
+            status: ActivityStatus::Success,
+        };
+        assert_eq!(a.name(), "activity.tool_call");
+    }
+}

@@ -1,0 +1,36 @@
+//! The rules of mcpproxy, free of I/O: what a server, a tool and a `server:tool` id are; the
+//! configuration document and its validation; tool fingerprints and the approval states that
+//! guard against tool poisoning and rug pulls; the connection state machine of an upstream and
+//! its backoff; call variants and the intent-vs-annotation rule; the activity record; and the
+//! events the rest of the program reacts to. Everything here is plain data and pure functions,
+//! so every rule can be tested without a runtime, a file or a socket.
+#![forbid(unsafe_code)]
+
+pub mod activity;
+pub mod approval;
+pub mod backoff;
+pub mod call;
+pub mod config;
+pub mod connection;
+pub mod duration;
+pub mod event;
+pub mod fingerprint;
+pub mod merge;
+pub mod name;
+pub mod redact;
+pub mod secret;
+pub mod time;
+pub mod tool;
+
+pub use activity::{ActivityKind, ActivityRecord, ActivityStatus, Source};
+pub use approval::{ApprovalDecision, ApprovalState, ToolApproval, Trust};
+pub use backoff::BackoffPolicy;
+pub use call::{CallVariant, DataSensitivity, IntentCheck, IntentError};
+pub use config::{Config, ServerConfig, Transport, TrustMode, ValidationError};
+pub use connection::{ConnectionEvent, ConnectionState, InvalidTransition};
+pub use duration::GoDuration;
+pub use event::{DomainEvent, ServerChange};
+pub use fingerprint::Fingerprint;
+pub use name::{NameError, ServerName, ToolId};
+pub use time::Timestamp;
+pub use tool::{Tool, ToolAnnotations};
