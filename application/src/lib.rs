@@ -1,1 +1,18 @@
-//! placeholder
+//! The use cases of mcpproxy and the ports they need.
+//!
+//! Every interface (REST, MCP tools, CLI, tray) manages the proxy through the services here, so
+//! each rule (config gates, quarantine on add, who may unquarantine) is enforced in one place.
+//! The services reach the outside world only through the port traits in [`ports`], which the
+//! adapters implement and `bootstrap` wires; tests replace them with mockall mocks.
+#![forbid(unsafe_code)]
+
+pub mod activity;
+pub mod events;
+pub mod management;
+pub mod ports;
+
+pub use activity::{ActivityDraft, ActivityLog};
+pub use events::EventBus;
+pub use management::{
+    AddServer, BulkError, BulkResult, Gate, ManagementError, ManagementService, ServerView,
+};

@@ -1,0 +1,175 @@
+//! Recording activity: every use case that changes something or calls a tool leaves a record,
+//! and every record is announced on the event bus.
+
+use std::sync::Arc;
+
+use mcpproxy_domain::DomainEvent;
+use mcpproxy_domain::activity::{ActivityKind, ActivityRecord, ActivityStatus, Source};
+use serde_json::{Map, Value};
+
+use crate::ports::{ActivityRepository, Clock, EventPublisher, StorageError};
+
+/// A record before it has an id and a time.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActivityDraft {
+    pub kind: ActivityKind,
+    pub source: Source,
+    pub status: ActivityStatus,
+    pub server_name: Option<String>,
+    pub tool_name: Option<String>,
+    pub arguments: Option<Value>,
+    pub response: Option<String>,
+    pub error_message: Option<String>,
+    pub duration_ms: Option<i64>,
+    pub session_id: Option<String>,
+    pub request_id: Option<String>,
+    pub metadata: Map<String, Value>,
+}
+
+impl ActivityDraft {
+    pub fn new(kind: ActivityKind, source: Source, status: ActivityStatus) -> Self {
+        Self {
+            kind,
+            source,
+            status,
+            server_name: None,
+            tool_name: None,
+            arguments: None,
+            response: None,
+            error_message: None,
+            duration_ms: None,
+            session_id: None,
+            request_id: None,
+            metadata: Map::new(),
+        }
+    }
+
+    pub fn server(mut self, name: impl Into<String>) -> Self {
+        self.server_name = Some(name.into());
+        self
+    }
+
+    pub fn tool(mut self, name: impl Into<String>) -> Self {
+        self.tool_name = Some(name.into());
+        self
+    }
+
+    pub fn meta(mut self, key: &str, value: impl Into<Value>) -> Self {
+        self.metadata.insert(key.to_owned(), value.into());
+        self
+    }
+
+    pub fn error(mut self, message: impl Into<String>) -> Self {
+        self.error_message = Some(message.into());
+        self
+    }
+}
+
+/// The activity log use case.
+pub struct ActivityLog {
+    repo: Arc<dyn ActivityRepository>,
+    events: Arc<dyn EventPublisher>,
+    clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for ActivityLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ActivityLog").finish_non_exhaustive()
+    }
+}
+
+impl ActivityLog {
+    pub fn new(
+        repo: Arc<dyn ActivityRepository>,
+        events: Arc<dyn EventPublisher>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self {
+            repo,
+            events,
+            clock,
+        }
+    }
+
+    /// Stores the record and announces it.
+    pub async fn record(&self, draft: ActivityDraft) -> Result<ActivityRecord, StorageError> {
+        let now = self.clock.now();
+        let ms = u64::try_from(now.millis()).unwrap_or(0);
+        let at = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms);
+        let mut record = ActivityRecord {
+            id: ulid::Ulid::from_datetime(at).to_string(),
+            kind: draft.kind,
+            source: draft.source,
+            server_name: draft.server_name,
+            tool_name: draft.tool_name,
+            arguments: draft.arguments,
+            response: None,
+            response_truncated: false,
+            status: draft.status,
+            error_message: draft.error_message,
+            duration_ms: draft.duration_ms,
+            timestamp: now,
+            session_id: draft.session_id,
+            request_id: draft.request_id,
+            metadata: draft.metadata,
+        };
+        if let Some(response) = draft.response {
+            record.set_response(&response);
+        }
+        self.repo.append(&record).await?;
+        self.events.publish(DomainEvent::ActivityRecorded {
+            id: record.id.clone(),
+            kind: record.kind,
+            server_name: record.server_name.clone(),
+            tool_name: record.tool_name.clone(),
+            status: record.status,
+        });
+        Ok(record)
+    }
+
+    /// Records, but a storage failure is logged rather than failing the operation that
+    /// caused the record: losing an audit line must not undo a user's change.
+    pub async fn record_or_log(&self, draft: ActivityDraft) {
+        if let Err(e) = self.record(draft).await {
+            tracing::error!(error = %e, "could not record activity");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ports::{MockActivityRepository, MockClock, MockEventPublisher};
+    use mcpproxy_domain::Timestamp;
+
+    #[tokio::test]
+    async fn records_get_an_id_a_time_and_an_event() {
+        let mut repo = MockActivityRepository::new();
+        repo.expect_append()
+            .withf(|r| r.kind == ActivityKind::ServerChange && r.id.len() == 26)
+            .times(1)
+            .returning(|_| Ok(()));
+        let mut events = MockEventPublisher::new();
+        events
+            .expect_publish()
+            .withf(|e| e.name() == "activity.server_change")
+            .times(1)
+            .return_const(());
+        let mut clock = MockClock::new();
+        clock
+            .expect_now()
+            .return_const(Timestamp::from_millis(1_700_000_000_000));
+        let log = ActivityLog::new(Arc::new(repo), Arc::new(events), Arc::new(clock));
+        let draft = ActivityDraft::new(
+            ActivityKind::ServerChange,
+            Source::Api,
+            ActivityStatus::Success,
+        )
+        .server("gh");
+        let rec = log.record(draft).await.unwrap();
+        assert_eq!(rec.timestamp.millis(), 1_700_000_000_000);
+        assert_eq!(rec.server_name.as_deref(), Some("gh"));
+        let ulid: ulid::Ulid = rec.id.parse().unwrap();
+        assert_eq!(ulid.timestamp_ms(), 1_700_000_000_000);
+    }
+}

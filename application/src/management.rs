@@ -1,0 +1,599 @@
+//! Managing upstream servers: the one service behind REST, the CLI, the MCP `upstream_servers`
+//! and `quarantine_security` tools, and the tray.
+//!
+//! The config gates (`read_only_mode`, `disable_management`, `allow_server_add`,
+//! `allow_server_remove`) and the quarantine rules for new servers are enforced here and only
+//! here, so no interface can forget them.
+
+use std::sync::Arc;
+
+use mcpproxy_domain::activity::{ActivityKind, ActivityStatus, Source};
+use mcpproxy_domain::merge::merge_patch;
+use mcpproxy_domain::redact;
+use mcpproxy_domain::{
+    Config, ConnectionState, DomainEvent, ServerChange, ServerConfig, ServerName, TrustMode,
+    ValidationError,
+};
+use serde::Serialize;
+use serde_json::Value;
+use tokio::sync::Mutex;
+
+use crate::activity::{ActivityDraft, ActivityLog};
+use crate::ports::{
+    ApprovalRepository, Clock, ConfigStore, ConfigStoreError, EventPublisher, ServerRepository,
+    ServerRuntime, StorageError, UpstreamError, UpstreamPool, join,
+};
+
+/// A config gate that refused an operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Gate {
+    ReadOnly,
+    ManagementDisabled,
+    AddNotAllowed,
+    RemoveNotAllowed,
+    /// Agents may not lift a quarantine: that is a person's decision.
+    UnquarantineOverMcp,
+}
+
+impl Gate {
+    fn message(self) -> &'static str {
+        match self {
+            Self::ReadOnly => {
+                "the proxy is in read-only mode (read_only_mode); the configuration cannot be changed"
+            }
+            Self::ManagementDisabled => {
+                "server management is disabled (disable_management); change it in the config file"
+            }
+            Self::AddNotAllowed => "adding servers is not allowed (allow_server_add is false)",
+            Self::RemoveNotAllowed => {
+                "removing servers is not allowed (allow_server_remove is false)"
+            }
+            Self::UnquarantineOverMcp => {
+                "a quarantine can only be lifted by a person: use the web UI, the tray, `mcpproxy upstream approve`, or the REST API"
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ManagementError {
+    #[error("server {0:?} not found; `mcpproxy upstream list` shows the configured servers")]
+    NotFound(String),
+    #[error("a server named {0:?} already exists; choose another name, or patch the existing one")]
+    AlreadyExists(String),
+    #[error("invalid server: {}", join(.0))]
+    Invalid(Vec<ValidationError>),
+    #[error("{}", .0.message())]
+    Forbidden(Gate),
+    #[error(transparent)]
+    Config(#[from] ConfigStoreError),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error(transparent)]
+    Upstream(#[from] UpstreamError),
+}
+
+/// A new server and how to admit it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AddServer {
+    pub config: ServerConfig,
+    /// The caller asks to skip quarantine (`--no-quarantine`, or an explicit
+    /// `"quarantined": false`). Ignored for requests made over MCP.
+    pub skip_quarantine: bool,
+}
+
+/// A server as shown to people and agents: its config with secrets masked, and its state.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ServerView {
+    pub name: ServerName,
+    pub enabled: bool,
+    pub quarantined: bool,
+    pub connected: bool,
+    pub status: String,
+    pub tool_count: usize,
+    pub last_error: Option<String>,
+    pub protocol: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub command: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub args: Vec<String>,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub url: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub working_dir: String,
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub env: std::collections::BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub headers: std::collections::BTreeMap<String, String>,
+    pub oauth: bool,
+    pub trust_mode: TrustMode,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub updated: Option<String>,
+}
+
+impl ServerView {
+    fn new(config: &ServerConfig, runtime: Option<&ServerRuntime>) -> Self {
+        let state = match runtime {
+            Some(r) => r.state,
+            None => ConnectionState::Disconnected,
+        };
+        let mask_map = |m: &std::collections::BTreeMap<String, String>| {
+            m.iter()
+                .map(|(k, v)| (k.clone(), redact::mask(v)))
+                .collect()
+        };
+        Self {
+            name: config.name.clone(),
+            enabled: config.enabled,
+            quarantined: config.is_quarantined(),
+            connected: state.is_connected(),
+            status: if config.enabled {
+                state.label().to_owned()
+            } else {
+                "Disabled".to_owned()
+            },
+            tool_count: runtime.map_or(0, |r| r.tool_count),
+            last_error: runtime.and_then(|r| r.last_error.clone()),
+            protocol: config
+                .transport()
+                .map_or_else(|_| config.protocol.clone(), |t| t.as_str().to_owned()),
+            command: config.command.clone(),
+            args: config.args.clone(),
+            url: redact::url(&config.url),
+            working_dir: config.working_dir.clone(),
+            env: mask_map(&config.env),
+            headers: mask_map(&config.headers),
+            oauth: config.oauth.is_some(),
+            trust_mode: config.effective_trust_mode(),
+            created: config.created.clone(),
+            updated: config.updated.clone(),
+        }
+    }
+}
+
+/// The outcome of an operation on every server.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct BulkResult {
+    pub total: usize,
+    pub successful: usize,
+    pub failed: usize,
+    pub errors: Vec<BulkError>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BulkError {
+    pub server: String,
+    pub error: String,
+}
+
+/// What kind of change a use case makes, for the gates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Change {
+    /// Changes the config file.
+    Config,
+    /// Acts on a running connection only.
+    Runtime,
+}
+
+pub struct ManagementService {
+    config: Arc<dyn ConfigStore>,
+    servers: Arc<dyn ServerRepository>,
+    approvals: Arc<dyn ApprovalRepository>,
+    upstream: Arc<dyn UpstreamPool>,
+    events: Arc<dyn EventPublisher>,
+    activity: Arc<ActivityLog>,
+    clock: Arc<dyn Clock>,
+    /// Serialises read-modify-save of the config so concurrent changes are not lost.
+    write: Mutex<()>,
+}
+
+impl std::fmt::Debug for ManagementService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ManagementService").finish_non_exhaustive()
+    }
+}
+
+impl ManagementService {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        config: Arc<dyn ConfigStore>,
+        servers: Arc<dyn ServerRepository>,
+        approvals: Arc<dyn ApprovalRepository>,
+        upstream: Arc<dyn UpstreamPool>,
+        events: Arc<dyn EventPublisher>,
+        activity: Arc<ActivityLog>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self {
+            config,
+            servers,
+            approvals,
+            upstream,
+            events,
+            activity,
+            clock,
+            write: Mutex::new(()),
+        }
+    }
+
+    fn gate(config: &Config, change: Change) -> Result<(), ManagementError> {
+        if config.disable_management {
+            return Err(ManagementError::Forbidden(Gate::ManagementDisabled));
+        }
+        if change == Change::Config && config.read_only_mode {
+            return Err(ManagementError::Forbidden(Gate::ReadOnly));
+        }
+        Ok(())
+    }
+
+    fn parse_name(name: &str) -> Result<ServerName, ManagementError> {
+        ServerName::parse(name).map_err(|_| ManagementError::NotFound(name.to_owned()))
+    }
+
+    pub async fn list_servers(&self) -> Result<Vec<ServerView>, ManagementError> {
+        let config = self.config.current();
+        let runtime = self.servers.all_runtime().await?;
+        Ok(config
+            .servers
+            .iter()
+            .map(|s| ServerView::new(s, runtime.iter().find(|r| r.name == s.name)))
+            .collect())
+    }
+
+    pub async fn get_server(&self, name: &str) -> Result<ServerView, ManagementError> {
+        let name = Self::parse_name(name)?;
+        let config = self.config.current();
+        let server = config
+            .server(&name)
+            .ok_or_else(|| ManagementError::NotFound(name.to_string()))?;
+        let runtime = self.servers.runtime(&name).await?;
+        Ok(ServerView::new(server, runtime.as_ref()))
+    }
+
+    /// Applies `change` to a copy of the config in force and saves it, under the write lock.
+    async fn modify<T>(
+        &self,
+        kind: Change,
+        change: impl FnOnce(&mut Config) -> Result<T, ManagementError>,
+    ) -> Result<T, ManagementError> {
+        let _guard = self.write.lock().await;
+        let mut config = (*self.config.current()).clone();
+        Self::gate(&config, kind)?;
+        let out = change(&mut config)?;
+        self.config.save(config).await?;
+        Ok(out)
+    }
+
+    fn changed(&self, server: &ServerName, change: ServerChange) {
+        self.events.publish(DomainEvent::ServerChanged {
+            server: server.clone(),
+            change,
+        });
+    }
+
+    async fn audit(&self, kind: ActivityKind, source: Source, server: &ServerName, what: &str) {
+        let draft = ActivityDraft::new(kind, source, ActivityStatus::Success)
+            .server(server.as_str())
+            .meta("action", what);
+        self.activity.record_or_log(draft).await;
+    }
+
+    pub async fn add_server(
+        &self,
+        request: AddServer,
+        source: Source,
+    ) -> Result<ServerView, ManagementError> {
+        let now = self.clock.now().to_string();
+        let added = self
+            .modify(Change::Config, |config| {
+                if !config.allow_server_add {
+                    return Err(ManagementError::Forbidden(Gate::AddNotAllowed));
+                }
+                let mut server = request.config;
+                if config.server(&server.name).is_some() {
+                    return Err(ManagementError::AlreadyExists(server.name.to_string()));
+                }
+                let errors = server.validate("server");
+                if !errors.is_empty() {
+                    return Err(ManagementError::Invalid(errors));
+                }
+                let skip = request.skip_quarantine && source != Source::Mcp;
+                let trusted_by_mode =
+                    server.effective_trust_mode() == TrustMode::Auto && source != Source::Mcp;
+                let quarantine = config.quarantine_enabled() && !skip && !trusted_by_mode;
+                server.quarantined = Some(quarantine);
+                server.created = Some(now.clone());
+                server.updated = Some(now);
+                config.servers.push(server.clone());
+                Ok(server)
+            })
+            .await?;
+        self.changed(&added.name, ServerChange::Added);
+        self.audit(ActivityKind::ServerChange, source, &added.name, "add")
+            .await;
+        if added.is_quarantined() {
+            self.audit(
+                ActivityKind::QuarantineChange,
+                source,
+                &added.name,
+                "quarantine",
+            )
+            .await;
+        }
+        Ok(ServerView::new(&added, None))
+    }
+
+    pub async fn remove_server(&self, name: &str, source: Source) -> Result<(), ManagementError> {
+        let name = Self::parse_name(name)?;
+        self.modify(Change::Config, |config| {
+            if !config.allow_server_remove {
+                return Err(ManagementError::Forbidden(Gate::RemoveNotAllowed));
+            }
+            let before = config.servers.len();
+            config.servers.retain(|s| s.name != name);
+            if config.servers.len() == before {
+                return Err(ManagementError::NotFound(name.to_string()));
+            }
+            Ok(())
+        })
+        .await?;
+        // A server added again later under this name starts from nothing: old approvals
+        // must not vouch for whatever the new one offers.
+        self.servers.delete(&name).await?;
+        self.approvals.delete_server(&name).await?;
+        self.changed(&name, ServerChange::Removed);
+        self.audit(ActivityKind::ServerChange, source, &name, "remove")
+            .await;
+        Ok(())
+    }
+
+    /// Merges `patch` into the server's entry: objects merge, arrays replace, `null` removes.
+    pub async fn patch_server(
+        &self,
+        name: &str,
+        patch: &Value,
+        source: Source,
+    ) -> Result<ServerView, ManagementError> {
+        let name = Self::parse_name(name)?;
+        if !patch.is_object() {
+            return Err(ManagementError::Invalid(vec![ValidationError::new(
+                "patch",
+                "must be a JSON object of the keys to change",
+            )]));
+        }
+        let now = self.clock.now().to_string();
+        let (before, after) = self
+            .modify(Change::Config, |config| {
+                let server = config
+                    .server_mut(&name)
+                    .ok_or_else(|| ManagementError::NotFound(name.to_string()))?;
+                let before = server.clone();
+                let mut doc = serde_json::to_value(&*server).map_err(|e| {
+                    ManagementError::Invalid(vec![ValidationError::new("server", e.to_string())])
+                })?;
+                merge_patch(&mut doc, patch);
+                let mut patched: ServerConfig = serde_json::from_value(doc).map_err(|e| {
+                    ManagementError::Invalid(vec![ValidationError::new("patch", e.to_string())])
+                })?;
+                if patched.name != name {
+                    return Err(ManagementError::Invalid(vec![ValidationError::new(
+                        "name",
+                        "a server cannot be renamed; remove it and add it under the new name",
+                    )]));
+                }
+                if source == Source::Mcp && before.is_quarantined() && !patched.is_quarantined() {
+                    return Err(ManagementError::Forbidden(Gate::UnquarantineOverMcp));
+                }
+                let errors = patched.validate("server");
+                if !errors.is_empty() {
+                    return Err(ManagementError::Invalid(errors));
+                }
+                patched.updated = Some(now);
+                *server = patched.clone();
+                Ok((before, patched))
+            })
+            .await?;
+        self.changed(&name, ServerChange::Updated);
+        self.audit(ActivityKind::ServerChange, source, &name, "update")
+            .await;
+        if before.is_quarantined() != after.is_quarantined() {
+            let what = if after.is_quarantined() {
+                "quarantine"
+            } else {
+                "unquarantine"
+            };
+            self.audit(ActivityKind::QuarantineChange, source, &name, what)
+                .await;
+        }
+        let runtime = self.servers.runtime(&name).await?;
+        Ok(ServerView::new(&after, runtime.as_ref()))
+    }
+
+    /// Sets one flag of a server; returns whether anything changed.
+    async fn set_flag(
+        &self,
+        name: &ServerName,
+        set: impl FnOnce(&mut ServerConfig) -> bool,
+    ) -> Result<bool, ManagementError> {
+        let now = self.clock.now().to_string();
+        self.modify(Change::Config, |config| {
+            let server = config
+                .server_mut(name)
+                .ok_or_else(|| ManagementError::NotFound(name.to_string()))?;
+            let changed = set(server);
+            if changed {
+                server.updated = Some(now);
+            }
+            Ok(changed)
+        })
+        .await
+    }
+
+    pub async fn enable_server(&self, name: &str, source: Source) -> Result<(), ManagementError> {
+        self.set_enabled(name, true, source).await
+    }
+
+    pub async fn disable_server(&self, name: &str, source: Source) -> Result<(), ManagementError> {
+        self.set_enabled(name, false, source).await
+    }
+
+    async fn set_enabled(
+        &self,
+        name: &str,
+        enabled: bool,
+        source: Source,
+    ) -> Result<(), ManagementError> {
+        let name = Self::parse_name(name)?;
+        let changed = self
+            .set_flag(&name, |s| {
+                std::mem::replace(&mut s.enabled, enabled) != enabled
+            })
+            .await?;
+        if changed {
+            let (change, what) = if enabled {
+                (ServerChange::Enabled, "enable")
+            } else {
+                (ServerChange::Disabled, "disable")
+            };
+            self.changed(&name, change);
+            self.audit(ActivityKind::ServerChange, source, &name, what)
+                .await;
+        }
+        Ok(())
+    }
+
+    pub async fn quarantine_server(
+        &self,
+        name: &str,
+        source: Source,
+    ) -> Result<(), ManagementError> {
+        self.set_quarantined(name, true, source).await
+    }
+
+    /// Lifts a quarantine. Refused over MCP: an agent must not be able to trust a server
+    /// on its own.
+    pub async fn unquarantine_server(
+        &self,
+        name: &str,
+        source: Source,
+    ) -> Result<(), ManagementError> {
+        if source == Source::Mcp {
+            return Err(ManagementError::Forbidden(Gate::UnquarantineOverMcp));
+        }
+        self.set_quarantined(name, false, source).await
+    }
+
+    async fn set_quarantined(
+        &self,
+        name: &str,
+        quarantined: bool,
+        source: Source,
+    ) -> Result<(), ManagementError> {
+        let name = Self::parse_name(name)?;
+        let changed = self
+            .set_flag(&name, |s| {
+                let was = s.is_quarantined();
+                s.quarantined = Some(quarantined);
+                was != quarantined
+            })
+            .await?;
+        if changed {
+            let (change, what) = if quarantined {
+                (ServerChange::Quarantined, "quarantine")
+            } else {
+                (ServerChange::Unquarantined, "unquarantine")
+            };
+            self.changed(&name, change);
+            self.audit(ActivityKind::QuarantineChange, source, &name, what)
+                .await;
+        }
+        Ok(())
+    }
+
+    pub async fn restart_server(&self, name: &str, source: Source) -> Result<(), ManagementError> {
+        let name = Self::parse_name(name)?;
+        let config = self.config.current();
+        Self::gate(&config, Change::Runtime)?;
+        if config.server(&name).is_none() {
+            return Err(ManagementError::NotFound(name.to_string()));
+        }
+        self.upstream.restart(&name).await?;
+        self.changed(&name, ServerChange::Restarted);
+        self.audit(ActivityKind::ServerChange, source, &name, "restart")
+            .await;
+        Ok(())
+    }
+
+    pub async fn restart_all(&self, source: Source) -> Result<BulkResult, ManagementError> {
+        let config = self.config.current();
+        Self::gate(&config, Change::Runtime)?;
+        let mut result = BulkResult::default();
+        for server in config.servers.iter().filter(|s| s.enabled) {
+            result.total += 1;
+            match self.restart_server(server.name.as_str(), source).await {
+                Ok(()) => result.successful += 1,
+                Err(e) => {
+                    result.failed += 1;
+                    result.errors.push(BulkError {
+                        server: server.name.to_string(),
+                        error: e.to_string(),
+                    });
+                }
+            }
+        }
+        Ok(result)
+    }
+
+    pub async fn enable_all(&self, source: Source) -> Result<BulkResult, ManagementError> {
+        self.set_all_enabled(true, source).await
+    }
+
+    pub async fn disable_all(&self, source: Source) -> Result<BulkResult, ManagementError> {
+        self.set_all_enabled(false, source).await
+    }
+
+    /// One save for all servers: either every server changes or none does.
+    async fn set_all_enabled(
+        &self,
+        enabled: bool,
+        source: Source,
+    ) -> Result<BulkResult, ManagementError> {
+        let now = self.clock.now().to_string();
+        let (total, changed) = self
+            .modify(Change::Config, |config| {
+                let mut changed = Vec::new();
+                for server in &mut config.servers {
+                    if server.enabled != enabled {
+                        server.enabled = enabled;
+                        server.updated = Some(now.clone());
+                        changed.push(server.name.clone());
+                    }
+                }
+                Ok((config.servers.len(), changed))
+            })
+            .await?;
+        let (change, what) = if enabled {
+            (ServerChange::Enabled, "enable")
+        } else {
+            (ServerChange::Disabled, "disable")
+        };
+        for name in &changed {
+            self.changed(name, change);
+            self.audit(ActivityKind::ServerChange, source, name, what)
+                .await;
+        }
+        Ok(BulkResult {
+            total,
+            successful: total,
+            failed: 0,
+            errors: Vec::new(),
+        })
+    }
+}
+
+#[cfg(test)]
+#[path = "management_tests.rs"]
+mod tests;

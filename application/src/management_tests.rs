@@ -1,0 +1,495 @@
+use std::sync::{Arc, Mutex};
+
+use mcpproxy_domain::activity::{ActivityKind, ActivityRecord, Source};
+use mcpproxy_domain::{Config, DomainEvent, ServerChange, ServerConfig, ServerName, Timestamp};
+use serde_json::json;
+
+use super::*;
+use crate::activity::ActivityLog;
+use crate::ports::{
+    MockActivityRepository, MockApprovalRepository, MockClock, MockConfigStore, MockEventPublisher,
+    MockServerRepository, MockUpstreamPool,
+};
+
+/// The mocks, wired so the tests can read what the service did.
+struct World {
+    config: Arc<Mutex<Config>>,
+    saves: Arc<Mutex<usize>>,
+    events: Arc<Mutex<Vec<DomainEvent>>>,
+    activity: Arc<Mutex<Vec<ActivityRecord>>>,
+    servers: MockServerRepository,
+    approvals: MockApprovalRepository,
+    upstream: MockUpstreamPool,
+}
+
+fn name(n: &str) -> ServerName {
+    ServerName::parse(n).unwrap()
+}
+
+fn stdio(n: &str) -> ServerConfig {
+    let mut s = ServerConfig::new(name(n));
+    s.command = "npx".into();
+    s.args = vec![
+        "-y".into(),
+        "@modelcontextprotocol/server-everything".into(),
+    ];
+    s
+}
+
+fn world(config: Config) -> World {
+    let mut servers = MockServerRepository::new();
+    servers.expect_all_runtime().returning(|| Ok(vec![]));
+    servers.expect_runtime().returning(|_| Ok(None));
+    World {
+        config: Arc::new(Mutex::new(config)),
+        saves: Arc::new(Mutex::new(0)),
+        events: Arc::default(),
+        activity: Arc::default(),
+        servers,
+        approvals: MockApprovalRepository::new(),
+        upstream: MockUpstreamPool::new(),
+    }
+}
+
+impl World {
+    fn service(self) -> (ManagementService, Handles) {
+        let handles = Handles {
+            config: self.config.clone(),
+            saves: self.saves.clone(),
+            events: self.events.clone(),
+            activity: self.activity.clone(),
+        };
+        let mut store = MockConfigStore::new();
+        let cfg = self.config.clone();
+        store
+            .expect_current()
+            .returning(move || Arc::new(cfg.lock().unwrap().clone()));
+        let (cfg, saves) = (self.config.clone(), self.saves.clone());
+        store.expect_save().returning(move |c| {
+            *cfg.lock().unwrap() = c;
+            *saves.lock().unwrap() += 1;
+            Ok(())
+        });
+        let mut events = MockEventPublisher::new();
+        let sink = self.events.clone();
+        events
+            .expect_publish()
+            .returning(move |e| sink.lock().unwrap().push(e));
+        let events: Arc<dyn EventPublisher> = Arc::new(events);
+        let mut repo = MockActivityRepository::new();
+        let records = self.activity.clone();
+        repo.expect_append().returning(move |r| {
+            records.lock().unwrap().push(r.clone());
+            Ok(())
+        });
+        let mut clock = MockClock::new();
+        clock
+            .expect_now()
+            .return_const(Timestamp::from_millis(1_795_609_755_000));
+        let clock: Arc<dyn Clock> = Arc::new(clock);
+        let activity = Arc::new(ActivityLog::new(
+            Arc::new(repo),
+            events.clone(),
+            clock.clone(),
+        ));
+        let service = ManagementService::new(
+            Arc::new(store),
+            Arc::new(self.servers),
+            Arc::new(self.approvals),
+            Arc::new(self.upstream),
+            events,
+            activity,
+            clock,
+        );
+        (service, handles)
+    }
+}
+
+struct Handles {
+    config: Arc<Mutex<Config>>,
+    saves: Arc<Mutex<usize>>,
+    events: Arc<Mutex<Vec<DomainEvent>>>,
+    activity: Arc<Mutex<Vec<ActivityRecord>>>,
+}
+
+impl Handles {
+    fn server(&self, n: &str) -> Option<ServerConfig> {
+        self.config.lock().unwrap().server(&name(n)).cloned()
+    }
+    fn saves(&self) -> usize {
+        *self.saves.lock().unwrap()
+    }
+    fn changes(&self) -> Vec<(String, ServerChange)> {
+        self.events
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|e| match e {
+                DomainEvent::ServerChanged { server, change } => {
+                    Some((server.to_string(), *change))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+    fn activity_kinds(&self) -> Vec<ActivityKind> {
+        self.activity
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|r| r.kind)
+            .collect()
+    }
+}
+
+fn config_with(servers: Vec<ServerConfig>) -> Config {
+    Config {
+        servers,
+        ..Config::default()
+    }
+}
+
+fn add(config: ServerConfig) -> AddServer {
+    AddServer {
+        config,
+        skip_quarantine: false,
+    }
+}
+
+#[tokio::test]
+async fn added_servers_start_quarantined_and_are_announced() {
+    let (svc, h) = world(Config::default()).service();
+    let view = svc
+        .add_server(add(stdio("everything")), Source::Api)
+        .await
+        .unwrap();
+    assert!(view.quarantined);
+    let saved = h.server("everything").unwrap();
+    assert_eq!(saved.quarantined, Some(true));
+    assert_eq!(saved.created.as_deref(), Some("2026-11-25T12:29:15.000Z"));
+    assert_eq!(
+        h.changes(),
+        vec![("everything".into(), ServerChange::Added)]
+    );
+    assert_eq!(
+        h.activity_kinds(),
+        vec![ActivityKind::ServerChange, ActivityKind::QuarantineChange]
+    );
+}
+
+#[tokio::test]
+async fn quarantine_can_be_skipped_by_people_but_not_by_agents() {
+    let (svc, h) = world(Config::default()).service();
+    let mut req = add(stdio("cli"));
+    req.skip_quarantine = true;
+    svc.add_server(req, Source::Cli).await.unwrap();
+    assert_eq!(h.server("cli").unwrap().quarantined, Some(false));
+
+    let mut req = add(stdio("agent"));
+    req.skip_quarantine = true;
+    req.config.trust_mode = Some("auto".into());
+    svc.add_server(req, Source::Mcp).await.unwrap();
+    assert_eq!(h.server("agent").unwrap().quarantined, Some(true));
+}
+
+#[tokio::test]
+async fn trust_mode_auto_or_quarantine_off_admit_directly() {
+    let (svc, h) = world(Config::default()).service();
+    let mut s = stdio("auto");
+    s.trust_mode = Some("auto".into());
+    svc.add_server(add(s), Source::Api).await.unwrap();
+    assert_eq!(h.server("auto").unwrap().quarantined, Some(false));
+
+    let cfg = Config {
+        quarantine_enabled: Some(false),
+        ..Config::default()
+    };
+    let (svc, h) = world(cfg).service();
+    svc.add_server(add(stdio("x")), Source::Mcp).await.unwrap();
+    assert_eq!(h.server("x").unwrap().quarantined, Some(false));
+}
+
+#[tokio::test]
+async fn add_refuses_duplicates_and_invalid_entries_without_saving() {
+    let (svc, h) = world(config_with(vec![stdio("a")])).service();
+    let err = svc
+        .add_server(add(stdio("a")), Source::Api)
+        .await
+        .unwrap_err();
+    assert_eq!(err, ManagementError::AlreadyExists("a".into()));
+
+    let mut bad = ServerConfig::new(name("b"));
+    bad.protocol = "sse".into();
+    let err = svc.add_server(add(bad), Source::Api).await.unwrap_err();
+    assert!(err.to_string().contains("server.url"), "{err}");
+    assert_eq!(h.saves(), 0);
+    assert!(h.events.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn gates_are_enforced_in_one_place() {
+    let ro = Config {
+        read_only_mode: true,
+        ..config_with(vec![stdio("a")])
+    };
+    let mut w = world(ro);
+    w.upstream.expect_restart().times(1).returning(|_| Ok(()));
+    let (svc, h) = w.service();
+    for result in [
+        svc.add_server(add(stdio("b")), Source::Api).await.err(),
+        svc.remove_server("a", Source::Api).await.err(),
+        svc.enable_server("a", Source::Api).await.err(),
+        svc.quarantine_server("a", Source::Api).await.err(),
+        svc.patch_server("a", &json!({"args": []}), Source::Api)
+            .await
+            .err(),
+        svc.enable_all(Source::Api).await.err(),
+    ] {
+        assert_eq!(result, Some(ManagementError::Forbidden(Gate::ReadOnly)));
+    }
+    // Restarting changes no configuration, so read-only mode allows it.
+    svc.restart_server("a", Source::Api).await.unwrap();
+    assert_eq!(h.saves(), 0);
+
+    let off = Config {
+        disable_management: true,
+        ..config_with(vec![stdio("a")])
+    };
+    let (svc, _) = world(off).service();
+    assert_eq!(
+        svc.restart_server("a", Source::Api).await.err(),
+        Some(ManagementError::Forbidden(Gate::ManagementDisabled))
+    );
+    assert_eq!(
+        svc.disable_server("a", Source::Cli).await.err(),
+        Some(ManagementError::Forbidden(Gate::ManagementDisabled))
+    );
+
+    let no_add = Config {
+        allow_server_add: false,
+        allow_server_remove: false,
+        ..config_with(vec![stdio("a")])
+    };
+    let (svc, _) = world(no_add).service();
+    assert_eq!(
+        svc.add_server(add(stdio("b")), Source::Api).await.err(),
+        Some(ManagementError::Forbidden(Gate::AddNotAllowed))
+    );
+    let err = svc.remove_server("a", Source::Api).await.unwrap_err();
+    assert_eq!(err, ManagementError::Forbidden(Gate::RemoveNotAllowed));
+    assert!(err.to_string().contains("allow_server_remove"));
+}
+
+#[tokio::test]
+async fn remove_forgets_state_and_approvals() {
+    let mut w = world(config_with(vec![stdio("a"), stdio("b")]));
+    w.servers
+        .expect_delete()
+        .withf(|n| n.as_str() == "a")
+        .times(1)
+        .returning(|_| Ok(()));
+    w.approvals
+        .expect_delete_server()
+        .withf(|n| n.as_str() == "a")
+        .times(1)
+        .returning(|_| Ok(()));
+    let (svc, h) = w.service();
+    svc.remove_server("a", Source::Cli).await.unwrap();
+    assert!(h.server("a").is_none() && h.server("b").is_some());
+    assert_eq!(h.changes(), vec![("a".into(), ServerChange::Removed)]);
+    assert_eq!(
+        svc.remove_server("a", Source::Cli).await.unwrap_err(),
+        ManagementError::NotFound("a".into())
+    );
+}
+
+#[tokio::test]
+async fn patch_merges_maps_replaces_arrays_and_null_removes() {
+    let mut s = stdio("a");
+    s.env = [("A".into(), "1".into()), ("B".into(), "2".into())].into();
+    s.working_dir = "/tmp".into();
+    let (svc, h) = world(config_with(vec![s])).service();
+    svc.patch_server(
+        "a",
+        &json!({"env": {"B": null, "C": "3"}, "args": ["x"], "working_dir": null}),
+        Source::Api,
+    )
+    .await
+    .unwrap();
+    let s = h.server("a").unwrap();
+    assert_eq!(
+        s.env,
+        [
+            ("A".to_owned(), "1".to_owned()),
+            ("C".to_owned(), "3".to_owned())
+        ]
+        .into()
+    );
+    assert_eq!(s.args, vec!["x"]);
+    assert_eq!(s.working_dir, "");
+    assert!(s.updated.is_some());
+    assert_eq!(h.changes(), vec![("a".into(), ServerChange::Updated)]);
+}
+
+#[tokio::test]
+async fn patch_refuses_renames_bad_values_and_agent_unquarantine() {
+    let mut q = stdio("q");
+    q.quarantined = Some(true);
+    let (svc, h) = world(config_with(vec![stdio("a"), q])).service();
+    let err = svc
+        .patch_server("a", &json!({"name": "b"}), Source::Api)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("cannot be renamed"), "{err}");
+    let err = svc
+        .patch_server("a", &json!({"protocol": "carrier-pigeon"}), Source::Api)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("carrier-pigeon"), "{err}");
+    let err = svc
+        .patch_server("a", &json!({"args": "not-a-list"}), Source::Api)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ManagementError::Invalid(_)), "{err}");
+    assert_eq!(
+        svc.patch_server("q", &json!({"quarantined": false}), Source::Mcp)
+            .await
+            .unwrap_err(),
+        ManagementError::Forbidden(Gate::UnquarantineOverMcp)
+    );
+    assert_eq!(h.saves(), 0);
+    svc.patch_server("q", &json!({"quarantined": false}), Source::Api)
+        .await
+        .unwrap();
+    assert!(!h.server("q").unwrap().is_quarantined());
+    assert!(h.activity_kinds().contains(&ActivityKind::QuarantineChange));
+}
+
+#[tokio::test]
+async fn enable_disable_are_idempotent_and_announced_once() {
+    let (svc, h) = world(config_with(vec![stdio("a")])).service();
+    svc.enable_server("a", Source::Api).await.unwrap();
+    assert!(
+        h.changes().is_empty(),
+        "already enabled: nothing to announce"
+    );
+    svc.disable_server("a", Source::Api).await.unwrap();
+    svc.disable_server("a", Source::Api).await.unwrap();
+    assert!(!h.server("a").unwrap().enabled);
+    assert_eq!(h.changes(), vec![("a".into(), ServerChange::Disabled)]);
+    assert_eq!(
+        svc.enable_server("nope", Source::Api).await.unwrap_err(),
+        ManagementError::NotFound("nope".into())
+    );
+    assert_eq!(
+        svc.enable_server("bad:name", Source::Api)
+            .await
+            .unwrap_err(),
+        ManagementError::NotFound("bad:name".into())
+    );
+}
+
+#[tokio::test]
+async fn agents_cannot_unquarantine_people_can() {
+    let mut q = stdio("q");
+    q.quarantined = Some(true);
+    let (svc, h) = world(config_with(vec![q])).service();
+    let err = svc.unquarantine_server("q", Source::Mcp).await.unwrap_err();
+    assert_eq!(err, ManagementError::Forbidden(Gate::UnquarantineOverMcp));
+    assert!(err.to_string().contains("person"), "{err}");
+    svc.unquarantine_server("q", Source::Api).await.unwrap();
+    assert!(!h.server("q").unwrap().is_quarantined());
+    svc.quarantine_server("q", Source::Mcp).await.unwrap();
+    assert!(h.server("q").unwrap().is_quarantined());
+    assert_eq!(
+        h.changes(),
+        vec![
+            ("q".into(), ServerChange::Unquarantined),
+            ("q".into(), ServerChange::Quarantined)
+        ]
+    );
+}
+
+#[tokio::test]
+async fn restart_all_reports_each_failure() {
+    let mut off = stdio("off");
+    off.enabled = false;
+    let mut w = world(config_with(vec![stdio("a"), stdio("b"), off]));
+    w.upstream.expect_restart().returning(|n| {
+        if n.as_str() == "b" {
+            Err(UpstreamError::Failed("npx: command not found".into()))
+        } else {
+            Ok(())
+        }
+    });
+    let (svc, _) = w.service();
+    let r = svc.restart_all(Source::Api).await.unwrap();
+    assert_eq!((r.total, r.successful, r.failed), (2, 1, 1));
+    assert_eq!(r.errors[0].server, "b");
+    assert!(r.errors[0].error.contains("command not found"));
+}
+
+#[tokio::test]
+async fn enable_all_saves_once() {
+    let mut a = stdio("a");
+    a.enabled = false;
+    let mut b = stdio("b");
+    b.enabled = false;
+    let (svc, h) = world(config_with(vec![a, b, stdio("c")])).service();
+    let r = svc.enable_all(Source::Api).await.unwrap();
+    assert_eq!((r.total, r.successful, r.failed), (3, 3, 0));
+    assert_eq!(h.saves(), 1);
+    assert_eq!(h.changes().len(), 2);
+    let json = serde_json::to_value(&r).unwrap();
+    assert_eq!(
+        json,
+        json!({"total": 3, "successful": 3, "failed": 0, "errors": []})
+    );
+}
+
+#[tokio::test]
+async fn views_mask_secrets() {
+    let mut s = ServerConfig::new(name("gh"));
+    s.url = "https://user:pw@api.example.com/mcp?key=abc".into();
+    s.headers = [("Authorization".into(), "Bearer ghp_1234567890".into())].into();
+    s.env = [("TOKEN".into(), "${env:GH_TOKEN}".into())].into();
+    let (svc, _) = world(config_with(vec![s])).service();
+    let v = svc.get_server("gh").await.unwrap();
+    assert_eq!(v.url, "https://api.example.com/mcp?key=***");
+    assert_eq!(v.headers["Authorization"], "••••90 (21 chars)");
+    assert_eq!(v.env["TOKEN"], "${env:GH_TOKEN}");
+    assert_eq!(v.status, "Disconnected");
+    let list = svc.list_servers().await.unwrap();
+    assert_eq!(list.len(), 1);
+}
+
+#[tokio::test]
+async fn a_failed_save_changes_nothing_and_says_why() {
+    let mut store = MockConfigStore::new();
+    store
+        .expect_current()
+        .returning(|| Arc::new(config_with(vec![stdio("a")])));
+    store.expect_save().returning(|_| {
+        Err(crate::ports::ConfigStoreError::Write {
+            path: "/x/mcp_config.json".into(),
+            reason: "No space left on device".into(),
+        })
+    });
+    let mut events = MockEventPublisher::new();
+    events.expect_publish().never();
+    let svc = ManagementService::new(
+        Arc::new(store),
+        Arc::new(MockServerRepository::new()),
+        Arc::new(MockApprovalRepository::new()),
+        Arc::new(MockUpstreamPool::new()),
+        Arc::new(events),
+        Arc::new(ActivityLog::new(
+            Arc::new(MockActivityRepository::new()),
+            Arc::new(MockEventPublisher::new()),
+            Arc::new(crate::ports::SystemClock),
+        )),
+        Arc::new(crate::ports::SystemClock),
+    );
+    let err = svc.disable_server("a", Source::Api).await.unwrap_err();
+    assert!(err.to_string().contains("No space left"), "{err}");
+}

@@ -1,0 +1,177 @@
+//! The ports: what the use cases need from the outside world, as traits.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use mcpproxy_domain::activity::{ActivityKind, ActivityRecord, ActivityStatus};
+use mcpproxy_domain::{
+    Config, ConnectionState, DomainEvent, ServerName, Timestamp, Tool, ToolApproval,
+    ValidationError,
+};
+use serde::{Deserialize, Serialize};
+
+/// A storage failure. Storage adapters say what failed; the use cases pass it on.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("storage failed: {0}")]
+pub struct StorageError(pub String);
+
+/// Why the config could not be saved. Nothing was written in either case.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigStoreError {
+    #[error("the config is invalid: {}", join(.0))]
+    Invalid(Vec<ValidationError>),
+    #[error("could not write {path}: {reason}")]
+    Write { path: String, reason: String },
+}
+
+pub(crate) fn join(errors: &[ValidationError]) -> String {
+    errors
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// The config file: the version in force, and saving a new one.
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+#[async_trait]
+pub trait ConfigStore: Send + Sync {
+    /// The config in force.
+    fn current(&self) -> Arc<Config>;
+    /// Validates, writes atomically and puts `config` in force.
+    async fn save(&self, config: Config) -> Result<(), ConfigStoreError>;
+}
+
+/// What the proxy knows about a server at run time, beyond its config.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServerRuntime {
+    pub name: ServerName,
+    pub state: ConnectionState,
+    pub last_error: Option<String>,
+    pub tool_count: usize,
+    pub connected_at: Option<Timestamp>,
+    pub updated_at: Timestamp,
+}
+
+/// Run-time state of servers, and the last tool list of each, kept across restarts.
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+#[async_trait]
+pub trait ServerRepository: Send + Sync {
+    async fn save_runtime(&self, runtime: &ServerRuntime) -> Result<(), StorageError>;
+    async fn runtime(&self, name: &ServerName) -> Result<Option<ServerRuntime>, StorageError>;
+    async fn all_runtime(&self) -> Result<Vec<ServerRuntime>, StorageError>;
+    async fn save_tools(&self, name: &ServerName, tools: &[Tool]) -> Result<(), StorageError>;
+    async fn tools(&self, name: &ServerName) -> Result<Vec<Tool>, StorageError>;
+    /// Forgets the state and tools of a removed server.
+    async fn delete(&self, name: &ServerName) -> Result<(), StorageError>;
+}
+
+/// Tool approvals, per server and tool.
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+#[async_trait]
+pub trait ApprovalRepository: Send + Sync {
+    async fn get(
+        &self,
+        server: &ServerName,
+        tool: &str,
+    ) -> Result<Option<ToolApproval>, StorageError>;
+    async fn for_server(&self, server: &ServerName) -> Result<Vec<ToolApproval>, StorageError>;
+    async fn save(&self, approval: &ToolApproval) -> Result<(), StorageError>;
+    async fn delete(&self, server: &ServerName, tool: &str) -> Result<(), StorageError>;
+    async fn delete_server(&self, server: &ServerName) -> Result<(), StorageError>;
+}
+
+/// Which activity records to list. Every field narrows the result.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ActivityFilter {
+    pub kind: Option<ActivityKind>,
+    pub server: Option<String>,
+    pub tool: Option<String>,
+    pub status: Option<ActivityStatus>,
+    pub session_id: Option<String>,
+    pub request_id: Option<String>,
+    pub start_time: Option<Timestamp>,
+    pub end_time: Option<Timestamp>,
+    pub limit: u32,
+    pub offset: u32,
+}
+
+/// A page of activity, newest first, with the number of all matching records.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ActivityPage {
+    pub records: Vec<ActivityRecord>,
+    pub total: u64,
+}
+
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+#[async_trait]
+pub trait ActivityRepository: Send + Sync {
+    async fn append(&self, record: &ActivityRecord) -> Result<(), StorageError>;
+    async fn get(&self, id: &str) -> Result<Option<ActivityRecord>, StorageError>;
+    async fn list(&self, filter: &ActivityFilter) -> Result<ActivityPage, StorageError>;
+    /// Deletes records older than `before` and the oldest beyond `max_records`; returns how
+    /// many went.
+    async fn prune(&self, before: Timestamp, max_records: u64) -> Result<u64, StorageError>;
+}
+
+/// A full tool response kept for `read_cache` after it was truncated for the agent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CachedResponse {
+    pub key: String,
+    pub value: String,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+}
+
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+#[async_trait]
+pub trait CacheRepository: Send + Sync {
+    async fn put(&self, entry: &CachedResponse) -> Result<(), StorageError>;
+    /// The entry, unless it expired before `now`.
+    async fn get(&self, key: &str, now: Timestamp) -> Result<Option<CachedResponse>, StorageError>;
+    async fn purge_expired(&self, now: Timestamp) -> Result<u64, StorageError>;
+}
+
+/// Why an upstream operation failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UpstreamError {
+    #[error("server {0} is not configured")]
+    UnknownServer(ServerName),
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// The live connections to upstream servers.
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+#[async_trait]
+pub trait UpstreamPool: Send + Sync {
+    /// Closes the server's connection and connects again with the config in force.
+    async fn restart(&self, server: &ServerName) -> Result<(), UpstreamError>;
+}
+
+/// Publishes domain events. Never blocks: a subscriber that cannot keep up loses events
+/// and is told so, the publisher does not wait for it.
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+pub trait EventPublisher: Send + Sync {
+    fn publish(&self, event: DomainEvent);
+}
+
+/// The wall clock, as a port so tests can fix time.
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+pub trait Clock: Send + Sync {
+    fn now(&self) -> Timestamp;
+}
+
+/// The system clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Timestamp {
+        let ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+            .unwrap_or(0);
+        Timestamp::from_millis(ms)
+    }
+}
