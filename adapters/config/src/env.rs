@@ -1,0 +1,83 @@
+//! What the environment adds to the config: overrides, secrets and the generated API key.
+
+use std::path::PathBuf;
+
+use mcpproxy_domain::secret::{self, SecretError, SecretSource};
+
+/// Values from the environment that win over the config file for this process only; they
+/// are never written into the file.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EnvOverrides {
+    /// `MCPPROXY_LISTEN`
+    pub listen: Option<String>,
+    /// `MCPPROXY_API_KEY`. An empty value counts as unset: the API is never left open.
+    pub api_key: Option<String>,
+    /// `MCPPROXY_DATA`
+    pub data_dir: Option<PathBuf>,
+}
+
+impl EnvOverrides {
+    pub fn from_env() -> Self {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
+        let non_empty = |name: &str| lookup(name).filter(|v| !v.is_empty());
+        Self {
+            listen: non_empty("MCPPROXY_LISTEN"),
+            api_key: non_empty("MCPPROXY_API_KEY"),
+            data_dir: non_empty("MCPPROXY_DATA").map(PathBuf::from),
+        }
+    }
+}
+
+/// A new API key: 32 random bytes as 64 hex characters.
+pub fn generate_api_key() -> String {
+    let bytes: [u8; 32] = rand::random();
+    hex::encode(bytes)
+}
+
+/// Expands `${env:NAME}` references from the process environment. `${keyring:NAME}` is not
+/// supported yet and is reported as not set.
+pub fn resolve_secrets(value: &str) -> Result<String, SecretError> {
+    secret::expand(value, |source, name| match source {
+        SecretSource::Env => std::env::var(name).ok(),
+        SecretSource::Keyring => None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overrides_ignore_empty_values() {
+        let o = EnvOverrides::from_lookup(|n| match n {
+            "MCPPROXY_LISTEN" => Some("127.0.0.1:9".into()),
+            "MCPPROXY_API_KEY" => Some(String::new()),
+            _ => None,
+        });
+        assert_eq!(o.listen.as_deref(), Some("127.0.0.1:9"));
+        assert_eq!(o.api_key, None);
+        assert_eq!(o.data_dir, None);
+    }
+
+    #[test]
+    fn api_keys_are_64_hex_and_differ() {
+        let a = generate_api_key();
+        assert_eq!(a.len(), 64);
+        assert!(a.bytes().all(|b| b.is_ascii_hexdigit()));
+        assert_ne!(a, generate_api_key());
+    }
+
+    #[test]
+    fn secrets_come_from_the_environment() {
+        // PATH is set in every test environment; no need to modify the environment.
+        let path = std::env::var("PATH").unwrap();
+        assert_eq!(
+            resolve_secrets("p=${env:PATH}").unwrap(),
+            format!("p={path}")
+        );
+        assert!(resolve_secrets("${env:MCPPROXY_SURELY_UNSET_42}").is_err());
+    }
+}

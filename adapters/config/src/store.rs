@@ -1,0 +1,225 @@
+//! The config in force, backed by the file.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+use async_trait::async_trait;
+use mcpproxy_application::ports::{ConfigStore, ConfigStoreError};
+use mcpproxy_domain::{Config, ServerName};
+use tokio::sync::Mutex;
+
+use crate::file::{self, ConfigError};
+
+/// How the servers of two configs differ.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConfigDiff {
+    pub added: Vec<ServerName>,
+    pub removed: Vec<ServerName>,
+    pub updated: Vec<ServerName>,
+    /// Keys that only take effect after a restart and changed.
+    pub needs_restart: Vec<&'static str>,
+}
+
+impl ConfigDiff {
+    pub fn between(old: &Config, new: &Config) -> Self {
+        let mut diff = Self::default();
+        for server in &new.servers {
+            match old.server(&server.name) {
+                None => diff.added.push(server.name.clone()),
+                Some(before) if before != server => diff.updated.push(server.name.clone()),
+                Some(_) => {}
+            }
+        }
+        for server in &old.servers {
+            if new.server(&server.name).is_none() {
+                diff.removed.push(server.name.clone());
+            }
+        }
+        for (key, changed) in [
+            ("listen", old.listen != new.listen),
+            ("data_dir", old.data_dir != new.data_dir),
+            ("api_key", old.api_key != new.api_key),
+            ("tls", old.extra.get("tls") != new.extra.get("tls")),
+            ("enable_socket", old.enable_socket != new.enable_socket),
+        ] {
+            if changed {
+                diff.needs_restart.push(key);
+            }
+        }
+        diff
+    }
+}
+
+/// The config file and the version of it in force.
+#[derive(Debug)]
+pub struct FileConfigStore {
+    path: PathBuf,
+    current: RwLock<Arc<Config>>,
+    /// Keeps "write the file" and "put it in force" together when saves race.
+    write: Mutex<()>,
+}
+
+impl FileConfigStore {
+    /// Loads the file; returns the store and what `normalize` repaired.
+    pub fn open(path: &Path) -> Result<(Self, Vec<String>), ConfigError> {
+        let (config, notes) = file::load(path)?;
+        Ok((Self::with_config(path, config), notes))
+    }
+
+    /// A store whose config is `config`, not yet written.
+    pub fn with_config(path: &Path, config: Config) -> Self {
+        Self {
+            path: path.to_owned(),
+            current: RwLock::new(Arc::new(config)),
+            write: Mutex::new(()),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn set_current(&self, config: Config) {
+        // A poisoned lock only means a panic elsewhere while swapping an Arc; the value
+        // inside is still a whole config.
+        let mut guard = self
+            .current
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *guard = Arc::new(config);
+    }
+
+    /// Writes `config` and puts it in force.
+    pub async fn write(&self, config: Config) -> Result<(), ConfigError> {
+        let _guard = self.write.lock().await;
+        let path = self.path.clone();
+        let to_write = config.clone();
+        tokio::task::spawn_blocking(move || file::save(&path, &to_write))
+            .await
+            .map_err(|e| ConfigError::Write {
+                path: self.path.clone(),
+                reason: e.to_string(),
+            })??;
+        self.set_current(config);
+        Ok(())
+    }
+
+    /// Reads the file again. When it parses, validates and differs from the config in force,
+    /// it goes into force and the difference is returned; `Ok(None)` means nothing changed
+    /// (our own saves land here). On error the config in force stays.
+    pub async fn reload(&self) -> Result<Option<(ConfigDiff, Vec<String>)>, ConfigError> {
+        let _guard = self.write.lock().await;
+        let path = self.path.clone();
+        let (config, notes) = tokio::task::spawn_blocking(move || file::load(&path))
+            .await
+            .map_err(|e| ConfigError::Read {
+                path: self.path.clone(),
+                reason: e.to_string(),
+            })??;
+        let old = self.current();
+        if *old == config {
+            return Ok(None);
+        }
+        let diff = ConfigDiff::between(&old, &config);
+        self.set_current(config);
+        Ok(Some((diff, notes)))
+    }
+}
+
+#[async_trait]
+impl ConfigStore for FileConfigStore {
+    fn current(&self) -> Arc<Config> {
+        self.current
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    async fn save(&self, config: Config) -> Result<(), ConfigStoreError> {
+        self.write(config).await.map_err(|e| match e {
+            ConfigError::Invalid { errors, .. } => ConfigStoreError::Invalid(errors),
+            other => ConfigStoreError::Write {
+                path: self.path.display().to_string(),
+                reason: other.to_string(),
+            },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mcpproxy_domain::ServerConfig;
+
+    fn server(name: &str, command: &str) -> ServerConfig {
+        let mut s = ServerConfig::new(ServerName::parse(name).unwrap());
+        s.command = command.into();
+        s
+    }
+
+    #[test]
+    fn diff_names_added_removed_updated() {
+        let old = Config {
+            servers: vec![server("a", "x"), server("b", "x")],
+            ..Config::default()
+        };
+        let new = Config {
+            servers: vec![server("b", "y"), server("c", "x")],
+            listen: "127.0.0.1:1".into(),
+            ..Config::default()
+        };
+        let d = ConfigDiff::between(&old, &new);
+        let names = |v: &[ServerName]| v.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+        assert_eq!(names(&d.added), ["c"]);
+        assert_eq!(names(&d.removed), ["a"]);
+        assert_eq!(names(&d.updated), ["b"]);
+        assert_eq!(d.needs_restart, ["listen"]);
+    }
+
+    #[tokio::test]
+    async fn save_puts_in_force_and_reload_sees_no_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("mcp_config.json");
+        let store = FileConfigStore::with_config(&path, Config::default());
+        let next = Config {
+            servers: vec![server("a", "x")],
+            ..Config::default()
+        };
+        store.save(next.clone()).await.unwrap();
+        assert_eq!(*store.current(), next);
+        assert_eq!(store.reload().await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn reload_keeps_the_running_config_when_the_file_is_broken() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("mcp_config.json");
+        let store = FileConfigStore::with_config(&path, Config::default());
+        store.save(Config::default()).await.unwrap();
+        std::fs::write(&path, "{ broken").unwrap();
+        let err = store.reload().await.unwrap_err();
+        assert!(matches!(err, ConfigError::Syntax { .. }), "{err}");
+        assert_eq!(*store.current(), Config::default());
+
+        std::fs::write(&path, r#"{"mcpServers": [{"name": "n", "command": "x"}]}"#).unwrap();
+        let (diff, _) = store.reload().await.unwrap().unwrap();
+        assert_eq!(diff.added.len(), 1);
+        assert_eq!(store.current().servers.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn invalid_configs_are_refused_with_their_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileConfigStore::with_config(&dir.path().join("c.json"), Config::default());
+        let bad = Config {
+            tools_limit: 5000,
+            ..Config::default()
+        };
+        let err = store.save(bad).await.unwrap_err();
+        let ConfigStoreError::Invalid(errors) = err else {
+            panic!("{err:?}")
+        };
+        assert_eq!(errors[0].field, "tools_limit");
+        assert_eq!(*store.current(), Config::default());
+    }
+}
