@@ -1,4 +1,5 @@
 //! A config written by the Go MCPProxy loads, and saving it back loses nothing.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is how a test reports
 
 use std::path::PathBuf;
 

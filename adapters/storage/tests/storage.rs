@@ -1,0 +1,318 @@
+//! The storage adapter against a real SQLite file.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is how a test reports
+
+use mcpproxy_application::ports::{
+    ActivityFilter, ActivityRepository, ApprovalRepository, CacheRepository, CachedResponse,
+    ServerRepository, ServerRuntime,
+};
+use mcpproxy_domain::activity::{ActivityKind, ActivityRecord, ActivityStatus, Source};
+use mcpproxy_domain::approval::Trust;
+use mcpproxy_domain::{
+    ConnectionState, ServerName, Timestamp, Tool, ToolAnnotations, ToolApproval,
+};
+use mcpproxy_storage::Database;
+use serde_json::json;
+
+fn name(n: &str) -> ServerName {
+    ServerName::parse(n).unwrap()
+}
+
+fn tool(n: &str, desc: &str) -> Tool {
+    Tool {
+        name: n.into(),
+        title: None,
+        description: desc.into(),
+        input_schema: json!({"type": "object", "properties": {"message": {"type": "string"}}}),
+        output_schema: None,
+        annotations: ToolAnnotations {
+            read_only_hint: Some(true),
+            ..Default::default()
+        },
+    }
+}
+
+fn record(
+    id: &str,
+    ms: i64,
+    kind: ActivityKind,
+    server: &str,
+    status: ActivityStatus,
+) -> ActivityRecord {
+    ActivityRecord {
+        id: id.into(),
+        kind,
+        source: Source::Mcp,
+        server_name: Some(server.into()),
+        tool_name: Some("echo".into()),
+        arguments: Some(json!({"message": "hi"})),
+        response: Some("hi".into()),
+        response_truncated: false,
+        status,
+        error_message: None,
+        duration_ms: Some(12),
+        timestamp: Timestamp::from_millis(ms),
+        session_id: Some("s1".into()),
+        request_id: Some(format!("r-{id}")),
+        metadata: json!({"variant": "call_tool_read"})
+            .as_object()
+            .unwrap()
+            .clone(),
+    }
+}
+
+#[tokio::test]
+async fn everything_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("mcpproxy.db");
+    let gh = name("github");
+    let approval = {
+        let db = Database::open(&path).await.unwrap();
+        db.save_runtime(&ServerRuntime {
+            name: gh.clone(),
+            state: ConnectionState::Ready,
+            last_error: Some("once failed".into()),
+            tool_count: 2,
+            connected_at: Some(Timestamp::from_millis(5)),
+            updated_at: Timestamp::from_millis(6),
+        })
+        .await
+        .unwrap();
+        db.save_tools(&gh, &[tool("b_tool", "B"), tool("a_tool", "A")])
+            .await
+            .unwrap();
+        let (approval, _) = ToolApproval::evaluate(
+            &gh,
+            None,
+            &tool("a_tool", "A"),
+            Trust {
+                auto_approve: false,
+                baseline: true,
+            },
+        );
+        db.save(&approval).await.unwrap();
+        db.append(&record(
+            "01A",
+            1,
+            ActivityKind::ToolCall,
+            "github",
+            ActivityStatus::Success,
+        ))
+        .await
+        .unwrap();
+        db.put(&CachedResponse {
+            key: "k".into(),
+            value: "full".into(),
+            created_at: Timestamp::from_millis(0),
+            expires_at: Timestamp::from_millis(10_000),
+        })
+        .await
+        .unwrap();
+        assert!(
+            dir.path().join("mcpproxy.db-wal").exists(),
+            "WAL mode is on"
+        );
+        db.close().await;
+        approval
+    };
+
+    let db = Database::open(&path).await.unwrap();
+    let rt = db.runtime(&gh).await.unwrap().unwrap();
+    assert_eq!(rt.state, ConnectionState::Ready);
+    assert_eq!(rt.last_error.as_deref(), Some("once failed"));
+    assert_eq!(rt.tool_count, 2);
+    let tools = db.tools(&gh).await.unwrap();
+    let names: Vec<_> = tools.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["b_tool", "a_tool"],
+        "order as the server listed them"
+    );
+    assert_eq!(tools[1], tool("a_tool", "A"));
+    assert_eq!(
+        ApprovalRepository::get(&db, &gh, "a_tool").await.unwrap(),
+        Some(approval)
+    );
+    assert_eq!(
+        ActivityRepository::get(&db, "01A")
+            .await
+            .unwrap()
+            .unwrap()
+            .duration_ms,
+        Some(12)
+    );
+    let cached = CacheRepository::get(&db, "k", Timestamp::from_millis(1))
+        .await
+        .unwrap();
+    assert_eq!(cached.unwrap().value, "full");
+}
+
+#[tokio::test]
+async fn activity_filters_pages_and_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Database::open(&dir.path().join("a.db")).await.unwrap();
+    let rows = [
+        (
+            "01A",
+            100,
+            ActivityKind::ToolCall,
+            "github",
+            ActivityStatus::Success,
+        ),
+        (
+            "01B",
+            200,
+            ActivityKind::ToolCall,
+            "github",
+            ActivityStatus::Error,
+        ),
+        (
+            "01C",
+            300,
+            ActivityKind::ServerChange,
+            "memory",
+            ActivityStatus::Success,
+        ),
+        (
+            "01D",
+            400,
+            ActivityKind::ToolCall,
+            "memory",
+            ActivityStatus::Blocked,
+        ),
+    ];
+    for (id, ms, kind, server, status) in rows {
+        db.append(&record(id, ms, kind, server, status))
+            .await
+            .unwrap();
+    }
+    let ids = |page: mcpproxy_application::ports::ActivityPage| {
+        page.records.into_iter().map(|r| r.id).collect::<Vec<_>>()
+    };
+    let all = ActivityFilter {
+        limit: 50,
+        ..Default::default()
+    };
+    assert_eq!(
+        ids(db.list(&all).await.unwrap()),
+        ["01D", "01C", "01B", "01A"]
+    );
+
+    let f = ActivityFilter {
+        kind: Some(ActivityKind::ToolCall),
+        limit: 50,
+        ..Default::default()
+    };
+    assert_eq!(ids(db.list(&f).await.unwrap()), ["01D", "01B", "01A"]);
+    let f = ActivityFilter {
+        server: Some("github".into()),
+        status: Some(ActivityStatus::Error),
+        limit: 50,
+        ..Default::default()
+    };
+    assert_eq!(ids(db.list(&f).await.unwrap()), ["01B"]);
+    let f = ActivityFilter {
+        start_time: Some(Timestamp::from_millis(200)),
+        end_time: Some(Timestamp::from_millis(300)),
+        limit: 50,
+        ..Default::default()
+    };
+    assert_eq!(ids(db.list(&f).await.unwrap()), ["01C", "01B"]);
+    let f = ActivityFilter {
+        request_id: Some("r-01C".into()),
+        limit: 50,
+        ..Default::default()
+    };
+    assert_eq!(ids(db.list(&f).await.unwrap()), ["01C"]);
+
+    let page = db
+        .list(&ActivityFilter {
+            limit: 2,
+            offset: 1,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(page.total, 4);
+    assert_eq!(ids(page), ["01C", "01B"]);
+
+    // 01A is older than 150; of the rest, only the newest two may stay.
+    let gone = db.prune(Timestamp::from_millis(150), 2).await.unwrap();
+    assert_eq!(gone, 2);
+    assert_eq!(ids(db.list(&all).await.unwrap()), ["01D", "01C"]);
+}
+
+#[tokio::test]
+async fn cache_entries_expire() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Database::open(&dir.path().join("c.db")).await.unwrap();
+    for (key, expires) in [("old", 100), ("new", 10_000)] {
+        db.put(&CachedResponse {
+            key: key.into(),
+            value: key.into(),
+            created_at: Timestamp::from_millis(0),
+            expires_at: Timestamp::from_millis(expires),
+        })
+        .await
+        .unwrap();
+    }
+    let now = Timestamp::from_millis(500);
+    assert!(
+        CacheRepository::get(&db, "old", now)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        CacheRepository::get(&db, "new", now)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(db.purge_expired(now).await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn deleting_a_server_forgets_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Database::open(&dir.path().join("d.db")).await.unwrap();
+    let (a, b) = (name("a"), name("b"));
+    for n in [&a, &b] {
+        db.save_runtime(&ServerRuntime {
+            name: n.clone(),
+            state: ConnectionState::Error,
+            last_error: None,
+            tool_count: 0,
+            connected_at: None,
+            updated_at: Timestamp::from_millis(1),
+        })
+        .await
+        .unwrap();
+        db.save_tools(n, &[tool("x", "X")]).await.unwrap();
+        let (ap, _) = ToolApproval::evaluate(
+            n,
+            None,
+            &tool("x", "X"),
+            Trust {
+                auto_approve: true,
+                baseline: false,
+            },
+        );
+        db.save(&ap).await.unwrap();
+    }
+    ServerRepository::delete(&db, &a).await.unwrap();
+    db.delete_server(&a).await.unwrap();
+    assert!(db.runtime(&a).await.unwrap().is_none());
+    assert!(db.tools(&a).await.unwrap().is_empty());
+    assert!(db.for_server(&a).await.unwrap().is_empty());
+    assert_eq!(db.all_runtime().await.unwrap().len(), 1);
+    assert_eq!(db.for_server(&b).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_garbage_file_is_refused_with_its_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.db");
+    std::fs::write(&path, vec![0x42u8; 8192]).unwrap();
+    let err = Database::open(&path).await.unwrap_err().to_string();
+    assert!(err.contains("bad.db"), "{err}");
+}
