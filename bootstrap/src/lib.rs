@@ -1,1 +1,65 @@
-//! placeholder
+//! The composition root of mcpproxy: the command line, the wiring of every adapter into the
+//! application's ports, the start-up order and graceful shutdown, logging, and the exit codes
+//! shared with the Go MCPProxy (0 ok, 1 general, 2 port in use, 3 data dir locked by another
+//! instance, 4 config error, 5 permission error). It is the only crate that knows them all.
+#![forbid(unsafe_code)]
+
+pub mod cli;
+mod exit;
+mod lock;
+mod logging;
+mod paths;
+mod serve;
+
+use std::ffi::OsString;
+
+use clap::Parser;
+
+pub use exit::{Exit, Failure};
+
+/// Runs the command line `args` (program name first) and returns the exit code.
+pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
+    let cli = match cli::Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            // Help and version are not errors; every usage error is a general failure
+            // (clap's own code 2 would read as "port in use").
+            return if e.use_stderr() {
+                Exit::General as i32
+            } else {
+                Exit::Ok as i32
+            };
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("mcpproxy")
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("mcpproxy: cannot start the async runtime: {e}");
+            return Exit::General as i32;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command() {
+            cli::Command::Serve(args) => serve::serve(&cli, &args).await,
+        }
+    });
+    // Background tasks (watchers, connections) get a moment to notice the shutdown; none
+    // may keep the process alive.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(200));
+    match result {
+        Ok(()) => Exit::Ok as i32,
+        Err(failure) => {
+            // Into main.log when there is one; onto the console exactly once.
+            tracing::error!("{}", failure.message);
+            if !logging::console_active() {
+                eprintln!("mcpproxy: {}", failure.message);
+            }
+            failure.exit as i32
+        }
+    }
+}

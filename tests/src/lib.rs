@@ -1,1 +1,289 @@
-//! placeholder
+//! The whole-program test harness: a fresh HOME per test, the real `mcpproxy` binary on a
+//! free loopback port, and helpers to wait for it and to stop it. Every process a test
+//! starts is stopped when its handle drops.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test support: a panic is the report
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// Long enough for a loaded CI machine; only a hang ever reaches it.
+pub const PATIENCE: Duration = Duration::from_secs(30);
+
+/// The `mcpproxy` binary of this build, next to the test executables.
+pub fn mcpproxy_bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let exe = std::env::current_exe().unwrap();
+        let dir = exe.parent().unwrap().parent().unwrap();
+        let bin = dir.join("mcpproxy");
+        if !bin.exists() {
+            // `cargo test --workspace` builds it (bootstrap has integration tests); a test
+            // run of this crate alone may not have.
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let ok = Command::new(cargo)
+                .args(["build", "-p", "mcpproxy", "--bin", "mcpproxy"])
+                .status()
+                .unwrap()
+                .success();
+            assert!(ok && bin.exists(), "could not build {}", bin.display());
+        }
+        bin
+    })
+}
+
+/// A free TCP port on 127.0.0.1 (free when asked; the proxy binds it right after).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A fresh home directory: `~/.mcpproxy` and `~/.local/state` live in it.
+#[derive(Debug)]
+pub struct Home {
+    dir: tempfile::TempDir,
+}
+
+impl Default for Home {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Home {
+    pub fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.path().join(".mcpproxy")
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        self.data_dir().join("mcp_config.json")
+    }
+
+    pub fn main_log(&self) -> PathBuf {
+        self.path().join(".local/state/mcpproxy/logs/main.log")
+    }
+
+    /// Writes `text` as the config, creating a private data dir.
+    pub fn write_config(&self, text: &str) {
+        fs::create_dir_all(self.data_dir()).unwrap();
+        fs::set_permissions(self.data_dir(), fs::Permissions::from_mode(0o700)).unwrap();
+        fs::write(self.config_path(), text).unwrap();
+    }
+
+    pub fn read_config(&self) -> Value {
+        serde_json::from_str(&fs::read_to_string(self.config_path()).unwrap()).unwrap()
+    }
+
+    /// `mcpproxy <args>` with this HOME and none of the caller's MCPPROXY_* settings.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(mcpproxy_bin());
+        cmd.args(args)
+            .env("HOME", self.path())
+            .env_remove("XDG_STATE_HOME")
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null());
+        for (key, _) in std::env::vars() {
+            if key.starts_with("MCPPROXY_") {
+                cmd.env_remove(key);
+            }
+        }
+        cmd
+    }
+
+    /// Runs `mcpproxy <args>` to completion (it is expected to end on its own); returns the
+    /// exit code and stderr.
+    pub async fn run_to_end(&self, args: &[&str]) -> (Option<i32>, String) {
+        let mut cmd = tokio::process::Command::from(self.command(args));
+        cmd.stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        let out = tokio::time::timeout(PATIENCE, cmd.output())
+            .await
+            .unwrap_or_else(|_| panic!("mcpproxy {args:?} did not exit"))
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+}
+
+/// A running `mcpproxy serve`, stopped (SIGKILL) when dropped if still running.
+#[derive(Debug)]
+pub struct Proxy {
+    child: Child,
+    pub addr: String,
+    stderr_path: PathBuf,
+}
+
+impl Proxy {
+    /// Starts `mcpproxy serve --listen 127.0.0.1:<free port> <extra>` and waits until
+    /// `/healthz` answers.
+    pub async fn start(home: &Home, extra: &[&str]) -> Proxy {
+        Self::start_with(home, extra, |_| {}).await
+    }
+
+    pub async fn start_with(
+        home: &Home,
+        extra: &[&str],
+        tweak: impl FnOnce(&mut Command),
+    ) -> Proxy {
+        let addr = format!("127.0.0.1:{}", free_port());
+        let mut args = vec!["serve", "--listen", addr.as_str()];
+        args.extend_from_slice(extra);
+        let stderr_path = home
+            .path()
+            .join(format!("stderr-{}.log", addr.replace(':', "_")));
+        let mut cmd = home.command(&args);
+        cmd.stdout(Stdio::null())
+            .stderr(fs::File::create(&stderr_path).unwrap());
+        tweak(&mut cmd);
+        let child = cmd.spawn().unwrap();
+        let mut proxy = Proxy {
+            child,
+            addr,
+            stderr_path,
+        };
+        proxy.wait_healthy().await;
+        proxy
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn stderr(&self) -> String {
+        fs::read_to_string(&self.stderr_path).unwrap_or_default()
+    }
+
+    async fn wait_healthy(&mut self) {
+        let deadline = Instant::now() + PATIENCE;
+        let client = reqwest::Client::new();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                panic!(
+                    "mcpproxy exited with {status} before serving:\n{}",
+                    self.stderr()
+                );
+            }
+            if let Ok(resp) = client.get(self.url("/healthz")).send().await
+                && resp.status().is_success()
+            {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "mcpproxy did not answer /healthz:\n{}",
+                self.stderr()
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    /// Sends `signal` (TERM, INT, KILL) to the process.
+    pub fn signal(&self, signal: &str) {
+        let ok = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill -{signal} failed");
+    }
+
+    /// Waits for the process to end, at most [`PATIENCE`].
+    pub async fn wait(&mut self) -> ExitStatus {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "mcpproxy did not stop");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// SIGTERM, then wait.
+    pub async fn stop(&mut self) -> ExitStatus {
+        self.signal("TERM");
+        self.wait().await
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Polls `check` until it returns `Some`, at most [`PATIENCE`].
+pub async fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        if let Some(v) = check() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The workspace's `tests/fixtures` directory.
+pub fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(name)
+}
+
+/// Asserts every non-null leaf of `original` is in `saved` with the same value. Durations may
+/// be written in another Go form (`2m0s` → `2m`) but must mean the same time.
+pub fn assert_kept(original: &Value, saved: &Value, path: &str) {
+    match (original, saved) {
+        (Value::Null, _) => {}
+        (Value::Object(a), Value::Object(b)) => {
+            for (k, v) in a.iter().filter(|(_, v)| !v.is_null()) {
+                let w = b.get(k).unwrap_or_else(|| panic!("{path}.{k} was lost"));
+                assert_kept(v, w, &format!("{path}.{k}"));
+            }
+        }
+        (Value::Array(a), Value::Array(b)) => {
+            assert_eq!(a.len(), b.len(), "{path}: array length changed");
+            for (i, (v, w)) in a.iter().zip(b).enumerate() {
+                assert_kept(v, w, &format!("{path}[{i}]"));
+            }
+        }
+        (Value::String(a), Value::String(b)) if a != b => {
+            let (x, y) = (
+                mcpproxy_domain::GoDuration::parse(a),
+                mcpproxy_domain::GoDuration::parse(b),
+            );
+            assert!(x.is_ok() && x == y, "{path}: {a:?} became {b:?}");
+        }
+        (a, b) => assert_eq!(a, b, "{path} changed"),
+    }
+}

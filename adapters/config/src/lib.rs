@@ -12,5 +12,5 @@ mod watch;
 
 pub use env::{EnvOverrides, generate_api_key, resolve_secrets};
 pub use file::{ConfigError, load, parse, save};
-pub use store::{ConfigDiff, FileConfigStore};
+pub use store::{ConfigDiff, FileConfigStore, ProcessOverrides};
 pub use watch::{ConfigWatcher, DEBOUNCE};

@@ -50,13 +50,82 @@ impl ConfigDiff {
     }
 }
 
-/// The config file and the version of it in force.
+/// Values set for this process only (command-line flags, environment) that win over the
+/// file but must never be written into it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProcessOverrides {
+    pub listen: Option<String>,
+    pub api_key: Option<String>,
+    pub read_only_mode: Option<bool>,
+    pub disable_management: Option<bool>,
+    pub require_mcp_auth: Option<bool>,
+}
+
+impl ProcessOverrides {
+    fn apply(&self, config: &mut Config) {
+        if let Some(v) = &self.listen {
+            config.listen.clone_from(v);
+        }
+        if let Some(v) = &self.api_key {
+            config.api_key.clone_from(v);
+        }
+        if let Some(v) = self.read_only_mode {
+            config.read_only_mode = v;
+        }
+        if let Some(v) = self.disable_management {
+            config.disable_management = v;
+        }
+        if let Some(v) = self.require_mcp_auth {
+            config.require_mcp_auth = v;
+        }
+    }
+
+    /// Puts back, for each overridden key, the value the file holds.
+    fn restore(&self, config: &mut Config, file: &Config) {
+        if self.listen.is_some() {
+            config.listen.clone_from(&file.listen);
+        }
+        if self.api_key.is_some() {
+            config.api_key.clone_from(&file.api_key);
+        }
+        if self.read_only_mode.is_some() {
+            config.read_only_mode = file.read_only_mode;
+        }
+        if self.disable_management.is_some() {
+            config.disable_management = file.disable_management;
+        }
+        if self.require_mcp_auth.is_some() {
+            config.require_mcp_auth = file.require_mcp_auth;
+        }
+    }
+}
+
+/// The config file, and the version in force: the file's content with the process overrides
+/// applied.
 #[derive(Debug)]
 pub struct FileConfigStore {
     path: PathBuf,
+    overrides: ProcessOverrides,
+    /// What the file holds.
+    file: RwLock<Arc<Config>>,
+    /// What is in force.
     current: RwLock<Arc<Config>>,
     /// Keeps "write the file" and "put it in force" together when saves race.
     write: Mutex<()>,
+}
+
+fn read<T: Clone>(lock: &RwLock<T>) -> T {
+    // A poisoned lock only means a panic elsewhere while swapping an Arc; the value inside
+    // is still whole.
+    lock.read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone()
+}
+
+fn replace<T>(lock: &RwLock<T>, value: T) {
+    *lock
+        .write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) = value;
 }
 
 impl FileConfigStore {
@@ -66,32 +135,47 @@ impl FileConfigStore {
         Ok((Self::with_config(path, config), notes))
     }
 
-    /// A store whose config is `config`, not yet written.
+    /// A store whose file holds `config` (it is not written here).
     pub fn with_config(path: &Path, config: Config) -> Self {
         Self {
             path: path.to_owned(),
-            current: RwLock::new(Arc::new(config)),
+            overrides: ProcessOverrides::default(),
+            current: RwLock::new(Arc::new(config.clone())),
+            file: RwLock::new(Arc::new(config)),
             write: Mutex::new(()),
         }
+    }
+
+    /// Applies `overrides` to the config in force from now on.
+    pub fn with_overrides(mut self, overrides: ProcessOverrides) -> Self {
+        self.overrides = overrides;
+        let file = read(&self.file);
+        self.set(file);
+        self
     }
 
     pub fn path(&self) -> &Path {
         &self.path
     }
 
-    fn set_current(&self, config: Config) {
-        // A poisoned lock only means a panic elsewhere while swapping an Arc; the value
-        // inside is still a whole config.
-        let mut guard = self
-            .current
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        *guard = Arc::new(config);
+    /// What the file holds, without the process overrides.
+    pub fn file_config(&self) -> Arc<Config> {
+        read(&self.file)
     }
 
-    /// Writes `config` and puts it in force.
-    pub async fn write(&self, config: Config) -> Result<(), ConfigError> {
+    fn set(&self, file: Arc<Config>) {
+        let mut current = (*file).clone();
+        self.overrides.apply(&mut current);
+        replace(&self.file, file);
+        replace(&self.current, Arc::new(current));
+    }
+
+    /// Writes `config` (minus the process overrides, which stay out of the file) and puts it
+    /// in force.
+    pub async fn write(&self, mut config: Config) -> Result<(), ConfigError> {
         let _guard = self.write.lock().await;
+        let on_disk = read(&self.file);
+        self.overrides.restore(&mut config, &on_disk);
         let path = self.path.clone();
         let to_write = config.clone();
         tokio::task::spawn_blocking(move || file::save(&path, &to_write))
@@ -100,7 +184,7 @@ impl FileConfigStore {
                 path: self.path.clone(),
                 reason: e.to_string(),
             })??;
-        self.set_current(config);
+        self.set(Arc::new(config));
         Ok(())
     }
 
@@ -116,12 +200,12 @@ impl FileConfigStore {
                 path: self.path.clone(),
                 reason: e.to_string(),
             })??;
-        let old = self.current();
-        if *old == config {
+        if *read(&self.file) == config {
             return Ok(None);
         }
-        let diff = ConfigDiff::between(&old, &config);
-        self.set_current(config);
+        let old = self.current();
+        self.set(Arc::new(config));
+        let diff = ConfigDiff::between(&old, &self.current());
         Ok(Some((diff, notes)))
     }
 }
@@ -129,10 +213,7 @@ impl FileConfigStore {
 #[async_trait]
 impl ConfigStore for FileConfigStore {
     fn current(&self) -> Arc<Config> {
-        self.current
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
+        read(&self.current)
     }
 
     async fn save(&self, config: Config) -> Result<(), ConfigStoreError> {
@@ -205,6 +286,32 @@ mod tests {
         let (diff, _) = store.reload().await.unwrap().unwrap();
         assert_eq!(diff.added.len(), 1);
         assert_eq!(store.current().servers.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn process_overrides_are_in_force_but_never_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("mcp_config.json");
+        let file = Config {
+            api_key: "from-file".into(),
+            ..Config::default()
+        };
+        let store = FileConfigStore::with_config(&path, file).with_overrides(ProcessOverrides {
+            api_key: Some("from-env".into()),
+            require_mcp_auth: Some(true),
+            ..Default::default()
+        });
+        assert_eq!(store.current().api_key, "from-env");
+        assert!(store.current().require_mcp_auth);
+        let mut next = (*store.current()).clone();
+        next.tools_limit = 30;
+        store.save(next).await.unwrap();
+        let (on_disk, _) = file::load(&path).unwrap();
+        assert_eq!(on_disk.api_key, "from-file");
+        assert!(!on_disk.require_mcp_auth);
+        assert_eq!(on_disk.tools_limit, 30);
+        assert_eq!(store.current().api_key, "from-env");
+        assert_eq!(store.current().tools_limit, 30);
     }
 
     #[tokio::test]

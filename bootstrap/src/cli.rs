@@ -1,0 +1,158 @@
+//! The command line. Global options are accepted before or after the subcommand
+//! (`mcpproxy -c cfg.json serve` and `mcpproxy serve -c cfg.json` alike).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "mcpproxy",
+    version,
+    about = "One safe MCP endpoint in front of every MCP server an AI agent uses",
+    long_about = "mcpproxy runs one MCP endpoint (http://127.0.0.1:8080/mcp) in front of the MCP \
+                  servers in ~/.mcpproxy/mcp_config.json. Without a subcommand it serves."
+)]
+pub struct Cli {
+    /// Config file [default: <data dir>/mcp_config.json]
+    #[arg(short = 'c', long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Data directory [default: ~/.mcpproxy; env: MCPPROXY_DATA]
+    #[arg(short = 'd', long, global = true, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    /// Log level (overrides logging.level)
+    #[arg(long, global = true, value_enum)]
+    pub log_level: Option<LogLevel>,
+
+    /// Write main.log even if logging.enable_file is false
+    #[arg(long, global = true)]
+    pub log_to_file: bool,
+
+    /// Directory of main.log and the server logs [default: ~/.local/state/mcpproxy/logs]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub log_dir: Option<PathBuf>,
+
+    /// Output format of commands that print data
+    #[arg(short = 'o', long, global = true, value_enum, env = "MCPPROXY_OUTPUT")]
+    pub output: Option<Output>,
+
+    /// Shorthand for --output json
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    #[command(flatten)]
+    pub serve: ServeArgs,
+
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum Command {
+    /// Run the proxy (the default when no subcommand is given)
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Clone, Default, Args)]
+pub struct ServeArgs {
+    /// Address to listen on, host:port [env: MCPPROXY_LISTEN; default: 127.0.0.1:8080]
+    #[arg(short = 'l', long, value_name = "ADDR")]
+    pub listen: Option<String>,
+
+    /// Refuse every change to the configuration
+    #[arg(long)]
+    pub read_only: bool,
+
+    /// Turn off server management over every interface
+    #[arg(long)]
+    pub disable_management: bool,
+
+    /// Require the API key on the MCP endpoint too
+    #[arg(long)]
+    pub require_mcp_auth: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogLevel {
+    Trace,
+    Debug,
+    Info,
+    Warn,
+    Error,
+}
+
+impl LogLevel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Trace => "trace",
+            Self::Debug => "debug",
+            Self::Info => "info",
+            Self::Warn => "warn",
+            Self::Error => "error",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    Table,
+    Json,
+    Yaml,
+}
+
+impl Cli {
+    /// The command to run; no subcommand means `serve` with the flags given at the top.
+    pub fn command(&self) -> Command {
+        match &self.command {
+            Some(Command::Serve(args)) => Command::Serve(ServeArgs {
+                listen: args.listen.clone().or_else(|| self.serve.listen.clone()),
+                read_only: args.read_only || self.serve.read_only,
+                disable_management: args.disable_management || self.serve.disable_management,
+                require_mcp_auth: args.require_mcp_auth || self.serve.require_mcp_auth,
+            }),
+            None => Command::Serve(self.serve.clone()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Cli {
+        Cli::try_parse_from(std::iter::once("mcpproxy").chain(args.iter().copied())).unwrap()
+    }
+
+    #[test]
+    fn globals_go_before_or_after_the_subcommand() {
+        for args in [
+            &["serve", "-c", "cfg.json", "-d", "dir"][..],
+            &["-c", "cfg.json", "-d", "dir", "serve"][..],
+            &["-c", "cfg.json", "serve", "-d", "dir"][..],
+        ] {
+            let cli = parse(args);
+            assert_eq!(cli.config, Some(PathBuf::from("cfg.json")), "{args:?}");
+            assert_eq!(cli.data_dir, Some(PathBuf::from("dir")), "{args:?}");
+        }
+    }
+
+    #[test]
+    fn no_subcommand_means_serve() {
+        let Command::Serve(args) = parse(&["-l", "127.0.0.1:9", "--read-only"]).command();
+        assert_eq!(args.listen.as_deref(), Some("127.0.0.1:9"));
+        assert!(args.read_only);
+        let Command::Serve(args) = parse(&["serve", "--listen", ":1"]).command();
+        assert_eq!(args.listen.as_deref(), Some(":1"));
+    }
+
+    #[test]
+    fn bad_values_are_refused() {
+        assert!(
+            Cli::try_parse_from(["mcpproxy", "--log-level", "loud"]).is_err(),
+            "unknown level"
+        );
+        assert!(Cli::try_parse_from(["mcpproxy", "frobnicate"]).is_err());
+    }
+}

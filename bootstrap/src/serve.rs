@@ -1,0 +1,289 @@
+//! `mcpproxy serve`: start-up in a fixed order, serve until a signal, stop within 2 s.
+//!
+//! The order makes each failure come with its own exit code and before anything is half
+//! started: config (4) → data directory (5) → instance lock (3) → logging → database →
+//! listener (2) → background tasks → serving.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use mcpproxy_application::ports::{ActivityRepository, Clock, SystemClock};
+use mcpproxy_application::{ActivityDraft, ActivityLog, EventBus};
+use mcpproxy_config::{
+    ConfigError, ConfigWatcher, EnvOverrides, FileConfigStore, ProcessOverrides, generate_api_key,
+    resolve_secrets,
+};
+use mcpproxy_domain::Config;
+use mcpproxy_domain::activity::{ActivityKind, ActivityStatus, Source};
+use mcpproxy_http::{Check, Readiness, health_routes};
+use mcpproxy_storage::Database;
+use tokio::net::TcpListener;
+
+use crate::cli::{Cli, ServeArgs};
+use crate::exit::{Exit, Failure};
+use crate::lock::InstanceLock;
+use crate::logging::{self, LogSettings};
+use crate::paths::{self, ensure_private_dir, expand_home};
+
+/// How long open connections get to finish after a stop signal; the rest of the 2 s budget
+/// goes to closing the database and flushing logs.
+const DRAIN: Duration = Duration::from_millis(1500);
+
+/// Loads the config at `path`, or creates it with defaults (and a new API key) on first run.
+/// Returns the file's config, the notes of what was repaired, and whether it must be saved.
+fn load_or_create(path: &Path) -> Result<(Config, Vec<String>, bool), Failure> {
+    match mcpproxy_config::load(path) {
+        Ok((config, notes)) => Ok((config, notes, false)),
+        Err(ConfigError::Missing { .. }) => {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                ensure_private_dir(dir)?;
+            }
+            Ok((Config::default(), Vec::new(), true))
+        }
+        Err(e) => Err(Failure::new(Exit::Config, e.to_string())),
+    }
+}
+
+/// `":8080"` (Go's form for every interface) → `"0.0.0.0:8080"`.
+fn bind_address(listen: &str) -> String {
+    match listen.strip_prefix(':') {
+        Some(port) => format!("0.0.0.0:{port}"),
+        None => listen.to_owned(),
+    }
+}
+
+async fn bind(listen: &str) -> Result<TcpListener, Failure> {
+    TcpListener::bind(bind_address(listen)).await.map_err(|e| {
+        let (exit, hint) = match e.kind() {
+            std::io::ErrorKind::AddrInUse => (
+                Exit::PortInUse,
+                "another program is listening there; stop it, or choose another address with --listen or `listen` in the config",
+            ),
+            std::io::ErrorKind::PermissionDenied => (
+                Exit::Permission,
+                "this user may not listen there; choose a port above 1023",
+            ),
+            _ => (Exit::General, "check the `listen` address"),
+        };
+        Failure::new(exit, format!("cannot listen on {listen}: {e}; {hint}"))
+    })
+}
+
+/// Readiness: the config is loaded (it is, once serving starts) and the database answers.
+struct AppReadiness {
+    db: Database,
+}
+
+#[async_trait]
+impl Readiness for AppReadiness {
+    async fn checks(&self) -> Vec<Check> {
+        let db_ok = self.db.ping().await;
+        vec![
+            Check {
+                name: "config",
+                ok: true,
+                detail: None,
+            },
+            Check {
+                name: "storage",
+                ok: db_ok,
+                detail: (!db_ok).then(|| "the database does not answer".to_owned()),
+            },
+        ]
+    }
+}
+
+async fn stop_signal() -> &'static str {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!("cannot watch SIGTERM: {e}");
+            let _ = tokio::signal::ctrl_c().await;
+            return "SIGINT";
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = tokio::signal::ctrl_c() => "SIGINT",
+    }
+}
+
+pub async fn serve(cli: &Cli, args: &ServeArgs) -> Result<(), Failure> {
+    let env = EnvOverrides::from_env();
+    let home = paths::home()?;
+    let default_dir = cli
+        .data_dir
+        .clone()
+        .or_else(|| env.data_dir.clone())
+        .unwrap_or_else(|| home.join(".mcpproxy"));
+    let config_path = cli
+        .config
+        .clone()
+        .unwrap_or_else(|| default_dir.join("mcp_config.json"));
+
+    let (mut file_config, notes, mut must_save) = load_or_create(&config_path)?;
+
+    let data_dir = match (&cli.data_dir, &env.data_dir, file_config.data_dir.as_str()) {
+        (Some(d), _, _) | (None, Some(d), _) => d.clone(),
+        (None, None, "") => default_dir,
+        (None, None, configured) => {
+            let resolved = resolve_secrets(configured).map_err(|e| {
+                Failure::new(
+                    Exit::Config,
+                    format!("{}: data_dir: {e}", config_path.display()),
+                )
+            })?;
+            expand_home(&resolved, &home)
+        }
+    };
+    ensure_private_dir(&data_dir)?;
+
+    let listen = args
+        .listen
+        .clone()
+        .or_else(|| env.listen.clone())
+        .unwrap_or_else(|| file_config.listen.clone());
+    let _lock = InstanceLock::acquire(&data_dir, &listen)?;
+
+    if file_config.api_key.is_empty() && env.api_key.is_none() {
+        file_config.api_key = generate_api_key();
+        must_save = true;
+    }
+    if must_save {
+        mcpproxy_config::save(&config_path, &file_config)
+            .map_err(|e| Failure::new(Exit::Config, e.to_string()))?;
+    }
+
+    let log_dir = match (&cli.log_dir, file_config.logging.log_dir.as_str()) {
+        (Some(d), _) => d.clone(),
+        (None, "") => {
+            mcpproxy_logs::default_log_dir(&home, std::env::var("XDG_STATE_HOME").ok().as_deref())
+        }
+        (None, configured) => expand_home(configured, &home),
+    };
+    let log_settings = LogSettings::new(
+        &file_config.logging,
+        cli.log_level.map(|l| l.as_str()),
+        cli.log_to_file,
+        log_dir,
+    );
+    let log_guard = logging::init(&log_settings)?;
+    for note in &notes {
+        tracing::warn!(config = %config_path.display(), "{note}");
+    }
+
+    let overrides = ProcessOverrides {
+        listen: args.listen.clone().or(env.listen),
+        api_key: env.api_key,
+        read_only_mode: args.read_only.then_some(true),
+        disable_management: args.disable_management.then_some(true),
+        require_mcp_auth: args.require_mcp_auth.then_some(true),
+    };
+    let store =
+        Arc::new(FileConfigStore::with_config(&config_path, file_config).with_overrides(overrides));
+
+    let db = Database::open(&data_dir.join("mcpproxy.db"))
+        .await
+        .map_err(|e| Failure::new(Exit::General, e.to_string()))?;
+    let listener = bind(&listen).await?;
+    let address = listener
+        .local_addr()
+        .map_or_else(|_| listen.clone(), |a| a.to_string());
+
+    let bus = EventBus::new();
+    let events = Arc::new(bus.clone());
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let activity = ActivityLog::new(
+        Arc::new(db.clone()) as Arc<dyn ActivityRepository>,
+        events.clone(),
+        clock,
+    );
+    let _watcher = ConfigWatcher::start(store.clone(), events)
+        .map_err(|e| Failure::new(Exit::General, e.to_string()))?;
+
+    let app = health_routes(Arc::new(AppReadiness { db: db.clone() }));
+    activity
+        .record_or_log(
+            ActivityDraft::new(
+                ActivityKind::SystemStart,
+                Source::Internal,
+                ActivityStatus::Success,
+            )
+            .meta("version", env!("CARGO_PKG_VERSION"))
+            .meta("listen", address.clone()),
+        )
+        .await;
+    tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
+        data_dir = %data_dir.display(),
+        config = %config_path.display(),
+        main_log = %log_guard
+            .main_log
+            .as_deref()
+            .map_or_else(|| "off".to_owned(), |p| p.display().to_string()),
+        "mcpproxy listening on http://{address}"
+    );
+
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let mut server = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = stop_rx.await;
+            })
+            .await
+    });
+    let outcome = tokio::select! {
+        signal = stop_signal() => {
+            tracing::info!("{signal} received, stopping");
+            let _ = stop_tx.send(());
+            match tokio::time::timeout(DRAIN, &mut server).await {
+                Ok(_) => {}
+                Err(_) => {
+                    tracing::warn!("connections still open after {DRAIN:?}; closing them");
+                    server.abort();
+                }
+            }
+            Ok(())
+        }
+        result = &mut server => match result {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(Failure::new(Exit::General, format!("the HTTP server failed: {e}"))),
+            Err(e) => Err(Failure::new(Exit::General, format!("the HTTP server stopped: {e}"))),
+        },
+    };
+
+    activity
+        .record_or_log(ActivityDraft::new(
+            ActivityKind::SystemStop,
+            Source::Internal,
+            ActivityStatus::Success,
+        ))
+        .await;
+    db.close().await;
+    tracing::info!("stopped");
+    drop(log_guard);
+    outcome
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn go_style_listen_means_every_interface() {
+        assert_eq!(bind_address(":8080"), "0.0.0.0:8080");
+        assert_eq!(bind_address("127.0.0.1:1"), "127.0.0.1:1");
+    }
+
+    #[tokio::test]
+    async fn a_taken_port_is_exit_2() {
+        let taken = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = taken.local_addr().unwrap().to_string();
+        let err = bind(&addr).await.unwrap_err();
+        assert_eq!(err.exit, Exit::PortInUse);
+        assert!(err.message.contains("--listen"), "{}", err.message);
+    }
+}
