@@ -10,9 +10,11 @@ pub mod activity;
 pub mod events;
 pub mod management;
 pub mod ports;
+pub mod upstream;
 
 pub use activity::{ActivityDraft, ActivityLog};
 pub use events::EventBus;
 pub use management::{
     AddServer, BulkError, BulkResult, Gate, ManagementError, ManagementService, ServerView,
 };
+pub use upstream::UpstreamTracker;

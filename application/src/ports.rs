@@ -1,6 +1,7 @@
 //! The ports: what the use cases need from the outside world, as traits.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use mcpproxy_domain::activity::{ActivityKind, ActivityRecord, ActivityStatus};
@@ -9,6 +10,7 @@ use mcpproxy_domain::{
     ValidationError,
 };
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
 /// A storage failure. Storage adapters say what failed; the use cases pass it on.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -132,11 +134,31 @@ pub trait CacheRepository: Send + Sync {
     async fn purge_expired(&self, now: Timestamp) -> Result<u64, StorageError>;
 }
 
-/// Why an upstream operation failed.
+/// Why an upstream operation failed. Each message says what happened and what to do.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum UpstreamError {
-    #[error("server {0} is not configured")]
+    #[error("server {0} is not configured; `mcpproxy upstream list` shows the configured servers")]
     UnknownServer(ServerName),
+    #[error("server {0} is disabled; enable it to use its tools")]
+    Disabled(ServerName),
+    #[error("server {server} is not connected (state: {state}{}); the proxy keeps retrying, or restart it", last_error.as_deref().map(|e| format!(", last error: {e}")).unwrap_or_default())]
+    Unavailable {
+        server: ServerName,
+        state: ConnectionState,
+        last_error: Option<String>,
+    },
+    #[error(
+        "{tool} on server {server} did not answer within {after:?} (call_tool_timeout); the call was cancelled, the server stays connected"
+    )]
+    Timeout {
+        server: ServerName,
+        tool: String,
+        after: Duration,
+    },
+    #[error("the connection to server {server} was lost during the call: {reason}")]
+    ConnectionLost { server: ServerName, reason: String },
+    #[error("server {server} answered with an error: {message}")]
+    Rejected { server: ServerName, message: String },
     #[error("{0}")]
     Failed(String),
 }
@@ -147,6 +169,38 @@ pub enum UpstreamError {
 pub trait UpstreamPool: Send + Sync {
     /// Closes the server's connection and connects again with the config in force.
     async fn restart(&self, server: &ServerName) -> Result<(), UpstreamError>;
+
+    /// Calls a tool; the result is the upstream's `CallToolResult` as JSON, unchanged.
+    /// A timeout fails this call only; other calls and the connection go on.
+    async fn call_tool(
+        &self,
+        server: &ServerName,
+        tool: &str,
+        arguments: Option<Map<String, Value>>,
+        timeout: Duration,
+    ) -> Result<Value, UpstreamError>;
+
+    /// The server's connection as it is now, if the pool supervises it.
+    fn status(&self, server: &ServerName) -> Option<ServerRuntime>;
+}
+
+/// What the upstream adapter reports about connections it supervises.
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+#[async_trait]
+pub trait UpstreamObserver: Send + Sync {
+    async fn state_changed(&self, runtime: ServerRuntime);
+    async fn tools_discovered(&self, server: &ServerName, tools: Vec<Tool>);
+}
+
+/// The per-server log files (`server-<name>.log`): what each upstream wrote on stderr and
+/// what happened to its connection.
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+#[async_trait]
+pub trait ServerLogs: Send + Sync {
+    /// Appends one line. Never blocks: a flood of lines may lose some, never stall a server.
+    fn append(&self, server: &ServerName, line: &str);
+    /// The last `lines` lines, oldest first.
+    async fn tail(&self, server: &ServerName, lines: usize) -> Result<Vec<String>, StorageError>;
 }
 
 /// Publishes domain events. Never blocks: a subscriber that cannot keep up loses events

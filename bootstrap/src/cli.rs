@@ -53,6 +53,9 @@ pub struct Cli {
 pub enum Command {
     /// Run the proxy (the default when no subcommand is given)
     Serve(ServeArgs),
+    /// Internal: the watchdog that stops upstream servers if the proxy dies
+    #[command(name = "__reaper", hide = true)]
+    Reaper,
 }
 
 #[derive(Debug, Clone, Default, Args)]
@@ -113,6 +116,7 @@ impl Cli {
                 require_mcp_auth: args.require_mcp_auth || self.serve.require_mcp_auth,
             }),
             None => Command::Serve(self.serve.clone()),
+            Some(other) => other.clone(),
         }
     }
 }
@@ -140,10 +144,14 @@ mod tests {
 
     #[test]
     fn no_subcommand_means_serve() {
-        let Command::Serve(args) = parse(&["-l", "127.0.0.1:9", "--read-only"]).command();
+        let Command::Serve(args) = parse(&["-l", "127.0.0.1:9", "--read-only"]).command() else {
+            panic!("not serve")
+        };
         assert_eq!(args.listen.as_deref(), Some("127.0.0.1:9"));
         assert!(args.read_only);
-        let Command::Serve(args) = parse(&["serve", "--listen", ":1"]).command();
+        let Command::Serve(args) = parse(&["serve", "--listen", ":1"]).command() else {
+            panic!("not serve")
+        };
         assert_eq!(args.listen.as_deref(), Some(":1"));
     }
 

@@ -32,6 +32,9 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
             };
         }
     };
+    if let cli::Command::Reaper = cli.command() {
+        return mcpproxy_upstream::run_reaper(std::io::stdin().lock());
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("mcpproxy")
@@ -46,6 +49,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
     let result = runtime.block_on(async {
         match cli.command() {
             cli::Command::Serve(args) => serve::serve(&cli, &args).await,
+            cli::Command::Reaper => Ok(()),
         }
     });
     // Background tasks (watchers, connections) get a moment to notice the shutdown; none

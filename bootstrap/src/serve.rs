@@ -9,17 +9,21 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use mcpproxy_application::ports::{ActivityRepository, Clock, SystemClock};
-use mcpproxy_application::{ActivityDraft, ActivityLog, EventBus};
+use mcpproxy_application::ports::{ActivityRepository, Clock, ConfigStore, SystemClock};
+use mcpproxy_application::{ActivityDraft, ActivityLog, EventBus, UpstreamTracker};
 use mcpproxy_config::{
     ConfigError, ConfigWatcher, EnvOverrides, FileConfigStore, ProcessOverrides, generate_api_key,
     resolve_secrets,
 };
 use mcpproxy_domain::Config;
+use mcpproxy_domain::DomainEvent;
 use mcpproxy_domain::activity::{ActivityKind, ActivityStatus, Source};
 use mcpproxy_http::{Check, Readiness, health_routes};
+use mcpproxy_logs::{Rotation, ServerLogFiles};
 use mcpproxy_storage::Database;
+use mcpproxy_upstream::{Connector, Pool, Reaper};
 use tokio::net::TcpListener;
+use tokio::sync::broadcast;
 
 use crate::cli::{Cli, ServeArgs};
 use crate::exit::{Exit, Failure};
@@ -92,6 +96,33 @@ impl Readiness for AppReadiness {
                 detail: (!db_ok).then(|| "the database does not answer".to_owned()),
             },
         ]
+    }
+}
+
+/// Starts the watchdog that stops upstream servers if this process dies. Without it the
+/// proxy still works; only a crash could then leave servers behind, so that is logged.
+fn start_reaper() -> Option<Reaper> {
+    let exe = std::env::current_exe()
+        .map_err(|e| tracing::warn!("cannot find the mcpproxy executable for the reaper: {e}"))
+        .ok()?;
+    Reaper::spawn(&exe, &["__reaper"])
+        .map_err(|e| tracing::warn!("cannot start the process reaper: {e}"))
+        .ok()
+}
+
+/// Keeps the upstream connections in line with the config as it changes.
+async fn follow_config(
+    mut events: broadcast::Receiver<DomainEvent>,
+    store: Arc<FileConfigStore>,
+    pool: Arc<Pool>,
+) {
+    loop {
+        match events.recv().await {
+            Ok(DomainEvent::ServerChanged { .. } | DomainEvent::ConfigReloaded { .. })
+            | Err(broadcast::error::RecvError::Lagged(_)) => pool.reconcile(&store.current()).await,
+            Ok(_) => {}
+            Err(broadcast::error::RecvError::Closed) => return,
+        }
     }
 }
 
@@ -168,7 +199,12 @@ pub async fn serve(cli: &Cli, args: &ServeArgs) -> Result<(), Failure> {
         &file_config.logging,
         cli.log_level.map(|l| l.as_str()),
         cli.log_to_file,
-        log_dir,
+        log_dir.clone(),
+    );
+    let rotation = Rotation::from_config(
+        file_config.logging.max_size,
+        file_config.logging.max_backups,
+        file_config.logging.max_age,
     );
     let log_guard = logging::init(&log_settings)?;
     for note in &notes {
@@ -199,10 +235,17 @@ pub async fn serve(cli: &Cli, args: &ServeArgs) -> Result<(), Failure> {
     let activity = ActivityLog::new(
         Arc::new(db.clone()) as Arc<dyn ActivityRepository>,
         events.clone(),
-        clock,
+        clock.clone(),
     );
-    let _watcher = ConfigWatcher::start(store.clone(), events)
+    let _watcher = ConfigWatcher::start(store.clone(), events.clone())
         .map_err(|e| Failure::new(Exit::General, e.to_string()))?;
+
+    let server_logs = Arc::new(ServerLogFiles::new(&log_dir, rotation));
+    let connector = Arc::new(Connector::new(server_logs, start_reaper()));
+    let tracker = Arc::new(UpstreamTracker::new(Arc::new(db.clone()), events));
+    let pool = Arc::new(Pool::new(connector, tracker, clock.clone()));
+    let follower = tokio::spawn(follow_config(bus.subscribe(), store.clone(), pool.clone()));
+    pool.reconcile(&store.current()).await;
 
     let app = health_routes(Arc::new(AppReadiness { db: db.clone() }));
     activity
@@ -239,21 +282,26 @@ pub async fn serve(cli: &Cli, args: &ServeArgs) -> Result<(), Failure> {
         signal = stop_signal() => {
             tracing::info!("{signal} received, stopping");
             let _ = stop_tx.send(());
-            match tokio::time::timeout(DRAIN, &mut server).await {
-                Ok(_) => {}
-                Err(_) => {
+            // Clients and upstream servers are let go of at the same time.
+            let drain = async {
+                if tokio::time::timeout(DRAIN, &mut server).await.is_err() {
                     tracing::warn!("connections still open after {DRAIN:?}; closing them");
                     server.abort();
                 }
-            }
+            };
+            tokio::join!(drain, pool.shutdown());
             Ok(())
         }
-        result = &mut server => match result {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(Failure::new(Exit::General, format!("the HTTP server failed: {e}"))),
-            Err(e) => Err(Failure::new(Exit::General, format!("the HTTP server stopped: {e}"))),
-        },
+        result = &mut server => {
+            pool.shutdown().await;
+            match result {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(e)) => Err(Failure::new(Exit::General, format!("the HTTP server failed: {e}"))),
+                Err(e) => Err(Failure::new(Exit::General, format!("the HTTP server stopped: {e}"))),
+            }
+        }
     };
+    follower.abort();
 
     activity
         .record_or_log(ActivityDraft::new(

@@ -182,14 +182,7 @@ mod tests {
     }
 
     fn tool(desc: &str) -> Tool {
-        Tool {
-            name: "echo".into(),
-            title: None,
-            description: desc.into(),
-            input_schema: json!({"type": "object"}),
-            output_schema: None,
-            annotations: Default::default(),
-        }
+        Tool::new("echo", desc, json!({"type": "object"}))
     }
 
     const MANUAL: Trust = Trust {

@@ -43,6 +43,8 @@ pub enum DomainEvent {
         removed: Vec<ServerName>,
         updated: Vec<ServerName>,
     },
+    /// A server's tool list was read (after connecting, `list_changed`, or a sweep).
+    ToolsDiscovered { server: ServerName, tools: usize },
     /// A server's tools were (re)indexed for search.
     ToolsIndexed { server: ServerName, tools: usize },
     /// A tool's approval state changed.
@@ -72,6 +74,7 @@ impl DomainEvent {
                 "servers.changed".to_owned()
             }
             Self::ConfigReloaded { .. } => "config.reloaded".to_owned(),
+            Self::ToolsDiscovered { .. } => "tools.discovered".to_owned(),
             Self::ToolsIndexed { .. } => "tools.indexed".to_owned(),
             Self::ToolApprovalChanged { .. } => "tools.approval_changed".to_owned(),
             Self::ActivityRecorded { kind, .. } => format!("activity.{}", kind.as_str()),
@@ -83,6 +86,7 @@ impl DomainEvent {
         match self {
             Self::ServerChanged { server, .. }
             | Self::ConnectionChanged { server, .. }
+            | Self::ToolsDiscovered { server, .. }
             | Self::ToolsIndexed { server, .. }
             | Self::ToolApprovalChanged { server, .. } => Some(server),
             Self::ConfigReloaded { .. } | Self::ActivityRecorded { .. } => None,

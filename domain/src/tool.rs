@@ -1,7 +1,7 @@
 //! A tool as an upstream server declares it, and its behaviour hints.
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::call::CallVariant;
 use crate::fingerprint::Fingerprint;
@@ -35,8 +35,8 @@ impl ToolAnnotations {
     }
 }
 
-/// A tool of an upstream server. Schemas are kept as the server sent them: a proxy never
-/// rewrites a schema.
+/// A tool of an upstream server. Schemas, and every field this type does not name (icons,
+/// `_meta`, ...), are kept as the server sent them: a proxy never rewrites a tool.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Tool {
@@ -50,9 +50,28 @@ pub struct Tool {
     pub output_schema: Option<Value>,
     #[serde(default, skip_serializing_if = "ToolAnnotations::is_empty")]
     pub annotations: ToolAnnotations,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }
 
 impl Tool {
+    /// A tool with an object schema and nothing else; handy for tests and fixtures.
+    pub fn new(
+        name: impl Into<String>,
+        description: impl Into<String>,
+        input_schema: Value,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            title: None,
+            description: description.into(),
+            input_schema,
+            output_schema: None,
+            annotations: ToolAnnotations::default(),
+            extra: Map::new(),
+        }
+    }
+
     pub fn fingerprint(&self) -> Fingerprint {
         Fingerprint::of(
             &self.name,
@@ -60,5 +79,35 @@ impl Tool {
             &self.input_schema,
             self.output_schema.as_ref(),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn unknown_fields_pass_through_untouched() {
+        let wire = json!({
+            "name": "echo",
+            "description": "Echo",
+            "inputSchema": {"type": "object", "properties": {"m": {"type": "string"}}},
+            "annotations": {"readOnlyHint": true},
+            "icons": [{"src": "data:image/png;base64,AA=="}],
+            "_meta": {"anthropic/maxResultSizeChars": 5}
+        });
+        let tool: Tool = serde_json::from_value(wire.clone()).unwrap();
+        assert_eq!(tool.annotations.read_only_hint, Some(true));
+        assert_eq!(serde_json::to_value(&tool).unwrap(), wire);
+    }
+
+    #[test]
+    fn extra_fields_do_not_change_the_fingerprint() {
+        let a = Tool::new("t", "d", json!({"type": "object"}));
+        let mut b = a.clone();
+        b.extra.insert("_meta".into(), json!({"x": 1}));
+        b.annotations.destructive_hint = Some(true);
+        assert_eq!(a.fingerprint(), b.fingerprint());
     }
 }

@@ -12,29 +12,38 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+pub mod upstream;
+
 /// Long enough for a loaded CI machine; only a hang ever reaches it.
 pub const PATIENCE: Duration = Duration::from_secs(30);
 
-/// The `mcpproxy` binary of this build, next to the test executables.
+/// A binary of this workspace, next to the test executables. `scripts/test` builds every
+/// binary first; a test run of this crate alone builds the one it needs.
+fn workspace_bin(package: &str, bin: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let path = exe.parent().unwrap().parent().unwrap().join(bin);
+    if !path.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let ok = Command::new(cargo)
+            .args(["build", "-p", package, "--bin", bin])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok && path.exists(), "could not build {}", path.display());
+    }
+    path
+}
+
+/// The `mcpproxy` binary of this build.
 pub fn mcpproxy_bin() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let exe = std::env::current_exe().unwrap();
-        let dir = exe.parent().unwrap().parent().unwrap();
-        let bin = dir.join("mcpproxy");
-        if !bin.exists() {
-            // `cargo test --workspace` builds it (bootstrap has integration tests); a test
-            // run of this crate alone may not have.
-            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-            let ok = Command::new(cargo)
-                .args(["build", "-p", "mcpproxy", "--bin", "mcpproxy"])
-                .status()
-                .unwrap()
-                .success();
-            assert!(ok && bin.exists(), "could not build {}", bin.display());
-        }
-        bin
-    })
+    BIN.get_or_init(|| workspace_bin("mcpproxy", "mcpproxy"))
+}
+
+/// Our fixture MCP server (`tests/fixture`).
+pub fn fixture_bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| workspace_bin("mcp-fixture", "mcp-fixture"))
 }
 
 /// A free TCP port on 127.0.0.1 (free when asked; the proxy binds it right after).
@@ -204,13 +213,8 @@ impl Proxy {
 
     /// Sends `signal` (TERM, INT, KILL) to the process.
     pub fn signal(&self, signal: &str) {
-        let ok = Command::new("kill")
-            .arg(format!("-{signal}"))
-            .arg(self.child.id().to_string())
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "kill -{signal} failed");
+        let sig: nix::sys::signal::Signal = format!("SIG{signal}").parse().unwrap();
+        signal_pid(self.child.id(), sig);
     }
 
     /// Waits for the process to end, at most [`PATIENCE`].
@@ -239,6 +243,21 @@ impl Drop for Proxy {
             let _ = self.child.wait();
         }
     }
+}
+
+/// Sends `signal` to one process.
+pub fn signal_pid(pid: u32, signal: nix::sys::signal::Signal) {
+    let pid = i32::try_from(pid).unwrap();
+    assert!(pid > 1, "refusing to signal pid {pid}");
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), signal).unwrap();
+}
+
+/// Sends `signal` to a process group; refuses the groups 0 and 1, which would mean "us" and
+/// "everyone".
+pub fn signal_group(pgid: u32, signal: nix::sys::signal::Signal) {
+    let pgid = i32::try_from(pgid).unwrap();
+    assert!(pgid > 1, "refusing to signal process group {pgid}");
+    let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pgid), signal);
 }
 
 /// Polls `check` until it returns `Some`, at most [`PATIENCE`].

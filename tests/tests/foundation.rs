@@ -195,9 +195,7 @@ async fn environment_overrides_listen_and_data_dir_without_touching_the_file() {
     }
     let config: Value =
         serde_json::from_str(&fs::read_to_string(data.join("mcp_config.json")).unwrap()).unwrap();
-    let _ = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
+    mcpproxy_tests::signal_pid(child.id(), nix::sys::signal::Signal::SIGTERM);
     let status = child.wait().unwrap();
     assert!(ok, "no answer on MCPPROXY_LISTEN");
     assert!(status.success());

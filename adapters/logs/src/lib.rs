@@ -4,8 +4,10 @@
 #![forbid(unsafe_code)]
 
 mod rotating;
+mod server_logs;
 
 pub use rotating::{RotatingFile, Rotation};
+pub use server_logs::ServerLogFiles;
 
 use std::path::PathBuf;
 

@@ -18,17 +18,17 @@ fn name(n: &str) -> ServerName {
 }
 
 fn tool(n: &str, desc: &str) -> Tool {
-    Tool {
-        name: n.into(),
-        title: None,
-        description: desc.into(),
-        input_schema: json!({"type": "object", "properties": {"message": {"type": "string"}}}),
-        output_schema: None,
-        annotations: ToolAnnotations {
-            read_only_hint: Some(true),
-            ..Default::default()
-        },
-    }
+    let mut t = Tool::new(
+        n,
+        desc,
+        json!({"type": "object", "properties": {"message": {"type": "string"}}}),
+    );
+    t.annotations = ToolAnnotations {
+        read_only_hint: Some(true),
+        ..Default::default()
+    };
+    t.extra.insert("_meta".into(), json!({"kept": true}));
+    t
 }
 
 fn record(

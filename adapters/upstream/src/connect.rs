@@ -1,0 +1,356 @@
+//! The core layer: one connection to one upstream over stdio, streamable HTTP or legacy SSE,
+//! from spawning (or dialling) to a finished `initialize` handshake. Stateless: retrying and
+//! health are the supervisor's business.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{HeaderName, HeaderValue};
+use mcpproxy_application::ports::ServerLogs;
+use mcpproxy_domain::config::EnvironmentConfig;
+use mcpproxy_domain::{Config, ServerConfig, ServerName, Transport, ValidationError};
+use rmcp::model::Implementation;
+use rmcp::service::{ClientInitializeError, QuitReason, RunningServiceCancellationToken};
+use rmcp::transport::StreamableHttpClientTransport;
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use rmcp::{Peer, RoleClient, ServiceExt};
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+
+use crate::env::{self, LaunchError};
+use crate::handler::UpstreamClient;
+use crate::process::{self, ChildProcess, Grace, Launch, Reaper, StderrTail};
+use crate::sse::{SseClientTransport, SseError};
+
+/// Everything needed to connect to one server; two equal specs connect the same way.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConnectSpec {
+    pub name: ServerName,
+    pub transport: Transport,
+    pub command: String,
+    pub args: Vec<String>,
+    pub env: BTreeMap<String, String>,
+    pub working_dir: Option<PathBuf>,
+    pub url: String,
+    pub headers: BTreeMap<String, String>,
+    pub environment: EnvironmentConfig,
+    pub init_timeout: Duration,
+    pub health_check_interval: Duration,
+    pub tool_discovery_interval: Duration,
+    pub reconnect_on_use: bool,
+}
+
+impl ConnectSpec {
+    pub fn new(config: &Config, server: &ServerConfig) -> Result<Self, ValidationError> {
+        Ok(Self {
+            name: server.name.clone(),
+            transport: server.transport()?,
+            command: server.command.clone(),
+            args: server.args.clone(),
+            env: server.env.clone(),
+            working_dir: (!server.working_dir.is_empty())
+                .then(|| PathBuf::from(&server.working_dir)),
+            url: server.url.clone(),
+            headers: server.headers.clone(),
+            environment: config.environment.clone(),
+            init_timeout: config.init_timeout(server).to_std(),
+            health_check_interval: config.health_check_interval(server).to_std(),
+            tool_discovery_interval: config.tool_discovery_interval(server).to_std(),
+            reconnect_on_use: server.reconnect_on_use,
+        })
+    }
+
+    /// A one-line description for logs: `stdio: npx -y x` or `sse: http://…`.
+    pub fn describe(&self) -> String {
+        match self.transport {
+            Transport::Stdio => {
+                let mut s = format!("stdio: {}", self.command);
+                for a in &self.args {
+                    s.push(' ');
+                    s.push_str(a);
+                }
+                s
+            }
+            t => format!(
+                "{}: {}",
+                t.as_str(),
+                mcpproxy_domain::redact::url(&self.url)
+            ),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConnectError {
+    #[error(transparent)]
+    Launch(#[from] LaunchError),
+    #[error("cannot start {program}: {error}")]
+    Spawn { program: String, error: String },
+    #[error("no answer to initialize within {after:?} (init_timeout){stderr}")]
+    Timeout { after: Duration, stderr: String },
+    #[error("initialize failed: {reason}{stderr}")]
+    Handshake { reason: String, stderr: String },
+    #[error("the server needs authorization: {0}")]
+    AuthRequired(String),
+    #[error("{0}")]
+    Config(String),
+}
+
+/// An initialised session with an upstream.
+pub struct Connection {
+    pub peer: Peer<RoleClient>,
+    pub server_info: Implementation,
+    pub tools_changed: Arc<Notify>,
+    pub stderr: StderrTail,
+    /// Ends when the session ends, for whatever reason.
+    pub done: JoinHandle<QuitReason>,
+    cancel: Option<RunningServiceCancellationToken>,
+    process: Option<ChildProcess>,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("server_info", &self.server_info)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Connection {
+    /// The process id of a stdio server.
+    pub fn pid(&self) -> Option<u32> {
+        self.process.as_ref().and_then(ChildProcess::pid)
+    }
+
+    /// Ends the session and, for stdio, stops the process and everything it started.
+    pub async fn close(mut self, grace: Grace) {
+        if let Some(cancel) = self.cancel.take() {
+            cancel.cancel();
+        }
+        // `done` may have completed already (that is how a crash is noticed); a finished
+        // JoinHandle must not be polled again.
+        if !self.done.is_finished() {
+            let _ = tokio::time::timeout(grace.close, &mut self.done).await;
+        }
+        self.done.abort();
+        if let Some(process) = self.process.take() {
+            process.stop(grace).await;
+        }
+    }
+}
+
+/// Reads a variable of the proxy's environment.
+type EnvLookup = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
+/// Opens connections. One per proxy; cheap to share.
+#[derive(Clone)]
+pub struct Connector {
+    logs: Arc<dyn ServerLogs>,
+    reaper: Option<Reaper>,
+    http: reqwest::Client,
+    /// The proxy's environment, read through a function so tests can fix it.
+    env_lookup: EnvLookup,
+}
+
+impl std::fmt::Debug for Connector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connector").finish_non_exhaustive()
+    }
+}
+
+impl Connector {
+    pub fn new(logs: Arc<dyn ServerLogs>, reaper: Option<Reaper>) -> Self {
+        Self {
+            logs,
+            reaper,
+            http: reqwest::Client::new(),
+            env_lookup: Arc::new(|name| std::env::var(name).ok()),
+        }
+    }
+
+    pub fn logs(&self) -> &Arc<dyn ServerLogs> {
+        &self.logs
+    }
+
+    pub async fn connect(&self, spec: &ConnectSpec) -> Result<Connection, ConnectError> {
+        let client = UpstreamClient::new(spec.name.clone(), self.logs.clone());
+        match spec.transport {
+            Transport::Stdio => self.connect_stdio(spec, client).await,
+            Transport::StreamableHttp => {
+                let config =
+                    StreamableHttpClientTransportConfig::with_uri(self.expand("url", &spec.url)?)
+                        .custom_headers(self.http_headers(spec)?)
+                        .max_concurrent_requests(64);
+                let transport =
+                    StreamableHttpClientTransport::with_client(self.http.clone(), config);
+                let result = handshake(spec, client.clone().serve(transport)).await;
+                finish(spec, &client, result, None, StderrTail::default())
+            }
+            Transport::Sse => {
+                let headers = self.http_headers(spec)?.into_iter().collect();
+                let url = self.expand("url", &spec.url)?;
+                let opened = tokio::time::timeout(
+                    spec.init_timeout,
+                    SseClientTransport::connect(self.http.clone(), &url, headers),
+                )
+                .await;
+                let transport = match opened {
+                    Err(_) => {
+                        return Err(ConnectError::Timeout {
+                            after: spec.init_timeout,
+                            stderr: String::new(),
+                        });
+                    }
+                    Ok(Err(e @ SseError::Unauthorized { .. })) => {
+                        return Err(ConnectError::AuthRequired(e.to_string()));
+                    }
+                    Ok(Err(e)) => {
+                        return Err(ConnectError::Handshake {
+                            reason: e.to_string(),
+                            stderr: String::new(),
+                        });
+                    }
+                    Ok(Ok(t)) => t,
+                };
+                let result = handshake(spec, client.clone().serve(transport)).await;
+                finish(spec, &client, result, None, StderrTail::default())
+            }
+        }
+    }
+
+    fn expand(&self, key: &str, value: &str) -> Result<String, ConnectError> {
+        Ok(env::expand(key, value, self.env_lookup.as_ref())?)
+    }
+
+    fn http_headers(
+        &self,
+        spec: &ConnectSpec,
+    ) -> Result<HashMap<HeaderName, HeaderValue>, ConnectError> {
+        spec.headers
+            .iter()
+            .map(|(k, v)| {
+                let value = self.expand(&format!("headers.{k}"), v)?;
+                let name = HeaderName::try_from(k.as_str()).map_err(|_| {
+                    ConnectError::Config(format!("headers: {k:?} is not a valid header name"))
+                })?;
+                let value = HeaderValue::try_from(value).map_err(|_| {
+                    ConnectError::Config(format!(
+                        "headers.{k}: the value is not a valid header value"
+                    ))
+                })?;
+                Ok((name, value))
+            })
+            .collect()
+    }
+
+    async fn connect_stdio(
+        &self,
+        spec: &ConnectSpec,
+        client: UpstreamClient,
+    ) -> Result<Connection, ConnectError> {
+        if let Some(dir) = &spec.working_dir {
+            env::check_working_dir(dir)?;
+        }
+        let child_env = env::child_env(&spec.environment, &spec.env, self.env_lookup.as_ref())?;
+        let program = env::find_program(
+            &spec.command,
+            child_env.get("PATH").map(String::as_str),
+            spec.working_dir.as_deref(),
+        )?;
+        let launch = Launch {
+            program: &program,
+            args: &spec.args,
+            env: &child_env,
+            working_dir: spec.working_dir.as_deref(),
+        };
+        let spawned = process::spawn(&spec.name, &launch, self.logs.clone(), self.reaper.as_ref())
+            .map_err(|e| ConnectError::Spawn {
+                program: program.display().to_string(),
+                error: e.to_string(),
+            })?;
+        let result = handshake(spec, client.clone().serve((spawned.stdout, spawned.stdin))).await;
+        if result.is_err() {
+            // Let the server finish writing why it failed, so the error can quote it.
+            spawned.stderr.wait_closed(Duration::from_millis(500)).await;
+        }
+        finish(spec, &client, result, Some(spawned.process), spawned.stderr)
+    }
+}
+
+type Running = rmcp::service::RunningService<RoleClient, UpstreamClient>;
+
+/// Why a handshake did not complete.
+enum HandshakeFailure {
+    TimedOut,
+    Auth(String),
+    Other(String),
+}
+
+/// Bounds the handshake by `init_timeout` and sorts out why it failed.
+async fn handshake(
+    spec: &ConnectSpec,
+    serve: impl Future<Output = Result<Running, ClientInitializeError>>,
+) -> Result<Running, HandshakeFailure> {
+    match tokio::time::timeout(spec.init_timeout, serve).await {
+        Err(_) => Err(HandshakeFailure::TimedOut),
+        Ok(Ok(running)) => Ok(running),
+        Ok(Err(e)) if e.is_authorization_required() => Err(HandshakeFailure::Auth(e.to_string())),
+        Ok(Err(e)) => Err(HandshakeFailure::Other(e.to_string())),
+    }
+}
+
+fn finish(
+    spec: &ConnectSpec,
+    client: &UpstreamClient,
+    result: Result<Running, HandshakeFailure>,
+    process: Option<ChildProcess>,
+    stderr: StderrTail,
+) -> Result<Connection, ConnectError> {
+    let running = match result {
+        Ok(r) => r,
+        Err(failure) => {
+            // Dropping the process stops its whole group (see ChildProcess's Drop).
+            drop(process);
+            return Err(match failure {
+                HandshakeFailure::TimedOut => ConnectError::Timeout {
+                    after: spec.init_timeout,
+                    stderr: stderr.quote(),
+                },
+                HandshakeFailure::Auth(reason) => ConnectError::AuthRequired(reason),
+                HandshakeFailure::Other(reason) => ConnectError::Handshake {
+                    reason,
+                    stderr: stderr.quote(),
+                },
+            });
+        }
+    };
+    let peer = running.peer().clone();
+    let server_info = peer
+        .peer_info()
+        .and_then(|info| info.server_info.clone())
+        .unwrap_or_else(|| Implementation::new("unknown", "unknown"));
+    let cancel = running.cancellation_token();
+    let done = tokio::spawn(async move { running.waiting().await.unwrap_or(QuitReason::Closed) });
+    Ok(Connection {
+        peer,
+        server_info,
+        tools_changed: client.tools_changed.clone(),
+        stderr,
+        done,
+        cancel: Some(cancel),
+        process,
+    })
+}
+
+impl Connector {
+    /// Reads the proxy's environment through `lookup` instead of the process environment.
+    pub fn with_env_lookup(
+        mut self,
+        lookup: impl Fn(&str) -> Option<String> + Send + Sync + 'static,
+    ) -> Self {
+        self.env_lookup = Arc::new(lookup);
+        self
+    }
+}

@@ -1,0 +1,31 @@
+//! Connections to upstream MCP servers, in three layers:
+//!
+//! - **core** ([`connect`]): one rmcp client per transport — stdio (own process group,
+//!   allow-listed environment, stderr to the server log and into connect errors), streamable
+//!   HTTP with the configured headers, and legacy SSE (our own rmcp transport, [`sse`]);
+//! - **managed** ([`supervisor`], [`pool`]): a supervisor per server drives the domain's
+//!   connection state machine with backoff, health pings and tool re-discovery; the pool
+//!   follows config changes and implements the application's `UpstreamPool` port;
+//! - **cli** ([`oneshot`]): connect once, list or call, disconnect — for `mcpproxy tools list`.
+//!
+//! No child process outlives the proxy: servers are stopped close → SIGTERM → SIGKILL per
+//! process group, a dropped process handle kills its group, and the [`process::Reaper`]
+//! watchdog kills what is left if the proxy itself is killed.
+#![forbid(unsafe_code)]
+
+pub mod connect;
+mod env;
+mod graveyard;
+mod handler;
+pub mod oneshot;
+pub mod pool;
+pub mod process;
+pub mod sse;
+mod supervisor;
+
+pub use connect::{ConnectError, ConnectSpec, Connection, Connector};
+pub use env::LaunchError;
+pub use handler::CLIENT_NAME;
+pub use pool::Pool;
+pub use process::{Grace, Reaper, run_reaper};
+pub use supervisor::Status;

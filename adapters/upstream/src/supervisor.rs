@@ -1,0 +1,378 @@
+//! The managed layer: one supervisor task per server keeps its connection alive.
+//!
+//! It drives the domain's connection state machine: connect, list every page of tools,
+//! ping every `health_check_interval` (three failures in a row mean the connection is dead),
+//! re-list tools on `notifications/tools/list_changed` and every `tool_discovery_interval`,
+//! and after a failure wait out the domain's backoff before the next try. Callers never wait
+//! on the supervisor: they read the current status and use the session's peer directly, so
+//! a slow call or a reconnect of one server holds up nobody else.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use mcpproxy_application::ports::{Clock, ServerLogs, ServerRuntime, UpstreamObserver};
+use mcpproxy_domain::{BackoffPolicy, ConnectionEvent, ConnectionState, Timestamp, Tool};
+use rmcp::model::{ClientRequest, PingRequest};
+use rmcp::{Peer, RoleClient};
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::connect::{ConnectSpec, Connection, Connector};
+use crate::graveyard::Graveyard;
+use crate::process::Grace;
+
+/// Consecutive failed pings after which a connection counts as dead.
+const PING_FAILURES: u32 = 3;
+
+/// A server's connection as callers see it.
+#[derive(Debug, Clone)]
+pub struct Status {
+    pub state: ConnectionState,
+    pub last_error: Option<String>,
+    pub connected_at: Option<Timestamp>,
+    pub updated_at: Timestamp,
+    /// The session, while connected.
+    pub peer: Option<Peer<RoleClient>>,
+    /// The process id of a stdio server, while connected.
+    pub pid: Option<u32>,
+    pub tools: Arc<Vec<Tool>>,
+}
+
+impl Status {
+    fn new(now: Timestamp) -> Self {
+        Self {
+            state: ConnectionState::Disconnected,
+            last_error: None,
+            connected_at: None,
+            updated_at: now,
+            peer: None,
+            pid: None,
+            tools: Arc::new(Vec::new()),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub(crate) enum Command {
+    /// Drop the connection and connect again now; answered once connecting started.
+    Restart(oneshot::Sender<()>),
+    /// A call wants the server (`reconnect_on_use`): skip the rest of the backoff.
+    Reconnect,
+    /// Close and end the supervisor; answered once the server is stopped.
+    Stop(Grace, oneshot::Sender<()>),
+}
+
+/// What interrupted the connected phase.
+enum Interrupt {
+    Failed(String),
+    Restart(oneshot::Sender<()>),
+    Stop(Grace, Option<oneshot::Sender<()>>),
+}
+
+pub(crate) struct Supervisor {
+    pub spec: ConnectSpec,
+    pub connector: Arc<Connector>,
+    pub observer: Arc<dyn UpstreamObserver>,
+    pub logs: Arc<dyn ServerLogs>,
+    pub clock: Arc<dyn Clock>,
+    pub graveyard: Graveyard,
+    pub backoff: BackoffPolicy,
+    pub status: watch::Sender<Status>,
+    pub commands: mpsc::Receiver<Command>,
+}
+
+impl Supervisor {
+    pub fn initial_status(clock: &dyn Clock) -> Status {
+        Status::new(clock.now())
+    }
+
+    fn log(&self, line: &str) {
+        self.logs
+            .append(&self.spec.name, &format!("[mcpproxy] {line}"));
+    }
+
+    /// Applies `event` to the state machine, publishes the new status and reports it.
+    async fn apply(&self, event: ConnectionEvent, change: impl FnOnce(&mut Status)) {
+        let mut status = self.status.borrow().clone();
+        match status.state.next(event) {
+            Ok(next) => status.state = next,
+            Err(e) => {
+                // A bug in this supervisor; say so loudly rather than jump somewhere.
+                tracing::error!(server = %self.spec.name, "{e}");
+                return;
+            }
+        }
+        change(&mut status);
+        status.updated_at = self.clock.now();
+        self.status.send_replace(status);
+        self.report().await;
+    }
+
+    /// Reports the status as it is, without a transition.
+    async fn report(&self) {
+        let status = self.status.borrow().clone();
+        self.observer
+            .state_changed(ServerRuntime {
+                name: self.spec.name.clone(),
+                state: status.state,
+                last_error: status.last_error,
+                tool_count: status.tools.len(),
+                connected_at: status.connected_at,
+                updated_at: status.updated_at,
+            })
+            .await;
+    }
+
+    async fn fail(&self, error: String) {
+        tracing::warn!(server = %self.spec.name, "{error}");
+        self.log(&format!("error: {error}"));
+        self.apply(ConnectionEvent::Failed, |s| {
+            s.last_error = Some(error);
+            s.peer = None;
+            s.pid = None;
+        })
+        .await;
+    }
+
+    pub async fn run(mut self) {
+        let mut attempt: u32 = 0;
+        loop {
+            self.apply(ConnectionEvent::Connect, |_| {}).await;
+            self.log(&format!("connecting ({})", self.spec.describe()));
+            let connector = self.connector.clone();
+            let spec = self.spec.clone();
+            let connecting = async move { connector.connect(&spec).await };
+            tokio::pin!(connecting);
+            let outcome = loop {
+                tokio::select! {
+                    result = &mut connecting => break Some(result),
+                    command = self.commands.recv() => match command {
+                        None | Some(Command::Stop(..)) => {
+                            if let Some(Command::Stop(_, ack)) = command {
+                                let _ = ack.send(());
+                            }
+                            // Dropping the half-open connection kills its process group.
+                            self.apply(ConnectionEvent::Disconnect, |_| {}).await;
+                            return;
+                        }
+                        Some(Command::Restart(ack)) => {
+                            let _ = ack.send(());
+                            break None;
+                        }
+                        Some(Command::Reconnect) => {}
+                    },
+                }
+            };
+            let interrupt = match outcome {
+                None => {
+                    attempt = 0;
+                    self.apply(ConnectionEvent::Failed, |s| {
+                        s.last_error = Some("restarted".to_owned());
+                    })
+                    .await;
+                    continue;
+                }
+                Some(Err(e)) => Interrupt::Failed(format!("cannot connect: {e}")),
+                Some(Ok(connection)) => {
+                    attempt = 0;
+                    self.connected(connection).await
+                }
+            };
+            match interrupt {
+                Interrupt::Stop(_, ack) => {
+                    self.apply(ConnectionEvent::Disconnect, |s| {
+                        s.peer = None;
+                        s.pid = None;
+                    })
+                    .await;
+                    self.log("stopped");
+                    if let Some(ack) = ack {
+                        let _ = ack.send(());
+                    }
+                    return;
+                }
+                Interrupt::Restart(ack) => {
+                    self.fail("restarted".to_owned()).await;
+                    let _ = ack.send(());
+                    continue;
+                }
+                Interrupt::Failed(error) => self.fail(error).await,
+            }
+            // Backoff before the next try, unless told otherwise.
+            attempt += 1;
+            let delay = self.backoff.delay(attempt);
+            match delay {
+                Some(d) => self.log(&format!(
+                    "retrying in {d:?} (try {attempt} of {})",
+                    self.backoff.max_attempts
+                )),
+                None => {
+                    let error = format!(
+                        "{}; gave up after {} tries, restart the server to try again",
+                        self.status.borrow().last_error.clone().unwrap_or_default(),
+                        self.backoff.max_attempts
+                    );
+                    self.log(&error);
+                    self.status.send_modify(|s| s.last_error = Some(error));
+                    self.report().await;
+                }
+            }
+            let sleep = async {
+                match delay {
+                    Some(d) => tokio::time::sleep(d).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::pin!(sleep);
+            tokio::select! {
+                () = &mut sleep => {}
+                command = self.commands.recv() => match command {
+                    None | Some(Command::Stop(..)) => {
+                        self.apply(ConnectionEvent::Disconnect, |_| {}).await;
+                        if let Some(Command::Stop(_, ack)) = command {
+                            let _ = ack.send(());
+                        }
+                        return;
+                    }
+                    Some(Command::Restart(ack)) => {
+                        attempt = 0;
+                        let _ = ack.send(());
+                    }
+                    Some(Command::Reconnect) => attempt = 0,
+                },
+            }
+        }
+    }
+
+    /// Lists every page of tools, bounded by `init_timeout`.
+    async fn list_tools(&self, peer: &Peer<RoleClient>) -> Result<Vec<Tool>, String> {
+        let listed = tokio::time::timeout(self.spec.init_timeout, peer.list_all_tools())
+            .await
+            .map_err(|_| {
+                format!(
+                    "tools/list did not answer within {:?}",
+                    self.spec.init_timeout
+                )
+            })?
+            .map_err(|e| format!("tools/list failed: {e}"))?;
+        listed
+            .into_iter()
+            .map(|tool| {
+                serde_json::to_value(&tool)
+                    .and_then(serde_json::from_value::<Tool>)
+                    .map_err(|e| format!("tool {} is malformed: {e}", tool.name))
+            })
+            .collect()
+    }
+
+    async fn discover(&self, peer: &Peer<RoleClient>) -> Result<(), String> {
+        let tools = self.list_tools(peer).await?;
+        let count = tools.len();
+        self.observer
+            .tools_discovered(&self.spec.name, tools.clone())
+            .await;
+        self.apply(ConnectionEvent::ToolsDiscovered, |s| {
+            s.tools = Arc::new(tools);
+            s.last_error = None;
+        })
+        .await;
+        self.log(&format!("ready: {count} tools"));
+        Ok(())
+    }
+
+    /// Runs while the connection is up; returns what ended it, having closed it.
+    async fn connected(&mut self, mut connection: Connection) -> Interrupt {
+        let peer = connection.peer.clone();
+        let now = self.clock.now();
+        let pid = connection.pid();
+        self.log(&format!(
+            "connected to {} {}",
+            connection.server_info.name, connection.server_info.version
+        ));
+        self.apply(ConnectionEvent::Initialized, |s| {
+            s.peer = Some(peer.clone());
+            s.pid = pid;
+            s.connected_at = Some(now);
+        })
+        .await;
+        if let Err(e) = self.discover(&peer).await {
+            self.graveyard.bury(connection, Grace::RUNTIME);
+            return Interrupt::Failed(e);
+        }
+
+        let every = |d: Duration| {
+            (!d.is_zero()).then(|| {
+                let mut i = tokio::time::interval_at(tokio::time::Instant::now() + d, d);
+                i.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                i
+            })
+        };
+        let mut ping = every(self.spec.health_check_interval);
+        let mut sweep = every(self.spec.tool_discovery_interval);
+        let ping_timeout = self.spec.health_check_interval.min(Duration::from_secs(10));
+        let mut failed_pings = 0;
+        let tools_changed = connection.tools_changed.clone();
+
+        let interrupt = loop {
+            tokio::select! {
+                _ = &mut connection.done => {
+                    break Interrupt::Failed(format!("the connection closed{}", connection.stderr.quote()));
+                }
+                () = tools_changed.notified() => {
+                    self.rediscover(&peer).await;
+                }
+                _ = tick(&mut sweep) => {
+                    self.rediscover(&peer).await;
+                }
+                _ = tick(&mut ping) => {
+                    let pong = tokio::time::timeout(
+                        ping_timeout,
+                        peer.send_request(ClientRequest::PingRequest(PingRequest::default())),
+                    )
+                    .await;
+                    if matches!(pong, Ok(Ok(_))) {
+                        failed_pings = 0;
+                    } else {
+                        failed_pings += 1;
+                        self.log(&format!("ping failed ({failed_pings} of {PING_FAILURES})"));
+                        if failed_pings >= PING_FAILURES {
+                            break Interrupt::Failed(format!("{PING_FAILURES} health checks in a row failed"));
+                        }
+                    }
+                }
+                command = self.commands.recv() => match command {
+                    None => break Interrupt::Stop(Grace::SHUTDOWN, None),
+                    Some(Command::Stop(grace, ack)) => break Interrupt::Stop(grace, Some(ack)),
+                    Some(Command::Restart(ack)) => break Interrupt::Restart(ack),
+                    Some(Command::Reconnect) => {}
+                },
+            }
+        };
+        match &interrupt {
+            // Stopping waits for the server to be gone: nothing may outlive a removal.
+            Interrupt::Stop(grace, _) => connection.close(*grace).await,
+            // Anything else reconnects at once; the old process is stopped meanwhile.
+            _ => self.graveyard.bury(connection, Grace::RUNTIME),
+        }
+        interrupt
+    }
+
+    /// Re-reads the tool list; on failure keeps the tools it had (an empty list after a
+    /// hiccup would hide every tool of the server).
+    async fn rediscover(&self, peer: &Peer<RoleClient>) {
+        self.apply(ConnectionEvent::Rediscover, |_| {}).await;
+        if let Err(e) = self.discover(peer).await {
+            self.log(&format!("{e}; keeping the previous tool list"));
+            self.apply(ConnectionEvent::ToolsDiscovered, |_| {}).await;
+        }
+    }
+}
+
+/// Waits for the next tick of an optional interval; never, when there is none.
+async fn tick(interval: &mut Option<tokio::time::Interval>) {
+    match interval {
+        Some(i) => {
+            i.tick().await;
+        }
+        None => std::future::pending().await,
+    }
+}
