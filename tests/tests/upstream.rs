@@ -598,3 +598,39 @@ async fn the_proxy_stopped_with_sigterm_leaves_no_child() {
         processes_with(&marker)
     );
 }
+
+#[tokio::test]
+async fn the_one_shot_layer_lists_and_calls_without_a_pool() {
+    use mcpproxy_upstream::{ConnectSpec, Connector, oneshot};
+    let dir = tempfile::tempdir().unwrap();
+    let logs = std::sync::Arc::new(mcpproxy_logs::ServerLogFiles::new(
+        dir.path(),
+        mcpproxy_logs::Rotation::from_config(1, 1, 0),
+    ));
+    let connector = Connector::new(logs, None);
+    let cfg = config(vec![
+        fixture("once", &["--tools", "9", "--page-size", "4"]),
+        stdio("nope", "definitely-not-an-installed-command", &[]),
+    ]);
+    let spec = ConnectSpec::new(&cfg, &cfg.servers[0]).unwrap();
+    let listing = oneshot::list_tools(&connector, &spec).await.unwrap();
+    assert_eq!(listing.server_info.name, "once");
+    assert_eq!(listing.tools.len(), 21);
+    let result = oneshot::call_tool(
+        &connector,
+        &spec,
+        "echo",
+        args(json!({"message": "one shot"})),
+        CALL,
+    )
+    .await
+    .unwrap();
+    assert_eq!(text(&result), "one shot");
+    let spec = ConnectSpec::new(&cfg, &cfg.servers[1]).unwrap();
+    let err = oneshot::list_tools(&connector, &spec).await.unwrap_err();
+    assert!(err.to_string().contains("not found on PATH"), "{err}");
+    assert!(
+        processes_with("--name once").is_empty(),
+        "the one-shot server is gone"
+    );
+}
