@@ -7,12 +7,20 @@
 #![forbid(unsafe_code)]
 
 pub mod activity;
+pub mod call;
+pub mod catalog;
 pub mod events;
 pub mod management;
 pub mod ports;
+pub mod search;
 pub mod upstream;
 
+#[cfg(test)]
+mod testkit;
+
 pub use activity::{ActivityDraft, ActivityLog};
+pub use call::{CallError, CallRequest, CallService};
+pub use catalog::{CatalogError, ToolCatalog};
 pub use events::EventBus;
 pub use management::{
     AddServer, BulkError, BulkResult, Gate, ManagementError, ManagementService, ServerView,

@@ -134,6 +134,34 @@ pub trait CacheRepository: Send + Sync {
     async fn purge_expired(&self, now: Timestamp) -> Result<u64, StorageError>;
 }
 
+/// A search failure.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("search index: {0}")]
+pub struct IndexError(pub String);
+
+/// A tool the index found for a query.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchHit {
+    pub server: ServerName,
+    pub tool: String,
+    pub score: f32,
+}
+
+/// The full-text index of the tools agents may use.
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+#[async_trait]
+pub trait ToolIndex: Send + Sync {
+    /// Makes `tools` the indexed tools of `server`, replacing whatever was indexed for it.
+    async fn replace_server(&self, server: &ServerName, tools: &[Tool]) -> Result<(), IndexError>;
+    async fn remove_server(&self, server: &ServerName) -> Result<(), IndexError>;
+    /// For each indexed server, the signature of its indexed tools
+    /// (`mcpproxy_domain::fingerprint::tool_set_signature`).
+    async fn signatures(&self)
+    -> Result<std::collections::HashMap<ServerName, String>, IndexError>;
+    /// The best matches for `query`, best first.
+    async fn search(&self, query: &str, limit: usize) -> Result<Vec<SearchHit>, IndexError>;
+}
+
 /// Why an upstream operation failed. Each message says what happened and what to do.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum UpstreamError {

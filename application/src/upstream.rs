@@ -6,12 +6,15 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use mcpproxy_domain::{DomainEvent, ServerName, Tool};
 
+use crate::catalog::ToolCatalog;
 use crate::ports::{EventPublisher, ServerRepository, ServerRuntime, UpstreamObserver};
 
-/// The application's side of [`UpstreamObserver`].
+/// The application's side of [`UpstreamObserver`]: states are stored and announced, tool
+/// lists go through the catalog (approvals, index).
 pub struct UpstreamTracker {
     servers: Arc<dyn ServerRepository>,
     events: Arc<dyn EventPublisher>,
+    catalog: Arc<ToolCatalog>,
 }
 
 impl std::fmt::Debug for UpstreamTracker {
@@ -21,8 +24,16 @@ impl std::fmt::Debug for UpstreamTracker {
 }
 
 impl UpstreamTracker {
-    pub fn new(servers: Arc<dyn ServerRepository>, events: Arc<dyn EventPublisher>) -> Self {
-        Self { servers, events }
+    pub fn new(
+        servers: Arc<dyn ServerRepository>,
+        events: Arc<dyn EventPublisher>,
+        catalog: Arc<ToolCatalog>,
+    ) -> Self {
+        Self {
+            servers,
+            events,
+            catalog,
+        }
     }
 }
 
@@ -40,12 +51,13 @@ impl UpstreamObserver for UpstreamTracker {
     }
 
     async fn tools_discovered(&self, server: &ServerName, tools: Vec<Tool>) {
-        if let Err(e) = self.servers.save_tools(server, &tools).await {
-            tracing::error!(%server, error = %e, "could not store the tool list");
+        let count = tools.len();
+        if let Err(e) = self.catalog.discovered(server, tools).await {
+            tracing::error!(%server, error = %e, "could not take in the tool list");
         }
         self.events.publish(DomainEvent::ToolsDiscovered {
             server: server.clone(),
-            tools: tools.len(),
+            tools: count,
         });
     }
 }
@@ -53,45 +65,21 @@ impl UpstreamObserver for UpstreamTracker {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ports::{MockEventPublisher, MockServerRepository};
-    use mcpproxy_domain::{ConnectionState, Timestamp};
+    use crate::testkit::{Mem, catalog};
+    use mcpproxy_domain::{Config, ConnectionState, ServerConfig, Timestamp};
     use serde_json::json;
 
     #[tokio::test]
-    async fn states_and_tools_are_stored_and_announced() {
-        let mut repo = MockServerRepository::new();
-        repo.expect_save_runtime()
-            .withf(|r| r.state == ConnectionState::Ready && r.tool_count == 1)
-            .times(1)
-            .returning(|_| Ok(()));
-        repo.expect_save_tools()
-            .withf(|n, t| n.as_str() == "s" && t.len() == 1)
-            .times(1)
-            .returning(|_, _| Ok(()));
-        let mut events = MockEventPublisher::new();
-        let mut seq = mockall::Sequence::new();
-        events
-            .expect_publish()
-            .withf(|e| {
-                matches!(
-                    e,
-                    DomainEvent::ConnectionChanged {
-                        state: ConnectionState::Ready,
-                        ..
-                    }
-                )
-            })
-            .times(1)
-            .in_sequence(&mut seq)
-            .return_const(());
-        events
-            .expect_publish()
-            .withf(|e| matches!(e, DomainEvent::ToolsDiscovered { tools: 1, .. }))
-            .times(1)
-            .in_sequence(&mut seq)
-            .return_const(());
-        let tracker = UpstreamTracker::new(Arc::new(repo), Arc::new(events));
+    async fn states_are_announced_and_tools_go_through_the_catalog() {
+        let mem = Arc::new(Mem::default());
         let name = ServerName::parse("s").unwrap();
+        let mut server = ServerConfig::new(name.clone());
+        server.command = "x".into();
+        *mem.config.lock().unwrap() = Config {
+            servers: vec![server],
+            ..Config::default()
+        };
+        let tracker = UpstreamTracker::new(mem.clone(), mem.clone(), catalog(&mem));
         tracker
             .state_changed(ServerRuntime {
                 name: name.clone(),
@@ -105,5 +93,27 @@ mod tests {
         tracker
             .tools_discovered(&name, vec![Tool::new("echo", "", json!({}))])
             .await;
+        let events = mem.events.lock().unwrap().clone();
+        assert!(matches!(
+            events.first(),
+            Some(DomainEvent::ConnectionChanged {
+                state: ConnectionState::Ready,
+                ..
+            })
+        ));
+        assert!(matches!(
+            events.last(),
+            Some(DomainEvent::ToolsDiscovered { tools: 1, .. })
+        ));
+        assert_eq!(
+            mem.tools.lock().unwrap()[&name].len(),
+            1,
+            "stored by the catalog"
+        );
+        assert_eq!(
+            mem.index.lock().unwrap()[&name].len(),
+            1,
+            "indexed by the catalog"
+        );
     }
 }

@@ -4,6 +4,7 @@
 //! instance, 4 config error, 5 permission error). It is the only crate that knows them all.
 #![forbid(unsafe_code)]
 
+mod app;
 pub mod cli;
 mod exit;
 mod lock;

@@ -8,22 +8,18 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
-use mcpproxy_application::ports::{ActivityRepository, Clock, ConfigStore, SystemClock};
-use mcpproxy_application::{ActivityDraft, ActivityLog, EventBus, UpstreamTracker};
+use mcpproxy_application::ActivityDraft;
 use mcpproxy_config::{
     ConfigError, ConfigWatcher, EnvOverrides, FileConfigStore, ProcessOverrides, generate_api_key,
     resolve_secrets,
 };
 use mcpproxy_domain::Config;
-use mcpproxy_domain::DomainEvent;
 use mcpproxy_domain::activity::{ActivityKind, ActivityStatus, Source};
-use mcpproxy_http::{Check, Readiness, health_routes};
-use mcpproxy_logs::{Rotation, ServerLogFiles};
+use mcpproxy_logs::Rotation;
 use mcpproxy_storage::Database;
-use mcpproxy_upstream::{Connector, Pool, Reaper};
 use tokio::net::TcpListener;
-use tokio::sync::broadcast;
+
+use crate::app::App;
 
 use crate::cli::{Cli, ServeArgs};
 use crate::exit::{Exit, Failure};
@@ -73,57 +69,6 @@ async fn bind(listen: &str) -> Result<TcpListener, Failure> {
         };
         Failure::new(exit, format!("cannot listen on {listen}: {e}; {hint}"))
     })
-}
-
-/// Readiness: the config is loaded (it is, once serving starts) and the database answers.
-struct AppReadiness {
-    db: Database,
-}
-
-#[async_trait]
-impl Readiness for AppReadiness {
-    async fn checks(&self) -> Vec<Check> {
-        let db_ok = self.db.ping().await;
-        vec![
-            Check {
-                name: "config",
-                ok: true,
-                detail: None,
-            },
-            Check {
-                name: "storage",
-                ok: db_ok,
-                detail: (!db_ok).then(|| "the database does not answer".to_owned()),
-            },
-        ]
-    }
-}
-
-/// Starts the watchdog that stops upstream servers if this process dies. Without it the
-/// proxy still works; only a crash could then leave servers behind, so that is logged.
-fn start_reaper() -> Option<Reaper> {
-    let exe = std::env::current_exe()
-        .map_err(|e| tracing::warn!("cannot find the mcpproxy executable for the reaper: {e}"))
-        .ok()?;
-    Reaper::spawn(&exe, &["__reaper"])
-        .map_err(|e| tracing::warn!("cannot start the process reaper: {e}"))
-        .ok()
-}
-
-/// Keeps the upstream connections in line with the config as it changes.
-async fn follow_config(
-    mut events: broadcast::Receiver<DomainEvent>,
-    store: Arc<FileConfigStore>,
-    pool: Arc<Pool>,
-) {
-    loop {
-        match events.recv().await {
-            Ok(DomainEvent::ServerChanged { .. } | DomainEvent::ConfigReloaded { .. })
-            | Err(broadcast::error::RecvError::Lagged(_)) => pool.reconcile(&store.current()).await,
-            Ok(_) => {}
-            Err(broadcast::error::RecvError::Closed) => return,
-        }
-    }
 }
 
 async fn stop_signal() -> &'static str {
@@ -225,30 +170,16 @@ pub async fn serve(cli: &Cli, args: &ServeArgs) -> Result<(), Failure> {
         .await
         .map_err(|e| Failure::new(Exit::General, e.to_string()))?;
     let listener = bind(&listen).await?;
-    let address = listener
+    let listening = listener
         .local_addr()
-        .map_or_else(|_| listen.clone(), |a| a.to_string());
+        .map_err(|e| Failure::new(Exit::General, format!("the listener has no address: {e}")))?;
+    let address = listening.to_string();
 
-    let bus = EventBus::new();
-    let events = Arc::new(bus.clone());
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let activity = ActivityLog::new(
-        Arc::new(db.clone()) as Arc<dyn ActivityRepository>,
-        events.clone(),
-        clock.clone(),
-    );
-    let _watcher = ConfigWatcher::start(store.clone(), events.clone())
+    let app = App::start(store.clone(), db.clone(), &data_dir, &log_dir, rotation).await?;
+    let _watcher = ConfigWatcher::start(store.clone(), Arc::new(app.bus.clone()))
         .map_err(|e| Failure::new(Exit::General, e.to_string()))?;
-
-    let server_logs = Arc::new(ServerLogFiles::new(&log_dir, rotation));
-    let connector = Arc::new(Connector::new(server_logs, start_reaper()));
-    let tracker = Arc::new(UpstreamTracker::new(Arc::new(db.clone()), events));
-    let pool = Arc::new(Pool::new(connector, tracker, clock.clone()));
-    let follower = tokio::spawn(follow_config(bus.subscribe(), store.clone(), pool.clone()));
-    pool.reconcile(&store.current()).await;
-
-    let app = health_routes(Arc::new(AppReadiness { db: db.clone() }));
-    activity
+    let router = app.router(listening);
+    app.activity
         .record_or_log(
             ActivityDraft::new(
                 ActivityKind::SystemStart,
@@ -267,12 +198,12 @@ pub async fn serve(cli: &Cli, args: &ServeArgs) -> Result<(), Failure> {
             .main_log
             .as_deref()
             .map_or_else(|| "off".to_owned(), |p| p.display().to_string()),
-        "mcpproxy listening on http://{address}"
+        "mcpproxy listening on http://{address} (MCP endpoint: http://{address}/mcp)"
     );
 
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let mut server = tokio::spawn(async move {
-        axum::serve(listener, app)
+        axum::serve(listener, router)
             .with_graceful_shutdown(async {
                 let _ = stop_rx.await;
             })
@@ -289,11 +220,11 @@ pub async fn serve(cli: &Cli, args: &ServeArgs) -> Result<(), Failure> {
                     server.abort();
                 }
             };
-            tokio::join!(drain, pool.shutdown());
+            tokio::join!(drain, app.stop());
             Ok(())
         }
         result = &mut server => {
-            pool.shutdown().await;
+            app.stop().await;
             match result {
                 Ok(Ok(())) => Ok(()),
                 Ok(Err(e)) => Err(Failure::new(Exit::General, format!("the HTTP server failed: {e}"))),
@@ -301,9 +232,8 @@ pub async fn serve(cli: &Cli, args: &ServeArgs) -> Result<(), Failure> {
             }
         }
     };
-    follower.abort();
 
-    activity
+    app.activity
         .record_or_log(ActivityDraft::new(
             ActivityKind::SystemStop,
             Source::Internal,

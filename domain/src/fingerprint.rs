@@ -55,6 +55,24 @@ impl fmt::Display for Fingerprint {
     }
 }
 
+/// A signature of a set of tools: equal sets (in any order) give equal signatures. Used to
+/// tell whether the search index holds exactly the tools it should.
+pub fn tool_set_signature<'a>(
+    tools: impl IntoIterator<Item = (&'a str, &'a Fingerprint)>,
+) -> String {
+    let mut lines: Vec<String> = tools
+        .into_iter()
+        .map(|(name, fp)| format!("{}\0{}", name, fp.as_str()))
+        .collect();
+    lines.sort();
+    let mut hasher = Sha256::new();
+    for line in lines {
+        hasher.update(line.as_bytes());
+        hasher.update(b"\n");
+    }
+    hex::encode(hasher.finalize())
+}
+
 /// JSON with object keys sorted at every depth and no insignificant whitespace.
 pub fn canonical_json(value: &Value) -> String {
     let mut out = String::new();
@@ -118,6 +136,15 @@ mod tests {
             Fingerprint::of("ab", "c", &s, None),
             Fingerprint::of("a", "bc", &s, None)
         );
+    }
+
+    #[test]
+    fn set_signatures_ignore_order_and_see_changes() {
+        let (a, b) = (Fingerprint::from_hex("aa"), Fingerprint::from_hex("bb"));
+        let one = tool_set_signature([("x", &a), ("y", &b)]);
+        assert_eq!(one, tool_set_signature([("y", &b), ("x", &a)]));
+        assert_ne!(one, tool_set_signature([("x", &a), ("y", &a)]));
+        assert_ne!(one, tool_set_signature([("x", &a)]));
     }
 
     #[test]

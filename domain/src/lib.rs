@@ -17,6 +17,7 @@ pub mod event;
 pub mod fingerprint;
 pub mod merge;
 pub mod name;
+pub mod records;
 pub mod redact;
 pub mod secret;
 pub mod time;

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+pub mod mcp;
 pub mod upstream;
 
 /// Long enough for a loaded CI machine; only a hang ever reaches it.

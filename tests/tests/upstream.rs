@@ -37,8 +37,8 @@ async fn stdio_fixture_lists_every_page_and_calls() {
         )]))
         .await;
     let status = t.ready("paged").await;
-    assert_eq!(status.tools.len(), 12 + 30, "all pages of tools/list");
-    assert_eq!(t.recorder.tool_names("paged").len(), 42);
+    assert_eq!(status.tools.len(), 14 + 30, "all pages of tools/list");
+    assert_eq!(t.recorder.tool_names("paged").len(), 44);
     let result = t
         .pool
         .call_tool(&name("paged"), "echo", args(json!({"message": "hi"})), CALL)
@@ -55,7 +55,7 @@ async fn stdio_fixture_lists_every_page_and_calls() {
         ]
     );
     let log = t.log("paged").await.join("\n");
-    assert!(log.contains("ready: 42 tools"), "{log}");
+    assert!(log.contains("ready: 44 tools"), "{log}");
     t.pool.shutdown().await;
 }
 
@@ -615,7 +615,7 @@ async fn the_one_shot_layer_lists_and_calls_without_a_pool() {
     let spec = ConnectSpec::new(&cfg, &cfg.servers[0]).unwrap();
     let listing = oneshot::list_tools(&connector, &spec).await.unwrap();
     assert_eq!(listing.server_info.name, "once");
-    assert_eq!(listing.tools.len(), 21);
+    assert_eq!(listing.tools.len(), 23);
     let result = oneshot::call_tool(
         &connector,
         &spec,

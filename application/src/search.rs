@@ -1,0 +1,210 @@
+//! `retrieve_tools` and `describe_tool`: how agents find tools among thousands without
+//! loading every schema.
+
+use mcpproxy_domain::{CallVariant, ToolAnnotations, ToolId};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::catalog::{CatalogError, CatalogTool, ToolCatalog};
+
+/// The most results one query may ask for.
+pub const MAX_LIMIT: u32 = 100;
+/// The most tools `describe_tool` takes at once.
+pub const MAX_DESCRIBE: usize = 5;
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RetrieveRequest {
+    pub query: String,
+    /// Defaults to `tools_limit`.
+    pub limit: Option<u32>,
+    /// Also return tools the config hides (`enabled_tools` / `disabled_tools`), marked.
+    pub include_disabled: bool,
+    pub read_only_only: bool,
+    pub exclude_destructive: bool,
+    pub exclude_open_world: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum RetrieveError {
+    #[error("query is required: describe in plain words what the tool should do")]
+    EmptyQuery,
+    #[error("limit must be between 1 and {MAX_LIMIT}, got {0}")]
+    BadLimit(u32),
+    #[error("tool_ids must hold between 1 and {MAX_DESCRIBE} ids, got {0}")]
+    BadIdCount(usize),
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+}
+
+/// One tool in a `retrieve_tools` answer.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RetrievedTool {
+    /// `server:tool`, the name to pass to the `call_tool_*` tools.
+    pub name: String,
+    pub server: String,
+    pub description: String,
+    #[serde(rename = "inputSchema")]
+    pub input_schema: Value,
+    #[serde(skip_serializing_if = "ToolAnnotations::is_empty")]
+    pub annotations: ToolAnnotations,
+    pub score: f32,
+    pub call_with: &'static str,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub disabled: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RetrieveResult {
+    pub tools: Vec<RetrievedTool>,
+    pub query: String,
+    pub total: usize,
+}
+
+/// One tool in a `describe_tool` answer.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ToolDefinition {
+    pub name: String,
+    pub server: String,
+    pub description: String,
+    #[serde(rename = "inputSchema")]
+    pub input_schema: Value,
+    #[serde(rename = "outputSchema", skip_serializing_if = "Option::is_none")]
+    pub output_schema: Option<Value>,
+    #[serde(skip_serializing_if = "ToolAnnotations::is_empty")]
+    pub annotations: ToolAnnotations,
+    pub call_with: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DescribeError {
+    pub id: String,
+    pub error: String,
+    pub remediation: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DescribeResult {
+    pub definitions: Vec<ToolDefinition>,
+    pub errors: Vec<DescribeError>,
+}
+
+fn call_with(t: &CatalogTool) -> &'static str {
+    CallVariant::for_annotations(&t.tool.annotations).tool_name()
+}
+
+impl ToolCatalog {
+    /// Finds the tools that best match `request.query`, best first (then by name).
+    pub async fn retrieve(
+        &self,
+        request: &RetrieveRequest,
+    ) -> Result<RetrieveResult, RetrieveError> {
+        let query = request.query.trim();
+        if query.is_empty() {
+            return Err(RetrieveError::EmptyQuery);
+        }
+        let default_limit = u32::try_from(self.tools_limit()).unwrap_or(15);
+        let limit = request.limit.unwrap_or(default_limit);
+        if !(1..=MAX_LIMIT).contains(&limit) {
+            return Err(RetrieveError::BadLimit(limit));
+        }
+        // Filters drop some hits; ask the index for more than will be shown.
+        let wanted = limit as usize;
+        let hits = self
+            .index()
+            .search(query, wanted * 4 + 20)
+            .await
+            .map_err(CatalogError::from)?;
+        let mut tools = Vec::new();
+        for hit in hits {
+            let Ok(id) = ToolId::new(hit.server.clone(), hit.tool.clone()) else {
+                continue;
+            };
+            let Some(found) = self.lookup(&id).await else {
+                continue;
+            };
+            // The index may lag a change by a moment; never show what may not be called.
+            if !found.is_approved() || found.server.is_quarantined() || !found.server.enabled {
+                continue;
+            }
+            let hidden = !found.server.allows_tool(&found.tool.name);
+            let a = &found.tool.annotations;
+            if (hidden && !request.include_disabled)
+                || (request.read_only_only && a.read_only_hint != Some(true))
+                || (request.exclude_destructive && a.destructive_hint == Some(true))
+                || (request.exclude_open_world && a.open_world_hint == Some(true))
+            {
+                continue;
+            }
+            tools.push(RetrievedTool {
+                name: id.to_string(),
+                server: id.server().to_string(),
+                description: found.tool.description.clone(),
+                input_schema: found.tool.input_schema.clone(),
+                annotations: found.tool.annotations.clone(),
+                score: hit.score,
+                call_with: call_with(&found),
+                disabled: hidden,
+            });
+        }
+        tools.sort_by(|a, b| {
+            b.score
+                .total_cmp(&a.score)
+                .then_with(|| a.name.cmp(&b.name))
+        });
+        tools.truncate(wanted);
+        Ok(RetrieveResult {
+            total: tools.len(),
+            tools,
+            query: query.to_owned(),
+        })
+    }
+
+    /// The full definitions of up to five tools, and why the others could not be given.
+    pub async fn describe(&self, ids: &[String]) -> Result<DescribeResult, RetrieveError> {
+        if ids.is_empty() || ids.len() > MAX_DESCRIBE {
+            return Err(RetrieveError::BadIdCount(ids.len()));
+        }
+        let mut result = DescribeResult {
+            definitions: Vec::new(),
+            errors: Vec::new(),
+        };
+        for raw in ids {
+            let error = |error: String, remediation: &str| DescribeError {
+                id: raw.clone(),
+                error,
+                remediation: remediation.to_owned(),
+            };
+            let Ok(id) = ToolId::parse(raw) else {
+                result.errors.push(error(
+                    "not a server:tool id".into(),
+                    "use a name from retrieve_tools, like github:create_issue",
+                ));
+                continue;
+            };
+            match self.lookup(&id).await {
+                None => result.errors.push(error(
+                    "no such tool".into(),
+                    "search for it with retrieve_tools",
+                )),
+                Some(t) if t.server.is_quarantined() => result.errors.push(error(
+                    format!("server {} is quarantined", id.server()),
+                    "a person must review and approve the server first",
+                )),
+                Some(t) if !t.is_approved() => result.errors.push(error(
+                    "the tool is waiting for approval".into(),
+                    "a person must approve it (quarantine_security approve_tool)",
+                )),
+                Some(t) => result.definitions.push(ToolDefinition {
+                    name: id.to_string(),
+                    server: id.server().to_string(),
+                    description: t.tool.description.clone(),
+                    input_schema: t.tool.input_schema.clone(),
+                    output_schema: t.tool.output_schema.clone(),
+                    annotations: t.tool.annotations.clone(),
+                    call_with: call_with(&t),
+                }),
+            }
+        }
+        Ok(result)
+    }
+}

@@ -1,0 +1,237 @@
+//! The composition root: every adapter built and plugged into the application's ports, in
+//! the order they depend on each other.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use mcpproxy_application::ports::{
+    ActivityRepository, ApprovalRepository, CacheRepository, Clock, ConfigStore, ServerLogs,
+    ServerRepository, SystemClock, ToolIndex, UpstreamPool,
+};
+use mcpproxy_application::{
+    ActivityLog, CallService, EventBus, ManagementService, ToolCatalog, UpstreamTracker,
+};
+use mcpproxy_config::FileConfigStore;
+use mcpproxy_domain::DomainEvent;
+use mcpproxy_http::{Check, KeyPolicy, Readiness, health_routes, require_key};
+use mcpproxy_logs::{Rotation, ServerLogFiles};
+use mcpproxy_search::TantivyIndex;
+use mcpproxy_storage::Database;
+use mcpproxy_upstream::{Connector, Pool, Reaper};
+use tokio::sync::broadcast;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::exit::{Exit, Failure};
+
+/// Everything a running proxy is made of.
+pub struct App {
+    pub store: Arc<FileConfigStore>,
+    pub db: Database,
+    pub bus: EventBus,
+    pub activity: Arc<ActivityLog>,
+    pub index: TantivyIndex,
+    pub catalog: Arc<ToolCatalog>,
+    pub pool: Arc<Pool>,
+    pub management: Arc<ManagementService>,
+    pub calls: Arc<CallService>,
+    pub logs: Arc<ServerLogFiles>,
+    follower: JoinHandle<()>,
+    sessions: CancellationToken,
+}
+
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App").finish_non_exhaustive()
+    }
+}
+
+/// Starts the watchdog that stops upstream servers if this process dies. Without it the
+/// proxy still works; only a crash could then leave servers behind, so that is logged.
+fn start_reaper() -> Option<Reaper> {
+    let exe = std::env::current_exe()
+        .map_err(|e| tracing::warn!("cannot find the mcpproxy executable for the reaper: {e}"))
+        .ok()?;
+    Reaper::spawn(&exe, &["__reaper"])
+        .map_err(|e| tracing::warn!("cannot start the process reaper: {e}"))
+        .ok()
+}
+
+/// Keeps the upstream connections and the tool catalog in line with the config.
+async fn follow_config(
+    mut events: broadcast::Receiver<DomainEvent>,
+    store: Arc<FileConfigStore>,
+    pool: Arc<Pool>,
+    catalog: Arc<ToolCatalog>,
+) {
+    loop {
+        match events.recv().await {
+            Ok(DomainEvent::ServerChanged { .. } | DomainEvent::ConfigReloaded { .. })
+            | Err(broadcast::error::RecvError::Lagged(_)) => {
+                pool.reconcile(&store.current()).await;
+                if let Err(e) = catalog.config_changed().await {
+                    tracing::error!("could not update the tool catalog: {e}");
+                }
+            }
+            Ok(_) => {}
+            Err(broadcast::error::RecvError::Closed) => return,
+        }
+    }
+}
+
+impl App {
+    pub async fn start(
+        store: Arc<FileConfigStore>,
+        db: Database,
+        data_dir: &Path,
+        log_dir: &Path,
+        rotation: Rotation,
+    ) -> Result<Self, Failure> {
+        let bus = EventBus::new();
+        let events = Arc::new(bus.clone());
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let store_port: Arc<dyn ConfigStore> = store.clone();
+        let servers: Arc<dyn ServerRepository> = Arc::new(db.clone());
+        let approvals: Arc<dyn ApprovalRepository> = Arc::new(db.clone());
+        let activity = Arc::new(ActivityLog::new(
+            Arc::new(db.clone()) as Arc<dyn ActivityRepository>,
+            events.clone(),
+            clock.clone(),
+        ));
+
+        let index_dir = data_dir.join("index");
+        let index = tokio::task::spawn_blocking(move || TantivyIndex::open(&index_dir))
+            .await
+            .map_err(|e| Failure::new(Exit::General, e.to_string()))?
+            .map_err(|e| Failure::new(Exit::General, e.to_string()))?;
+        let catalog = Arc::new(ToolCatalog::new(
+            store_port.clone(),
+            servers.clone(),
+            approvals.clone(),
+            Arc::new(index.clone()) as Arc<dyn ToolIndex>,
+            events.clone(),
+            activity.clone(),
+        ));
+        catalog.load().await.map_err(|e| {
+            Failure::new(Exit::General, format!("cannot load the tool catalog: {e}"))
+        })?;
+
+        let logs = Arc::new(ServerLogFiles::new(log_dir, rotation));
+        let connector = Arc::new(Connector::new(logs.clone(), start_reaper()));
+        let tracker = Arc::new(UpstreamTracker::new(
+            servers.clone(),
+            events.clone(),
+            catalog.clone(),
+        ));
+        let pool = Arc::new(Pool::new(connector, tracker, clock.clone()));
+        let management = Arc::new(ManagementService::new(
+            store_port.clone(),
+            servers,
+            approvals,
+            pool.clone() as Arc<dyn UpstreamPool>,
+            events.clone(),
+            activity.clone(),
+            clock.clone(),
+        ));
+        let calls = Arc::new(CallService::new(
+            store_port,
+            catalog.clone(),
+            pool.clone() as Arc<dyn UpstreamPool>,
+            Arc::new(db.clone()) as Arc<dyn CacheRepository>,
+            activity.clone(),
+            clock,
+        ));
+        let follower = tokio::spawn(follow_config(
+            bus.subscribe(),
+            store.clone(),
+            pool.clone(),
+            catalog.clone(),
+        ));
+        pool.reconcile(&store.current()).await;
+        Ok(Self {
+            store,
+            db,
+            bus,
+            activity,
+            index,
+            catalog,
+            pool,
+            management,
+            calls,
+            logs,
+            follower,
+            sessions: CancellationToken::new(),
+        })
+    }
+
+    /// Every route: health (open), the MCP endpoints (behind the key when
+    /// `require_mcp_auth`).
+    pub fn router(&self, listening: SocketAddr) -> axum::Router {
+        let readiness = Arc::new(AppReadiness {
+            db: self.db.clone(),
+            index: self.index.clone(),
+        });
+        let services = Arc::new(mcpproxy_mcp::Services {
+            config: self.store.clone(),
+            catalog: self.catalog.clone(),
+            calls: self.calls.clone(),
+            management: self.management.clone(),
+            logs: self.logs.clone() as Arc<dyn ServerLogs>,
+        });
+        let access = mcpproxy_mcp::Access {
+            loopback: listening.ip().is_loopback(),
+            trusted_hosts: self.store.current().trusted_hosts.clone(),
+            shutdown: self.sessions.clone(),
+        };
+        let mcp = mcpproxy_mcp::router(services, &self.bus, access).layer(
+            axum::middleware::from_fn_with_state(
+                KeyPolicy {
+                    config: self.store.clone(),
+                    required: |c| c.require_mcp_auth,
+                },
+                require_key,
+            ),
+        );
+        health_routes(readiness).merge(mcp)
+    }
+
+    /// Ends client sessions and stops every upstream, within the shutdown budget.
+    pub async fn stop(&self) {
+        self.sessions.cancel();
+        self.pool.shutdown().await;
+        self.follower.abort();
+    }
+}
+
+/// Ready when the database and the index answer (the config is loaded before serving).
+struct AppReadiness {
+    db: Database,
+    index: TantivyIndex,
+}
+
+#[async_trait]
+impl Readiness for AppReadiness {
+    async fn checks(&self) -> Vec<Check> {
+        let db_ok = self.db.ping().await;
+        let index_ok = self.index.search("ready", 1).await.is_ok();
+        vec![
+            Check {
+                name: "config",
+                ok: true,
+                detail: None,
+            },
+            Check {
+                name: "storage",
+                ok: db_ok,
+                detail: (!db_ok).then(|| "the database does not answer".to_owned()),
+            },
+            Check {
+                name: "index",
+                ok: index_ok,
+                detail: (!index_ok).then(|| "the search index does not answer".to_owned()),
+            },
+        ]
+    }
+}
