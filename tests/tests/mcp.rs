@@ -356,7 +356,6 @@ async fn direct_mode_lists_prefixed_tools_calls_through_and_announces_changes() 
         .await;
     // A new tool is not approved yet: the list changes only once a person approves it.
     let retrieve = Client::connect(&proxy.url("/mcp")).await;
-    eventually("brand_new to be known", || Some(())).await;
     let _ = eventually_async(
         || {
             retrieve.call_json(
@@ -529,4 +528,82 @@ async fn stateless_2026_clients_are_served_and_hear_list_changes_through_listen(
     );
     let _ = client.cancel().await;
     legacy.close().await;
+}
+
+#[tokio::test]
+async fn a_large_tool_list_is_paged() {
+    let big = json!({"name": "big", "command": fixture_bin(), "args": ["--name", "big", "--tools", "4000"]});
+    let (_home, proxy) = start(json!([big]), json!({})).await;
+    let direct = Client::connect(&proxy.url("/mcp/all")).await;
+    let names = eventually_async(|| direct.tool_names(), |n: &Vec<String>| n.len() >= 4000).await;
+    assert_eq!(names.len(), 4000 + 14);
+    // Each page is bounded, so several were needed.
+    let http = reqwest::Client::new();
+    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "x", "version": "1"}}});
+    let first = http
+        .post(proxy.url("/mcp/all"))
+        .header("Accept", "application/json, text/event-stream")
+        .json(&init)
+        .send()
+        .await
+        .unwrap();
+    let session = first.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let page = http
+        .post(proxy.url("/mcp/all"))
+        .header("Accept", "application/json, text/event-stream")
+        .header("mcp-session-id", &session)
+        .header("mcp-protocol-version", "2025-06-18")
+        .json(&json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.len() < 1024 * 1024, "one page is {} bytes", page.len());
+    assert!(
+        page.contains("nextCursor"),
+        "the list continues on another page"
+    );
+    direct.close().await;
+}
+
+#[tokio::test]
+async fn after_a_restart_tools_are_searchable_before_the_servers_reconnect() {
+    let home = Home::new();
+    home.write_config(&json!({"mcpServers": [fixture("fx")]}).to_string());
+    let mut proxy = Proxy::start(&home, &[]).await;
+    let client = Client::connect(&proxy.url("/mcp")).await;
+    client.wait_for_tool("echo message", "fx:echo").await;
+    client.close().await;
+    proxy.stop().await;
+
+    // The index is lost, and the server will not come back.
+    std::fs::remove_dir_all(home.data_dir().join("index")).unwrap();
+    let mut broken = fixture("fx");
+    broken["args"] = json!(["--name", "fx", "--fail-handshake", "not today"]);
+    home.write_config(&json!({"mcpServers": [broken]}).to_string());
+    let proxy = Proxy::start(&home, &[]).await;
+    let client = Client::connect(&proxy.url("/mcp")).await;
+    let found = client
+        .call_json("retrieve_tools", json!({"query": "echo message"}))
+        .await;
+    assert_eq!(
+        found["tools"][0]["name"], "fx:echo",
+        "rebuilt from storage: {found}"
+    );
+    let call = client
+        .call(
+            "call_tool_read",
+            json!({"name": "fx:echo", "args": {"message": "x"}}),
+        )
+        .await;
+    assert_eq!(call["isError"], true);
+    let why = text(&call);
+    assert!(why.contains("not connected"), "{why}");
+    client.close().await;
 }
