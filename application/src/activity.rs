@@ -7,7 +7,24 @@ use mcpproxy_domain::DomainEvent;
 use mcpproxy_domain::activity::{ActivityKind, ActivityRecord, ActivityStatus, Source};
 use serde_json::{Map, Value};
 
-use crate::ports::{ActivityRepository, Clock, EventPublisher, StorageError};
+use crate::ports::{
+    ActivityFilter, ActivityPage, ActivityRepository, Clock, EventPublisher, StorageError,
+};
+
+/// The page size of activity listings, unless asked otherwise.
+pub const DEFAULT_ACTIVITY_LIMIT: u32 = 50;
+/// The largest page of an activity listing.
+pub const MAX_ACTIVITY_LIMIT: u32 = 100;
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ActivityQueryError {
+    #[error("limit must be between 1 and {MAX_ACTIVITY_LIMIT}, got {0}")]
+    BadLimit(u32),
+    #[error("start_time is after end_time")]
+    BadRange,
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
 
 /// A record before it has an id and a time.
 #[derive(Debug, Clone, PartialEq)]
@@ -125,6 +142,53 @@ impl ActivityLog {
             status: record.status,
         });
         Ok(record)
+    }
+
+    /// A page of records matching `filter`, newest first; `limit` defaults to 50.
+    pub async fn list(
+        &self,
+        mut filter: ActivityFilter,
+        limit: Option<u32>,
+    ) -> Result<ActivityPage, ActivityQueryError> {
+        let limit = limit.unwrap_or(DEFAULT_ACTIVITY_LIMIT);
+        if !(1..=MAX_ACTIVITY_LIMIT).contains(&limit) {
+            return Err(ActivityQueryError::BadLimit(limit));
+        }
+        if let (Some(start), Some(end)) = (filter.start_time, filter.end_time)
+            && start > end
+        {
+            return Err(ActivityQueryError::BadRange);
+        }
+        filter.limit = limit;
+        Ok(self.repo.list(&filter).await?)
+    }
+
+    pub async fn get(&self, id: &str) -> Result<Option<ActivityRecord>, StorageError> {
+        self.repo.get(id).await
+    }
+
+    /// Every record matching `filter` (for export), newest first.
+    pub async fn export(
+        &self,
+        mut filter: ActivityFilter,
+    ) -> Result<Vec<ActivityRecord>, ActivityQueryError> {
+        if let (Some(start), Some(end)) = (filter.start_time, filter.end_time)
+            && start > end
+        {
+            return Err(ActivityQueryError::BadRange);
+        }
+        let mut all = Vec::new();
+        filter.limit = 1000;
+        filter.offset = 0;
+        loop {
+            let page = self.repo.list(&filter).await?;
+            let n = page.records.len();
+            all.extend(page.records);
+            if n < filter.limit as usize {
+                return Ok(all);
+            }
+            filter.offset += filter.limit;
+        }
     }
 
     /// Records, but a storage failure is logged rather than failing the operation that

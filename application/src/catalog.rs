@@ -65,6 +65,7 @@ impl CatalogTool {
 
 /// A tool as a reviewer sees it: its state and, for a changed tool, what was approved.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ToolReview {
     pub name: String,
     pub state: ApprovalState,
@@ -76,6 +77,41 @@ pub struct ToolReview {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub approved_input_schema: Option<serde_json::Value>,
     pub fingerprint: String,
+}
+
+/// One tool in the list of every tool the proxy knows.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ToolRow {
+    /// `server:tool`.
+    pub id: String,
+    pub server: String,
+    pub name: String,
+    pub description: String,
+    #[serde(rename = "inputSchema")]
+    pub input_schema: serde_json::Value,
+    #[serde(skip_serializing_if = "mcpproxy_domain::ToolAnnotations::is_empty")]
+    pub annotations: mcpproxy_domain::ToolAnnotations,
+    pub approval: ApprovalState,
+    /// An agent may call it now: server enabled and trusted, tool allowed and approved.
+    pub enabled: bool,
+    pub call_with: &'static str,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ToolStats {
+    pub total: usize,
+    pub enabled: usize,
+    pub disabled: usize,
+    pub pending_approval: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ToolListing {
+    pub tools: Vec<ToolRow>,
+    pub stats: ToolStats,
 }
 
 pub struct ToolCatalog {
@@ -542,6 +578,53 @@ impl ToolCatalog {
             }
         }
         out
+    }
+
+    /// Every tool of every configured server, with whether it can be called and why not.
+    pub async fn all_tools(&self) -> ToolListing {
+        let config = self.config.current();
+        let entries = self.entries.read().await;
+        let mut listing = ToolListing {
+            tools: Vec::new(),
+            stats: ToolStats::default(),
+        };
+        for server in &config.servers {
+            let Some(entry) = entries.get(&server.name) else {
+                continue;
+            };
+            for tool in &entry.tools {
+                let approval = entry
+                    .approvals
+                    .get(&tool.name)
+                    .map_or(ApprovalState::Pending, |a| a.state);
+                let enabled = server.enabled
+                    && !server.is_quarantined()
+                    && server.allows_tool(&tool.name)
+                    && approval == ApprovalState::Approved;
+                listing.stats.total += 1;
+                if enabled {
+                    listing.stats.enabled += 1;
+                } else {
+                    listing.stats.disabled += 1;
+                }
+                if approval != ApprovalState::Approved {
+                    listing.stats.pending_approval += 1;
+                }
+                listing.tools.push(ToolRow {
+                    id: format!("{}:{}", server.name, tool.name),
+                    server: server.name.to_string(),
+                    name: tool.name.clone(),
+                    description: tool.description.clone(),
+                    input_schema: tool.input_schema.clone(),
+                    annotations: tool.annotations.clone(),
+                    approval,
+                    enabled,
+                    call_with: mcpproxy_domain::CallVariant::for_annotations(&tool.annotations)
+                        .tool_name(),
+                });
+            }
+        }
+        listing
     }
 
     /// The search index behind [`crate::search`].

@@ -371,3 +371,32 @@ async fn describe_gives_definitions_and_reasons() {
     assert_eq!(errors, ["a:nope", "q:evil", "garbage"]);
     assert!(cat.describe(&vec!["a:echo".to_owned(); 6]).await.is_err());
 }
+
+#[tokio::test]
+async fn the_tool_listing_counts_what_can_be_called() {
+    let mut hidden = server("b");
+    hidden.disabled_tools = vec!["two".into()];
+    let mut q = server("q");
+    q.quarantined = Some(true);
+    let mem = mem_with(vec![server("a"), hidden, q]);
+    let cat = catalog(&mem);
+    cat.discovered(&name("a"), vec![tool("one", "1")])
+        .await
+        .unwrap();
+    cat.discovered(&name("b"), vec![tool("two", "2"), tool("three", "3")])
+        .await
+        .unwrap();
+    cat.discovered(&name("q"), vec![tool("four", "4")])
+        .await
+        .unwrap();
+    let listing = cat.all_tools().await;
+    assert_eq!(listing.stats.total, 4);
+    assert_eq!(listing.stats.enabled, 2, "a:one and b:three");
+    assert_eq!(listing.stats.disabled, 2);
+    assert_eq!(
+        listing.stats.pending_approval, 1,
+        "the quarantined server's tool"
+    );
+    let two = listing.tools.iter().find(|t| t.id == "b:two").unwrap();
+    assert!(!two.enabled);
+}

@@ -20,7 +20,7 @@ mod testkit;
 
 pub use activity::{ActivityDraft, ActivityLog};
 pub use call::{CallError, CallRequest, CallService};
-pub use catalog::{CatalogError, ToolCatalog};
+pub use catalog::{CatalogError, ToolCatalog, ToolListing};
 pub use events::EventBus;
 pub use management::{
     AddServer, BulkError, BulkResult, Gate, ManagementError, ManagementService, ServerView,

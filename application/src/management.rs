@@ -85,6 +85,7 @@ pub struct AddServer {
 
 /// A server as shown to people and agents: its config with secrets masked, and its state.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ServerView {
     pub name: ServerName,
     pub enabled: bool,
@@ -156,6 +157,7 @@ impl ServerView {
 
 /// The outcome of an operation on every server.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BulkResult {
     pub total: usize,
     pub successful: usize,
@@ -164,6 +166,7 @@ pub struct BulkResult {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BulkError {
     pub server: String,
     pub error: String,
@@ -527,6 +530,18 @@ impl ManagementService {
         Ok(())
     }
 
+    /// Reads the server's tool list again, without reconnecting.
+    pub async fn discover_tools(&self, name: &str) -> Result<(), ManagementError> {
+        let name = Self::parse_name(name)?;
+        let config = self.config.current();
+        Self::gate(&config, Change::Runtime)?;
+        if config.server(&name).is_none() {
+            return Err(ManagementError::NotFound(name.to_string()));
+        }
+        self.upstream.rediscover(&name).await?;
+        Ok(())
+    }
+
     pub async fn restart_all(&self, source: Source) -> Result<BulkResult, ManagementError> {
         let config = self.config.current();
         Self::gate(&config, Change::Runtime)?;
@@ -593,6 +608,10 @@ impl ManagementService {
         })
     }
 }
+
+#[path = "management_config.rs"]
+mod config_ops;
+pub use config_ops::AppliedConfig;
 
 #[cfg(test)]
 #[path = "management_tests.rs"]

@@ -493,3 +493,60 @@ async fn a_failed_save_changes_nothing_and_says_why() {
     let err = svc.disable_server("a", Source::Api).await.unwrap_err();
     assert!(err.to_string().contains("No space left"), "{err}");
 }
+
+#[tokio::test]
+async fn the_config_is_shown_masked_and_masked_values_survive_an_apply() {
+    let mut s = stdio("gh");
+    s.env = [("TOKEN".into(), "ghp_0123456789".into())].into();
+    let config = Config {
+        api_key: "k".repeat(64),
+        ..config_with(vec![s])
+    };
+    let (svc, h) = world(config).service();
+    let shown = svc.config_view();
+    assert_ne!(shown["api_key"], "k".repeat(64));
+    assert_eq!(shown["mcpServers"][0]["env"]["TOKEN"], "••••89 (14 chars)");
+
+    let mut edited = shown.clone();
+    edited["tools_limit"] = json!(30);
+    edited["mcpServers"][0]["args"] = json!(["--verbose"]);
+    let applied = svc.apply_config(&edited, Source::Api).await.unwrap();
+    assert_eq!(applied.updated, ["gh"]);
+    let now = h.config.lock().unwrap().clone();
+    assert_eq!(now.tools_limit, 30);
+    assert_eq!(
+        now.api_key,
+        "k".repeat(64),
+        "the masked key was not written"
+    );
+    assert_eq!(now.servers[0].env["TOKEN"], "ghp_0123456789");
+    assert!(h.activity_kinds().contains(&ActivityKind::ConfigChange));
+}
+
+#[tokio::test]
+async fn a_bad_config_is_refused_with_its_keys() {
+    let (svc, h) = world(Config::default()).service();
+    let errors = svc
+        .validate_config(&json!({"tools_limit": "many"}))
+        .unwrap_err();
+    assert_eq!(errors[0].field, "tools_limit");
+    let errors = svc
+        .validate_config(&json!({"mcpServers": [{"name": "x", "protocol": "sse"}]}))
+        .unwrap_err();
+    assert_eq!(errors[0].field, "mcpServers[0].url");
+    let err = svc
+        .apply_config(&json!({"listen": "nowhere"}), Source::Api)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ManagementError::Invalid(_)));
+    assert_eq!(h.saves(), 0);
+    let ro = Config {
+        read_only_mode: true,
+        ..Config::default()
+    };
+    let (svc, _) = world(ro).service();
+    assert_eq!(
+        svc.apply_config(&json!({}), Source::Api).await.unwrap_err(),
+        ManagementError::Forbidden(Gate::ReadOnly)
+    );
+}

@@ -46,6 +46,7 @@ pub trait ConfigStore: Send + Sync {
 
 /// What the proxy knows about a server at run time, beyond its config.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ServerRuntime {
     pub name: ServerName,
     pub state: ConnectionState,
@@ -100,6 +101,7 @@ pub struct ActivityFilter {
 
 /// A page of activity, newest first, with the number of all matching records.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ActivityPage {
     pub records: Vec<ActivityRecord>,
     pub total: u64,
@@ -197,6 +199,9 @@ pub enum UpstreamError {
 pub trait UpstreamPool: Send + Sync {
     /// Closes the server's connection and connects again with the config in force.
     async fn restart(&self, server: &ServerName) -> Result<(), UpstreamError>;
+
+    /// Reads the server's tool list again over its connection.
+    async fn rediscover(&self, server: &ServerName) -> Result<(), UpstreamError>;
 
     /// Calls a tool; the result is the upstream's `CallToolResult` as JSON, unchanged.
     /// A timeout fails this call only; other calls and the connection go on.

@@ -38,6 +38,7 @@ pub enum RetrieveError {
 
 /// One tool in a `retrieve_tools` answer.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RetrievedTool {
     /// `server:tool`, the name to pass to the `call_tool_*` tools.
     pub name: String,
@@ -54,6 +55,7 @@ pub struct RetrievedTool {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RetrieveResult {
     pub tools: Vec<RetrievedTool>,
     pub query: String,
@@ -62,6 +64,7 @@ pub struct RetrieveResult {
 
 /// One tool in a `describe_tool` answer.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ToolDefinition {
     pub name: String,
     pub server: String,
@@ -76,6 +79,7 @@ pub struct ToolDefinition {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DescribeError {
     pub id: String,
     pub error: String,
@@ -83,6 +87,7 @@ pub struct DescribeError {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DescribeResult {
     pub definitions: Vec<ToolDefinition>,
     pub errors: Vec<DescribeError>,

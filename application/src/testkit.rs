@@ -240,6 +240,9 @@ impl UpstreamPool for Mem {
     async fn restart(&self, _: &ServerName) -> Result<(), UpstreamError> {
         Ok(())
     }
+    async fn rediscover(&self, _: &ServerName) -> Result<(), UpstreamError> {
+        Ok(())
+    }
     async fn call_tool(
         &self,
         server: &ServerName,

@@ -15,7 +15,10 @@ use mcpproxy_application::{
 };
 use mcpproxy_config::FileConfigStore;
 use mcpproxy_domain::DomainEvent;
-use mcpproxy_http::{Check, KeyPolicy, Readiness, health_routes, require_key};
+use mcpproxy_http::{
+    Api, Check, Endpoints, KeyPolicy, Readiness, SameUserListener, docs_routes, health_routes,
+    management_routes, require_key,
+};
 use mcpproxy_logs::{Rotation, ServerLogFiles};
 use mcpproxy_search::TantivyIndex;
 use mcpproxy_storage::Database;
@@ -166,13 +169,43 @@ impl App {
         })
     }
 
-    /// Every route: health (open), the MCP endpoints (behind the key when
-    /// `require_mcp_auth`).
-    pub fn router(&self, listening: SocketAddr) -> axum::Router {
-        let readiness = Arc::new(AppReadiness {
+    fn api(&self, listening: SocketAddr, socket: Option<&Path>) -> Arc<Api> {
+        Arc::new(Api {
+            config: self.store.clone(),
+            management: self.management.clone(),
+            catalog: self.catalog.clone(),
+            calls: self.calls.clone(),
+            activity: self.activity.clone(),
+            logs: self.logs.clone() as Arc<dyn ServerLogs>,
+            bus: self.bus.clone(),
+            endpoints: Endpoints {
+                listen_addr: listening.to_string(),
+                socket: socket.map(Path::to_owned),
+            },
+            started: std::time::Instant::now(),
+            shutdown: self.sessions.clone(),
+        })
+    }
+
+    fn health(&self) -> axum::Router {
+        health_routes(Arc::new(AppReadiness {
             db: self.db.clone(),
             index: self.index.clone(),
-        });
+        }))
+    }
+
+    /// The routes of the TCP listener: health (open), the MCP endpoints (behind the key when
+    /// `require_mcp_auth`), the REST API, events and docs (always behind the key).
+    pub fn router(&self, listening: SocketAddr, socket: Option<&Path>) -> axum::Router {
+        let key = |required: fn(&mcpproxy_domain::Config) -> bool| {
+            axum::middleware::from_fn_with_state(
+                KeyPolicy {
+                    config: self.store.clone(),
+                    required,
+                },
+                require_key,
+            )
+        };
         let services = Arc::new(mcpproxy_mcp::Services {
             config: self.store.clone(),
             catalog: self.catalog.clone(),
@@ -185,16 +218,34 @@ impl App {
             trusted_hosts: self.store.current().trusted_hosts.clone(),
             shutdown: self.sessions.clone(),
         };
-        let mcp = mcpproxy_mcp::router(services, &self.bus, access).layer(
-            axum::middleware::from_fn_with_state(
-                KeyPolicy {
-                    config: self.store.clone(),
-                    required: |c| c.require_mcp_auth,
-                },
-                require_key,
-            ),
-        );
-        health_routes(readiness).merge(mcp)
+        let mcp =
+            mcpproxy_mcp::router(services, &self.bus, access).layer(key(|c| c.require_mcp_auth));
+        let management = management_routes(self.api(listening, socket)).layer(key(|_| true));
+        self.health()
+            .merge(mcp)
+            .merge(management)
+            .merge(docs_routes())
+    }
+
+    /// The routes of the unix socket: health and management, no key (only this user can
+    /// connect).
+    pub fn socket_router(&self, listening: SocketAddr, socket: &Path) -> axum::Router {
+        self.health()
+            .merge(management_routes(self.api(listening, Some(socket))))
+    }
+
+    /// Binds `<data_dir>/mcpproxy.sock` when `enable_socket` is on.
+    pub fn bind_socket(&self, data_dir: &Path) -> Result<Option<SameUserListener>, Failure> {
+        if !self.store.current().enable_socket {
+            return Ok(None);
+        }
+        let path = data_dir.join("mcpproxy.sock");
+        SameUserListener::bind(&path).map(Some).map_err(|e| {
+            Failure::new(
+                Exit::General,
+                format!("cannot listen on {}: {e}", path.display()),
+            )
+        })
     }
 
     /// Ends client sessions and stops every upstream, within the shutdown budget.

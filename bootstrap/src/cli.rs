@@ -53,6 +53,8 @@ pub struct Cli {
 pub enum Command {
     /// Run the proxy (the default when no subcommand is given)
     Serve(ServeArgs),
+    /// Print the OpenAPI document of the REST API
+    Openapi,
     /// Internal: the watchdog that stops upstream servers if the proxy dies
     #[command(name = "__reaper", hide = true)]
     Reaper,

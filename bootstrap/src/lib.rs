@@ -33,8 +33,13 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
             };
         }
     };
-    if let cli::Command::Reaper = cli.command() {
-        return mcpproxy_upstream::run_reaper(std::io::stdin().lock());
+    match cli.command() {
+        cli::Command::Reaper => return mcpproxy_upstream::run_reaper(std::io::stdin().lock()),
+        cli::Command::Openapi => {
+            println!("{}", mcpproxy_http::openapi_json());
+            return Exit::Ok as i32;
+        }
+        cli::Command::Serve(_) => {}
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -50,7 +55,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
     let result = runtime.block_on(async {
         match cli.command() {
             cli::Command::Serve(args) => serve::serve(&cli, &args).await,
-            cli::Command::Reaper => Ok(()),
+            cli::Command::Reaper | cli::Command::Openapi => Ok(()),
         }
     });
     // Background tasks (watchers, connections) get a moment to notice the shutdown; none

@@ -71,19 +71,31 @@ async fn bind(listen: &str) -> Result<TcpListener, Failure> {
     })
 }
 
-async fn stop_signal() -> &'static str {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = match signal(SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::error!("cannot watch SIGTERM: {e}");
-            let _ = tokio::signal::ctrl_c().await;
-            return "SIGINT";
+/// The stop signals, watched from before the listener answers: a SIGTERM that arrives as soon
+/// as `/healthz` says yes must still stop the proxy gracefully rather than kill it.
+struct StopSignals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    fn watch() -> Result<Self, Failure> {
+        use tokio::signal::unix::{SignalKind, signal};
+        let watch = |kind: SignalKind, name: &str| {
+            signal(kind)
+                .map_err(|e| Failure::new(Exit::General, format!("cannot watch {name}: {e}")))
+        };
+        Ok(Self {
+            term: watch(SignalKind::terminate(), "SIGTERM")?,
+            int: watch(SignalKind::interrupt(), "SIGINT")?,
+        })
+    }
+
+    async fn recv(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.term.recv() => "SIGTERM",
+            _ = self.int.recv() => "SIGINT",
         }
-    };
-    tokio::select! {
-        _ = term.recv() => "SIGTERM",
-        _ = tokio::signal::ctrl_c() => "SIGINT",
     }
 }
 
@@ -169,6 +181,7 @@ pub async fn serve(cli: &Cli, args: &ServeArgs) -> Result<(), Failure> {
     let db = Database::open(&data_dir.join("mcpproxy.db"))
         .await
         .map_err(|e| Failure::new(Exit::General, e.to_string()))?;
+    let mut signals = StopSignals::watch()?;
     let listener = bind(&listen).await?;
     let listening = listener
         .local_addr()
@@ -178,7 +191,9 @@ pub async fn serve(cli: &Cli, args: &ServeArgs) -> Result<(), Failure> {
     let app = App::start(store.clone(), db.clone(), &data_dir, &log_dir, rotation).await?;
     let _watcher = ConfigWatcher::start(store.clone(), Arc::new(app.bus.clone()))
         .map_err(|e| Failure::new(Exit::General, e.to_string()))?;
-    let router = app.router(listening);
+    let socket = app.bind_socket(&data_dir)?;
+    let socket_path = socket.as_ref().map(|s| s.path().to_owned());
+    let router = app.router(listening, socket_path.as_deref());
     app.activity
         .record_or_log(
             ActivityDraft::new(
@@ -198,32 +213,47 @@ pub async fn serve(cli: &Cli, args: &ServeArgs) -> Result<(), Failure> {
             .main_log
             .as_deref()
             .map_or_else(|| "off".to_owned(), |p| p.display().to_string()),
+        socket = %socket_path.as_deref().map_or_else(|| "off".to_owned(), |p| p.display().to_string()),
         "mcpproxy listening on http://{address} (MCP endpoint: http://{address}/mcp)"
     );
 
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let mut server = tokio::spawn(async move {
-        axum::serve(listener, router)
-            .with_graceful_shutdown(async {
-                let _ = stop_rx.await;
-            })
-            .await
-    });
+    let stop = tokio_util::sync::CancellationToken::new();
+    let mut servers = tokio::task::JoinSet::new();
+    {
+        let stop = stop.clone();
+        servers.spawn(async move {
+            axum::serve(listener, router)
+                .with_graceful_shutdown(stop.cancelled_owned())
+                .await
+        });
+    }
+    if let (Some(socket), Some(path)) = (socket, &socket_path) {
+        let routes = app.socket_router(listening, path);
+        let stop = stop.clone();
+        servers.spawn(async move {
+            axum::serve(socket, routes)
+                .with_graceful_shutdown(stop.cancelled_owned())
+                .await
+        });
+    }
     let outcome = tokio::select! {
-        signal = stop_signal() => {
+        signal = signals.recv() => {
             tracing::info!("{signal} received, stopping");
-            let _ = stop_tx.send(());
+            stop.cancel();
             // Clients and upstream servers are let go of at the same time.
             let drain = async {
-                if tokio::time::timeout(DRAIN, &mut server).await.is_err() {
+                let all = async { while servers.join_next().await.is_some() {} };
+                if tokio::time::timeout(DRAIN, all).await.is_err() {
                     tracing::warn!("connections still open after {DRAIN:?}; closing them");
-                    server.abort();
+                    servers.abort_all();
                 }
             };
             tokio::join!(drain, app.stop());
             Ok(())
         }
-        result = &mut server => {
+        Some(result) = servers.join_next() => {
+            stop.cancel();
+            servers.abort_all();
             app.stop().await;
             match result {
                 Ok(Ok(())) => Ok(()),

@@ -13,6 +13,7 @@ use crate::name::ServerName;
 use crate::tool::Tool;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ApprovalState {
     Approved,

@@ -270,6 +270,7 @@ impl Transport {
 
 /// `trust_mode`: how tool changes of a server are approved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum TrustMode {
     /// Every change is approved as it comes.
@@ -293,6 +294,7 @@ impl TrustMode {
 
 /// `mcpServers[].oauth`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(default)]
 pub struct OAuthConfig {
     #[serde(skip_serializing_if = "String::is_empty")]
@@ -306,6 +308,7 @@ pub struct OAuthConfig {
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub extra_params: BTreeMap<String, String>,
     #[serde(flatten)]
+    #[cfg_attr(feature = "openapi", schema(ignore))]
     pub extra: Map<String, Value>,
 }
 
@@ -327,6 +330,7 @@ const RESERVED_OAUTH_PARAMS: &[&str] = &[
 
 /// One entry of `mcpServers`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ServerConfig {
     pub name: ServerName,
     #[serde(default, skip_serializing_if = "String::is_empty")]
@@ -376,6 +380,7 @@ pub struct ServerConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub updated: Option<String>,
     #[serde(flatten)]
+    #[cfg_attr(feature = "openapi", schema(ignore))]
     pub extra: Map<String, Value>,
 }
 
@@ -581,6 +586,46 @@ fn is_valid_listen(addr: &str) -> bool {
     let host_ok =
         host.is_empty() || (host.starts_with('[') && host.ends_with(']')) || !host.contains(':');
     host_ok && port.parse::<u16>().is_ok()
+}
+
+/// How the servers of two configs differ.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConfigDiff {
+    pub added: Vec<ServerName>,
+    pub removed: Vec<ServerName>,
+    pub updated: Vec<ServerName>,
+    /// Keys that only take effect after a restart and changed.
+    pub needs_restart: Vec<&'static str>,
+}
+
+impl ConfigDiff {
+    pub fn between(old: &Config, new: &Config) -> Self {
+        let mut diff = Self::default();
+        for server in &new.servers {
+            match old.server(&server.name) {
+                None => diff.added.push(server.name.clone()),
+                Some(before) if before != server => diff.updated.push(server.name.clone()),
+                Some(_) => {}
+            }
+        }
+        for server in &old.servers {
+            if new.server(&server.name).is_none() {
+                diff.removed.push(server.name.clone());
+            }
+        }
+        for (key, changed) in [
+            ("listen", old.listen != new.listen),
+            ("data_dir", old.data_dir != new.data_dir),
+            ("api_key", old.api_key != new.api_key),
+            ("tls", old.extra.get("tls") != new.extra.get("tls")),
+            ("enable_socket", old.enable_socket != new.enable_socket),
+        ] {
+            if changed {
+                diff.needs_restart.push(key);
+            }
+        }
+        diff
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -795,6 +840,12 @@ mod tests {
         serde_json::from_value(v).unwrap()
     }
 
+    fn server(name: &str, command: &str) -> ServerConfig {
+        let mut s = ServerConfig::new(ServerName::parse(name).unwrap());
+        s.command = command.into();
+        s
+    }
+
     #[test]
     fn empty_document_takes_go_defaults() {
         let c = parse(json!({}));
@@ -954,6 +1005,25 @@ mod tests {
             DEFAULT_TOOL_DISCOVERY_INTERVAL
         );
         assert_eq!(c.init_timeout(&c.servers[1]), DEFAULT_INIT_TIMEOUT);
+    }
+
+    #[test]
+    fn diff_names_added_removed_updated() {
+        let old = Config {
+            servers: vec![server("a", "x"), server("b", "x")],
+            ..Config::default()
+        };
+        let new = Config {
+            servers: vec![server("b", "y"), server("c", "x")],
+            listen: "127.0.0.1:1".into(),
+            ..Config::default()
+        };
+        let d = ConfigDiff::between(&old, &new);
+        let names = |v: &[ServerName]| v.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+        assert_eq!(names(&d.added), ["c"]);
+        assert_eq!(names(&d.removed), ["a"]);
+        assert_eq!(names(&d.updated), ["b"]);
+        assert_eq!(d.needs_restart, ["listen"]);
     }
 
     #[test]

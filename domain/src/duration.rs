@@ -112,6 +112,22 @@ impl GoDuration {
     }
 }
 
+/// In the API a duration is its Go string.
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for GoDuration {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .description(Some(
+                "A duration in Go's notation, like \"30s\", \"2m\" or \"1h30m\"",
+            ))
+            .into()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for GoDuration {}
+
 impl From<Duration> for GoDuration {
     fn from(d: Duration) -> Self {
         Self {

@@ -28,6 +28,7 @@ pub enum NameError {
 /// It is the key of everything the proxy keeps about a server, and the prefix of its tool ids,
 /// so it may not contain `:` (the separator of `server:tool`).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(value_type = String, example = "github"))]
 pub struct ServerName(String);
 
 impl ServerName {

@@ -10,6 +10,7 @@ use crate::fingerprint::Fingerprint;
 /// guarantees, which is why the fingerprint ignores them and intent checks only refuse on an
 /// explicit `destructiveHint: true`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ToolAnnotations {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -38,6 +39,7 @@ impl ToolAnnotations {
 /// A tool of an upstream server. Schemas, and every field this type does not name (icons,
 /// `_meta`, ...), are kept as the server sent them: a proxy never rewrites a tool.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Tool {
     pub name: String,
@@ -51,6 +53,7 @@ pub struct Tool {
     #[serde(default, skip_serializing_if = "ToolAnnotations::is_empty")]
     pub annotations: ToolAnnotations,
     #[serde(flatten)]
+    #[cfg_attr(feature = "openapi", schema(ignore))]
     pub extra: Map<String, Value>,
 }
 

@@ -12,5 +12,6 @@ mod watch;
 
 pub use env::{EnvOverrides, generate_api_key, resolve_secrets};
 pub use file::{ConfigError, load, parse, save};
-pub use store::{ConfigDiff, FileConfigStore, ProcessOverrides};
+pub use mcpproxy_domain::config::ConfigDiff;
+pub use store::{FileConfigStore, ProcessOverrides};
 pub use watch::{ConfigWatcher, DEBOUNCE};

@@ -5,50 +5,11 @@ use std::sync::{Arc, RwLock};
 
 use async_trait::async_trait;
 use mcpproxy_application::ports::{ConfigStore, ConfigStoreError};
-use mcpproxy_domain::{Config, ServerName};
+use mcpproxy_domain::Config;
+use mcpproxy_domain::config::ConfigDiff;
 use tokio::sync::Mutex;
 
 use crate::file::{self, ConfigError};
-
-/// How the servers of two configs differ.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ConfigDiff {
-    pub added: Vec<ServerName>,
-    pub removed: Vec<ServerName>,
-    pub updated: Vec<ServerName>,
-    /// Keys that only take effect after a restart and changed.
-    pub needs_restart: Vec<&'static str>,
-}
-
-impl ConfigDiff {
-    pub fn between(old: &Config, new: &Config) -> Self {
-        let mut diff = Self::default();
-        for server in &new.servers {
-            match old.server(&server.name) {
-                None => diff.added.push(server.name.clone()),
-                Some(before) if before != server => diff.updated.push(server.name.clone()),
-                Some(_) => {}
-            }
-        }
-        for server in &old.servers {
-            if new.server(&server.name).is_none() {
-                diff.removed.push(server.name.clone());
-            }
-        }
-        for (key, changed) in [
-            ("listen", old.listen != new.listen),
-            ("data_dir", old.data_dir != new.data_dir),
-            ("api_key", old.api_key != new.api_key),
-            ("tls", old.extra.get("tls") != new.extra.get("tls")),
-            ("enable_socket", old.enable_socket != new.enable_socket),
-        ] {
-            if changed {
-                diff.needs_restart.push(key);
-            }
-        }
-        diff
-    }
-}
 
 /// Values set for this process only (command-line flags, environment) that win over the
 /// file but must never be written into it.
@@ -230,31 +191,12 @@ impl ConfigStore for FileConfigStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use mcpproxy_domain::ServerConfig;
+    use mcpproxy_domain::{ServerConfig, ServerName};
 
     fn server(name: &str, command: &str) -> ServerConfig {
         let mut s = ServerConfig::new(ServerName::parse(name).unwrap());
         s.command = command.into();
         s
-    }
-
-    #[test]
-    fn diff_names_added_removed_updated() {
-        let old = Config {
-            servers: vec![server("a", "x"), server("b", "x")],
-            ..Config::default()
-        };
-        let new = Config {
-            servers: vec![server("b", "y"), server("c", "x")],
-            listen: "127.0.0.1:1".into(),
-            ..Config::default()
-        };
-        let d = ConfigDiff::between(&old, &new);
-        let names = |v: &[ServerName]| v.iter().map(|n| n.to_string()).collect::<Vec<_>>();
-        assert_eq!(names(&d.added), ["c"]);
-        assert_eq!(names(&d.removed), ["a"]);
-        assert_eq!(names(&d.updated), ["b"]);
-        assert_eq!(d.needs_restart, ["listen"]);
     }
 
     #[tokio::test]

@@ -1,10 +1,39 @@
-//! The HTTP adapter: the axum routes people, scripts and probes use — for now the health
-//! endpoints (`/healthz`, `/livez`, `/readyz`, open so supervisors can probe the proxy) — and
-//! the API key check other routes are put behind.
+//! The HTTP adapter: the REST API (`/api/v1`, with its generated OpenAPI document and
+//! interactive docs at `/swagger/`), the live event stream (`/events`), the health endpoints,
+//! the API key check, and the unix socket that serves the same routes without a key.
 #![forbid(unsafe_code)]
 
+pub mod api;
 mod auth;
+mod events;
 mod health;
+mod socket;
 
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::get;
+use utoipa_swagger_ui::SwaggerUi;
+
+pub use api::{Api, Endpoints, openapi_json};
 pub use auth::{KeyPolicy, presented_key, require_key};
 pub use health::{Check, Readiness, health_routes};
+pub use socket::SameUserListener;
+
+/// The management routes — `/api/v1` and `/events` — without authentication; put them
+/// behind [`require_key`] on TCP.
+pub fn management_routes(api: Arc<Api>) -> Router {
+    let (rest, _) = api::routes().split_for_parts();
+    Router::new()
+        .nest("/api/v1", rest)
+        .route("/events", get(events::events))
+        .with_state(api)
+        .layer(axum::middleware::from_fn(api::envelope::request_id))
+}
+
+/// The interactive API docs at `/swagger/` and the document at `/openapi.json`. They hold no
+/// secrets and stay open; the calls made from them need the key like any other.
+pub fn docs_routes() -> Router {
+    let (_, doc) = api::routes().split_for_parts();
+    Router::new().merge(SwaggerUi::new("/swagger").url("/openapi.json", doc))
+}

@@ -220,6 +220,20 @@ impl UpstreamPool for Pool {
         Ok(())
     }
 
+    async fn rediscover(&self, server: &ServerName) -> Result<(), UpstreamError> {
+        let commands = {
+            let servers = self.servers.read().await;
+            let handle = servers
+                .get(server)
+                .ok_or_else(|| UpstreamError::Disabled(server.clone()))?;
+            handle.commands.clone()
+        };
+        commands
+            .send(Command::Rediscover)
+            .await
+            .map_err(|_| UpstreamError::Failed(format!("the supervisor of {server} is gone")))
+    }
+
     async fn call_tool(
         &self,
         server: &ServerName,

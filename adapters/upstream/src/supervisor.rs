@@ -57,6 +57,8 @@ pub(crate) enum Command {
     Restart(oneshot::Sender<()>),
     /// A call wants the server (`reconnect_on_use`): skip the rest of the backoff.
     Reconnect,
+    /// Read the tool list again, if connected.
+    Rediscover,
     /// Close and end the supervisor; answered once the server is stopped.
     Stop(Grace, oneshot::Sender<()>),
 }
@@ -158,7 +160,7 @@ impl Supervisor {
                             let _ = ack.send(());
                             break None;
                         }
-                        Some(Command::Reconnect) => {}
+                        Some(Command::Reconnect | Command::Rediscover) => {}
                     },
                 }
             };
@@ -238,6 +240,7 @@ impl Supervisor {
                         let _ = ack.send(());
                     }
                     Some(Command::Reconnect) => attempt = 0,
+                    Some(Command::Rediscover) => {}
                 },
             }
         }
@@ -344,6 +347,7 @@ impl Supervisor {
                     Some(Command::Stop(grace, ack)) => break Interrupt::Stop(grace, Some(ack)),
                     Some(Command::Restart(ack)) => break Interrupt::Restart(ack),
                     Some(Command::Reconnect) => {}
+                    Some(Command::Rediscover) => self.rediscover(&peer).await,
                 },
             }
         };

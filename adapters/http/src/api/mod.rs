@@ -1,0 +1,113 @@
+//! `/api/v1`: the REST API people, scripts, the web UI, the tray and the CLI manage the proxy
+//! with. Handlers parse, call the application's use cases and render; the envelope and the
+//! error table are in [`envelope`].
+
+pub mod activity;
+pub mod envelope;
+pub mod servers;
+pub mod system;
+pub mod tools;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use mcpproxy_application::ports::{ConfigStore, ServerLogs};
+use mcpproxy_application::{ActivityLog, CallService, EventBus, ManagementService, ToolCatalog};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+/// Where the proxy can be reached, for `/info`.
+#[derive(Debug, Clone)]
+pub struct Endpoints {
+    pub listen_addr: String,
+    pub socket: Option<PathBuf>,
+}
+
+/// What the handlers use.
+pub struct Api {
+    pub config: Arc<dyn ConfigStore>,
+    pub management: Arc<ManagementService>,
+    pub catalog: Arc<ToolCatalog>,
+    pub calls: Arc<CallService>,
+    pub activity: Arc<ActivityLog>,
+    pub logs: Arc<dyn ServerLogs>,
+    pub bus: EventBus,
+    pub endpoints: Endpoints,
+    pub started: Instant,
+    /// Cancelled when the proxy stops; ends the `/events` streams.
+    pub shutdown: tokio_util::sync::CancellationToken,
+}
+
+impl std::fmt::Debug for Api {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Api").finish_non_exhaustive()
+    }
+}
+
+pub type State = axum::extract::State<Arc<Api>>;
+
+struct Security;
+
+impl Modify for Security {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-API-Key"))),
+        );
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "mcpproxy REST API",
+        description = "Manage mcpproxy: its upstream MCP servers, their tools and approvals, its configuration and its activity log. Over TCP every route needs the API key (X-API-Key header, Authorization: Bearer, or ?apikey=); over the unix socket none is needed.",
+        license(name = "MIT")
+    ),
+    servers((url = "/api/v1")),
+    security(("api_key" = []), ("bearer" = [])),
+    modifiers(&Security),
+    tags(
+        (name = "system", description = "Status, information, configuration"),
+        (name = "servers", description = "Upstream MCP servers"),
+        (name = "tools", description = "Tools, search and calls"),
+        (name = "activity", description = "The activity log"),
+    )
+)]
+struct ApiDoc;
+
+/// The routes of `/api/v1` (relative to it) and their OpenAPI document.
+pub fn routes() -> OpenApiRouter<Arc<Api>> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(system::status))
+        .routes(routes!(system::info))
+        .routes(routes!(system::get_config))
+        .routes(routes!(system::validate_config))
+        .routes(routes!(system::apply_config))
+        .routes(routes!(servers::list, servers::add))
+        .routes(routes!(servers::patch, servers::remove, servers::bulk))
+        .routes(routes!(servers::action))
+        .routes(routes!(servers::tools))
+        .routes(routes!(servers::approve))
+        .routes(routes!(servers::logs))
+        .routes(routes!(tools::list))
+        .routes(routes!(tools::search))
+        .routes(routes!(tools::call))
+        .routes(routes!(activity::list))
+        .routes(routes!(activity::export))
+        .routes(routes!(activity::get))
+}
+
+/// The OpenAPI document of the REST API, as JSON.
+pub fn openapi_json() -> String {
+    let (_, doc) = routes().split_for_parts();
+    doc.to_pretty_json().unwrap_or_default()
+}

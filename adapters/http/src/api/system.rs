@@ -1,0 +1,151 @@
+//! Status, information and the configuration document.
+
+use axum::Json;
+use mcpproxy_application::catalog::ToolStats;
+use mcpproxy_application::management::AppliedConfig;
+use mcpproxy_domain::ValidationError;
+use mcpproxy_domain::activity::Source;
+use serde::Serialize;
+use serde_json::Value;
+use utoipa::ToSchema;
+
+use super::State;
+use super::envelope::{ApiResult, ErrorEnvelope, ok};
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ServerCounts {
+    pub total: usize,
+    pub enabled: usize,
+    pub connected: usize,
+    pub quarantined: usize,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StatusData {
+    pub running: bool,
+    pub version: String,
+    pub listen_addr: String,
+    pub uptime_seconds: u64,
+    pub routing_mode: String,
+    pub servers: ServerCounts,
+    pub tools: ToolStats,
+}
+
+/// How the proxy is doing.
+#[utoipa::path(get, operation_id = "get_status", path = "/status", tag = "system",
+    responses((status = 200, description = "Done", body = super::envelope::Envelope<StatusData>), (status = 401, description = "Missing or wrong API key", body = ErrorEnvelope)))]
+pub async fn status(state: State) -> ApiResult<StatusData> {
+    let api = &state.0;
+    let servers = api.management.list_servers().await?;
+    let tools = api.catalog.all_tools().await.stats;
+    let config = api.config.current();
+    Ok(ok(StatusData {
+        running: true,
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        listen_addr: api.endpoints.listen_addr.clone(),
+        uptime_seconds: api.started.elapsed().as_secs(),
+        routing_mode: if config.routing_mode.is_empty() {
+            "retrieve_tools".to_owned()
+        } else {
+            config.routing_mode.clone()
+        },
+        servers: ServerCounts {
+            total: servers.len(),
+            enabled: servers.iter().filter(|s| s.enabled).count(),
+            connected: servers.iter().filter(|s| s.connected).count(),
+            quarantined: servers.iter().filter(|s| s.quarantined).count(),
+        },
+        tools,
+    }))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EndpointsData {
+    /// The base URL of the HTTP listener.
+    pub http: String,
+    /// The MCP endpoint agents connect to.
+    pub mcp: String,
+    /// The unix socket (no API key needed), when enabled.
+    pub socket: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InfoData {
+    pub version: String,
+    pub listen_addr: String,
+    pub endpoints: EndpointsData,
+}
+
+/// The version and where the proxy listens.
+#[utoipa::path(get, operation_id = "get_info", path = "/info", tag = "system",
+    responses((status = 200, description = "Done", body = super::envelope::Envelope<InfoData>), (status = 401, description = "Missing or wrong API key", body = ErrorEnvelope)))]
+pub async fn info(state: State) -> ApiResult<InfoData> {
+    let e = &state.0.endpoints;
+    Ok(ok(InfoData {
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        listen_addr: e.listen_addr.clone(),
+        endpoints: EndpointsData {
+            http: format!("http://{}", e.listen_addr),
+            mcp: format!("http://{}/mcp", e.listen_addr),
+            socket: e.socket.as_ref().map(|p| p.display().to_string()),
+        },
+    }))
+}
+
+/// The configuration in force, secrets masked.
+#[utoipa::path(get, operation_id = "get_config", path = "/config", tag = "system",
+    responses((status = 200, description = "Done", body = super::envelope::Envelope<serde_json::Value>), (status = 401, description = "Missing or wrong API key", body = ErrorEnvelope)))]
+pub async fn get_config(state: State) -> ApiResult<Value> {
+    Ok(ok(state.0.management.config_view()))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Validation {
+    pub valid: bool,
+    pub errors: Vec<FieldError>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+fn field_errors(errors: Vec<ValidationError>) -> Vec<FieldError> {
+    errors
+        .into_iter()
+        .map(|e| FieldError {
+            field: e.field,
+            message: e.message,
+        })
+        .collect()
+}
+
+/// Checks a configuration document without applying it.
+#[utoipa::path(post, operation_id = "validate_config", path = "/config/validate", tag = "system", request_body = Object,
+    responses((status = 200, description = "Done", body = super::envelope::Envelope<Validation>), (status = 400, description = "Bad input; the error says what is wrong", body = ErrorEnvelope), (status = 401, description = "Missing or wrong API key", body = ErrorEnvelope)))]
+pub async fn validate_config(state: State, Json(doc): Json<Value>) -> ApiResult<Validation> {
+    Ok(ok(match state.0.management.validate_config(&doc) {
+        Ok(_) => Validation {
+            valid: true,
+            errors: Vec::new(),
+        },
+        Err(errors) => Validation {
+            valid: false,
+            errors: field_errors(errors),
+        },
+    }))
+}
+
+/// Replaces the configuration (saved atomically, applied live; masked secrets sent back
+/// unchanged keep their values).
+#[utoipa::path(post, operation_id = "apply_config", path = "/config/apply", tag = "system", request_body = Object,
+    responses((status = 200, description = "Done", body = super::envelope::Envelope<AppliedConfig>), (status = 400, description = "Bad input; the error says what is wrong", body = ErrorEnvelope),
+        (status = 401, description = "Missing or wrong API key", body = ErrorEnvelope), (status = 403, description = "Refused by a config gate or a quarantine", body = ErrorEnvelope)))]
+pub async fn apply_config(state: State, Json(doc): Json<Value>) -> ApiResult<AppliedConfig> {
+    Ok(ok(state
+        .0
+        .management
+        .apply_config(&doc, Source::Api)
+        .await?))
+}

@@ -1,0 +1,87 @@
+//! `/tools` and `/index/search`: every tool, search, and calls through the pipeline.
+
+use axum::Json;
+use axum::extract::Query;
+use mcpproxy_application::ToolListing;
+use mcpproxy_application::call::CallRequest;
+use mcpproxy_application::search::{RetrieveRequest, RetrievedTool};
+use mcpproxy_domain::activity::Source;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use utoipa::{IntoParams, ToSchema};
+
+use super::State;
+use super::envelope::{ApiError, ApiResult, Envelope, ErrorEnvelope, ok};
+
+/// Every tool of every server, whether it can be called, and counts.
+#[utoipa::path(get, operation_id = "list_tools", path = "/tools", tag = "tools",
+    responses((status = 200, description = "Done", body = Envelope<ToolListing>), (status = 401, description = "Missing or wrong API key", body = ErrorEnvelope)))]
+pub async fn list(state: State) -> ApiResult<ToolListing> {
+    Ok(ok(state.0.catalog.all_tools().await))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct SearchQuery {
+    /// What the tool should do.
+    pub q: Option<String>,
+    /// How many results (1–100, default 10).
+    pub limit: Option<u32>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SearchResults {
+    pub query: String,
+    pub results: Vec<RetrievedTool>,
+    pub total: usize,
+}
+
+/// Searches the callable tools as `retrieve_tools` does.
+#[utoipa::path(get, operation_id = "search_tools", path = "/index/search", tag = "tools", params(SearchQuery),
+    responses((status = 200, description = "Done", body = Envelope<SearchResults>), (status = 400, description = "Bad input; the error says what is wrong", body = ErrorEnvelope), (status = 401, description = "Missing or wrong API key", body = ErrorEnvelope)))]
+pub async fn search(state: State, Query(q): Query<SearchQuery>) -> ApiResult<SearchResults> {
+    let query = q.q.unwrap_or_default();
+    if query.trim().is_empty() {
+        return Err(ApiError::bad_request(
+            "q is required: what should the tool do?",
+        ));
+    }
+    let found = state
+        .0
+        .catalog
+        .retrieve(&RetrieveRequest {
+            query,
+            limit: Some(q.limit.unwrap_or(10)),
+            ..Default::default()
+        })
+        .await?;
+    Ok(ok(SearchResults {
+        query: found.query,
+        total: found.total,
+        results: found.tools,
+    }))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct CallBody {
+    /// `server:tool`.
+    pub tool_name: String,
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub arguments: Option<Map<String, Value>>,
+}
+
+/// Calls a tool through the same checks as agents' calls (quarantine, approval, arguments).
+/// The data is the tool's result as MCP returns it.
+#[utoipa::path(post, operation_id = "call_tool", path = "/tools/call", tag = "tools", request_body = CallBody,
+    responses((status = 200, description = "Done", body = Envelope<serde_json::Value>), (status = 400, description = "Bad input; the error says what is wrong", body = ErrorEnvelope), (status = 401, description = "Missing or wrong API key", body = ErrorEnvelope),
+        (status = 403, description = "Refused by a config gate or a quarantine", body = ErrorEnvelope), (status = 404, description = "No such server, tool, action or record", body = ErrorEnvelope), (status = 502, description = "The upstream server failed", body = ErrorEnvelope),
+        (status = 503, description = "Not available now (server disconnected, storage unavailable)", body = ErrorEnvelope), (status = 504, description = "The upstream server did not answer in time", body = ErrorEnvelope)))]
+pub async fn call(state: State, Json(body): Json<CallBody>) -> ApiResult<Value> {
+    let request = CallRequest {
+        tool: body.tool_name,
+        arguments: body.arguments,
+        source: Some(Source::Api),
+        ..Default::default()
+    };
+    Ok(ok(state.0.calls.call(request).await?))
+}

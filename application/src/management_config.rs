@@ -1,0 +1,136 @@
+//! The config document as the REST API shows, checks and applies it.
+
+use mcpproxy_domain::activity::{ActivityKind, ActivityStatus, Source};
+use mcpproxy_domain::config::ConfigDiff;
+use mcpproxy_domain::redact::mask;
+use mcpproxy_domain::{Config, DomainEvent, ValidationError};
+use serde::Serialize;
+use serde_json::Value;
+
+use super::{Change, ManagementError, ManagementService};
+use crate::activity::ActivityDraft;
+
+/// What applying a config did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AppliedConfig {
+    pub applied: bool,
+    pub added: Vec<String>,
+    pub removed: Vec<String>,
+    pub updated: Vec<String>,
+    /// Keys that changed but take effect only after mcpproxy restarts.
+    pub needs_restart: Vec<String>,
+}
+
+fn mask_map(map: &mut std::collections::BTreeMap<String, String>) {
+    for v in map.values_mut() {
+        *v = mask(v);
+    }
+}
+
+/// Values a person sent back masked (as `GET /config` showed them) keep their real value.
+fn unmask(value: &mut String, current: &str) {
+    if value.is_empty() || *value == mask(current) {
+        *value = current.to_owned();
+    }
+}
+
+impl ManagementService {
+    /// The config in force with its secrets masked: the API key, env and header values,
+    /// OAuth client secrets.
+    pub fn config_view(&self) -> Value {
+        let mut config = (*self.config.current()).clone();
+        config.api_key = mask(&config.api_key);
+        for server in &mut config.servers {
+            mask_map(&mut server.env);
+            mask_map(&mut server.headers);
+            if let Some(oauth) = &mut server.oauth
+                && !oauth.client_secret.is_empty()
+            {
+                oauth.client_secret = mask(&oauth.client_secret);
+            }
+        }
+        serde_json::to_value(config).unwrap_or(Value::Null)
+    }
+
+    /// Parses and checks a config document; every problem names its key.
+    pub fn validate_config(&self, doc: &Value) -> Result<Config, Vec<ValidationError>> {
+        let mut config: Config = serde_path_to_error::deserialize(doc).map_err(|e| {
+            let field = e.path().to_string();
+            vec![ValidationError::new(
+                if field == "." {
+                    "config".to_owned()
+                } else {
+                    field
+                },
+                e.into_inner().to_string(),
+            )]
+        })?;
+        config.normalize();
+        let errors = config.validate();
+        if errors.is_empty() {
+            Ok(config)
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// Replaces the config with `doc`. Masked secrets sent back as they were shown keep
+    /// their values.
+    pub async fn apply_config(
+        &self,
+        doc: &Value,
+        source: Source,
+    ) -> Result<AppliedConfig, ManagementError> {
+        let mut next = self
+            .validate_config(doc)
+            .map_err(ManagementError::Invalid)?;
+        let diff = self
+            .modify(Change::Config, |current| {
+                unmask(&mut next.api_key, &current.api_key);
+                for server in &mut next.servers {
+                    let Some(old) = current.server(&server.name) else {
+                        continue;
+                    };
+                    for (k, v) in &mut server.env {
+                        if let Some(c) = old.env.get(k) {
+                            unmask(v, c);
+                        }
+                    }
+                    for (k, v) in &mut server.headers {
+                        if let Some(c) = old.headers.get(k) {
+                            unmask(v, c);
+                        }
+                    }
+                    if let (Some(o), Some(c)) = (&mut server.oauth, &old.oauth)
+                        && !o.client_secret.is_empty()
+                    {
+                        unmask(&mut o.client_secret, &c.client_secret);
+                    }
+                }
+                let diff = ConfigDiff::between(current, &next);
+                *current = next;
+                Ok(diff)
+            })
+            .await?;
+        self.events.publish(DomainEvent::ConfigReloaded {
+            added: diff.added.clone(),
+            removed: diff.removed.clone(),
+            updated: diff.updated.clone(),
+        });
+        let names = |v: &[mcpproxy_domain::ServerName]| v.iter().map(ToString::to_string).collect();
+        let applied = AppliedConfig {
+            applied: true,
+            added: names(&diff.added),
+            removed: names(&diff.removed),
+            updated: names(&diff.updated),
+            needs_restart: diff.needs_restart.iter().map(|k| (*k).to_owned()).collect(),
+        };
+        let draft = ActivityDraft::new(ActivityKind::ConfigChange, source, ActivityStatus::Success)
+            .meta("added", applied.added.clone())
+            .meta("removed", applied.removed.clone())
+            .meta("updated", applied.updated.clone());
+        self.activity.record_or_log(draft).await;
+        Ok(applied)
+    }
+}
