@@ -197,14 +197,9 @@ impl App {
     /// The routes of the TCP listener: health (open), the MCP endpoints (behind the key when
     /// `require_mcp_auth`), the REST API, events and docs (always behind the key).
     pub fn router(&self, listening: SocketAddr, socket: Option<&Path>) -> axum::Router {
-        let key = |required: fn(&mcpproxy_domain::Config) -> bool| {
-            axum::middleware::from_fn_with_state(
-                KeyPolicy {
-                    config: self.store.clone(),
-                    required,
-                },
-                require_key,
-            )
+        let policy = |required: fn(&mcpproxy_domain::Config) -> bool| KeyPolicy {
+            config: self.store.clone(),
+            required,
         };
         let services = Arc::new(mcpproxy_mcp::Services {
             config: self.store.clone(),
@@ -218,9 +213,10 @@ impl App {
             trusted_hosts: self.store.current().trusted_hosts.clone(),
             shutdown: self.sessions.clone(),
         };
-        let mcp =
-            mcpproxy_mcp::router(services, &self.bus, access).layer(key(|c| c.require_mcp_auth));
-        let management = management_routes(self.api(listening, socket)).layer(key(|_| true));
+        let mcp = mcpproxy_mcp::router(services, &self.bus, access).layer(
+            axum::middleware::from_fn_with_state(policy(|c| c.require_mcp_auth), require_key),
+        );
+        let management = management_routes(self.api(listening, socket), Some(policy(|_| true)));
         self.health()
             .merge(mcp)
             .merge(management)
@@ -231,7 +227,7 @@ impl App {
     /// connect).
     pub fn socket_router(&self, listening: SocketAddr, socket: &Path) -> axum::Router {
         self.health()
-            .merge(management_routes(self.api(listening, Some(socket))))
+            .merge(management_routes(self.api(listening, Some(socket)), None))
     }
 
     /// Binds `<data_dir>/mcpproxy.sock` when `enable_socket` is on.

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 pub mod mcp;
+pub mod rest;
 pub mod upstream;
 
 /// Long enough for a loaded CI machine; only a hang ever reaches it.
@@ -266,6 +267,21 @@ pub async fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> 
     let deadline = Instant::now() + PATIENCE;
     loop {
         if let Some(v) = check() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Polls the async `check` until it returns `Some`, at most [`PATIENCE`].
+pub async fn eventually_async<T, F>(what: &str, mut check: impl FnMut() -> F) -> T
+where
+    F: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        if let Some(v) = check().await {
             return v;
         }
         assert!(Instant::now() < deadline, "timed out waiting for {what}");

@@ -2,14 +2,12 @@
 
 use std::sync::Arc;
 
-use axum::Json;
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use mcpproxy_application::ports::ConfigStore;
 use mcpproxy_domain::Config;
-use serde_json::json;
 
 /// When a key is needed, and which key.
 #[derive(Clone)]
@@ -66,11 +64,7 @@ pub async fn require_key(
     if ok {
         return next.run(request).await;
     }
-    (
-        StatusCode::UNAUTHORIZED,
-        Json(json!({"success": false, "error": "Invalid or missing API key"})),
-    )
-        .into_response()
+    crate::api::envelope::unauthorized()
 }
 
 #[cfg(test)]

@@ -20,15 +20,19 @@ pub use auth::{KeyPolicy, presented_key, require_key};
 pub use health::{Check, Readiness, health_routes};
 pub use socket::SameUserListener;
 
-/// The management routes — `/api/v1` and `/events` — without authentication; put them
-/// behind [`require_key`] on TCP.
-pub fn management_routes(api: Arc<Api>) -> Router {
+/// The management routes — `/api/v1` and `/events` — behind the API key when `key` is given
+/// (TCP), open without (the unix socket). The request id is given first, so that a refusal
+/// for a missing key carries one too.
+pub fn management_routes(api: Arc<Api>, key: Option<KeyPolicy>) -> Router {
     let (rest, _) = api::routes().split_for_parts();
-    Router::new()
+    let mut routes = Router::new()
         .nest("/api/v1", rest)
         .route("/events", get(events::events))
-        .with_state(api)
-        .layer(axum::middleware::from_fn(api::envelope::request_id))
+        .with_state(api);
+    if let Some(policy) = key {
+        routes = routes.layer(axum::middleware::from_fn_with_state(policy, require_key));
+    }
+    routes.layer(axum::middleware::from_fn(api::envelope::request_id))
 }
 
 /// The interactive API docs at `/swagger/` and the document at `/openapi.json`. They hold no

@@ -29,6 +29,7 @@ pub struct ActivityQuery {
     /// RFC 3339
     pub end_time: Option<String>,
     /// 1–100, default 50
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
     pub offset: Option<u32>,
 }

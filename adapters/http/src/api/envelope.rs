@@ -76,6 +76,20 @@ fn error_body(status: StatusCode, message: String) -> Response {
         .into_response()
 }
 
+/// The 401 of the key check. Behind [`request_id`] it is the API's error envelope; elsewhere
+/// (the MCP endpoints) the same body without a request id.
+pub(crate) fn unauthorized() -> Response {
+    let message = "Invalid or missing API key";
+    if REQUEST_ID.try_with(|_| ()).is_ok() {
+        return error_body(StatusCode::UNAUTHORIZED, message.to_owned());
+    }
+    (
+        StatusCode::UNAUTHORIZED,
+        Json(serde_json::json!({"success": false, "error": message})),
+    )
+        .into_response()
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         if self.status.is_server_error() {

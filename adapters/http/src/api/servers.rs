@@ -199,6 +199,7 @@ pub async fn approve(
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct TailQuery {
     /// How many lines (1–10000, default 100).
+    #[param(minimum = 1, maximum = 10000)]
     pub tail: Option<u32>,
 }
 

@@ -23,8 +23,10 @@ pub async fn list(state: State) -> ApiResult<ToolListing> {
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct SearchQuery {
     /// What the tool should do.
+    #[param(required = true, min_length = 1)]
     pub q: Option<String>,
     /// How many results (1–100, default 10).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
 }
 
@@ -64,6 +66,7 @@ pub async fn search(state: State, Query(q): Query<SearchQuery>) -> ApiResult<Sea
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CallBody {
     /// `server:tool`.
+    #[schema(pattern = "^[^:]+:.+$")]
     pub tool_name: String,
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
