@@ -140,6 +140,10 @@ impl ActivityLog {
             server_name: record.server_name.clone(),
             tool_name: record.tool_name.clone(),
             status: record.status,
+            source: record.source,
+            duration_ms: record.duration_ms,
+            error_message: record.error_message.clone(),
+            timestamp: record.timestamp,
         });
         Ok(record)
     }

@@ -52,6 +52,8 @@ pub enum CallError {
         "{0:?} is not a tool id: use the server:tool name retrieve_tools returned (like github:create_issue)"
     )]
     BadToolId(String),
+    #[error("name is required: the 'server:tool' name from retrieve_tools")]
+    MissingName,
     #[error("args_json is not valid JSON ({0}); pass the arguments as a JSON object")]
     BadArgumentsJson(String),
     #[error("the arguments must be a JSON object, not {0}")]
@@ -168,6 +170,31 @@ impl CallError {
             other => (other.to_string(), true),
         };
         json!({"content": [{"type": "text", "text": text}], "isError": is_error})
+    }
+}
+
+impl CallRequest {
+    /// The request a `call_tool_read|write|destructive` call describes with its arguments:
+    /// `name` (`server:tool`), `args` or `args_json`, and the intent as `intent_reason` /
+    /// `intent_data_sensitivity` or an `intent` object with `reason` / `data_sensitivity`.
+    /// MCP clients and REST clients (the Go CLI's form) use it alike.
+    pub fn for_variant(variant: CallVariant, args: &Map<String, Value>) -> Result<Self, CallError> {
+        let text = |key: &str| args.get(key).and_then(Value::as_str);
+        let tool = text("name").ok_or(CallError::MissingName)?;
+        let intent = args.get("intent").and_then(Value::as_object);
+        let from_intent = |key: &str| intent.and_then(|i| i.get(key)).and_then(Value::as_str);
+        Ok(Self {
+            tool: tool.to_owned(),
+            arguments: parse_arguments(args.get("args"), text("args_json"))?,
+            variant: Some(variant),
+            intent_reason: text("intent_reason")
+                .or_else(|| from_intent("reason"))
+                .map(str::to_owned),
+            intent_sensitivity: text("intent_data_sensitivity")
+                .or_else(|| from_intent("data_sensitivity"))
+                .map(str::to_owned),
+            ..Self::default()
+        })
     }
 }
 

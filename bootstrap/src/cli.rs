@@ -5,6 +5,12 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::commands::activity::ActivityCommand;
+use crate::commands::call::CallCommand;
+use crate::commands::status::StatusArgs;
+use crate::commands::tools::ToolsCommand;
+use crate::commands::upstream::UpstreamCommand;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "mcpproxy",
@@ -15,31 +21,56 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 )]
 pub struct Cli {
     /// Config file [default: <data dir>/mcp_config.json]
-    #[arg(short = 'c', long, global = true, value_name = "FILE")]
+    #[arg(
+        short = 'c',
+        long,
+        global = true,
+        help_heading = "Global options",
+        value_name = "FILE"
+    )]
     pub config: Option<PathBuf>,
 
     /// Data directory [default: ~/.mcpproxy; env: MCPPROXY_DATA]
-    #[arg(short = 'd', long, global = true, value_name = "DIR")]
+    #[arg(
+        short = 'd',
+        long,
+        global = true,
+        help_heading = "Global options",
+        value_name = "DIR"
+    )]
     pub data_dir: Option<PathBuf>,
 
     /// Log level (overrides logging.level)
-    #[arg(long, global = true, value_enum)]
+    #[arg(long, global = true, help_heading = "Global options", value_enum)]
     pub log_level: Option<LogLevel>,
 
     /// Write main.log even if logging.enable_file is false
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = "Global options")]
     pub log_to_file: bool,
 
     /// Directory of main.log and the server logs [default: ~/.local/state/mcpproxy/logs]
-    #[arg(long, global = true, value_name = "DIR")]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        value_name = "DIR"
+    )]
     pub log_dir: Option<PathBuf>,
 
-    /// Output format of commands that print data
-    #[arg(short = 'o', long, global = true, value_enum, env = "MCPPROXY_OUTPUT")]
-    pub output: Option<Output>,
+    /// Output of commands that print data: table, json or yaml [env: MCPPROXY_OUTPUT]
+    #[arg(
+        short = 'o',
+        long,
+        global = true,
+        help_heading = "Global options",
+        value_name = "FORMAT",
+        env = "MCPPROXY_OUTPUT",
+        hide_env = true
+    )]
+    pub output: Option<String>,
 
     /// Shorthand for --output json
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = "Global options")]
     pub json: bool,
 
     #[command(flatten)]
@@ -53,6 +84,22 @@ pub struct Cli {
 pub enum Command {
     /// Run the proxy (the default when no subcommand is given)
     Serve(ServeArgs),
+    /// Manage the upstream MCP servers
+    #[command(subcommand)]
+    Upstream(UpstreamCommand),
+    /// List and approve the upstream servers' tools
+    #[command(subcommand)]
+    Tools(ToolsCommand),
+    /// Call an upstream tool through the proxy
+    #[command(subcommand)]
+    Call(CallCommand),
+    /// Show whether the proxy runs, where, and its API key
+    Status(StatusArgs),
+    /// Read the activity log: calls, changes, decisions
+    #[command(subcommand)]
+    Activity(ActivityCommand),
+    /// Print the version
+    Version,
     /// Print the OpenAPI document of the REST API
     Openapi,
     /// Internal: the watchdog that stops upstream servers if the proxy dies
@@ -100,14 +147,12 @@ impl LogLevel {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Output {
-    Table,
-    Json,
-    Yaml,
-}
-
 impl Cli {
+    /// The `-o` value (or `MCPPROXY_OUTPUT`), checked when a command prints.
+    pub fn output_format(&self) -> Option<&str> {
+        self.output.as_deref()
+    }
+
     /// The command to run; no subcommand means `serve` with the flags given at the top.
     pub fn command(&self) -> Command {
         match &self.command {

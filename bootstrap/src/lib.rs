@@ -6,7 +6,9 @@
 
 mod app;
 pub mod cli;
+mod commands;
 mod exit;
+mod locate;
 mod lock;
 mod logging;
 mod paths;
@@ -33,13 +35,14 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
             };
         }
     };
-    match cli.command() {
+    let command = cli.command();
+    match command {
         cli::Command::Reaper => return mcpproxy_upstream::run_reaper(std::io::stdin().lock()),
         cli::Command::Openapi => {
             println!("{}", mcpproxy_http::openapi_json());
             return Exit::Ok as i32;
         }
-        cli::Command::Serve(_) => {}
+        _ => {}
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -52,10 +55,11 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
             return Exit::General as i32;
         }
     };
+    let serving = matches!(command, cli::Command::Serve(_));
     let result = runtime.block_on(async {
-        match cli.command() {
+        match command {
             cli::Command::Serve(args) => serve::serve(&cli, &args).await,
-            cli::Command::Reaper | cli::Command::Openapi => Ok(()),
+            other => commands::run(&cli, other).await,
         }
     });
     // Background tasks (watchers, connections) get a moment to notice the shutdown; none
@@ -64,9 +68,12 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
     match result {
         Ok(()) => Exit::Ok as i32,
         Err(failure) => {
-            // Into main.log when there is one; onto the console exactly once.
-            tracing::error!("{}", failure.message);
-            if !logging::console_active() {
+            // The proxy's: into main.log when there is one, onto the console exactly once.
+            // A command's: onto stderr, where its user reads.
+            if serving {
+                tracing::error!("{}", failure.message);
+            }
+            if !serving || !logging::console_active() {
                 eprintln!("mcpproxy: {}", failure.message);
             }
             failure.exit as i32

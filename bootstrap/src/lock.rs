@@ -11,7 +11,56 @@ use crate::exit::{Exit, Failure};
 /// drops it when the process ends, however it ends, so a crash never leaves a stale lock.
 #[derive(Debug)]
 pub struct InstanceLock {
-    _file: File,
+    file: File,
+}
+
+/// The process that holds a data directory, as its lock file says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Holder {
+    pub pid: Option<String>,
+    /// The address it listens on (`cli` for a command line editing the files).
+    pub listen: Option<String>,
+}
+
+impl Holder {
+    fn parse(content: &str) -> Self {
+        let field = |key: &str| {
+            content
+                .lines()
+                .find_map(|l| l.strip_prefix(key))
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(str::to_owned)
+        };
+        Self {
+            pid: field("pid="),
+            listen: field("listen="),
+        }
+    }
+}
+
+impl std::fmt::Display for Holder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (&self.pid, &self.listen) {
+            (Some(pid), Some(listen)) => write!(f, "pid {pid}, listening on {listen}"),
+            (Some(pid), None) => write!(f, "pid {pid}"),
+            _ => f.write_str("pid unknown"),
+        }
+    }
+}
+
+/// Who holds the data directory's lock right now, if anyone.
+pub fn holder(data_dir: &Path) -> Option<Holder> {
+    let mut file = File::open(data_dir.join("mcpproxy.lock")).ok()?;
+    match file.try_lock_shared() {
+        // Free: nobody holds it (ours drops with `file`).
+        Ok(()) => None,
+        Err(_) => {
+            let mut content = String::new();
+            let _ = file.read_to_string(&mut content);
+            Some(Holder::parse(&content))
+        }
+    }
 }
 
 impl InstanceLock {
@@ -36,7 +85,7 @@ impl InstanceLock {
             Err(TryLockError::WouldBlock) => {
                 let mut owner = String::new();
                 let _ = file.read_to_string(&mut owner);
-                let owner = describe(&owner);
+                let owner = Holder::parse(&owner);
                 return Err(Failure::new(
                     Exit::Locked,
                     format!(
@@ -48,28 +97,18 @@ impl InstanceLock {
             }
             Err(TryLockError::Error(e)) => return Err(fail(e)),
         }
-        let note = format!("pid={}\nlisten={listen}\n", std::process::id());
-        file.set_len(0)
-            .and_then(|()| file.seek(SeekFrom::Start(0)))
-            .and_then(|_| file.write_all(note.as_bytes()))
-            .map_err(fail)?;
-        Ok(Self { _file: file })
+        let mut lock = Self { file };
+        lock.note_address(listen).map_err(fail)?;
+        Ok(lock)
     }
-}
 
-/// "pid 1234, listening on 127.0.0.1:8080" from the lock file's content.
-fn describe(content: &str) -> String {
-    let field = |key: &str| {
-        content
-            .lines()
-            .find_map(|l| l.strip_prefix(key))
-            .map(str::trim)
-            .filter(|v| !v.is_empty())
-    };
-    match (field("pid="), field("listen=")) {
-        (Some(pid), Some(listen)) => format!("pid {pid}, listening on {listen}"),
-        (Some(pid), None) => format!("pid {pid}"),
-        _ => "pid unknown".to_owned(),
+    /// Writes the address this process listens on into the lock file, where the command
+    /// line looks for it (the bound address once known: `:0` becomes a real port).
+    pub fn note_address(&mut self, listen: &str) -> std::io::Result<()> {
+        let note = format!("pid={}\nlisten={listen}\n", std::process::id());
+        self.file.set_len(0)?;
+        self.file.seek(SeekFrom::Start(0))?;
+        self.file.write_all(note.as_bytes())
     }
 }
 
@@ -90,7 +129,11 @@ mod tests {
             "{}",
             err.message
         );
+        let held = holder(dir.path()).unwrap();
+        assert_eq!(held.pid, Some(pid.to_string()));
+        assert_eq!(held.listen.as_deref(), Some("127.0.0.1:8080"));
         drop(first);
+        assert_eq!(holder(dir.path()), None, "free once dropped");
         InstanceLock::acquire(dir.path(), "127.0.0.1:9090").unwrap();
     }
 }

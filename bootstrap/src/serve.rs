@@ -4,16 +4,11 @@
 //! started: config (4) → data directory (5) → instance lock (3) → logging → database →
 //! listener (2) → background tasks → serving.
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use mcpproxy_application::ActivityDraft;
-use mcpproxy_config::{
-    ConfigError, ConfigWatcher, EnvOverrides, FileConfigStore, ProcessOverrides, generate_api_key,
-    resolve_secrets,
-};
-use mcpproxy_domain::Config;
+use mcpproxy_config::{ConfigWatcher, FileConfigStore, ProcessOverrides, generate_api_key};
 use mcpproxy_domain::activity::{ActivityKind, ActivityStatus, Source};
 use mcpproxy_logs::Rotation;
 use mcpproxy_storage::Database;
@@ -23,28 +18,14 @@ use crate::app::App;
 
 use crate::cli::{Cli, ServeArgs};
 use crate::exit::{Exit, Failure};
+use crate::locate::{Located, ensure_config_dir, locate};
 use crate::lock::InstanceLock;
 use crate::logging::{self, LogSettings};
-use crate::paths::{self, ensure_private_dir, expand_home};
+use crate::paths::ensure_private_dir;
 
 /// How long open connections get to finish after a stop signal; the rest of the 2 s budget
 /// goes to closing the database and flushing logs.
 const DRAIN: Duration = Duration::from_millis(1500);
-
-/// Loads the config at `path`, or creates it with defaults (and a new API key) on first run.
-/// Returns the file's config, the notes of what was repaired, and whether it must be saved.
-fn load_or_create(path: &Path) -> Result<(Config, Vec<String>, bool), Failure> {
-    match mcpproxy_config::load(path) {
-        Ok((config, notes)) => Ok((config, notes, false)),
-        Err(ConfigError::Missing { .. }) => {
-            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                ensure_private_dir(dir)?;
-            }
-            Ok((Config::default(), Vec::new(), true))
-        }
-        Err(e) => Err(Failure::new(Exit::Config, e.to_string())),
-    }
-}
 
 /// `":8080"` (Go's form for every interface) → `"0.0.0.0:8080"`.
 fn bind_address(listen: &str) -> String {
@@ -100,33 +81,20 @@ impl StopSignals {
 }
 
 pub async fn serve(cli: &Cli, args: &ServeArgs) -> Result<(), Failure> {
-    let env = EnvOverrides::from_env();
-    let home = paths::home()?;
-    let default_dir = cli
-        .data_dir
-        .clone()
-        .or_else(|| env.data_dir.clone())
-        .unwrap_or_else(|| home.join(".mcpproxy"));
-    let config_path = cli
-        .config
-        .clone()
-        .unwrap_or_else(|| default_dir.join("mcp_config.json"));
-
-    let (mut file_config, notes, mut must_save) = load_or_create(&config_path)?;
-
-    let data_dir = match (&cli.data_dir, &env.data_dir, file_config.data_dir.as_str()) {
-        (Some(d), _, _) | (None, Some(d), _) => d.clone(),
-        (None, None, "") => default_dir,
-        (None, None, configured) => {
-            let resolved = resolve_secrets(configured).map_err(|e| {
-                Failure::new(
-                    Exit::Config,
-                    format!("{}: data_dir: {e}", config_path.display()),
-                )
-            })?;
-            expand_home(&resolved, &home)
-        }
-    };
+    let located = locate(cli)?;
+    let log_dir = located.log_dir(cli);
+    let Located {
+        env,
+        config_path,
+        config: mut file_config,
+        notes,
+        missing: mut must_save,
+        data_dir,
+        ..
+    } = located;
+    if must_save {
+        ensure_config_dir(&config_path)?;
+    }
     ensure_private_dir(&data_dir)?;
 
     let listen = args
@@ -134,7 +102,7 @@ pub async fn serve(cli: &Cli, args: &ServeArgs) -> Result<(), Failure> {
         .clone()
         .or_else(|| env.listen.clone())
         .unwrap_or_else(|| file_config.listen.clone());
-    let _lock = InstanceLock::acquire(&data_dir, &listen)?;
+    let mut lock = InstanceLock::acquire(&data_dir, &listen)?;
 
     if file_config.api_key.is_empty() && env.api_key.is_none() {
         file_config.api_key = generate_api_key();
@@ -145,13 +113,6 @@ pub async fn serve(cli: &Cli, args: &ServeArgs) -> Result<(), Failure> {
             .map_err(|e| Failure::new(Exit::Config, e.to_string()))?;
     }
 
-    let log_dir = match (&cli.log_dir, file_config.logging.log_dir.as_str()) {
-        (Some(d), _) => d.clone(),
-        (None, "") => {
-            mcpproxy_logs::default_log_dir(&home, std::env::var("XDG_STATE_HOME").ok().as_deref())
-        }
-        (None, configured) => expand_home(configured, &home),
-    };
     let log_settings = LogSettings::new(
         &file_config.logging,
         cli.log_level.map(|l| l.as_str()),
@@ -187,6 +148,9 @@ pub async fn serve(cli: &Cli, args: &ServeArgs) -> Result<(), Failure> {
         .local_addr()
         .map_err(|e| Failure::new(Exit::General, format!("the listener has no address: {e}")))?;
     let address = listening.to_string();
+    if let Err(e) = lock.note_address(&address) {
+        tracing::warn!("cannot note the address in the lock file: {e}");
+    }
 
     let app = App::start(store.clone(), db.clone(), &data_dir, &log_dir, rotation).await?;
     let _watcher = ConfigWatcher::start(store.clone(), Arc::new(app.bus.clone()))

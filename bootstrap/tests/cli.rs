@@ -19,6 +19,12 @@ fn help_names_the_commands_and_the_global_options() {
     let text = String::from_utf8(out.stdout).unwrap();
     for want in [
         "serve",
+        "upstream",
+        "tools",
+        "call",
+        "status",
+        "activity",
+        "version",
         "--config",
         "--data-dir",
         "--log-level",
@@ -38,6 +44,46 @@ fn version_prints_the_crate_version() {
         text.trim(),
         format!("mcpproxy {}", env!("CARGO_PKG_VERSION"))
     );
+}
+
+#[test]
+fn every_command_explains_itself() {
+    for command in [
+        &["upstream", "--help"][..],
+        &["upstream", "add", "--help"],
+        &["tools", "list", "--help"],
+        &["call", "tool-read", "--help"],
+        &["activity", "list", "--help"],
+        &["status", "--help"],
+    ] {
+        let out = mcpproxy(command);
+        assert!(out.status.success(), "{command:?}");
+        let text = String::from_utf8(out.stdout).unwrap();
+        assert!(text.contains("Usage: mcpproxy"), "{command:?}:\n{text}");
+    }
+    let add = String::from_utf8(mcpproxy(&["upstream", "add", "--help"]).stdout).unwrap();
+    for want in [
+        "--header",
+        "--env",
+        "--no-quarantine",
+        "--if-not-exists",
+        "[URL]",
+        "[COMMAND]",
+    ] {
+        assert!(
+            add.contains(want),
+            "upstream add --help lacks {want}:\n{add}"
+        );
+    }
+}
+
+#[test]
+fn the_version_command_names_the_platform() {
+    let out = mcpproxy(&["version", "--json"]);
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(v["os"], std::env::consts::OS);
 }
 
 #[test]

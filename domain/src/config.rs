@@ -635,6 +635,17 @@ pub enum RoutingMode {
     CodeExecution,
 }
 
+impl RoutingMode {
+    /// The name in the config file and the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::RetrieveTools => "retrieve_tools",
+            Self::Direct => "direct",
+            Self::CodeExecution => "code_execution",
+        }
+    }
+}
+
 impl Config {
     pub fn server(&self, name: &ServerName) -> Option<&ServerConfig> {
         self.servers.iter().find(|s| &s.name == name)

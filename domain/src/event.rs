@@ -3,10 +3,11 @@
 
 use serde::Serialize;
 
-use crate::activity::{ActivityKind, ActivityStatus};
+use crate::activity::{ActivityKind, ActivityStatus, Source};
 use crate::approval::ApprovalState;
 use crate::connection::ConnectionState;
 use crate::name::ServerName;
+use crate::time::Timestamp;
 
 /// What happened to a server's configuration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -63,6 +64,12 @@ pub enum DomainEvent {
         #[serde(skip_serializing_if = "Option::is_none")]
         tool_name: Option<String>,
         status: ActivityStatus,
+        source: Source,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        duration_ms: Option<i64>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        error_message: Option<String>,
+        timestamp: Timestamp,
     },
 }
 
@@ -115,6 +122,10 @@ mod tests {
             server_name: None,
             tool_name: None,
             status: ActivityStatus::Success,
+            source: Source::Cli,
+            duration_ms: None,
+            error_message: None,
+            timestamp: Timestamp::from_millis(0),
         };
         assert_eq!(a.name(), "activity.tool_call");
     }

@@ -137,6 +137,69 @@ impl Home {
     }
 }
 
+/// What a command printed and how it ended.
+#[derive(Debug)]
+pub struct Ran {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Ran {
+    /// Asserts exit 0; returns stdout.
+    pub fn ok(&self) -> &str {
+        assert_eq!(
+            self.code,
+            Some(0),
+            "stdout:\n{}\nstderr:\n{}",
+            self.stdout,
+            self.stderr
+        );
+        &self.stdout
+    }
+
+    /// stdout as JSON (after asserting exit 0).
+    pub fn json(&self) -> Value {
+        serde_json::from_str(self.ok())
+            .unwrap_or_else(|e| panic!("not JSON ({e}):\n{}", self.stdout))
+    }
+
+    /// Asserts exit `code` and that stderr says `words`.
+    pub fn failed(&self, code: i32, words: &str) {
+        assert_eq!(
+            self.code,
+            Some(code),
+            "stdout:\n{}\nstderr:\n{}",
+            self.stdout,
+            self.stderr
+        );
+        assert!(
+            self.stderr.contains(words),
+            "stderr should say {words:?}:\n{}",
+            self.stderr
+        );
+    }
+}
+
+impl Home {
+    /// Runs the command line `mcpproxy <args>` to its end, at most [`PATIENCE`].
+    pub async fn cli(&self, args: &[&str]) -> Ran {
+        let mut cmd = tokio::process::Command::from(self.command(args));
+        cmd.stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        let out = tokio::time::timeout(PATIENCE, cmd.output())
+            .await
+            .unwrap_or_else(|_| panic!("mcpproxy {args:?} did not end"))
+            .unwrap();
+        Ran {
+            code: out.status.code(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+}
+
 /// A running `mcpproxy serve`, stopped (SIGKILL) when dropped if still running.
 #[derive(Debug)]
 pub struct Proxy {

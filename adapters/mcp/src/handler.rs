@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use mcpproxy_application::call::{CallRequest, parse_arguments};
+use mcpproxy_application::call::CallRequest;
 use mcpproxy_application::search::RetrieveRequest;
 use mcpproxy_domain::CallVariant;
 use mcpproxy_domain::activity::Source;
@@ -142,26 +142,15 @@ impl ProxyHandler {
         args: &Map<String, Value>,
         context: &RequestContext<RoleServer>,
     ) -> CallToolResponse {
-        let Some(name) = arg_str(args, "name") else {
-            return text_result(
-                "name is required: the 'server:tool' name from retrieve_tools",
-                true,
-            );
-        };
-        let arguments = match parse_arguments(args.get("args"), arg_str(args, "args_json")) {
-            Ok(a) => a,
+        let parsed = match CallRequest::for_variant(variant, args) {
+            Ok(r) => r,
             Err(e) => return forward(e.to_tool_result()),
         };
-        let intent = args.get("intent").and_then(Value::as_object);
-        let from_intent = |key: &str| intent.and_then(|i| i.get(key)).and_then(Value::as_str);
-        let mut request = self.call_request(name.to_owned(), arguments, context);
-        request.variant = Some(variant);
-        request.intent_reason = arg_str(args, "intent_reason")
-            .or_else(|| from_intent("reason"))
-            .map(str::to_owned);
-        request.intent_sensitivity = arg_str(args, "intent_data_sensitivity")
-            .or_else(|| from_intent("data_sensitivity"))
-            .map(str::to_owned);
+        // Who calls, from the MCP session; what and why, from the arguments.
+        let mut request = self.call_request(parsed.tool, parsed.arguments, context);
+        request.variant = parsed.variant;
+        request.intent_reason = parsed.intent_reason;
+        request.intent_sensitivity = parsed.intent_sensitivity;
         self.call_upstream(request).await
     }
 

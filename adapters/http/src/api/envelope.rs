@@ -63,6 +63,11 @@ impl ApiError {
     }
 }
 
+/// The id of the request being answered, inside [`request_id`].
+pub(crate) fn current_request_id() -> Option<String> {
+    REQUEST_ID.try_with(Clone::clone).ok()
+}
+
 fn error_body(status: StatusCode, message: String) -> Response {
     let request_id = REQUEST_ID.try_with(Clone::clone).unwrap_or_default();
     (
@@ -155,6 +160,7 @@ impl From<CallError> for ApiError {
     fn from(e: CallError) -> Self {
         let status = match &e {
             CallError::BadToolId(_)
+            | CallError::MissingName
             | CallError::BadArgumentsJson(_)
             | CallError::ArgumentsNotObject(_)
             | CallError::Intent(_)

@@ -49,6 +49,27 @@ impl std::fmt::Debug for Api {
 
 pub type State = axum::extract::State<Arc<Api>>;
 
+/// Who sends a request, for the activity log: `api`, or `cli` when the request says
+/// `X-MCPProxy-Source: cli` (the mcpproxy command line does).
+#[derive(Debug, Clone, Copy)]
+pub struct Caller(pub mcpproxy_domain::activity::Source);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Caller {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        use mcpproxy_domain::activity::Source;
+        let cli = parts
+            .headers
+            .get("x-mcpproxy-source")
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"cli"));
+        Ok(Self(if cli { Source::Cli } else { Source::Api }))
+    }
+}
+
 struct Security;
 
 impl Modify for Security {

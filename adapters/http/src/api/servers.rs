@@ -5,14 +5,13 @@ use axum::extract::{Path, Query};
 use mcpproxy_application::AddServer;
 use mcpproxy_application::catalog::ToolReview;
 use mcpproxy_application::management::{BulkResult, ServerView};
-use mcpproxy_domain::activity::Source;
 use mcpproxy_domain::{ServerConfig, ServerName};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
-use super::State;
 use super::envelope::{ApiError, ApiResult, Envelope, ErrorEnvelope, ok};
+use super::{Caller, State};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ServerList {
@@ -36,7 +35,11 @@ pub async fn list(state: State) -> ApiResult<ServerList> {
 #[utoipa::path(post, operation_id = "add_server", path = "/servers", tag = "servers", request_body = ServerConfig,
     responses((status = 200, description = "Done", body = Envelope<ServerView>), (status = 400, description = "Bad input; the error says what is wrong", body = ErrorEnvelope),
         (status = 401, description = "Missing or wrong API key", body = ErrorEnvelope), (status = 403, description = "Refused by a config gate or a quarantine", body = ErrorEnvelope), (status = 409, description = "Conflicts with what exists", body = ErrorEnvelope)))]
-pub async fn add(state: State, Json(body): Json<Value>) -> ApiResult<ServerView> {
+pub async fn add(
+    state: State,
+    Caller(source): Caller,
+    Json(body): Json<Value>,
+) -> ApiResult<ServerView> {
     let skip_quarantine = body.get("quarantined") == Some(&Value::Bool(false));
     let config: ServerConfig = serde_json::from_value(body)
         .map_err(|e| ApiError::bad_request(format!("invalid server: {e}")))?;
@@ -44,11 +47,7 @@ pub async fn add(state: State, Json(body): Json<Value>) -> ApiResult<ServerView>
         config,
         skip_quarantine,
     };
-    Ok(ok(state
-        .0
-        .management
-        .add_server(request, Source::Api)
-        .await?))
+    Ok(ok(state.0.management.add_server(request, source).await?))
 }
 
 /// Changes a server with a JSON merge patch: objects merge, arrays replace, `null` removes.
@@ -58,13 +57,14 @@ pub async fn add(state: State, Json(body): Json<Value>) -> ApiResult<ServerView>
         (status = 401, description = "Missing or wrong API key", body = ErrorEnvelope), (status = 403, description = "Refused by a config gate or a quarantine", body = ErrorEnvelope), (status = 404, description = "No such server, tool, action or record", body = ErrorEnvelope)))]
 pub async fn patch(
     state: State,
+    Caller(source): Caller,
     Path(id): Path<String>,
     Json(patch): Json<Value>,
 ) -> ApiResult<ServerView> {
     Ok(ok(state
         .0
         .management
-        .patch_server(&id, &patch, Source::Api)
+        .patch_server(&id, &patch, source)
         .await?))
 }
 
@@ -78,8 +78,12 @@ pub struct Removed {
     params(("id" = String, Path, description = "The server name")),
     responses((status = 200, description = "Done", body = Envelope<Removed>), (status = 401, description = "Missing or wrong API key", body = ErrorEnvelope),
         (status = 403, description = "Refused by a config gate or a quarantine", body = ErrorEnvelope), (status = 404, description = "No such server, tool, action or record", body = ErrorEnvelope)))]
-pub async fn remove(state: State, Path(id): Path<String>) -> ApiResult<Removed> {
-    state.0.management.remove_server(&id, Source::Api).await?;
+pub async fn remove(
+    state: State,
+    Caller(source): Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Removed> {
+    state.0.management.remove_server(&id, source).await?;
     Ok(ok(Removed { removed: id }))
 }
 
@@ -99,15 +103,16 @@ pub struct ActionDone {
         (status = 403, description = "Refused by a config gate or a quarantine", body = ErrorEnvelope), (status = 404, description = "No such server, tool, action or record", body = ErrorEnvelope), (status = 503, description = "Not available now (server disconnected, storage unavailable)", body = ErrorEnvelope)))]
 pub async fn action(
     state: State,
+    Caller(source): Caller,
     Path((id, action)): Path<(String, String)>,
 ) -> ApiResult<ActionDone> {
     let m = &state.0.management;
     match action.as_str() {
-        "enable" => m.enable_server(&id, Source::Api).await?,
-        "disable" => m.disable_server(&id, Source::Api).await?,
-        "restart" => m.restart_server(&id, Source::Api).await?,
-        "quarantine" => m.quarantine_server(&id, Source::Api).await?,
-        "unquarantine" => m.unquarantine_server(&id, Source::Api).await?,
+        "enable" => m.enable_server(&id, source).await?,
+        "disable" => m.disable_server(&id, source).await?,
+        "restart" => m.restart_server(&id, source).await?,
+        "quarantine" => m.quarantine_server(&id, source).await?,
+        "unquarantine" => m.unquarantine_server(&id, source).await?,
         "discover-tools" => m.discover_tools(&id).await?,
         other => {
             return Err(ApiError::new(
@@ -130,12 +135,16 @@ pub async fn action(
     params(("id" = String, Path, description = "restart_all, enable_all or disable_all")),
     responses((status = 200, description = "Done", body = Envelope<BulkResult>), (status = 401, description = "Missing or wrong API key", body = ErrorEnvelope),
         (status = 403, description = "Refused by a config gate or a quarantine", body = ErrorEnvelope), (status = 404, description = "No such server, tool, action or record", body = ErrorEnvelope)))]
-pub async fn bulk(state: State, Path(operation): Path<String>) -> ApiResult<BulkResult> {
+pub async fn bulk(
+    state: State,
+    Caller(source): Caller,
+    Path(operation): Path<String>,
+) -> ApiResult<BulkResult> {
     let m = &state.0.management;
     let result = match operation.as_str() {
-        "restart_all" => m.restart_all(Source::Api).await?,
-        "enable_all" => m.enable_all(Source::Api).await?,
-        "disable_all" => m.disable_all(Source::Api).await?,
+        "restart_all" => m.restart_all(source).await?,
+        "enable_all" => m.enable_all(source).await?,
+        "disable_all" => m.disable_all(source).await?,
         other => {
             return Err(ApiError::new(
                 axum::http::StatusCode::NOT_FOUND,
@@ -181,6 +190,7 @@ pub struct Approved {
         (status = 401, description = "Missing or wrong API key", body = ErrorEnvelope), (status = 404, description = "No such server, tool, action or record", body = ErrorEnvelope)))]
 pub async fn approve(
     state: State,
+    Caller(source): Caller,
     Path(id): Path<String>,
     body: Option<Json<ApproveBody>>,
 ) -> ApiResult<Approved> {
@@ -188,7 +198,7 @@ pub async fn approve(
     let approved = state
         .0
         .catalog
-        .approve(&id, body.tools.as_deref(), Source::Api)
+        .approve(&id, body.tools.as_deref(), source)
         .await?;
     Ok(ok(Approved {
         server: id,

@@ -4,13 +4,12 @@ use axum::Json;
 use mcpproxy_application::catalog::ToolStats;
 use mcpproxy_application::management::AppliedConfig;
 use mcpproxy_domain::ValidationError;
-use mcpproxy_domain::activity::Source;
 use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use super::State;
 use super::envelope::{ApiResult, ErrorEnvelope, ok};
+use super::{Caller, State};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ServerCounts {
@@ -44,11 +43,7 @@ pub async fn status(state: State) -> ApiResult<StatusData> {
         version: env!("CARGO_PKG_VERSION").to_owned(),
         listen_addr: api.endpoints.listen_addr.clone(),
         uptime_seconds: api.started.elapsed().as_secs(),
-        routing_mode: if config.routing_mode.is_empty() {
-            "retrieve_tools".to_owned()
-        } else {
-            config.routing_mode.clone()
-        },
+        routing_mode: config.routing_mode().as_str().to_owned(),
         servers: ServerCounts {
             total: servers.len(),
             enabled: servers.iter().filter(|s| s.enabled).count(),
@@ -142,10 +137,10 @@ pub async fn validate_config(state: State, Json(doc): Json<Value>) -> ApiResult<
 #[utoipa::path(post, operation_id = "apply_config", path = "/config/apply", tag = "system", request_body = Object,
     responses((status = 200, description = "Done", body = super::envelope::Envelope<AppliedConfig>), (status = 400, description = "Bad input; the error says what is wrong", body = ErrorEnvelope),
         (status = 401, description = "Missing or wrong API key", body = ErrorEnvelope), (status = 403, description = "Refused by a config gate or a quarantine", body = ErrorEnvelope)))]
-pub async fn apply_config(state: State, Json(doc): Json<Value>) -> ApiResult<AppliedConfig> {
-    Ok(ok(state
-        .0
-        .management
-        .apply_config(&doc, Source::Api)
-        .await?))
+pub async fn apply_config(
+    state: State,
+    Caller(source): Caller,
+    Json(doc): Json<Value>,
+) -> ApiResult<AppliedConfig> {
+    Ok(ok(state.0.management.apply_config(&doc, source).await?))
 }

@@ -5,13 +5,13 @@ use axum::extract::Query;
 use mcpproxy_application::ToolListing;
 use mcpproxy_application::call::CallRequest;
 use mcpproxy_application::search::{RetrieveRequest, RetrievedTool};
-use mcpproxy_domain::activity::Source;
+use mcpproxy_domain::CallVariant;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::{IntoParams, ToSchema};
 
-use super::State;
 use super::envelope::{ApiError, ApiResult, Envelope, ErrorEnvelope, ok};
+use super::{Caller, State};
 
 /// Every tool of every server, whether it can be called, and counts.
 #[utoipa::path(get, operation_id = "list_tools", path = "/tools", tag = "tools",
@@ -65,8 +65,9 @@ pub async fn search(state: State, Query(q): Query<SearchQuery>) -> ApiResult<Sea
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CallBody {
-    /// `server:tool`.
-    #[schema(pattern = "^[^:]+:.+$")]
+    /// `server:tool`; or `call_tool_read`, `call_tool_write`, `call_tool_destructive` with
+    /// the arguments those MCP tools take (`name`, `args`, `intent_reason`,
+    /// `intent_data_sensitivity`), which checks the intent as agents' calls are checked.
     pub tool_name: String,
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
@@ -79,12 +80,20 @@ pub struct CallBody {
     responses((status = 200, description = "Done", body = Envelope<serde_json::Value>), (status = 400, description = "Bad input; the error says what is wrong", body = ErrorEnvelope), (status = 401, description = "Missing or wrong API key", body = ErrorEnvelope),
         (status = 403, description = "Refused by a config gate or a quarantine", body = ErrorEnvelope), (status = 404, description = "No such server, tool, action or record", body = ErrorEnvelope), (status = 502, description = "The upstream server failed", body = ErrorEnvelope),
         (status = 503, description = "Not available now (server disconnected, storage unavailable)", body = ErrorEnvelope), (status = 504, description = "The upstream server did not answer in time", body = ErrorEnvelope)))]
-pub async fn call(state: State, Json(body): Json<CallBody>) -> ApiResult<Value> {
-    let request = CallRequest {
-        tool: body.tool_name,
-        arguments: body.arguments,
-        source: Some(Source::Api),
-        ..Default::default()
+pub async fn call(
+    state: State,
+    Caller(source): Caller,
+    Json(body): Json<CallBody>,
+) -> ApiResult<Value> {
+    let mut request = match CallVariant::from_tool_name(&body.tool_name) {
+        Some(variant) => CallRequest::for_variant(variant, &body.arguments.unwrap_or_default())?,
+        None => CallRequest {
+            tool: body.tool_name,
+            arguments: body.arguments,
+            ..CallRequest::default()
+        },
     };
+    request.source = Some(source);
+    request.request_id = super::envelope::current_request_id();
     Ok(ok(state.0.calls.call(request).await?))
 }

@@ -1,0 +1,233 @@
+//! Finding the running proxy and talking to its REST API: the unix socket first (no key),
+//! then TCP at the address in the data directory's lock file, with the API key.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use reqwest::Method;
+use serde_json::Value;
+
+use crate::exit::{Exit, Failure};
+use crate::locate::Located;
+use crate::lock;
+
+/// How long the first question to a daemon may take before it counts as not answering.
+const PROBE: Duration = Duration::from_secs(2);
+
+/// How the command line reaches the daemon.
+#[derive(Debug, Clone)]
+pub enum Via {
+    Socket(PathBuf),
+    Tcp(String),
+}
+
+impl std::fmt::Display for Via {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Socket(p) => write!(f, "unix://{}", p.display()),
+            Self::Tcp(base) => f.write_str(base),
+        }
+    }
+}
+
+/// A running mcpproxy.
+#[derive(Debug, Clone)]
+pub struct Daemon {
+    http: reqwest::Client,
+    base: String,
+    key: Option<String>,
+    pub via: Via,
+}
+
+/// `:8080` or `0.0.0.0:8080` (every interface) → `127.0.0.1:8080`, where this machine
+/// reaches it.
+fn reachable(listen: &str) -> String {
+    let (host, port) = listen.rsplit_once(':').unwrap_or((listen, "8080"));
+    let host = match host.trim_matches(['[', ']']) {
+        "" | "0.0.0.0" => "127.0.0.1",
+        "::" => "[::1]",
+        _ => host,
+    };
+    format!("{host}:{port}")
+}
+
+impl Daemon {
+    fn over_socket(path: PathBuf) -> Result<Self, reqwest::Error> {
+        let http = reqwest::Client::builder()
+            .unix_socket(path.as_path())
+            .build()?;
+        Ok(Self {
+            http,
+            // The host is not used on a socket, but HTTP needs one.
+            base: "http://localhost".to_owned(),
+            key: None,
+            via: Via::Socket(path),
+        })
+    }
+
+    fn over_tcp(listen: &str, key: &str) -> Result<Self, reqwest::Error> {
+        let base = format!("http://{}", reachable(listen));
+        Ok(Self {
+            http: reqwest::Client::builder().build()?,
+            base: base.clone(),
+            key: (!key.is_empty()).then(|| key.to_owned()),
+            via: Via::Tcp(base),
+        })
+    }
+
+    async fn answers(&self) -> Result<(), String> {
+        let request = self.request(Method::GET, "/api/v1/status").timeout(PROBE);
+        match request.send().await {
+            Ok(r) if r.status().is_success() => Ok(()),
+            Ok(r) if r.status() == reqwest::StatusCode::UNAUTHORIZED => Err(
+                "it refused the API key; set MCPPROXY_API_KEY or the config's api_key to the daemon's key"
+                    .to_owned(),
+            ),
+            Ok(r) => Err(format!("it answered {}", r.status())),
+            Err(e) if e.is_timeout() => Err(format!("it did not answer within {PROBE:?}")),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    /// The daemon of `located`'s data directory, if one runs; `None` when none does. A daemon
+    /// that holds the directory but does not answer is exit 3.
+    pub async fn find(located: &Located) -> Result<Option<Self>, Failure> {
+        let socket = located.socket_path();
+        let mut tried = Vec::new();
+        if socket.exists() {
+            match Self::over_socket(socket.clone()) {
+                Ok(daemon) => match daemon.answers().await {
+                    Ok(()) => return Ok(Some(daemon)),
+                    Err(e) => tried.push(format!("{}: {e}", daemon.via)),
+                },
+                Err(e) => tried.push(format!("unix://{}: {e}", socket.display())),
+            }
+        }
+        let Some(holder) = lock::holder(&located.data_dir) else {
+            return Ok(None);
+        };
+        let listen = holder
+            .listen
+            .clone()
+            .filter(|l| l != "cli")
+            .unwrap_or_else(|| located.listen());
+        if holder.listen.as_deref() != Some("cli") {
+            match Self::over_tcp(&listen, located.api_key()) {
+                Ok(daemon) => match daemon.answers().await {
+                    Ok(()) => return Ok(Some(daemon)),
+                    Err(e) => tried.push(format!("{}: {e}", daemon.via)),
+                },
+                Err(e) => tried.push(e.to_string()),
+            }
+        } else {
+            tried.push("another mcpproxy command is changing its files".to_owned());
+        }
+        Err(Failure::new(
+            Exit::Locked,
+            format!(
+                "an mcpproxy ({holder}) holds the data directory {} but cannot be reached ({}); \
+                 wait for it, or stop it and try again",
+                located.data_dir.display(),
+                tried.join("; ")
+            ),
+        ))
+    }
+
+    /// A request to `path` (from the root, like `/api/v1/servers`), with the key on TCP.
+    pub fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        let builder = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .header("X-MCPProxy-Source", "cli");
+        match &self.key {
+            Some(key) => builder.header("X-API-Key", key),
+            None => builder,
+        }
+    }
+
+    /// Sends a request to `/api/v1<path>` and returns the envelope's `data`, or the
+    /// daemon's refusal with its HTTP status.
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Value, Refusal> {
+        let mut request = self.request(method, &format!("/api/v1{path}"));
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request.send().await.map_err(|e| self.unreachable(&e))?;
+        let status = response.status().as_u16();
+        let text = response.text().await.map_err(|e| self.unreachable(&e))?;
+        let envelope: Value = serde_json::from_str(&text).map_err(|_| Refusal {
+            status: Some(status),
+            message: format!(
+                "the daemon answered {status} with something else than JSON: {}",
+                text.trim()
+            ),
+        })?;
+        if envelope["success"] == true {
+            return Ok(envelope["data"].clone());
+        }
+        Err(Refusal {
+            status: Some(status),
+            message: envelope["error"]
+                .as_str()
+                .unwrap_or("the daemon refused without a reason")
+                .to_owned(),
+        })
+    }
+
+    pub async fn get(&self, path: &str) -> Result<Value, Refusal> {
+        self.call(Method::GET, path, None).await
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> Result<Value, Refusal> {
+        self.call(Method::POST, path, Some(body)).await
+    }
+
+    pub fn unreachable(&self, e: &reqwest::Error) -> Refusal {
+        Refusal {
+            status: None,
+            message: format!("lost the connection to the daemon at {}: {e}", self.via),
+        }
+    }
+}
+
+/// Why the daemon did not do what was asked: its answer's status (none when it could not be
+/// reached) and its reason.
+#[derive(Debug, Clone)]
+pub struct Refusal {
+    pub status: Option<u16>,
+    pub message: String,
+}
+
+impl From<Refusal> for Failure {
+    fn from(r: Refusal) -> Self {
+        Failure::new(Exit::General, r.message)
+    }
+}
+
+/// The refusal of a command that needs the daemon when none runs.
+pub fn needed(what: &str) -> Failure {
+    Failure::new(
+        Exit::General,
+        format!(
+            "{what} needs a running mcpproxy, and none runs for this data directory; start it with `mcpproxy serve`"
+        ),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_interface_is_reached_on_loopback() {
+        assert_eq!(reachable(":8080"), "127.0.0.1:8080");
+        assert_eq!(reachable("0.0.0.0:9"), "127.0.0.1:9");
+        assert_eq!(reachable("[::]:9"), "[::1]:9");
+        assert_eq!(reachable("127.0.0.1:9"), "127.0.0.1:9");
+    }
+}

@@ -1,0 +1,177 @@
+//! `mcpproxy status`: whether the proxy runs, where, with which key; `--reset-key` makes a
+//! new API key (a running proxy takes it from the config file at once).
+
+use clap::Args;
+use mcpproxy_config::generate_api_key;
+use serde_json::json;
+
+use super::Context;
+use super::output::{state, text};
+use crate::exit::{Exit, Failure};
+use crate::locate::ensure_config_dir;
+
+#[derive(Debug, Clone, Args)]
+pub struct StatusArgs {
+    /// Show the whole API key instead of its ends
+    #[arg(long)]
+    pub show_key: bool,
+    /// Replace the API key with a new one (clients using the old key must be updated)
+    #[arg(long)]
+    pub reset_key: bool,
+}
+
+/// `abcd****wxyz`: enough to recognise a key, not enough to use it.
+fn mask(key: &str) -> String {
+    let chars: Vec<char> = key.chars().collect();
+    if chars.len() <= 8 {
+        return "****".to_owned();
+    }
+    let start: String = chars[..4].iter().collect();
+    let end: String = chars[chars.len() - 4..].iter().collect();
+    format!("{start}****{end}")
+}
+
+fn uptime(seconds: u64) -> String {
+    let (d, h, m) = (
+        seconds / 86_400,
+        seconds % 86_400 / 3600,
+        seconds % 3600 / 60,
+    );
+    match (d, h) {
+        (0, 0) => format!("{m}m {}s", seconds % 60),
+        (0, _) => format!("{h}h {m}m"),
+        _ => format!("{d}d {h}h {m}m"),
+    }
+}
+
+fn reset_key(ctx: &Context) -> Result<String, Failure> {
+    let located = &ctx.located;
+    let mut config = located.config.clone();
+    config.api_key = generate_api_key();
+    if located.missing {
+        ensure_config_dir(&located.config_path)?;
+    }
+    mcpproxy_config::save(&located.config_path, &config)
+        .map_err(|e| Failure::new(Exit::Config, e.to_string()))?;
+    eprintln!(
+        "A new API key is saved in {}.",
+        located.config_path.display()
+    );
+    eprintln!(
+        "HTTP clients using the old key are refused from now on; the unix socket needs no key."
+    );
+    if located.env.api_key.is_some() {
+        eprintln!(
+            "Note: MCPPROXY_API_KEY is set and overrides the file's key for processes that see it."
+        );
+    }
+    Ok(config.api_key)
+}
+
+pub async fn run(ctx: &Context, args: &StatusArgs) -> Result<(), Failure> {
+    let located = &ctx.located;
+    let key = if args.reset_key {
+        reset_key(ctx)?
+    } else {
+        located.api_key().to_owned()
+    };
+    let shown_key = if args.show_key || args.reset_key {
+        key.clone()
+    } else {
+        mask(&key)
+    };
+    let mut data = json!({
+        "state": "not running",
+        "listen_addr": located.listen(),
+        "api_key": shown_key,
+        "routing_mode": located.config.routing_mode().as_str(),
+        "config_path": located.config_path.display().to_string(),
+        "data_dir": located.data_dir.display().to_string(),
+    });
+    let daemon = ctx.daemon().await?;
+    if let Some(daemon) = &daemon {
+        let status = daemon.get("/status").await?;
+        let info = daemon.get("/info").await?;
+        data["state"] = json!("running");
+        data["version"] = info["version"].clone();
+        data["listen_addr"] = status["listen_addr"].clone();
+        data["uptime_seconds"] = status["uptime_seconds"].clone();
+        data["routing_mode"] = status["routing_mode"].clone();
+        data["servers"] = status["servers"].clone();
+        data["tools"] = status["tools"].clone();
+        data["socket_path"] = info["endpoints"]["socket"].clone();
+        data["via"] = json!(daemon.via.to_string());
+    }
+    let base = format!("http://{}", text(&data["listen_addr"]));
+    data["endpoints"] = json!({
+        "mcp": format!("{base}/mcp"),
+        "mcp_call": format!("{base}/mcp/call"),
+        "mcp_all": format!("{base}/mcp/all"),
+        "api": format!("{base}/api/v1"),
+        "docs": format!("{base}/swagger/"),
+    });
+    ctx.show(&data, |d| {
+        let running = daemon.is_some();
+        let line = |label: &str, value: String| println!("  {label:<13}{value}");
+        println!("mcpproxy status");
+        line(
+            "State:",
+            state(if running { "Running" } else { "Not running" }, ctx.colour),
+        );
+        if running {
+            line("Version:", text(&d["version"]));
+            line("Listen:", text(&d["listen_addr"]));
+            line("Uptime:", uptime(d["uptime_seconds"].as_u64().unwrap_or(0)));
+            let s = &d["servers"];
+            line(
+                "Servers:",
+                format!(
+                    "{} connected, {} quarantined, {} total",
+                    s["connected"], s["quarantined"], s["total"]
+                ),
+            );
+            line(
+                "Tools:",
+                format!(
+                    "{} callable of {}",
+                    d["tools"]["enabled"], d["tools"]["total"]
+                ),
+            );
+            line("Socket:", text(&d["socket_path"]));
+        } else {
+            line(
+                "Listen:",
+                format!("{} (configured)", text(&d["listen_addr"])),
+            );
+        }
+        line("API key:", text(&d["api_key"]));
+        line("Routing:", text(&d["routing_mode"]));
+        line("Config:", text(&d["config_path"]));
+        println!("\nEndpoints");
+        line("MCP:", text(&d["endpoints"]["mcp"]));
+        line("REST API:", text(&d["endpoints"]["api"]));
+        line("API docs:", text(&d["endpoints"]["docs"]));
+        if !running {
+            println!("\nStart it with `mcpproxy serve`.");
+        }
+    });
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_masked_to_their_ends() {
+        assert_eq!(mask("short"), "****");
+        assert_eq!(mask("abcdefghijkl"), "abcd****ijkl");
+    }
+
+    #[test]
+    fn uptime_reads_as_people_say_it() {
+        assert_eq!(uptime(75), "1m 15s");
+        assert_eq!(uptime(2 * 3600 + 15 * 60), "2h 15m");
+        assert_eq!(uptime(86_400 + 3600), "1d 1h 0m");
+    }
+}
