@@ -21,7 +21,7 @@ use serde_json::{Map, Value, json};
 use crate::activity::{ActivityDraft, ActivityLog};
 use crate::catalog::ToolCatalog;
 use crate::ports::{
-    CacheRepository, CachedResponse, Clock, ConfigStore, UpstreamError, UpstreamPool,
+    CacheRepository, CachedResponse, Clock, ConfigStore, Relay, UpstreamError, UpstreamPool,
 };
 
 /// How long a truncated response stays readable through `read_cache`.
@@ -43,6 +43,9 @@ pub struct CallRequest {
     pub session_id: Option<String>,
     pub request_id: Option<String>,
     pub client_name: Option<String>,
+    /// Where the server's requests and notifications during the call go (the caller's MCP
+    /// session); `None` drops them.
+    pub relay: Option<Relay>,
 }
 
 /// Why a call did not reach the upstream, or failed there.
@@ -383,6 +386,7 @@ impl CallService {
                 id.tool(),
                 request.arguments.clone(),
                 config.call_tool_timeout.to_std(),
+                request.relay.clone(),
             )
             .await?;
         let limit = usize::try_from(config.tool_response_limit).unwrap_or(0);

@@ -12,6 +12,7 @@ pub mod catalog;
 pub mod events;
 pub mod management;
 pub mod ports;
+pub mod relay;
 pub mod search;
 pub mod upstream;
 
@@ -25,4 +26,5 @@ pub use events::EventBus;
 pub use management::{
     AddServer, BulkError, BulkResult, Gate, ManagementError, ManagementService, ServerView,
 };
+pub use relay::{ProtocolRelay, RelayRefusal};
 pub use upstream::UpstreamTracker;

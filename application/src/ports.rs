@@ -188,9 +188,60 @@ pub enum UpstreamError {
     #[error("the connection to server {server} was lost during the call: {reason}")]
     ConnectionLost { server: ServerName, reason: String },
     #[error("server {server} answered with an error: {message}")]
-    Rejected { server: ServerName, message: String },
+    Rejected {
+        server: ServerName,
+        /// The JSON-RPC error code the server answered with.
+        code: i32,
+        message: String,
+    },
     #[error("{0}")]
     Failed(String),
+}
+
+/// Why a client did not answer a request relayed to it (JSON-RPC code and message).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct RelayError {
+    pub code: i32,
+    pub message: String,
+}
+
+/// The client waiting for an upstream's answer, who also takes what the server sends back
+/// meanwhile: the proxy relays the whole protocol, not only the result.
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+#[async_trait]
+pub trait RelaySink: Send + Sync {
+    /// A request of the server to the client during the call (`sampling/createMessage`,
+    /// `elicitation/create`, `roots/list`); the client's result.
+    async fn request(&self, method: &str, params: Value) -> Result<Value, RelayError>;
+    /// A notification for the caller: `notifications/progress` (the sink puts its own
+    /// progress token in) or `notifications/message`.
+    async fn notify(&self, method: &str, params: Value);
+}
+
+/// A caller's sink, compared by identity.
+#[derive(Clone)]
+pub struct Relay(pub Arc<dyn RelaySink>);
+
+impl std::fmt::Debug for Relay {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Relay")
+    }
+}
+
+impl PartialEq for Relay {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+/// What an upstream says outside any call: `notifications/tools/list_changed`,
+/// `…/prompts/list_changed`, `…/resources/list_changed`, `…/resources/updated`, log lines.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UpstreamNotice {
+    pub server: ServerName,
+    pub method: String,
+    pub params: Value,
 }
 
 /// The live connections to upstream servers.
@@ -204,14 +255,34 @@ pub trait UpstreamPool: Send + Sync {
     async fn rediscover(&self, server: &ServerName) -> Result<(), UpstreamError>;
 
     /// Calls a tool; the result is the upstream's `CallToolResult` as JSON, unchanged.
-    /// A timeout fails this call only; other calls and the connection go on.
+    /// A timeout fails this call only; other calls and the connection go on. With a relay,
+    /// what the server sends back during the call (progress, log lines, sampling,
+    /// elicitation, roots) goes to it, and a caller that gives up cancels the call upstream.
     async fn call_tool(
         &self,
         server: &ServerName,
         tool: &str,
         arguments: Option<Map<String, Value>>,
         timeout: Duration,
+        relay: Option<Relay>,
     ) -> Result<Value, UpstreamError>;
+
+    /// Any other request to the server (`prompts/get`, `resources/read`,
+    /// `completion/complete`, …) as method and params; its result, unchanged.
+    async fn request(
+        &self,
+        server: &ServerName,
+        method: &str,
+        params: Value,
+        timeout: Duration,
+    ) -> Result<Value, UpstreamError>;
+
+    /// The server's `initialize` result (protocol version, capabilities, server info,
+    /// instructions) while it is connected.
+    fn server_info(&self, server: &ServerName) -> Option<Value>;
+
+    /// What the upstreams say outside calls, from now on.
+    fn notices(&self) -> tokio::sync::broadcast::Receiver<UpstreamNotice>;
 
     /// The server's connection as it is now, if the pool supervises it.
     fn status(&self, server: &ServerName) -> Option<ServerRuntime>;

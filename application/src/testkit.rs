@@ -29,6 +29,8 @@ pub struct Mem {
     pub events: Mutex<Vec<DomainEvent>>,
     pub upstream_calls: Mutex<Vec<UpstreamCall>>,
     pub upstream_answer: Mutex<Option<Result<Value, UpstreamError>>>,
+    /// Requests other than tool calls: server, method, params.
+    pub upstream_requests: Mutex<Vec<(String, String, Value)>>,
 }
 
 #[async_trait]
@@ -249,6 +251,7 @@ impl UpstreamPool for Mem {
         tool: &str,
         arguments: Option<Map<String, Value>>,
         _: Duration,
+        _: Option<crate::ports::Relay>,
     ) -> Result<Value, UpstreamError> {
         self.upstream_calls.lock().unwrap().push((
             server.to_string(),
@@ -259,8 +262,28 @@ impl UpstreamPool for Mem {
             Ok(serde_json::json!({"content": [{"type": "text", "text": "ok"}], "isError": false}))
         })
     }
+    async fn request(
+        &self,
+        server: &ServerName,
+        method: &str,
+        params: Value,
+        _: Duration,
+    ) -> Result<Value, UpstreamError> {
+        self.upstream_requests.lock().unwrap().push((
+            server.to_string(),
+            method.to_owned(),
+            params,
+        ));
+        Ok(serde_json::json!({}))
+    }
     fn status(&self, _: &ServerName) -> Option<ServerRuntime> {
         None
+    }
+    fn server_info(&self, _: &ServerName) -> Option<Value> {
+        None
+    }
+    fn notices(&self) -> tokio::sync::broadcast::Receiver<crate::ports::UpstreamNotice> {
+        tokio::sync::broadcast::channel(1).1
     }
 }
 

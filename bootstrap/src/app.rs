@@ -11,7 +11,8 @@ use mcpproxy_application::ports::{
     ServerRepository, SystemClock, ToolIndex, UpstreamPool,
 };
 use mcpproxy_application::{
-    ActivityLog, CallService, EventBus, ManagementService, ToolCatalog, UpstreamTracker,
+    ActivityLog, CallService, EventBus, ManagementService, ProtocolRelay, ToolCatalog,
+    UpstreamTracker,
 };
 use mcpproxy_config::FileConfigStore;
 use mcpproxy_domain::DomainEvent;
@@ -207,6 +208,10 @@ impl App {
             calls: self.calls.clone(),
             management: self.management.clone(),
             logs: self.logs.clone() as Arc<dyn ServerLogs>,
+            relay: Arc::new(ProtocolRelay::new(
+                self.store.clone(),
+                self.pool.clone() as Arc<dyn UpstreamPool>,
+            )),
         });
         let access = mcpproxy_mcp::Access {
             loopback: listening.ip().is_loopback(),

@@ -41,7 +41,13 @@ async fn stdio_fixture_lists_every_page_and_calls() {
     assert_eq!(t.recorder.tool_names("paged").len(), 44);
     let result = t
         .pool
-        .call_tool(&name("paged"), "echo", args(json!({"message": "hi"})), CALL)
+        .call_tool(
+            &name("paged"),
+            "echo",
+            args(json!({"message": "hi"})),
+            CALL,
+            None,
+        )
         .await
         .unwrap();
     assert_eq!(text(&result), "hi");
@@ -82,6 +88,7 @@ async fn server_everything_over_stdio_http_and_sse() {
                 "echo",
                 args(json!({"message": "hello"})),
                 CALL,
+                None,
             )
             .await
             .unwrap_or_else(|e| panic!("{server}: {e}"));
@@ -100,7 +107,7 @@ async fn server_memory_over_stdio() {
     assert!(status.tools.iter().any(|t| t.name == "create_entities"));
     let result = t
         .pool
-        .call_tool(&name("memory"), "read_graph", args(json!({})), CALL)
+        .call_tool(&name("memory"), "read_graph", args(json!({})), CALL, None)
         .await
         .unwrap();
     assert_ne!(result["isError"], true, "{result}");
@@ -139,7 +146,7 @@ async fn a_crash_fails_calls_fast_then_the_server_comes_back() {
     let first = t.ready("crashy").await;
     let lost = t
         .pool
-        .call_tool(&name("crashy"), "crash", None, CALL)
+        .call_tool(&name("crashy"), "crash", None, CALL, None)
         .await
         .unwrap_err();
     assert!(
@@ -157,7 +164,11 @@ async fn a_crash_fails_calls_fast_then_the_server_comes_back() {
     );
     // During the outage a call fails at once and says why.
     let started = Instant::now();
-    match t.pool.call_tool(&name("crashy"), "echo", None, CALL).await {
+    match t
+        .pool
+        .call_tool(&name("crashy"), "echo", None, CALL, None)
+        .await
+    {
         Err(UpstreamError::Unavailable {
             state, last_error, ..
         }) => {
@@ -182,6 +193,7 @@ async fn a_crash_fails_calls_fast_then_the_server_comes_back() {
             "echo",
             args(json!({"message": "again"})),
             CALL,
+            None,
         )
         .await
         .unwrap();
@@ -211,6 +223,7 @@ async fn list_changed_makes_a_new_tool_visible_without_a_sweep() {
             "add_tool",
             args(json!({"name": "brand_new", "description": "New."})),
             CALL,
+            None,
         )
         .await
         .unwrap();
@@ -237,7 +250,7 @@ async fn a_hanging_call_times_out_alone() {
     t.ready("hangs").await;
     let pool = &t.pool;
     let server = name("hangs");
-    let hang = pool.call_tool(&server, "hang", None, Duration::from_millis(800));
+    let hang = pool.call_tool(&server, "hang", None, Duration::from_millis(800), None);
     let others = async {
         let mut texts = Vec::new();
         for i in 0..5 {
@@ -247,6 +260,7 @@ async fn a_hanging_call_times_out_alone() {
                     "echo",
                     args(json!({"message": format!("m{i}")})),
                     CALL,
+                    None,
                 )
                 .await
                 .unwrap();
@@ -269,6 +283,7 @@ async fn a_hanging_call_times_out_alone() {
             "echo",
             args(json!({"message": "still here"})),
             CALL,
+            None,
         )
         .await
         .unwrap();
@@ -299,6 +314,7 @@ async fn a_hundred_concurrent_calls_on_one_stdio_server() {
                 "slow",
                 args(json!({"ms": 50 + (i % 7) * 10})),
                 CALL,
+                None,
             )
             .await
             .map(|r| text(&r))
@@ -405,7 +421,7 @@ async fn the_child_environment_is_an_allow_list_plus_the_servers_own() {
         let pool = &t.pool;
         async move {
             let r = pool
-                .call_tool(&name("envy"), "env", args(json!({"name": var})), CALL)
+                .call_tool(&name("envy"), "env", args(json!({"name": var})), CALL, None)
                 .await
                 .unwrap();
             text(&r)
@@ -426,7 +442,7 @@ async fn removing_or_disabling_a_server_stops_its_processes() {
     let pid = t.ready(&marker).await.pid.unwrap();
     let grandchild: u32 = text(
         &t.pool
-            .call_tool(&name(&marker), "spawn_grandchild", None, CALL)
+            .call_tool(&name(&marker), "spawn_grandchild", None, CALL, None)
             .await
             .unwrap(),
     )
@@ -528,6 +544,7 @@ async fn restart_reconnects_and_reconnect_on_use_revives_a_server_that_gave_up()
             "echo",
             args(json!({"message": "woke up"})),
             CALL,
+            None,
         )
         .await
         .unwrap();

@@ -1,5 +1,7 @@
 //! The MCP server each client session talks to. It parses, calls the application's use cases
 //! and renders their answers; it decides nothing itself.
+// Logging is deprecated by the newest protocol (SEP-2577), still relayed for the others.
+#![allow(deprecated)]
 
 use std::sync::Arc;
 
@@ -8,17 +10,22 @@ use mcpproxy_application::search::RetrieveRequest;
 use mcpproxy_domain::CallVariant;
 use mcpproxy_domain::activity::Source;
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
-    ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig, SubscriptionFilter,
-    Tool,
+    CallToolRequestParams, CallToolResponse, CallToolResult, CompleteRequestParams, CompleteResult,
+    ContentBlock, GetPromptRequestParams, GetPromptResponse, GetPromptResult, Implementation,
+    ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult, ListToolsResult,
+    PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult,
+    ServerCapabilities, ServerConfig, SetLevelRequestParams, SubscribeRequestParams,
+    SubscriptionFilter, Tool, UnsubscribeRequestParams,
 };
 use rmcp::service::{NotificationContext, RequestContext, SubscriptionContext};
 use rmcp::{ErrorData, RoleServer, ServerHandler};
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 
 use crate::builtin::{self, DEFAULT_INSTRUCTIONS};
 use crate::manage;
-use crate::notify::Notifier;
+use crate::notify::{Change, Notifier, accepted};
+use crate::relay::{Outcome, relayed_call};
+use crate::server::{from_json, refusal, session_of, to_json};
 use crate::{Mode, Services};
 
 /// The most bytes of tool definitions in one `tools/list` page: some clients refuse a single
@@ -57,7 +64,7 @@ pub(crate) fn json_result(value: &impl serde::Serialize) -> CallToolResponse {
 }
 
 /// An application result (a `CallToolResult` as JSON) as rmcp's type.
-fn forward(value: Value) -> CallToolResponse {
+pub(crate) fn forward(value: Value) -> CallToolResponse {
     match serde_json::from_value::<CallToolResult>(value) {
         Ok(r) => r.into(),
         Err(e) => text_result(
@@ -112,12 +119,7 @@ impl ProxyHandler {
         arguments: Option<Map<String, Value>>,
         context: &RequestContext<RoleServer>,
     ) -> CallRequest {
-        let session_id = context
-            .extensions
-            .get::<http::request::Parts>()
-            .and_then(|p| p.headers.get("mcp-session-id"))
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
+        let session_id = session_of(context);
         CallRequest {
             tool,
             arguments,
@@ -129,11 +131,22 @@ impl ProxyHandler {
         }
     }
 
-    async fn call_upstream(&self, request: CallRequest) -> CallToolResponse {
-        match self.services.calls.call(request).await {
-            Ok(v) => forward(v),
-            Err(e) => forward(e.to_tool_result()),
+    /// Calls through the pipeline, relaying what the server sends back to this client.
+    async fn call_upstream(
+        &self,
+        request: CallRequest,
+        context: &RequestContext<RoleServer>,
+    ) -> CallToolResponse {
+        match relayed_call(&self.services.calls, request, context).await {
+            Outcome::Done(Ok(v)) => forward(v),
+            Outcome::Done(Err(e)) => forward(e.to_tool_result()),
+            Outcome::Cancelled => text_result("the call was cancelled", true),
         }
+    }
+
+    /// Whether this endpoint relays the servers' prompts (`enable_prompts`).
+    fn prompts_enabled(&self) -> bool {
+        self.services.config.current().enable_prompts
     }
 
     async fn call_variant(
@@ -151,7 +164,7 @@ impl ProxyHandler {
         request.variant = parsed.variant;
         request.intent_reason = parsed.intent_reason;
         request.intent_sensitivity = parsed.intent_sensitivity;
-        self.call_upstream(request).await
+        self.call_upstream(request, context).await
     }
 
     async fn builtin(
@@ -238,14 +251,24 @@ impl ServerHandler for ProxyHandler {
         } else {
             config.instructions.clone()
         };
-        ServerConfig::new(
-            ServerCapabilities::builder()
-                .enable_tools()
-                .enable_tool_list_changed()
-                .build(),
-        )
-        .with_server_info(Implementation::new("mcpproxy", env!("CARGO_PKG_VERSION")))
-        .with_instructions(instructions)
+        // The servers' prompts, resources, completions and logging are relayed here too.
+        let mut capabilities = ServerCapabilities::builder()
+            .enable_tools()
+            .enable_tool_list_changed()
+            .enable_resources()
+            .enable_resources_list_changed()
+            .enable_resources_subscribe()
+            .enable_completions()
+            .enable_logging()
+            .build();
+        if config.enable_prompts {
+            let mut prompts = rmcp::model::PromptsCapability::default();
+            prompts.list_changed = Some(true);
+            capabilities.prompts = Some(prompts);
+        }
+        ServerConfig::new(capabilities)
+            .with_server_info(Implementation::new("mcpproxy", env!("CARGO_PKG_VERSION")))
+            .with_instructions(instructions)
     }
 
     async fn list_tools(
@@ -298,9 +321,126 @@ impl ServerHandler for ProxyHandler {
                     None => wanted.replacen("__", ":", 1),
                 };
                 let request = self.call_request(tool, Some(args), &context);
-                Ok(self.call_upstream(request).await)
+                Ok(self.call_upstream(request, &context).await)
             }
         }
+    }
+
+    async fn list_prompts(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, ErrorData> {
+        if !self.prompts_enabled() {
+            return Ok(ListPromptsResult::with_all_items(Vec::new()));
+        }
+        let prompts = self.services.relay.list_prompts().await;
+        from_json(json!({"prompts": prompts}))
+    }
+
+    async fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, ErrorData> {
+        if !self.prompts_enabled() {
+            return Err(ErrorData::invalid_params(
+                "prompts are turned off on this proxy (enable_prompts)",
+                None,
+            ));
+        }
+        let arguments = request.arguments.map(Value::Object);
+        let answer = self
+            .services
+            .relay
+            .get_prompt(&request.name, arguments)
+            .await
+            .map_err(refusal)?;
+        from_json::<GetPromptResult>(answer).map(Into::into)
+    }
+
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, ErrorData> {
+        let resources = self.services.relay.list_resources().await;
+        from_json(json!({"resources": resources}))
+    }
+
+    async fn list_resource_templates(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, ErrorData> {
+        let templates = self.services.relay.list_resource_templates().await;
+        from_json(json!({"resourceTemplates": templates}))
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, ErrorData> {
+        let answer = self
+            .services
+            .relay
+            .resource_request("resources/read", to_json(&request)?)
+            .await
+            .map_err(refusal)?;
+        from_json::<ReadResourceResult>(answer).map(Into::into)
+    }
+
+    async fn subscribe(
+        &self,
+        request: SubscribeRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        self.services
+            .relay
+            .resource_request("resources/subscribe", to_json(&request)?)
+            .await
+            .map_err(refusal)?;
+        Ok(())
+    }
+
+    async fn unsubscribe(
+        &self,
+        request: UnsubscribeRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        self.services
+            .relay
+            .resource_request("resources/unsubscribe", to_json(&request)?)
+            .await
+            .map_err(refusal)?;
+        Ok(())
+    }
+
+    async fn complete(
+        &self,
+        request: CompleteRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<CompleteResult, ErrorData> {
+        let answer = self
+            .services
+            .relay
+            .complete(to_json(&request)?)
+            .await
+            .map_err(refusal)?;
+        from_json(answer)
+    }
+
+    async fn set_level(
+        &self,
+        request: SetLevelRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        self.services
+            .relay
+            .set_level_everywhere(to_json(&request)?)
+            .await;
+        Ok(())
     }
 
     async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
@@ -311,25 +451,13 @@ impl ServerHandler for ProxyHandler {
         &self,
         requested: &SubscriptionFilter,
     ) -> Option<SubscriptionFilter> {
-        let mut accepted = SubscriptionFilter::new();
-        accepted.tools_list_changed = requested.tools_list_changed.filter(|wanted| *wanted);
-        Some(accepted)
+        Some(accepted(
+            requested,
+            &[Change::Tools, Change::Prompts, Change::Resources],
+        ))
     }
 
     async fn listen(&self, context: SubscriptionContext) -> Result<(), ErrorData> {
-        let mut changes = self.notifier.listen();
-        loop {
-            tokio::select! {
-                () = context.cancelled() => return Ok(()),
-                change = changes.recv() => match change {
-                    Ok(()) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
-                        if context.sink().notify_tool_list_changed().await.is_err() {
-                            return Ok(());
-                        }
-                    }
-                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return Ok(()),
-                },
-            }
-        }
+        self.notifier.serve_listener(context).await
     }
 }

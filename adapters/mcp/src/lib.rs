@@ -5,7 +5,12 @@
 //!   and `quarantine_security`;
 //! - `/mcp/all`: the direct mode — every callable upstream tool as `server__tool`, its
 //!   definition passed on unchanged;
-//! - `/mcp`: whichever of the two `routing_mode` names.
+//! - `/mcp`: whichever of the two `routing_mode` names;
+//! - `/mcp/server/<name>`: one upstream as it is ([`server`]).
+//!
+//! Everything of the protocol is relayed: prompts (`server__prompt` on the aggregated
+//! endpoints), resources (routed by URI), completion, logging, and during a call the
+//! server's sampling, elicitation and roots requests, progress and log lines ([`relay`]).
 //!
 //! Clients of every protocol era are served (initialize and sessions up to 2025-11-25, the
 //! stateless 2026-07-28 revision) and all of them hear `notifications/tools/list_changed`.
@@ -16,11 +21,14 @@ mod builtin;
 mod handler;
 mod manage;
 mod notify;
+mod relay;
+mod server;
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, PoisonError};
 
-use mcpproxy_application::ports::{ConfigStore, ServerLogs};
-use mcpproxy_application::{CallService, EventBus, ManagementService, ToolCatalog};
+use mcpproxy_application::ports::{ConfigStore, ServerLogs, UpstreamNotice};
+use mcpproxy_application::{CallService, EventBus, ManagementService, ProtocolRelay, ToolCatalog};
 use mcpproxy_domain::DomainEvent;
 use mcpproxy_domain::config::RoutingMode;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
@@ -29,7 +37,8 @@ use tokio_util::sync::CancellationToken;
 
 pub use builtin::DEFAULT_INSTRUCTIONS;
 use handler::ProxyHandler;
-use notify::Notifier;
+use notify::{Change, Notifier};
+use server::{ServerEndpoint, ServerState};
 
 /// Which tools an endpoint offers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,6 +54,7 @@ pub struct Services {
     pub calls: Arc<CallService>,
     pub management: Arc<ManagementService>,
     pub logs: Arc<dyn ServerLogs>,
+    pub relay: Arc<ProtocolRelay>,
 }
 
 impl std::fmt::Debug for Services {
@@ -128,6 +138,77 @@ fn endpoint(
     )
 }
 
+/// The per-server endpoints, made on first use.
+struct ServerEndpoints {
+    services: Arc<Services>,
+    access: Access,
+    made: std::sync::Mutex<HashMap<String, ServerService>>,
+}
+
+type ServerService = (
+    Arc<ServerState>,
+    StreamableHttpService<ServerEndpoint, LocalSessionManager>,
+);
+
+impl ServerEndpoints {
+    fn get(&self, name: &str) -> ServerService {
+        let mut made = self.made.lock().unwrap_or_else(PoisonError::into_inner);
+        made.entry(name.to_owned())
+            .or_insert_with(|| {
+                let state = Arc::new(ServerState::default());
+                let handler = ServerEndpoint {
+                    services: self.services.clone(),
+                    server: name.to_owned(),
+                    state: state.clone(),
+                };
+                let service = StreamableHttpService::new(
+                    move || Ok(handler.clone()),
+                    Arc::new(LocalSessionManager::default()),
+                    http_config(&self.access),
+                );
+                (state, service)
+            })
+            .clone()
+    }
+
+    /// The state of a server's endpoint, if a client ever used it.
+    fn state(&self, name: &str) -> Option<Arc<ServerState>> {
+        let made = self.made.lock().unwrap_or_else(PoisonError::into_inner);
+        made.get(name).map(|(state, _)| state.clone())
+    }
+}
+
+async fn serve_server(
+    axum::extract::State(endpoints): axum::extract::State<Arc<ServerEndpoints>>,
+    axum::extract::Path(name): axum::extract::Path<String>,
+    request: axum::extract::Request,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    use tower::ServiceExt;
+    let known = endpoints
+        .services
+        .config
+        .current()
+        .servers
+        .iter()
+        .any(|s| s.name.as_str() == name);
+    if !known {
+        let body = serde_json::json!({
+            "jsonrpc": "2.0",
+            "id": null,
+            "error": {"code": -32600, "message": format!(
+                "no server named {name:?}; /mcp/server/<name> serves the servers in mcpServers"
+            )},
+        });
+        return (http::StatusCode::NOT_FOUND, axum::Json(body)).into_response();
+    }
+    let (_, service) = endpoints.get(&name);
+    match service.oneshot(request).await {
+        Ok(response) => response.into_response(),
+        Err(never) => match never {},
+    }
+}
+
 /// The axum routes of the MCP endpoints, and a task that tells their clients when the tool
 /// lists change (it ends with the event bus).
 pub fn router(services: Arc<Services>, bus: &EventBus, access: Access) -> axum::Router {
@@ -140,7 +221,16 @@ pub fn router(services: Arc<Services>, bus: &EventBus, access: Access) -> axum::
             RoutingMode::RetrieveTools | RoutingMode::CodeExecution => Mode::Retrieve,
         }
     };
+    let servers = Arc::new(ServerEndpoints {
+        services: services.clone(),
+        access: access.clone(),
+        made: std::sync::Mutex::new(HashMap::new()),
+    });
     let router = axum::Router::new()
+        .route(
+            "/mcp/server/{name}",
+            axum::routing::any(serve_server).with_state(servers.clone()),
+        )
         .nest_service(
             "/mcp/call",
             endpoint(&services, &access, &notifiers, || Mode::Retrieve),
@@ -150,17 +240,34 @@ pub fn router(services: Arc<Services>, bus: &EventBus, access: Access) -> axum::
             endpoint(&services, &access, &notifiers, || Mode::Direct),
         )
         .nest_service("/mcp", endpoint(&services, &access, &notifiers, routed));
-    tokio::spawn(announce_changes(bus.subscribe(), notifiers));
+    tokio::spawn(announce_changes(
+        bus.subscribe(),
+        notifiers.clone(),
+        servers.clone(),
+    ));
+    tokio::spawn(relay_notices(services.relay.notices(), notifiers, servers));
     router
 }
 
 async fn announce_changes(
     mut events: tokio::sync::broadcast::Receiver<DomainEvent>,
     Notifiers { retrieve, direct }: Notifiers,
+    servers: Arc<ServerEndpoints>,
 ) {
     use tokio::sync::broadcast::error::RecvError;
     loop {
-        match events.recv().await {
+        let event = events.recv().await;
+        // A server's own endpoint lists its approved tools.
+        if let Ok(
+            DomainEvent::ToolsIndexed { server, .. }
+            | DomainEvent::ToolApprovalChanged { server, .. }
+            | DomainEvent::ServerChanged { server, .. },
+        ) = &event
+            && let Some(state) = servers.state(server.as_str())
+        {
+            state.notifier.tools_changed().await;
+        }
+        match event {
             // The callable tools changed.
             Ok(DomainEvent::ToolsIndexed { .. } | DomainEvent::ToolApprovalChanged { .. })
             | Err(RecvError::Lagged(_)) => direct.tools_changed().await,
@@ -172,6 +279,42 @@ async fn announce_changes(
             Ok(DomainEvent::ServerChanged { .. }) => direct.tools_changed().await,
             Ok(_) => {}
             Err(RecvError::Closed) => return,
+        }
+    }
+}
+
+/// Passes on what the upstreams say outside calls: list changes to the clients of their
+/// own endpoints and of the aggregated ones, resource updates to the subscribers.
+async fn relay_notices(
+    mut notices: tokio::sync::broadcast::Receiver<UpstreamNotice>,
+    notifiers: Notifiers,
+    servers: Arc<ServerEndpoints>,
+) {
+    use tokio::sync::broadcast::error::RecvError;
+    loop {
+        let notice = match notices.recv().await {
+            Ok(n) => n,
+            Err(RecvError::Lagged(_)) => continue,
+            Err(RecvError::Closed) => return,
+        };
+        let state = servers.state(notice.server.as_str());
+        let change = match notice.method.as_str() {
+            "notifications/prompts/list_changed" => Some(Change::Prompts),
+            "notifications/resources/list_changed" => Some(Change::Resources),
+            "notifications/resources/updated" => {
+                if let (Some(state), Some(uri)) = (&state, notice.params["uri"].as_str()) {
+                    state.resource_updated(uri).await;
+                }
+                None
+            }
+            _ => None,
+        };
+        if let Some(change) = change {
+            if let Some(state) = &state {
+                state.notifier.announce(change).await;
+            }
+            notifiers.retrieve.announce(change).await;
+            notifiers.direct.announce(change).await;
         }
     }
 }

@@ -103,6 +103,8 @@ pub struct Connection {
     pub peer: Peer<RoleClient>,
     pub server_info: Implementation,
     pub tools_changed: Arc<Notify>,
+    /// The calls in flight that relay what the server sends back.
+    pub router: Arc<crate::router::CallRouter>,
     pub stderr: StderrTail,
     /// Ends when the session ends, for whatever reason.
     pub done: JoinHandle<QuitReason>,
@@ -152,6 +154,8 @@ pub struct Connector {
     http: reqwest::Client,
     /// The proxy's environment, read through a function so tests can fix it.
     env_lookup: EnvLookup,
+    /// Where every session tells what its server says outside calls.
+    notices: tokio::sync::broadcast::Sender<mcpproxy_application::ports::UpstreamNotice>,
 }
 
 impl std::fmt::Debug for Connector {
@@ -167,7 +171,15 @@ impl Connector {
             reaper,
             http: reqwest::Client::new(),
             env_lookup: Arc::new(|name| std::env::var(name).ok()),
+            notices: tokio::sync::broadcast::channel(256).0,
         }
+    }
+
+    /// What the servers say outside calls, from now on.
+    pub fn notices(
+        &self,
+    ) -> tokio::sync::broadcast::Receiver<mcpproxy_application::ports::UpstreamNotice> {
+        self.notices.subscribe()
     }
 
     pub fn logs(&self) -> &Arc<dyn ServerLogs> {
@@ -175,7 +187,8 @@ impl Connector {
     }
 
     pub async fn connect(&self, spec: &ConnectSpec) -> Result<Connection, ConnectError> {
-        let client = UpstreamClient::new(spec.name.clone(), self.logs.clone());
+        let client =
+            UpstreamClient::new(spec.name.clone(), self.logs.clone(), self.notices.clone());
         match spec.transport {
             Transport::Stdio => self.connect_stdio(spec, client).await,
             Transport::StreamableHttp => {
@@ -337,6 +350,7 @@ fn finish(
         peer,
         server_info,
         tools_changed: client.tools_changed.clone(),
+        router: client.router.clone(),
         stderr,
         done,
         cancel: Some(cancel),

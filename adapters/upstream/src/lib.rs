@@ -5,7 +5,8 @@
 //!   HTTP with the configured headers, and legacy SSE (our own rmcp transport, [`sse`]);
 //! - **managed** ([`supervisor`], [`pool`]): a supervisor per server drives the domain's
 //!   connection state machine with backoff, health pings and tool re-discovery; the pool
-//!   follows config changes and implements the application's `UpstreamPool` port;
+//!   follows config changes and implements the application's `UpstreamPool` port; what a
+//!   server sends back during a call is routed to that call's client ([`router`]);
 //! - **cli** ([`oneshot`]): connect once, list or call, disconnect — for `mcpproxy tools list`.
 //!
 //! No child process outlives the proxy: servers are stopped close → SIGTERM → SIGKILL per
@@ -20,6 +21,7 @@ mod handler;
 pub mod oneshot;
 pub mod pool;
 pub mod process;
+mod router;
 pub mod sse;
 mod supervisor;
 

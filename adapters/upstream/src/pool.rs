@@ -7,11 +7,15 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use mcpproxy_application::ports::{
-    Clock, ServerLogs, ServerRuntime, UpstreamError, UpstreamObserver, UpstreamPool,
+    Clock, Relay, ServerLogs, ServerRuntime, UpstreamError, UpstreamNotice, UpstreamObserver,
+    UpstreamPool,
 };
 use mcpproxy_domain::{BackoffPolicy, Config, ConnectionState, ServerName};
-use rmcp::model::CallToolRequestParams;
-use rmcp::service::ServiceError;
+use rmcp::model::{
+    CallToolRequestParams, CancelledNotificationParam, ClientRequest, Request, RequestId,
+    ServerResult,
+};
+use rmcp::service::{PeerRequestOptions, ServiceError};
 use rmcp::{Peer, RoleClient};
 use serde_json::{Map, Value};
 use tokio::sync::{RwLock, mpsc, oneshot, watch};
@@ -20,7 +24,73 @@ use tokio::task::JoinHandle;
 use crate::connect::{ConnectSpec, Connector};
 use crate::graveyard::Graveyard;
 use crate::process::Grace;
+use crate::router::{CallRouter, Registration};
 use crate::supervisor::{Command, Status, Supervisor};
+
+/// A session and the router of its relaying calls.
+type Session = (Peer<RoleClient>, Option<Arc<CallRouter>>);
+
+/// Tells the server a request is no longer wanted when the caller stops waiting for it
+/// before the answer came (its future was dropped).
+struct CancelOnDrop {
+    peer: Peer<RoleClient>,
+    id: Option<RequestId>,
+}
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        if let Some(id) = self.id.take() {
+            let peer = self.peer.clone();
+            tokio::spawn(async move {
+                let reason = Some("the client cancelled the call".to_owned());
+                let _ = peer
+                    .notify_cancelled(CancelledNotificationParam::new(Some(id), reason))
+                    .await;
+            });
+        }
+    }
+}
+
+/// Sends `request`, notes it in the call's `registration`, and waits at most `timeout`
+/// (after which rmcp cancels it upstream).
+async fn send(
+    peer: &Peer<RoleClient>,
+    request: ClientRequest,
+    timeout: Duration,
+    registration: Option<&Registration>,
+) -> Result<ServerResult, ServiceError> {
+    let mut options = PeerRequestOptions::default();
+    options.timeout = Some(timeout);
+    let handle = peer.send_request_with_option(request, options).await?;
+    if let Some(r) = registration {
+        r.sent(handle.id.clone(), handle.progress_token.clone());
+    }
+    let mut guard = CancelOnDrop {
+        peer: peer.clone(),
+        id: Some(handle.id.clone()),
+    };
+    let answer = handle.await_response().await;
+    guard.id = None;
+    answer
+}
+
+/// An rmcp failure as the port's error.
+fn failure(server: &ServerName, e: ServiceError) -> UpstreamError {
+    match e {
+        ServiceError::McpError(e) => UpstreamError::Rejected {
+            server: server.clone(),
+            code: e.code.0,
+            message: e.message.to_string(),
+        },
+        e @ (ServiceError::TransportClosed | ServiceError::TransportSend(_)) => {
+            UpstreamError::ConnectionLost {
+                server: server.clone(),
+                reason: e.to_string(),
+            }
+        }
+        e => UpstreamError::Failed(e.to_string()),
+    }
+}
 
 struct Handle {
     spec: ConnectSpec,
@@ -156,9 +226,9 @@ impl Pool {
             .collect()
     }
 
-    /// A session to call on: now, or — for `reconnect_on_use` servers that are down — after
-    /// an immediate reconnect.
-    async fn peer_for(&self, server: &ServerName) -> Result<Peer<RoleClient>, UpstreamError> {
+    /// A session to call on, with its call router: now, or — for `reconnect_on_use`
+    /// servers that are down — after an immediate reconnect.
+    async fn session_for(&self, server: &ServerName) -> Result<Session, UpstreamError> {
         let (mut status, commands, spec) = {
             let servers = self.servers.read().await;
             let handle = servers
@@ -178,7 +248,7 @@ impl Pool {
         {
             let now = status.borrow();
             if let (Some(peer), true) = (&now.peer, now.state.is_connected()) {
-                return Ok(peer.clone());
+                return Ok((peer.clone(), now.router.clone()));
             }
             let down = matches!(
                 now.state,
@@ -196,7 +266,7 @@ impl Pool {
         .await
         .ok()
         .and_then(Result::ok)
-        .and_then(|s| s.peer.clone());
+        .and_then(|s| s.peer.clone().map(|p| (p, s.router.clone())));
         ready.ok_or_else(|| unavailable(&status.borrow()))
     }
 }
@@ -240,30 +310,68 @@ impl UpstreamPool for Pool {
         tool: &str,
         arguments: Option<Map<String, Value>>,
         timeout: Duration,
+        relay: Option<Relay>,
     ) -> Result<Value, UpstreamError> {
-        let peer = self.peer_for(server).await?;
+        let (peer, router) = self.session_for(server).await?;
         let mut params = CallToolRequestParams::new(tool.to_owned());
         params.arguments = arguments;
-        match tokio::time::timeout(timeout, peer.call_tool(params)).await {
-            Err(_) => Err(UpstreamError::Timeout {
+        // While the call runs, what the server sends back for it goes to the caller.
+        let registration = relay
+            .zip(router)
+            .map(|(relay, router)| router.register(relay));
+        let answer = send(
+            &peer,
+            ClientRequest::CallToolRequest(Request::new(params)),
+            timeout,
+            registration.as_ref(),
+        )
+        .await;
+        match answer {
+            Ok(ServerResult::CallToolResult(result)) => serde_json::to_value(result)
+                .map_err(|e| UpstreamError::Failed(format!("unreadable result: {e}"))),
+            Ok(other) => Err(UpstreamError::Failed(format!(
+                "tools/call was answered with something else: {}",
+                serde_json::to_string(&other).unwrap_or_default()
+            ))),
+            Err(ServiceError::Timeout { .. }) => Err(UpstreamError::Timeout {
                 server: server.clone(),
                 tool: tool.to_owned(),
                 after: timeout,
             }),
-            Ok(Ok(result)) => serde_json::to_value(result)
-                .map_err(|e| UpstreamError::Failed(format!("unreadable result: {e}"))),
-            Ok(Err(ServiceError::McpError(e))) => Err(UpstreamError::Rejected {
-                server: server.clone(),
-                message: e.message.to_string(),
-            }),
-            Ok(Err(e @ (ServiceError::TransportClosed | ServiceError::TransportSend(_)))) => {
-                Err(UpstreamError::ConnectionLost {
-                    server: server.clone(),
-                    reason: e.to_string(),
-                })
-            }
-            Ok(Err(e)) => Err(UpstreamError::Failed(e.to_string())),
+            Err(e) => Err(failure(server, e)),
         }
+    }
+
+    async fn request(
+        &self,
+        server: &ServerName,
+        method: &str,
+        params: Value,
+        timeout: Duration,
+    ) -> Result<Value, UpstreamError> {
+        let request: ClientRequest =
+            serde_json::from_value(serde_json::json!({"method": method, "params": params}))
+                .map_err(|e| UpstreamError::Failed(format!("not a valid {method} request: {e}")))?;
+        let (peer, _) = self.session_for(server).await?;
+        match send(&peer, request, timeout, None).await {
+            Ok(result) => serde_json::to_value(result)
+                .map_err(|e| UpstreamError::Failed(format!("unreadable result: {e}"))),
+            Err(ServiceError::Timeout { .. }) => Err(UpstreamError::Failed(format!(
+                "server {server} did not answer {method} within {timeout:?}"
+            ))),
+            Err(e) => Err(failure(server, e)),
+        }
+    }
+
+    fn server_info(&self, server: &ServerName) -> Option<Value> {
+        let servers = self.servers.try_read().ok()?;
+        let status = servers.get(server)?.status.borrow().clone();
+        let info = status.peer.as_ref()?.peer_info()?.clone();
+        serde_json::to_value(info).ok()
+    }
+
+    fn notices(&self) -> tokio::sync::broadcast::Receiver<UpstreamNotice> {
+        self.connector.notices()
     }
 
     fn status(&self, server: &ServerName) -> Option<ServerRuntime> {

@@ -32,6 +32,8 @@ pub struct Status {
     pub updated_at: Timestamp,
     /// The session, while connected.
     pub peer: Option<Peer<RoleClient>>,
+    /// The session's relaying calls, while connected.
+    pub router: Option<Arc<crate::router::CallRouter>>,
     /// The process id of a stdio server, while connected.
     pub pid: Option<u32>,
     pub tools: Arc<Vec<Tool>>,
@@ -45,6 +47,7 @@ impl Status {
             connected_at: None,
             updated_at: now,
             peer: None,
+            router: None,
             pid: None,
             tools: Arc::new(Vec::new()),
         }
@@ -130,6 +133,7 @@ impl Supervisor {
         self.apply(ConnectionEvent::Failed, |s| {
             s.last_error = Some(error);
             s.peer = None;
+            s.router = None;
             s.pid = None;
         })
         .await;
@@ -183,6 +187,7 @@ impl Supervisor {
                 Interrupt::Stop(_, ack) => {
                     self.apply(ConnectionEvent::Disconnect, |s| {
                         s.peer = None;
+                        s.router = None;
                         s.pid = None;
                     })
                     .await;
@@ -285,6 +290,7 @@ impl Supervisor {
     /// Runs while the connection is up; returns what ended it, having closed it.
     async fn connected(&mut self, mut connection: Connection) -> Interrupt {
         let peer = connection.peer.clone();
+        let router = connection.router.clone();
         let now = self.clock.now();
         let pid = connection.pid();
         self.log(&format!(
@@ -293,6 +299,7 @@ impl Supervisor {
         ));
         self.apply(ConnectionEvent::Initialized, |s| {
             s.peer = Some(peer.clone());
+            s.router = Some(router);
             s.pid = pid;
             s.connected_at = Some(now);
         })

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use mcpproxy_application::ports::{
-    ActivityRepository, ApprovalRepository, Clock, ConfigStore, ServerRepository, ServerRuntime,
-    StorageError, SystemClock, UpstreamError, UpstreamPool,
+    ActivityRepository, ApprovalRepository, Clock, ConfigStore, Relay, ServerRepository,
+    ServerRuntime, StorageError, SystemClock, UpstreamError, UpstreamNotice, UpstreamPool,
 };
 use mcpproxy_application::{ActivityLog, EventBus, ManagementService};
 use mcpproxy_config::FileConfigStore;
@@ -127,10 +127,26 @@ impl UpstreamPool for NoUpstreams {
         _: &str,
         _: Option<Map<String, Value>>,
         _: Duration,
+        _: Option<Relay>,
+    ) -> Result<Value, UpstreamError> {
+        Err(not_running(server))
+    }
+    async fn request(
+        &self,
+        server: &ServerName,
+        _: &str,
+        _: Value,
+        _: Duration,
     ) -> Result<Value, UpstreamError> {
         Err(not_running(server))
     }
     fn status(&self, _: &ServerName) -> Option<ServerRuntime> {
         None
+    }
+    fn server_info(&self, _: &ServerName) -> Option<Value> {
+        None
+    }
+    fn notices(&self) -> tokio::sync::broadcast::Receiver<UpstreamNotice> {
+        tokio::sync::broadcast::channel(1).1
     }
 }

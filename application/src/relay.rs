@@ -1,0 +1,381 @@
+//! The rest of the protocol: prompts, resources, completion and logging, relayed to the
+//! servers that own them — one server as it is (the per-server endpoint), or every server
+//! behind one endpoint (prompts named `server__prompt`, resources routed by their URI).
+//!
+//! The same gates as tool calls: a server that is unknown, disabled or quarantined is not
+//! relayed, so a poisoned prompt or resource reaches nobody before someone approved the
+//! server.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use mcpproxy_domain::{ServerConfig, ServerName};
+use serde_json::{Map, Value, json};
+use tokio::sync::RwLock;
+
+use crate::ports::{ConfigStore, UpstreamError, UpstreamPool};
+
+/// The separator of aggregated prompt names: `github__review_pr`.
+pub const PROMPT_SEPARATOR: &str = "__";
+
+/// How long one relayed request may take.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum RelayRefusal {
+    #[error("server {0:?} is not configured")]
+    UnknownServer(String),
+    #[error("server {0} is disabled; enable it first")]
+    Disabled(ServerName),
+    #[error(
+        "server {0} is quarantined: nothing of it is relayed until someone reviews and unquarantines it"
+    )]
+    Quarantined(ServerName),
+    #[error("server {0} does not offer {1}")]
+    Unsupported(ServerName, &'static str),
+    #[error("no prompt named {0:?}; prompts/list shows them as server__prompt")]
+    UnknownPrompt(String),
+    #[error("no server offers the resource {0:?}; resources/list shows them")]
+    UnknownResource(String),
+    #[error(transparent)]
+    Upstream(#[from] UpstreamError),
+}
+
+/// The relay of everything but tool calls.
+pub struct ProtocolRelay {
+    config: Arc<dyn ConfigStore>,
+    upstream: Arc<dyn UpstreamPool>,
+    /// Which server listed which resource URI, from the last aggregated listing.
+    owners: RwLock<HashMap<String, ServerName>>,
+}
+
+impl std::fmt::Debug for ProtocolRelay {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProtocolRelay").finish_non_exhaustive()
+    }
+}
+
+/// The capability key (`prompts`, `resources`, `completions`, `logging`) a method needs.
+fn capability_of(method: &str) -> Option<&'static str> {
+    match method.split('/').next() {
+        Some("prompts") => Some("prompts"),
+        Some("resources") => Some("resources"),
+        Some("completion") => Some("completions"),
+        Some("logging") => Some("logging"),
+        _ => None,
+    }
+}
+
+impl ProtocolRelay {
+    pub fn new(config: Arc<dyn ConfigStore>, upstream: Arc<dyn UpstreamPool>) -> Self {
+        Self {
+            config,
+            upstream,
+            owners: RwLock::new(HashMap::new()),
+        }
+    }
+
+    /// What the upstreams say outside calls, from now on.
+    pub fn notices(&self) -> tokio::sync::broadcast::Receiver<crate::ports::UpstreamNotice> {
+        self.upstream.notices()
+    }
+
+    /// The server if it may be relayed: configured, enabled and not quarantined.
+    pub fn open(&self, server: &str) -> Result<ServerConfig, RelayRefusal> {
+        let config = self.config.current();
+        let found = config
+            .servers
+            .iter()
+            .find(|s| s.name.as_str() == server)
+            .ok_or_else(|| RelayRefusal::UnknownServer(server.to_owned()))?;
+        if !found.enabled {
+            return Err(RelayRefusal::Disabled(found.name.clone()));
+        }
+        if found.is_quarantined() {
+            return Err(RelayRefusal::Quarantined(found.name.clone()));
+        }
+        Ok(found.clone())
+    }
+
+    /// The server's `initialize` result, once it is connected.
+    pub fn server_info(&self, server: &str) -> Result<Option<Value>, RelayRefusal> {
+        let found = self.open(server)?;
+        Ok(self.upstream.server_info(&found.name))
+    }
+
+    /// Whether the connected server declared `capability`.
+    fn declares(&self, server: &ServerName, capability: &str) -> bool {
+        self.upstream
+            .server_info(server)
+            .is_some_and(|info| !info["capabilities"][capability].is_null())
+    }
+
+    /// Sends `method` with `params` to `server` as it is, if the server is open and
+    /// declared the capability the method belongs to.
+    pub async fn forward(
+        &self,
+        server: &str,
+        method: &str,
+        params: Value,
+    ) -> Result<Value, RelayRefusal> {
+        let found = self.open(server)?;
+        if let Some(capability) = capability_of(method)
+            && !self.declares(&found.name, capability)
+        {
+            return Err(RelayRefusal::Unsupported(found.name, capability));
+        }
+        Ok(self
+            .upstream
+            .request(&found.name, method, params, REQUEST_TIMEOUT)
+            .await?)
+    }
+
+    /// The open, connected servers that declared `capability`.
+    fn offering(&self, capability: &str) -> Vec<ServerName> {
+        self.config
+            .current()
+            .servers
+            .iter()
+            .filter(|s| s.enabled && !s.is_quarantined())
+            .filter(|s| self.declares(&s.name, capability))
+            .map(|s| s.name.clone())
+            .collect()
+    }
+
+    /// Every item of a paginated list (`prompts/list`, `resources/list`, …) of `server`.
+    async fn list_all(&self, server: &ServerName, method: &str, key: &str) -> Vec<Value> {
+        let mut items = Vec::new();
+        let mut cursor: Option<String> = None;
+        // A server that pages forever is cut off after this many pages.
+        for _ in 0..100 {
+            let params = cursor
+                .as_ref()
+                .map_or_else(|| json!({}), |c| json!({"cursor": c}));
+            match self
+                .upstream
+                .request(server, method, params, REQUEST_TIMEOUT)
+                .await
+            {
+                Ok(page) => {
+                    items.extend(page[key].as_array().cloned().unwrap_or_default());
+                    match page["nextCursor"].as_str() {
+                        Some(next) if !next.is_empty() => cursor = Some(next.to_owned()),
+                        _ => break,
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(%server, "{method} failed: {e}");
+                    break;
+                }
+            }
+        }
+        items
+    }
+
+    /// Every open server's prompts, named `server__prompt`.
+    pub async fn list_prompts(&self) -> Vec<Value> {
+        let mut out = Vec::new();
+        for server in self.offering("prompts") {
+            for mut prompt in self.list_all(&server, "prompts/list", "prompts").await {
+                if let Some(name) = prompt["name"].as_str() {
+                    prompt["name"] = json!(format!("{server}{PROMPT_SEPARATOR}{name}"));
+                    out.push(prompt);
+                }
+            }
+        }
+        out
+    }
+
+    /// `server__prompt` → the server and its own name for the prompt.
+    fn split_prompt<'a>(&self, name: &'a str) -> Result<(ServerConfig, &'a str), RelayRefusal> {
+        let unknown = || RelayRefusal::UnknownPrompt(name.to_owned());
+        // Server names may hold `__`; try every split, longest server name first.
+        let config = self.config.current();
+        let mut splits: Vec<(&str, &str)> = name
+            .match_indices(PROMPT_SEPARATOR)
+            .map(|(i, _)| (&name[..i], &name[i + PROMPT_SEPARATOR.len()..]))
+            .collect();
+        splits.reverse();
+        let (server, prompt) = splits
+            .into_iter()
+            .find(|(server, prompt)| {
+                !prompt.is_empty() && config.servers.iter().any(|s| s.name.as_str() == *server)
+            })
+            .ok_or_else(unknown)?;
+        Ok((self.open(server)?, prompt))
+    }
+
+    /// `prompts/get` of an aggregated name.
+    pub async fn get_prompt(
+        &self,
+        name: &str,
+        arguments: Option<Value>,
+    ) -> Result<Value, RelayRefusal> {
+        let (server, prompt) = self.split_prompt(name)?;
+        let mut params = Map::new();
+        params.insert("name".into(), json!(prompt));
+        if let Some(arguments) = arguments {
+            params.insert("arguments".into(), arguments);
+        }
+        self.forward(server.name.as_str(), "prompts/get", Value::Object(params))
+            .await
+    }
+
+    /// Every open server's resources, URIs unchanged; remembers who owns which URI.
+    pub async fn list_resources(&self) -> Vec<Value> {
+        let mut out = Vec::new();
+        let mut owners = HashMap::new();
+        for server in self.offering("resources") {
+            for resource in self.list_all(&server, "resources/list", "resources").await {
+                if let Some(uri) = resource["uri"].as_str() {
+                    owners.insert(uri.to_owned(), server.clone());
+                    out.push(resource);
+                }
+            }
+        }
+        *self.owners.write().await = owners;
+        out
+    }
+
+    /// Every open server's resource templates.
+    pub async fn list_resource_templates(&self) -> Vec<Value> {
+        let mut out = Vec::new();
+        for server in self.offering("resources") {
+            out.extend(
+                self.list_all(&server, "resources/templates/list", "resourceTemplates")
+                    .await,
+            );
+        }
+        out
+    }
+
+    /// The server that owns `uri`: the one that listed it; else the one whose template
+    /// matches it; else the only server with resources.
+    async fn owner(&self, uri: &str) -> Result<ServerName, RelayRefusal> {
+        if self.owners.read().await.is_empty() {
+            self.list_resources().await;
+        }
+        if let Some(server) = self.owners.read().await.get(uri) {
+            return Ok(server.clone());
+        }
+        let offering = self.offering("resources");
+        for server in &offering {
+            let templates = self
+                .list_all(server, "resources/templates/list", "resourceTemplates")
+                .await;
+            if templates.iter().any(|t| {
+                t["uriTemplate"]
+                    .as_str()
+                    .is_some_and(|template| matches_template(template, uri))
+            }) {
+                return Ok(server.clone());
+            }
+        }
+        match offering.as_slice() {
+            [only] => Ok(only.clone()),
+            _ => Err(RelayRefusal::UnknownResource(uri.to_owned())),
+        }
+    }
+
+    /// A resource request (`resources/read`, `…/subscribe`, `…/unsubscribe`) routed to the
+    /// server that owns the URI in `params`.
+    pub async fn resource_request(
+        &self,
+        method: &str,
+        params: Value,
+    ) -> Result<Value, RelayRefusal> {
+        let uri = params["uri"].as_str().unwrap_or_default().to_owned();
+        let server = self.owner(&uri).await?;
+        self.forward(server.as_str(), method, params).await
+    }
+
+    /// `logging/setLevel` for every open server that logs.
+    pub async fn set_level_everywhere(&self, params: Value) {
+        for server in self.offering("logging") {
+            if let Err(e) = self
+                .upstream
+                .request(&server, "logging/setLevel", params.clone(), REQUEST_TIMEOUT)
+                .await
+            {
+                tracing::warn!(%server, "logging/setLevel failed: {e}");
+            }
+        }
+    }
+
+    /// `completion/complete` routed by its reference: a prompt by its aggregated name, a
+    /// resource template by its URI.
+    pub async fn complete(&self, mut params: Value) -> Result<Value, RelayRefusal> {
+        let reference = params["ref"].clone();
+        if let Some(name) = reference["name"]
+            .as_str()
+            .filter(|_| reference["type"] == "ref/prompt")
+        {
+            let (server, prompt) = self.split_prompt(name)?;
+            params["ref"]["name"] = json!(prompt);
+            return self
+                .forward(server.name.as_str(), "completion/complete", params)
+                .await;
+        }
+        let uri = reference["uri"].as_str().unwrap_or_default().to_owned();
+        let server = self.owner(&uri).await?;
+        self.forward(server.as_str(), "completion/complete", params)
+            .await
+    }
+}
+
+/// Whether `uri` fits the RFC 6570 level-1 `template` (`file:///{path}`): the literal parts
+/// in order, anything non-empty in between.
+fn matches_template(template: &str, uri: &str) -> bool {
+    let mut rest = uri;
+    let mut parts = template.split('{');
+    let Some(head) = parts.next() else {
+        return false;
+    };
+    let Some(after) = rest.strip_prefix(head) else {
+        return false;
+    };
+    rest = after;
+    for part in parts {
+        let literal = part.split_once('}').map_or("", |(_, lit)| lit);
+        if literal.is_empty() {
+            return !rest.is_empty();
+        }
+        match rest.find(literal) {
+            Some(i) if i > 0 => rest = &rest[i + literal.len()..],
+            _ => return false,
+        }
+    }
+    rest.is_empty()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn templates_match_their_uris() {
+        assert!(matches_template(
+            "test://template/{id}/data",
+            "test://template/123/data"
+        ));
+        assert!(!matches_template(
+            "test://template/{id}/data",
+            "test://template//data"
+        ));
+        assert!(!matches_template(
+            "test://template/{id}/data",
+            "test://other/1/data"
+        ));
+        assert!(matches_template("file:///{path}", "file:///a/b.txt"));
+        assert!(!matches_template("file:///{path}", "file:///"));
+    }
+
+    #[test]
+    fn methods_need_their_capability() {
+        assert_eq!(capability_of("prompts/get"), Some("prompts"));
+        assert_eq!(capability_of("resources/templates/list"), Some("resources"));
+        assert_eq!(capability_of("completion/complete"), Some("completions"));
+        assert_eq!(capability_of("ping"), None);
+    }
+}
