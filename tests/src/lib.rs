@@ -48,6 +48,12 @@ pub fn conformance_bin() -> &'static Path {
     BIN.get_or_init(|| workspace_bin("mcp-fixture", "mcp-conformance"))
 }
 
+/// The adapter that plays the client of the conformance suite with the proxy.
+pub fn conformance_client_bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| workspace_bin("mcp-fixture", "mcp-conformance-client"))
+}
+
 /// Our fixture MCP server (`tests/fixture`).
 pub fn fixture_bin() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();

@@ -2,7 +2,9 @@
 //! `tests/node22`) in server mode: every scenario against our conformance server directly,
 //! then through the proxy's `/mcp/server/<name>` with that server as a stdio upstream and as
 //! a streamable HTTP upstream. The first run shows the fixture is right, so a failure in
-//! the others is the proxy's.
+//! the others is the proxy's. Then in client mode: the proxy's upstream adapter is the
+//! client under test (`mcp-conformance-client` starts it with the suite's server as its
+//! only upstream and calls the tools through it).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is how a test reports
 
 use std::process::Stdio;
@@ -12,7 +14,10 @@ use serde_json::json;
 
 use mcpproxy_tests::rest::Rest;
 use mcpproxy_tests::upstream::{node22, node22_module};
-use mcpproxy_tests::{Home, PATIENCE, Proxy, conformance_bin, eventually_async, free_port};
+use mcpproxy_tests::{
+    Home, PATIENCE, Proxy, conformance_bin, conformance_client_bin, eventually_async, free_port,
+    mcpproxy_bin,
+};
 
 /// The scenarios of `server --suite all` in the pinned version.
 const SCENARIOS: usize = 32;
@@ -127,4 +132,53 @@ async fn every_scenario_passes_through_the_proxy_from_an_http_upstream() {
         .url("/mcp/server/conf")
         .replace("127.0.0.1", "localhost");
     suite(&url, "through the proxy, HTTP upstream").await;
+}
+
+#[tokio::test]
+async fn the_proxy_passes_the_client_scenarios_but_the_oauth_ones() {
+    let work = tempfile::tempdir().unwrap();
+    let baseline =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("conformance/client-baseline.yml");
+    let started = Instant::now();
+    let mut cmd = tokio::process::Command::new(node22());
+    cmd.arg(node22_module(
+        "@modelcontextprotocol/conformance/dist/index.js",
+    ))
+    .args(["client", "--suite", "core", "--command"])
+    .arg(conformance_client_bin())
+    .arg("--expected-failures")
+    .arg(&baseline)
+    .env("MCPPROXY_BIN", mcpproxy_bin())
+    .current_dir(work.path())
+    .kill_on_drop(true);
+    let out = tokio::time::timeout(PATIENCE * 10, cmd.output())
+        .await
+        .expect("the client suite did not finish")
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let summary = stdout
+        .find("=== SUITE SUMMARY ===")
+        .map_or(stdout.as_ref(), |at| &stdout[at..]);
+    println!(
+        "MCP conformance, client mode (the proxy's upstream adapter), {:.1}s:\n{summary}",
+        started.elapsed().as_secs_f64()
+    );
+    for scenario in [
+        "initialize",
+        "tools_call",
+        "elicitation-sep1034-client-defaults",
+        "sse-retry",
+    ] {
+        assert!(
+            summary
+                .lines()
+                .any(|l| l.starts_with(&format!("✓ {scenario}:"))),
+            "{scenario} did not pass:\n{stdout}"
+        );
+    }
+    assert!(
+        out.status.success(),
+        "a scenario outside the baseline failed, or a baseline entry passes now:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -14,7 +14,7 @@ use rmcp::model::LoggingMessageNotificationParam;
 use rmcp::model::{
     ClientCapabilities, ClientConfig, CreateMessageRequestParams, CreateMessageResult,
     ElicitRequestParams, ElicitResult, ErrorCode, Implementation, ListRootsResult,
-    ProgressNotificationParam, ResourceUpdatedNotificationParam,
+    ProgressNotificationParam, ProtocolVersion, ResourceUpdatedNotificationParam,
 };
 use rmcp::service::{InboundStreamOrigin, NotificationContext, RequestContext};
 use rmcp::{ClientHandler, ErrorData, RoleClient};
@@ -111,10 +111,13 @@ impl ClientHandler for UpstreamClient {
         let capabilities: ClientCapabilities =
             serde_json::from_value(json!({"sampling": {}, "elicitation": {}, "roots": {}}))
                 .unwrap_or_default();
+        // The handshake is `initialize`, so the newest version that has one (a server of a
+        // newer protocol answers in its older one, as the spec asks of it).
         ClientConfig::new(
             capabilities,
             Implementation::new(CLIENT_NAME, env!("CARGO_PKG_VERSION")),
         )
+        .with_protocol_version(ProtocolVersion::LATEST_WITH_INITIALIZE)
     }
 
     async fn create_message(
