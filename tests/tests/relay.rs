@@ -364,3 +364,52 @@ async fn a_dead_or_unknown_session_gets_404() {
     let body: Value = unknown_server.json().await.unwrap();
     assert!(body.to_string().contains("no server named"), "{body}");
 }
+
+#[tokio::test]
+async fn a_client_that_cancels_a_call_cancels_it_upstream() {
+    let home = Home::new();
+    home.write_config(
+        &json!({"api_key": "k", "mcpServers": [
+            {"name": "fx", "command": mcpproxy_tests::fixture_bin(), "args": ["--name", "fx"], "quarantined": false}
+        ]})
+        .to_string(),
+    );
+    let proxy = Proxy::start(&home, &[]).await;
+    let api = Rest::new(&proxy.url(""), Some("k"));
+    eventually_async("fx ready", || async {
+        let servers = api.get("/servers").await.data();
+        (servers["servers"][0]["status"] == "Ready").then_some(())
+    })
+    .await;
+    let (_agent, fx) = connect(&proxy.url("/mcp/server/fx")).await;
+    let mut params = CallToolRequestParams::new("hang");
+    params.arguments = Some(serde_json::Map::new());
+    let request = rmcp::model::ClientRequest::CallToolRequest(rmcp::model::Request::new(params));
+    let handle = fx
+        .peer()
+        .send_cancellable_request(request, rmcp::service::PeerRequestOptions::default())
+        .await
+        .unwrap();
+    // Once the server works on the call, give up on it.
+    eventually_async("the server working on the call", || async {
+        let logs = api.get("/servers/fx/logs?tail=50").await.data();
+        Some(()).filter(|()| logs.to_string().contains("hang: never answering"))
+    })
+    .await;
+    handle.cancel(Some("changed my mind".into())).await.unwrap();
+    let line = eventually_async("the upstream hears the cancellation", || async {
+        let logs = api.get("/servers/fx/logs?tail=50").await.data();
+        logs["logs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(Value::as_str)
+            .find(|l| l.contains("cancelled request"))
+            .map(str::to_owned)
+    })
+    .await;
+    assert!(line.contains("cancelled"), "{line}");
+    // The server is still there for the next call.
+    let next = call(&fx, "echo", json!({"message": "still here"})).await;
+    assert_eq!(text(&next), "still here");
+}
