@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 pub mod activity;
+pub mod auth;
 pub mod call;
 pub mod catalog;
 pub mod events;
@@ -20,6 +21,7 @@ pub mod upstream;
 mod testkit;
 
 pub use activity::{ActivityDraft, ActivityLog};
+pub use auth::{AuthRefusal, AuthService, ServerAuth};
 pub use call::{CallError, CallRequest, CallService};
 pub use catalog::{CatalogError, ToolCatalog, ToolListing};
 pub use events::EventBus;

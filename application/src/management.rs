@@ -520,10 +520,15 @@ impl ManagementService {
         let name = Self::parse_name(name)?;
         let config = self.config.current();
         Self::gate(&config, Change::Runtime)?;
-        if config.server(&name).is_none() {
+        let Some(server) = config.server(&name) else {
             return Err(ManagementError::NotFound(name.to_string()));
+        };
+        match self.upstream.restart(&name).await {
+            // Enabled a moment ago: the pool starts it from scratch as it catches up with
+            // the config, which is what a restart asks for.
+            Err(UpstreamError::Disabled(_)) if server.enabled => {}
+            other => other?,
         }
-        self.upstream.restart(&name).await?;
         self.changed(&name, ServerChange::Restarted);
         self.audit(ActivityKind::ServerChange, source, &name, "restart")
             .await;

@@ -6,7 +6,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use mcpproxy_domain::activity::{ActivityKind, ActivityRecord, ActivityStatus};
 use mcpproxy_domain::{
-    Config, ConnectionState, DomainEvent, ServerName, Timestamp, Tool, ToolApproval,
+    Config, ConnectionState, DomainEvent, ServerConfig, ServerName, Timestamp, Tool, ToolApproval,
     ValidationError,
 };
 use serde::{Deserialize, Serialize};
@@ -194,6 +194,15 @@ pub enum UpstreamError {
         code: i32,
         message: String,
     },
+    #[error(
+        "server {server} needs a login{}: run `mcpproxy auth login -s {server}`, or POST /api/v1/servers/{server}/login",
+        challenge.as_deref().filter(|c| c.contains("insufficient_scope")).map(|_| " with more permissions").unwrap_or_default()
+    )]
+    AuthRequired {
+        server: ServerName,
+        /// The server's `WWW-Authenticate`, which says what it wants.
+        challenge: Option<String>,
+    },
     #[error("{0}")]
     Failed(String),
 }
@@ -254,6 +263,9 @@ pub trait UpstreamPool: Send + Sync {
     /// Reads the server's tool list again over its connection.
     async fn rediscover(&self, server: &ServerName) -> Result<(), UpstreamError>;
 
+    /// A login to the server started: it waits in `Authenticating` for it.
+    async fn auth_started(&self, server: &ServerName);
+
     /// Calls a tool; the result is the upstream's `CallToolResult` as JSON, unchanged.
     /// A timeout fails this call only; other calls and the connection go on. With a relay,
     /// what the server sends back during the call (progress, log lines, sampling,
@@ -294,6 +306,72 @@ pub trait UpstreamPool: Send + Sync {
 pub trait UpstreamObserver: Send + Sync {
     async fn state_changed(&self, runtime: ServerRuntime);
     async fn tools_discovered(&self, server: &ServerName, tools: Vec<Tool>);
+    /// The server asked for authorization (401, or 403 for a missing scope) with this
+    /// `WWW-Authenticate` challenge.
+    async fn auth_required(&self, server: &ServerName, challenge: Option<String>);
+}
+
+/// The stored OAuth state of each server (tokens, the registered client), as the OAuth
+/// adapter writes it. Kept in the database so logins survive restarts.
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+#[async_trait]
+pub trait TokenStore: Send + Sync {
+    async fn load(&self, server: &ServerName) -> Result<Option<Value>, StorageError>;
+    async fn save(&self, server: &ServerName, data: &Value) -> Result<(), StorageError>;
+    async fn clear(&self, server: &ServerName) -> Result<(), StorageError>;
+}
+
+/// Why a login step failed; the message says what to do.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct OAuthError(pub String);
+
+/// A login under way.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct LoginStarted {
+    /// The authorization URL the user opens.
+    pub url: String,
+    /// Whether the proxy opened it in a browser (not when `HEADLESS`, `NO_BROWSER` or `CI`).
+    pub browser_opened: bool,
+    /// Another login of this server was already under way; this is its URL.
+    pub joined: bool,
+}
+
+/// Where a server's login stands.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct OAuthStatus {
+    /// Holds an access token.
+    pub logged_in: bool,
+    /// When the access token expires.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub expires_at: Option<Timestamp>,
+    pub scopes: Vec<String>,
+    /// The URL of a login under way.
+    pub pending_url: Option<String>,
+    /// Why the last refresh or login failed.
+    pub last_error: Option<String>,
+}
+
+/// OAuth 2.1 for upstream servers: discovery, registration, PKCE, the code exchange and
+/// refreshing (the OAuth adapter).
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+#[async_trait]
+pub trait OAuthProvider: Send + Sync {
+    /// Starts a login to `server` (joining the one under way), seeded with the server's
+    /// `WWW-Authenticate` challenge when there is one.
+    async fn start_login(
+        &self,
+        server: &ServerConfig,
+        challenge: Option<String>,
+    ) -> Result<LoginStarted, OAuthError>;
+    /// Finishes the login the authorization server sent the browser back for (`state`
+    /// names it); the server logged in.
+    async fn complete_login(&self, state: &str, code: &str) -> Result<ServerName, OAuthError>;
+    /// Forgets the server's tokens.
+    async fn logout(&self, server: &ServerName) -> Result<(), OAuthError>;
+    async fn status(&self, server: &ServerName) -> OAuthStatus;
 }
 
 /// The per-server log files (`server-<name>.log`): what each upstream wrote on stderr and

@@ -245,6 +245,7 @@ impl UpstreamPool for Mem {
     async fn rediscover(&self, _: &ServerName) -> Result<(), UpstreamError> {
         Ok(())
     }
+    async fn auth_started(&self, _: &ServerName) {}
     async fn call_tool(
         &self,
         server: &ServerName,

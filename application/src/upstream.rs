@@ -60,6 +60,13 @@ impl UpstreamObserver for UpstreamTracker {
             tools: count,
         });
     }
+
+    async fn auth_required(&self, server: &ServerName, challenge: Option<String>) {
+        self.events.publish(DomainEvent::AuthRequired {
+            server: server.clone(),
+            challenge,
+        });
+    }
 }
 
 #[cfg(test)]

@@ -7,23 +7,24 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use mcpproxy_application::ports::{
-    ActivityRepository, ApprovalRepository, CacheRepository, Clock, ConfigStore, ServerLogs,
-    ServerRepository, SystemClock, ToolIndex, UpstreamPool,
+    ActivityRepository, ApprovalRepository, CacheRepository, Clock, ConfigStore, OAuthProvider,
+    ServerLogs, ServerRepository, SystemClock, TokenStore, ToolIndex, UpstreamPool,
 };
 use mcpproxy_application::{
-    ActivityLog, CallService, EventBus, ManagementService, ProtocolRelay, ToolCatalog,
+    ActivityLog, AuthService, CallService, EventBus, ManagementService, ProtocolRelay, ToolCatalog,
     UpstreamTracker,
 };
 use mcpproxy_config::FileConfigStore;
-use mcpproxy_domain::DomainEvent;
+use mcpproxy_domain::{DomainEvent, ServerName};
 use mcpproxy_http::{
     Api, Check, Endpoints, KeyPolicy, Readiness, SameUserListener, docs_routes, health_routes,
-    management_routes, require_key,
+    management_routes, oauth_routes, require_key,
 };
 use mcpproxy_logs::{Rotation, ServerLogFiles};
+use mcpproxy_oauth::{OAuth, headless_from_env};
 use mcpproxy_search::TantivyIndex;
 use mcpproxy_storage::Database;
-use mcpproxy_upstream::{Connector, Pool, Reaper};
+use mcpproxy_upstream::{Connector, OAuthTokens, Pool, Reaper};
 use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -42,7 +43,10 @@ pub struct App {
     pub management: Arc<ManagementService>,
     pub calls: Arc<CallService>,
     pub logs: Arc<ServerLogFiles>,
+    pub auth: Arc<AuthService>,
     follower: JoinHandle<()>,
+    /// Refreshes tokens, and starts the logins servers ask for.
+    oauth_tasks: Vec<JoinHandle<()>>,
     sessions: CancellationToken,
 }
 
@@ -61,6 +65,44 @@ fn start_reaper() -> Option<Reaper> {
     Reaper::spawn(&exe, &["__reaper"])
         .map_err(|e| tracing::warn!("cannot start the process reaper: {e}"))
         .ok()
+}
+
+/// The OAuth adapter as the upstream transport asks for it.
+struct OAuthBridge(Arc<OAuth>);
+
+#[async_trait]
+impl OAuthTokens for OAuthBridge {
+    async fn client(
+        &self,
+        server: &ServerName,
+        url: &str,
+    ) -> Option<rmcp::transport::auth::AuthClient<reqwest::Client>> {
+        self.0.client(server, url).await
+    }
+}
+
+/// Starts the login a server asks for (unless someone logged it out), and turns a server
+/// whose token could not be refreshed to "login required".
+async fn follow_auth(
+    mut events: broadcast::Receiver<DomainEvent>,
+    auth: Arc<AuthService>,
+    pool: Arc<Pool>,
+) {
+    loop {
+        match events.recv().await {
+            Ok(DomainEvent::AuthRequired { server, challenge }) => {
+                auth.login_when_asked(&server, challenge).await;
+            }
+            Ok(DomainEvent::RefreshFailed { server, .. }) => {
+                // Reconnecting without a token ends in PendingAuth, which asks for a login.
+                if let Err(e) = pool.restart(&server).await {
+                    tracing::warn!(%server, "cannot reconnect after the failed refresh: {e}");
+                }
+            }
+            Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+            Err(broadcast::error::RecvError::Closed) => return,
+        }
+    }
 }
 
 /// Keeps the upstream connections and the tool catalog in line with the config.
@@ -92,6 +134,7 @@ impl App {
         data_dir: &Path,
         log_dir: &Path,
         rotation: Rotation,
+        callback_base: &str,
     ) -> Result<Self, Failure> {
         let bus = EventBus::new();
         let events = Arc::new(bus.clone());
@@ -123,7 +166,16 @@ impl App {
         })?;
 
         let logs = Arc::new(ServerLogFiles::new(log_dir, rotation));
-        let connector = Arc::new(Connector::new(logs.clone(), start_reaper()));
+        let oauth = Arc::new(OAuth::new(
+            Arc::new(db.clone()) as Arc<dyn TokenStore>,
+            events.clone(),
+            headless_from_env(),
+        ));
+        oauth.set_callback_base(callback_base);
+        let connector = Arc::new(
+            Connector::new(logs.clone(), start_reaper())
+                .with_oauth(Arc::new(OAuthBridge(oauth.clone()))),
+        );
         let tracker = Arc::new(UpstreamTracker::new(
             servers.clone(),
             events.clone(),
@@ -147,12 +199,23 @@ impl App {
             activity.clone(),
             clock,
         ));
+        let auth = Arc::new(AuthService::new(
+            store.clone() as Arc<dyn ConfigStore>,
+            oauth.clone() as Arc<dyn OAuthProvider>,
+            pool.clone() as Arc<dyn UpstreamPool>,
+            events.clone(),
+            activity.clone(),
+        ));
         let follower = tokio::spawn(follow_config(
             bus.subscribe(),
             store.clone(),
             pool.clone(),
             catalog.clone(),
         ));
+        let oauth_tasks = vec![
+            tokio::spawn(oauth.clone().refresh_forever()),
+            tokio::spawn(follow_auth(bus.subscribe(), auth.clone(), pool.clone())),
+        ];
         pool.reconcile(&store.current()).await;
         Ok(Self {
             store,
@@ -165,7 +228,9 @@ impl App {
             management,
             calls,
             logs,
+            auth,
             follower,
+            oauth_tasks,
             sessions: CancellationToken::new(),
         })
     }
@@ -177,6 +242,7 @@ impl App {
             catalog: self.catalog.clone(),
             calls: self.calls.clone(),
             activity: self.activity.clone(),
+            auth: self.auth.clone(),
             logs: self.logs.clone() as Arc<dyn ServerLogs>,
             bus: self.bus.clone(),
             endpoints: Endpoints {
@@ -221,8 +287,10 @@ impl App {
         let mcp = mcpproxy_mcp::router(services, &self.bus, access).layer(
             axum::middleware::from_fn_with_state(policy(|c| c.require_mcp_auth), require_key),
         );
-        let management = management_routes(self.api(listening, socket), Some(policy(|_| true)));
+        let api = self.api(listening, socket);
+        let management = management_routes(api.clone(), Some(policy(|_| true)));
         self.health()
+            .merge(oauth_routes(api))
             .merge(mcp)
             .merge(management)
             .merge(docs_routes())
@@ -254,6 +322,9 @@ impl App {
         self.sessions.cancel();
         self.pool.shutdown().await;
         self.follower.abort();
+        for task in &self.oauth_tasks {
+            task.abort();
+        }
     }
 }
 

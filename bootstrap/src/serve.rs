@@ -152,7 +152,17 @@ pub async fn serve(cli: &Cli, args: &ServeArgs) -> Result<(), Failure> {
         tracing::warn!("cannot note the address in the lock file: {e}");
     }
 
-    let app = App::start(store.clone(), db.clone(), &data_dir, &log_dir, rotation).await?;
+    // The OAuth callback comes back to this listener, on loopback.
+    let callback_base = format!("http://127.0.0.1:{}", listening.port());
+    let app = App::start(
+        store.clone(),
+        db.clone(),
+        &data_dir,
+        &log_dir,
+        rotation,
+        &callback_base,
+    )
+    .await?;
     let _watcher = ConfigWatcher::start(store.clone(), Arc::new(app.bus.clone()))
         .map_err(|e| Failure::new(Exit::General, e.to_string()))?;
     let socket = app.bind_socket(&data_dir)?;

@@ -48,6 +48,23 @@ pub enum DomainEvent {
     ToolsDiscovered { server: ServerName, tools: usize },
     /// A server's tools were (re)indexed for search.
     ToolsIndexed { server: ServerName, tools: usize },
+    /// A server asked for authorization (HTTP 401, or 403 for a missing scope); the
+    /// `WWW-Authenticate` challenge it sent, if any.
+    AuthRequired {
+        server: ServerName,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        challenge: Option<String>,
+    },
+    /// A login to a server was started; the URL the user must open.
+    LoginStarted { server: ServerName, url: String },
+    /// A server's access token was refreshed.
+    TokenRefreshed {
+        server: ServerName,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        expires_at: Option<Timestamp>,
+    },
+    /// Refreshing a server's token failed; the server needs a new login.
+    RefreshFailed { server: ServerName, reason: String },
     /// A tool's approval state changed.
     ToolApprovalChanged {
         server: ServerName,
@@ -84,6 +101,10 @@ impl DomainEvent {
             Self::ToolsDiscovered { .. } => "tools.discovered".to_owned(),
             Self::ToolsIndexed { .. } => "tools.indexed".to_owned(),
             Self::ToolApprovalChanged { .. } => "tools.approval_changed".to_owned(),
+            Self::AuthRequired { .. } => "oauth.login_required".to_owned(),
+            Self::LoginStarted { .. } => "oauth.login_started".to_owned(),
+            Self::TokenRefreshed { .. } => "oauth.token_refreshed".to_owned(),
+            Self::RefreshFailed { .. } => "oauth.refresh_failed".to_owned(),
             Self::ActivityRecorded { kind, .. } => format!("activity.{}", kind.as_str()),
         }
     }
@@ -95,7 +116,11 @@ impl DomainEvent {
             | Self::ConnectionChanged { server, .. }
             | Self::ToolsDiscovered { server, .. }
             | Self::ToolsIndexed { server, .. }
-            | Self::ToolApprovalChanged { server, .. } => Some(server),
+            | Self::ToolApprovalChanged { server, .. }
+            | Self::AuthRequired { server, .. }
+            | Self::LoginStarted { server, .. }
+            | Self::TokenRefreshed { server, .. }
+            | Self::RefreshFailed { server, .. } => Some(server),
             Self::ConfigReloaded { .. } | Self::ActivityRecorded { .. } => None,
         }
     }

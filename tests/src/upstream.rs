@@ -103,6 +103,8 @@ pub fn config(servers: Vec<ServerConfig>) -> Config {
 pub struct Recorder {
     pub states: Mutex<Vec<ServerRuntime>>,
     pub tools: Mutex<BTreeMap<ServerName, Vec<Tool>>>,
+    /// The authorization challenges servers answered with.
+    pub challenges: Mutex<Vec<(ServerName, Option<String>)>>,
 }
 
 #[async_trait]
@@ -112,6 +114,12 @@ impl UpstreamObserver for Recorder {
     }
     async fn tools_discovered(&self, server: &ServerName, tools: Vec<Tool>) {
         self.tools.lock().unwrap().insert(server.clone(), tools);
+    }
+    async fn auth_required(&self, server: &ServerName, challenge: Option<String>) {
+        self.challenges
+            .lock()
+            .unwrap()
+            .push((server.clone(), challenge));
     }
 }
 

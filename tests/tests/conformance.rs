@@ -135,7 +135,7 @@ async fn every_scenario_passes_through_the_proxy_from_an_http_upstream() {
 }
 
 #[tokio::test]
-async fn the_proxy_passes_the_client_scenarios_but_the_oauth_ones() {
+async fn the_proxy_passes_the_client_scenarios_including_every_oauth_one() {
     let work = tempfile::tempdir().unwrap();
     let baseline =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("conformance/client-baseline.yml");

@@ -35,6 +35,15 @@ pub fn management_routes(api: Arc<Api>, key: Option<KeyPolicy>) -> Router {
     routes.layer(axum::middleware::from_fn(api::envelope::request_id))
 }
 
+/// `/oauth/callback`: where an authorization server sends the browser back after a login.
+/// Open (no key): a browser redirect cannot carry one, and it only completes a login under
+/// way, named by its unguessable `state`.
+pub fn oauth_routes(api: Arc<Api>) -> Router {
+    Router::new()
+        .route("/oauth/callback", get(api::auth::callback))
+        .with_state(api)
+}
+
 /// The interactive API docs at `/swagger/` and the document at `/openapi.json`. They hold no
 /// secrets and stay open; the calls made from them need the key like any other.
 pub fn docs_routes() -> Router {

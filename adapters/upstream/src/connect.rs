@@ -14,6 +14,7 @@ use mcpproxy_domain::{Config, ServerConfig, ServerName, Transport, ValidationErr
 use rmcp::model::Implementation;
 use rmcp::service::{ClientInitializeError, QuitReason, RunningServiceCancellationToken};
 use rmcp::transport::StreamableHttpClientTransport;
+use rmcp::transport::auth::AuthClient;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use rmcp::{Peer, RoleClient, ServiceExt};
 use tokio::sync::Notify;
@@ -92,8 +93,12 @@ pub enum ConnectError {
     Timeout { after: Duration, stderr: String },
     #[error("initialize failed: {reason}{stderr}")]
     Handshake { reason: String, stderr: String },
-    #[error("the server needs authorization: {0}")]
-    AuthRequired(String),
+    #[error("the server needs a login: {reason}")]
+    AuthRequired {
+        reason: String,
+        /// Its `WWW-Authenticate`: what it wants.
+        challenge: Option<String>,
+    },
     #[error("{0}")]
     Config(String),
 }
@@ -146,6 +151,14 @@ impl Connection {
 /// Reads a variable of the proxy's environment.
 type EnvLookup = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
 
+/// The OAuth side of the proxy as the transport needs it: the authorization manager that
+/// holds a server's tokens (bootstrap wires the OAuth adapter in).
+#[async_trait::async_trait]
+pub trait OAuthTokens: Send + Sync {
+    /// An HTTP client that adds `server`'s current token to each request.
+    async fn client(&self, server: &ServerName, url: &str) -> Option<AuthClient<reqwest::Client>>;
+}
+
 /// Opens connections. One per proxy; cheap to share.
 #[derive(Clone)]
 pub struct Connector {
@@ -154,6 +167,8 @@ pub struct Connector {
     http: reqwest::Client,
     /// The proxy's environment, read through a function so tests can fix it.
     env_lookup: EnvLookup,
+    /// Tokens for servers that need a login; without it no server can log in.
+    oauth: Option<Arc<dyn OAuthTokens>>,
     /// Where every session tells what its server says outside calls.
     notices: tokio::sync::broadcast::Sender<mcpproxy_application::ports::UpstreamNotice>,
 }
@@ -172,7 +187,14 @@ impl Connector {
             http: reqwest::Client::new(),
             env_lookup: Arc::new(|name| std::env::var(name).ok()),
             notices: tokio::sync::broadcast::channel(256).0,
+            oauth: None,
         }
+    }
+
+    /// Lets streamable HTTP servers log in, with the tokens `oauth` holds.
+    pub fn with_oauth(mut self, oauth: Arc<dyn OAuthTokens>) -> Self {
+        self.oauth = Some(oauth);
+        self
     }
 
     /// What the servers say outside calls, from now on.
@@ -196,9 +218,24 @@ impl Connector {
                     StreamableHttpClientTransportConfig::with_uri(self.expand("url", &spec.url)?)
                         .custom_headers(self.http_headers(spec)?)
                         .max_concurrent_requests(64);
-                let transport =
-                    StreamableHttpClientTransport::with_client(self.http.clone(), config);
-                let result = handshake(spec, client.clone().serve(transport)).await;
+                let authorized = match &self.oauth {
+                    Some(oauth) => oauth.client(&spec.name, &spec.url).await,
+                    None => None,
+                };
+                let result = match authorized {
+                    // Each request carries the current token; a refused one is refreshed
+                    // once, then the server's challenge comes back as AuthRequired.
+                    Some(mut auth) => {
+                        auth.http_client = self.http.clone();
+                        let transport = StreamableHttpClientTransport::with_client(auth, config);
+                        handshake(spec, client.clone().serve(transport)).await
+                    }
+                    None => {
+                        let transport =
+                            StreamableHttpClientTransport::with_client(self.http.clone(), config);
+                        handshake(spec, client.clone().serve(transport)).await
+                    }
+                };
                 finish(spec, &client, result, None, StderrTail::default())
             }
             Transport::Sse => {
@@ -217,7 +254,10 @@ impl Connector {
                         });
                     }
                     Ok(Err(e @ SseError::Unauthorized { .. })) => {
-                        return Err(ConnectError::AuthRequired(e.to_string()));
+                        return Err(ConnectError::AuthRequired {
+                            reason: e.to_string(),
+                            challenge: None,
+                        });
                     }
                     Ok(Err(e)) => {
                         return Err(ConnectError::Handshake {
@@ -297,7 +337,8 @@ type Running = rmcp::service::RunningService<RoleClient, UpstreamClient>;
 /// Why a handshake did not complete.
 enum HandshakeFailure {
     TimedOut,
-    Auth(String),
+    /// Why, and the server's `WWW-Authenticate`.
+    Auth(String, Option<String>),
     Other(String),
 }
 
@@ -309,7 +350,9 @@ async fn handshake(
     match tokio::time::timeout(spec.init_timeout, serve).await {
         Err(_) => Err(HandshakeFailure::TimedOut),
         Ok(Ok(running)) => Ok(running),
-        Ok(Err(e)) if e.is_authorization_required() => Err(HandshakeFailure::Auth(e.to_string())),
+        Ok(Err(e)) if e.is_authorization_required() || e.auth_challenge().is_some() => Err(
+            HandshakeFailure::Auth(e.to_string(), e.auth_challenge().map(str::to_owned)),
+        ),
         Ok(Err(e)) => Err(HandshakeFailure::Other(e.to_string())),
     }
 }
@@ -331,7 +374,9 @@ fn finish(
                     after: spec.init_timeout,
                     stderr: stderr.quote(),
                 },
-                HandshakeFailure::Auth(reason) => ConnectError::AuthRequired(reason),
+                HandshakeFailure::Auth(reason, challenge) => {
+                    ConnectError::AuthRequired { reason, challenge }
+                }
                 HandshakeFailure::Other(reason) => ConnectError::Handshake {
                     reason,
                     stderr: stderr.quote(),

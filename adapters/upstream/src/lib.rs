@@ -25,7 +25,7 @@ mod router;
 pub mod sse;
 mod supervisor;
 
-pub use connect::{ConnectError, ConnectSpec, Connection, Connector};
+pub use connect::{ConnectError, ConnectSpec, Connection, Connector, OAuthTokens};
 pub use env::LaunchError;
 pub use handler::CLIENT_NAME;
 pub use pool::Pool;

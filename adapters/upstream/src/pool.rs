@@ -74,6 +74,42 @@ async fn send(
     answer
 }
 
+/// The `WWW-Authenticate` of a request the server refused for authorization (401, or 403
+/// for a missing scope), found among the error's causes.
+pub(crate) fn auth_challenge(e: &ServiceError) -> Option<String> {
+    use rmcp::transport::streamable_http_client::{AuthRequiredError, InsufficientScopeError};
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(current) = cause {
+        if let Some(a) = current.downcast_ref::<AuthRequiredError>() {
+            return Some(a.www_authenticate_header.clone());
+        }
+        if let Some(s) = current.downcast_ref::<InsufficientScopeError>() {
+            return Some(s.www_authenticate_header.clone());
+        }
+        cause = current.source();
+    }
+    None
+}
+
+impl Pool {
+    /// An rmcp failure as the port's error; a refusal for authorization is reported, so a
+    /// login (or one with more scopes) can start.
+    async fn failure(&self, server: &ServerName, e: ServiceError) -> UpstreamError {
+        match auth_challenge(&e) {
+            Some(challenge) => {
+                self.observer
+                    .auth_required(server, Some(challenge.clone()))
+                    .await;
+                UpstreamError::AuthRequired {
+                    server: server.clone(),
+                    challenge: Some(challenge),
+                }
+            }
+            None => failure(server, e),
+        }
+    }
+}
+
 /// An rmcp failure as the port's error.
 fn failure(server: &ServerName, e: ServiceError) -> UpstreamError {
     match e {
@@ -290,6 +326,18 @@ impl UpstreamPool for Pool {
         Ok(())
     }
 
+    async fn auth_started(&self, server: &ServerName) {
+        let commands = self
+            .servers
+            .read()
+            .await
+            .get(server)
+            .map(|h| h.commands.clone());
+        if let Some(commands) = commands {
+            let _ = commands.send(Command::AuthStarted).await;
+        }
+    }
+
     async fn rediscover(&self, server: &ServerName) -> Result<(), UpstreamError> {
         let commands = {
             let servers = self.servers.read().await;
@@ -338,7 +386,7 @@ impl UpstreamPool for Pool {
                 tool: tool.to_owned(),
                 after: timeout,
             }),
-            Err(e) => Err(failure(server, e)),
+            Err(e) => Err(self.failure(server, e).await),
         }
     }
 
@@ -359,7 +407,7 @@ impl UpstreamPool for Pool {
             Err(ServiceError::Timeout { .. }) => Err(UpstreamError::Failed(format!(
                 "server {server} did not answer {method} within {timeout:?}"
             ))),
-            Err(e) => Err(failure(server, e)),
+            Err(e) => Err(self.failure(server, e).await),
         }
     }
 

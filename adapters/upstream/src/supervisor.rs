@@ -16,7 +16,7 @@ use rmcp::model::{ClientRequest, PingRequest};
 use rmcp::{Peer, RoleClient};
 use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::connect::{ConnectSpec, Connection, Connector};
+use crate::connect::{ConnectError, ConnectSpec, Connection, Connector};
 use crate::graveyard::Graveyard;
 use crate::process::Grace;
 
@@ -64,11 +64,15 @@ pub(crate) enum Command {
     Rediscover,
     /// Close and end the supervisor; answered once the server is stopped.
     Stop(Grace, oneshot::Sender<()>),
+    /// A login to the server started (it waits for it).
+    AuthStarted,
 }
 
 /// What interrupted the connected phase.
 enum Interrupt {
     Failed(String),
+    /// The server wants a login: why, and its `WWW-Authenticate`.
+    AuthRequired(String, Option<String>),
     Restart(oneshot::Sender<()>),
     Stop(Grace, Option<oneshot::Sender<()>>),
 }
@@ -142,7 +146,10 @@ impl Supervisor {
     pub async fn run(mut self) {
         let mut attempt: u32 = 0;
         loop {
-            self.apply(ConnectionEvent::Connect, |_| {}).await;
+            // After a login the state is Connecting already.
+            if self.status.borrow().state != ConnectionState::Connecting {
+                self.apply(ConnectionEvent::Connect, |_| {}).await;
+            }
             self.log(&format!("connecting ({})", self.spec.describe()));
             let connector = self.connector.clone();
             let spec = self.spec.clone();
@@ -164,7 +171,7 @@ impl Supervisor {
                             let _ = ack.send(());
                             break None;
                         }
-                        Some(Command::Reconnect | Command::Rediscover) => {}
+                        Some(Command::Reconnect | Command::Rediscover | Command::AuthStarted) => {}
                     },
                 }
             };
@@ -176,6 +183,9 @@ impl Supervisor {
                     })
                     .await;
                     continue;
+                }
+                Some(Err(ConnectError::AuthRequired { reason, challenge })) => {
+                    Interrupt::AuthRequired(reason, challenge)
                 }
                 Some(Err(e)) => Interrupt::Failed(format!("cannot connect: {e}")),
                 Some(Ok(connection)) => {
@@ -203,6 +213,13 @@ impl Supervisor {
                     continue;
                 }
                 Interrupt::Failed(error) => self.fail(error).await,
+                Interrupt::AuthRequired(reason, challenge) => {
+                    if self.wait_for_login(reason, challenge).await {
+                        attempt = 0;
+                        continue;
+                    }
+                    return;
+                }
             }
             // Backoff before the next try, unless told otherwise.
             attempt += 1;
@@ -245,34 +262,84 @@ impl Supervisor {
                         let _ = ack.send(());
                     }
                     Some(Command::Reconnect) => attempt = 0,
-                    Some(Command::Rediscover) => {}
+                    Some(Command::Rediscover | Command::AuthStarted) => {}
                 },
             }
         }
     }
 
-    /// Lists every page of tools, bounded by `init_timeout`.
-    async fn list_tools(&self, peer: &Peer<RoleClient>) -> Result<Vec<Tool>, String> {
+    /// Waits in `PendingAuth` (then `Authenticating`) until someone logs in and the server
+    /// is restarted — no retries meanwhile, they would only be refused again. False when
+    /// the supervisor is to stop.
+    async fn wait_for_login(&mut self, reason: String, challenge: Option<String>) -> bool {
+        let name = self.spec.name.clone();
+        let message = format!(
+            "login required ({reason}): run `mcpproxy auth login -s {name}` or POST /api/v1/servers/{name}/login"
+        );
+        self.log(&message);
+        self.apply(ConnectionEvent::AuthRequired, |s| {
+            s.last_error = Some(message);
+            s.peer = None;
+            s.router = None;
+            s.pid = None;
+        })
+        .await;
+        self.observer.auth_required(&name, challenge).await;
+        loop {
+            let command = self.commands.recv().await;
+            match command {
+                None | Some(Command::Stop(..)) => {
+                    self.apply(ConnectionEvent::Disconnect, |_| {}).await;
+                    if let Some(Command::Stop(_, ack)) = command {
+                        let _ = ack.send(());
+                    }
+                    return false;
+                }
+                Some(Command::AuthStarted) => {
+                    if self.status.borrow().state == ConnectionState::PendingAuth {
+                        self.apply(ConnectionEvent::AuthStarted, |_| {}).await;
+                    }
+                }
+                Some(Command::Restart(ack)) => {
+                    if self.status.borrow().state == ConnectionState::Authenticating {
+                        self.apply(ConnectionEvent::AuthCompleted, |_| {}).await;
+                    }
+                    let _ = ack.send(());
+                    return true;
+                }
+                Some(Command::Reconnect | Command::Rediscover) => {}
+            }
+        }
+    }
+
+    /// Lists every page of tools, bounded by `init_timeout`. A server that lets the
+    /// handshake through but wants a login for the rest says so here.
+    async fn list_tools(&self, peer: &Peer<RoleClient>) -> Result<Vec<Tool>, Interrupt> {
         let listed = tokio::time::timeout(self.spec.init_timeout, peer.list_all_tools())
             .await
             .map_err(|_| {
-                format!(
+                Interrupt::Failed(format!(
                     "tools/list did not answer within {:?}",
                     self.spec.init_timeout
-                )
+                ))
             })?
-            .map_err(|e| format!("tools/list failed: {e}"))?;
+            .map_err(|e| match crate::pool::auth_challenge(&e) {
+                Some(challenge) => {
+                    Interrupt::AuthRequired(format!("tools/list: {e}"), Some(challenge))
+                }
+                None => Interrupt::Failed(format!("tools/list failed: {e}")),
+            })?;
         listed
             .into_iter()
             .map(|tool| {
                 serde_json::to_value(&tool)
                     .and_then(serde_json::from_value::<Tool>)
-                    .map_err(|e| format!("tool {} is malformed: {e}", tool.name))
+                    .map_err(|e| Interrupt::Failed(format!("tool {} is malformed: {e}", tool.name)))
             })
             .collect()
     }
 
-    async fn discover(&self, peer: &Peer<RoleClient>) -> Result<(), String> {
+    async fn discover(&self, peer: &Peer<RoleClient>) -> Result<(), Interrupt> {
         let tools = self.list_tools(peer).await?;
         let count = tools.len();
         self.observer
@@ -304,9 +371,9 @@ impl Supervisor {
             s.connected_at = Some(now);
         })
         .await;
-        if let Err(e) = self.discover(&peer).await {
+        if let Err(interrupt) = self.discover(&peer).await {
             self.graveyard.bury(connection, Grace::RUNTIME);
-            return Interrupt::Failed(e);
+            return interrupt;
         }
 
         let every = |d: Duration| {
@@ -353,7 +420,7 @@ impl Supervisor {
                     None => break Interrupt::Stop(Grace::SHUTDOWN, None),
                     Some(Command::Stop(grace, ack)) => break Interrupt::Stop(grace, Some(ack)),
                     Some(Command::Restart(ack)) => break Interrupt::Restart(ack),
-                    Some(Command::Reconnect) => {}
+                    Some(Command::Reconnect | Command::AuthStarted) => {}
                     Some(Command::Rediscover) => self.rediscover(&peer).await,
                 },
             }
@@ -371,8 +438,12 @@ impl Supervisor {
     /// hiccup would hide every tool of the server).
     async fn rediscover(&self, peer: &Peer<RoleClient>) {
         self.apply(ConnectionEvent::Rediscover, |_| {}).await;
-        if let Err(e) = self.discover(peer).await {
-            self.log(&format!("{e}; keeping the previous tool list"));
+        if let Err(interrupt) = self.discover(peer).await {
+            let why = match interrupt {
+                Interrupt::Failed(e) | Interrupt::AuthRequired(e, _) => e,
+                _ => "interrupted".to_owned(),
+            };
+            self.log(&format!("{why}; keeping the previous tool list"));
             self.apply(ConnectionEvent::ToolsDiscovered, |_| {}).await;
         }
     }

@@ -121,6 +121,7 @@ impl UpstreamPool for NoUpstreams {
     async fn rediscover(&self, server: &ServerName) -> Result<(), UpstreamError> {
         Err(not_running(server))
     }
+    async fn auth_started(&self, _: &ServerName) {}
     async fn call_tool(
         &self,
         server: &ServerName,

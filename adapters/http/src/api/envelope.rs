@@ -11,7 +11,7 @@ use mcpproxy_application::activity::ActivityQueryError;
 use mcpproxy_application::call::{CallError, ReadCacheError};
 use mcpproxy_application::ports::UpstreamError;
 use mcpproxy_application::search::RetrieveError;
-use mcpproxy_application::{CatalogError, ManagementError};
+use mcpproxy_application::{AuthRefusal, CatalogError, ManagementError};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -127,6 +127,7 @@ impl From<UpstreamError> for ApiError {
             UpstreamError::Disabled(_) => StatusCode::CONFLICT,
             UpstreamError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             UpstreamError::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
+            UpstreamError::AuthRequired { .. } => StatusCode::SERVICE_UNAVAILABLE,
             UpstreamError::ConnectionLost { .. }
             | UpstreamError::Rejected { .. }
             | UpstreamError::Failed(_) => StatusCode::BAD_GATEWAY,
@@ -171,6 +172,17 @@ impl From<CallError> for ApiError {
             | CallError::ToolDisabled(_)
             | CallError::ToolQuarantined { .. } => StatusCode::FORBIDDEN,
             CallError::Upstream(u) => return Self::from(u.clone()),
+        };
+        Self::new(status, e.to_string())
+    }
+}
+
+impl From<AuthRefusal> for ApiError {
+    fn from(e: AuthRefusal) -> Self {
+        let status = match &e {
+            AuthRefusal::UnknownServer(_) => StatusCode::NOT_FOUND,
+            AuthRefusal::Local(_) | AuthRefusal::Disabled(_) => StatusCode::CONFLICT,
+            AuthRefusal::OAuth(_) => StatusCode::BAD_GATEWAY,
         };
         Self::new(status, e.to_string())
     }

@@ -3,6 +3,7 @@
 //! error table are in [`envelope`].
 
 pub mod activity;
+pub mod auth;
 pub mod envelope;
 pub mod servers;
 pub mod system;
@@ -13,7 +14,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use mcpproxy_application::ports::{ConfigStore, ServerLogs};
-use mcpproxy_application::{ActivityLog, CallService, EventBus, ManagementService, ToolCatalog};
+use mcpproxy_application::{
+    ActivityLog, AuthService, CallService, EventBus, ManagementService, ToolCatalog,
+};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
@@ -33,6 +36,7 @@ pub struct Api {
     pub catalog: Arc<ToolCatalog>,
     pub calls: Arc<CallService>,
     pub activity: Arc<ActivityLog>,
+    pub auth: Arc<AuthService>,
     pub logs: Arc<dyn ServerLogs>,
     pub bus: EventBus,
     pub endpoints: Endpoints,
@@ -119,6 +123,7 @@ pub fn routes() -> OpenApiRouter<Arc<Api>> {
         .routes(routes!(servers::tools))
         .routes(routes!(servers::approve))
         .routes(routes!(servers::logs))
+        .routes(routes!(auth::status))
         .routes(routes!(tools::list))
         .routes(routes!(tools::search))
         .routes(routes!(tools::call))

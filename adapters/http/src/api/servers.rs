@@ -92,22 +92,35 @@ pub struct ActionDone {
     pub success: bool,
     pub server: String,
     pub action: String,
+    /// `login`: the URL to open to log in (opened in a browser unless the proxy runs
+    /// headless).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auth_url: Option<String>,
+    /// `login`: whether the proxy opened it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub browser_opened: Option<bool>,
 }
 
-/// `enable`, `disable`, `restart`, `quarantine`, `unquarantine` or `discover-tools` (read the
-/// server's tools again).
+/// `enable`, `disable`, `restart`, `quarantine`, `unquarantine`, `discover-tools` (read the
+/// server's tools again), `login` (start an OAuth login; a second one joins the first) or
+/// `logout` (forget its tokens; it stays disconnected until the next login).
 #[utoipa::path(post, operation_id = "server_action", path = "/servers/{id}/{action}", tag = "servers",
     params(("id" = String, Path, description = "The server name"),
-           ("action" = String, Path, description = "enable, disable, restart, quarantine, unquarantine or discover-tools")),
+           ("action" = String, Path, description = "enable, disable, restart, quarantine, unquarantine, discover-tools, login or logout")),
     responses((status = 200, description = "Done", body = Envelope<ActionDone>), (status = 401, description = "Missing or wrong API key", body = ErrorEnvelope),
-        (status = 403, description = "Refused by a config gate or a quarantine", body = ErrorEnvelope), (status = 404, description = "No such server, tool, action or record", body = ErrorEnvelope), (status = 503, description = "Not available now (server disconnected, storage unavailable)", body = ErrorEnvelope)))]
+        (status = 403, description = "Refused by a config gate or a quarantine", body = ErrorEnvelope), (status = 404, description = "No such server, tool, action or record", body = ErrorEnvelope),
+        (status = 409, description = "Conflicts with what exists", body = ErrorEnvelope), (status = 502, description = "The upstream server failed", body = ErrorEnvelope),
+        (status = 503, description = "Not available now (server disconnected, storage unavailable)", body = ErrorEnvelope)))]
 pub async fn action(
     state: State,
     Caller(source): Caller,
     Path((id, action)): Path<(String, String)>,
 ) -> ApiResult<ActionDone> {
     let m = &state.0.management;
+    let mut login = None;
     match action.as_str() {
+        "login" => login = Some(state.0.auth.login(&id, source).await?),
+        "logout" => state.0.auth.logout(&id, source).await?,
         "enable" => m.enable_server(&id, source).await?,
         "disable" => m.disable_server(&id, source).await?,
         "restart" => m.restart_server(&id, source).await?,
@@ -118,7 +131,7 @@ pub async fn action(
             return Err(ApiError::new(
                 axum::http::StatusCode::NOT_FOUND,
                 format!(
-                    "no action {other:?}; use enable, disable, restart, quarantine, unquarantine or discover-tools"
+                    "no action {other:?}; use enable, disable, restart, quarantine, unquarantine, discover-tools, login or logout"
                 ),
             ));
         }
@@ -127,6 +140,8 @@ pub async fn action(
         success: true,
         server: id,
         action,
+        auth_url: login.as_ref().map(|l| l.url.clone()),
+        browser_opened: login.map(|l| l.browser_opened),
     }))
 }
 

@@ -1,0 +1,55 @@
+//! The OAuth state of upstream servers (tokens, registered clients), one JSON document each.
+
+use async_trait::async_trait;
+use mcpproxy_application::ports::{StorageError, TokenStore};
+use mcpproxy_domain::ServerName;
+use serde_json::Value;
+use sqlx::Row;
+
+use crate::db::{Database, storage_err};
+
+fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+#[async_trait]
+impl TokenStore for Database {
+    async fn load(&self, server: &ServerName) -> Result<Option<Value>, StorageError> {
+        let row = sqlx::query("SELECT data FROM oauth_credentials WHERE server = ?")
+            .bind(server.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(storage_err)?;
+        row.map(|r| {
+            let data: String = r.try_get("data").map_err(storage_err)?;
+            serde_json::from_str(&data).map_err(storage_err)
+        })
+        .transpose()
+    }
+
+    async fn save(&self, server: &ServerName, data: &Value) -> Result<(), StorageError> {
+        sqlx::query(
+            "INSERT INTO oauth_credentials (server, data, updated_at) VALUES (?, ?, ?)
+             ON CONFLICT (server) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at",
+        )
+        .bind(server.as_str())
+        .bind(data.to_string())
+        .bind(now_millis())
+        .execute(&self.pool)
+        .await
+        .map_err(storage_err)?;
+        Ok(())
+    }
+
+    async fn clear(&self, server: &ServerName) -> Result<(), StorageError> {
+        sqlx::query("DELETE FROM oauth_credentials WHERE server = ?")
+            .bind(server.as_str())
+            .execute(&self.pool)
+            .await
+            .map_err(storage_err)?;
+        Ok(())
+    }
+}
