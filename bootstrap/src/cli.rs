@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::commands::activity::ActivityCommand;
+use crate::commands::auth::AuthCommand;
 use crate::commands::call::CallCommand;
 use crate::commands::status::StatusArgs;
 use crate::commands::tools::ToolsCommand;
@@ -98,6 +99,9 @@ pub enum Command {
     /// Read the activity log: calls, changes, decisions
     #[command(subcommand)]
     Activity(ActivityCommand),
+    /// Log in to remote servers (OAuth), see their logins, log out
+    #[command(subcommand)]
+    Auth(AuthCommand),
     /// Print the version
     Version,
     /// Print the OpenAPI document of the REST API

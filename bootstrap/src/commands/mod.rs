@@ -5,6 +5,7 @@
 //! this process when none runs.
 
 pub mod activity;
+pub mod auth;
 pub mod call;
 mod daemon;
 pub mod output;
@@ -124,6 +125,7 @@ pub async fn run(cli: &Cli, command: Command) -> Result<(), Failure> {
         Command::Call(c) => call::run(&ctx, c).await,
         Command::Status(a) => status::run(&ctx, &a).await,
         Command::Activity(c) => activity::run(&ctx, c).await,
+        Command::Auth(c) => auth::run(&ctx, c).await,
         Command::Serve(_) | Command::Openapi | Command::Reaper | Command::Version => Ok(()),
     }
 }

@@ -58,9 +58,9 @@ pub fn state(label: &str, colour: bool) -> String {
         return label.to_owned();
     }
     let code = match label {
-        "Ready" | "Running" | "success" | "approved" => "32",
+        "Ready" | "Running" | "success" | "approved" | "yes" => "32",
         "Error" | "error" | "blocked" | "changed" => "31",
-        "Disabled" | "Not running" => "90",
+        "Disabled" | "Not running" | "no" => "90",
         "Quarantined" | "pending" | "rejected" => "33",
         _ => "36",
     };
