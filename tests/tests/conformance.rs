@@ -144,7 +144,7 @@ async fn the_proxy_passes_the_client_scenarios_including_every_oauth_one() {
     cmd.arg(node22_module(
         "@modelcontextprotocol/conformance/dist/index.js",
     ))
-    .args(["client", "--suite", "core", "--command"])
+    .args(["client", "--suite", "all", "--command"])
     .arg(conformance_client_bin())
     .arg("--expected-failures")
     .arg(&baseline)
