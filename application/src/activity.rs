@@ -87,7 +87,19 @@ pub struct ActivityLog {
     repo: Arc<dyn ActivityRepository>,
     events: Arc<dyn EventPublisher>,
     clock: Arc<dyn Clock>,
+    /// The background writer of [`ActivityLog::record_soon`], once started.
+    writer: std::sync::OnceLock<tokio::sync::mpsc::Sender<Job>>,
 }
+
+/// Work for the background writer.
+enum Job {
+    Write(Box<ActivityRecord>),
+    /// Answered once everything sent before is written.
+    Flush(tokio::sync::oneshot::Sender<()>),
+}
+
+/// The most records written in one transaction.
+const BATCH: usize = 512;
 
 impl std::fmt::Debug for ActivityLog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -105,11 +117,104 @@ impl ActivityLog {
             repo,
             events,
             clock,
+            writer: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Starts the background writer that [`ActivityLog::record_soon`] uses: it writes what
+    /// comes in batches, one transaction each, so recording never holds up a call.
+    pub fn start_writer(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let (sender, mut jobs) = tokio::sync::mpsc::channel::<Job>(4 * BATCH);
+        let _ = self.writer.set(sender);
+        let log = self.clone();
+        tokio::spawn(async move {
+            while let Some(first) = jobs.recv().await {
+                let mut records = Vec::new();
+                let mut flushed = Vec::new();
+                let mut next = Some(first);
+                while let Some(job) = next.take() {
+                    match job {
+                        Job::Write(r) => records.push(*r),
+                        Job::Flush(ack) => flushed.push(ack),
+                    }
+                    if records.len() < BATCH {
+                        next = jobs.try_recv().ok();
+                    }
+                }
+                if !records.is_empty() {
+                    match log.repo.append_all(&records).await {
+                        Ok(()) => records.iter().for_each(|r| log.announce(r)),
+                        Err(e) => tracing::error!(
+                            error = %e,
+                            lost = records.len(),
+                            "could not record activity"
+                        ),
+                    }
+                }
+                for ack in flushed {
+                    let _ = ack.send(());
+                }
+            }
+        })
+    }
+
+    /// Waits until every record handed to the background writer is written.
+    pub async fn flush(&self) {
+        if let Some(writer) = self.writer.get() {
+            let (ack, done) = tokio::sync::oneshot::channel();
+            if writer.send(Job::Flush(ack)).await.is_ok() {
+                let _ = done.await;
+            }
+        }
+    }
+
+    /// Records in the background when the writer runs (the record is written and
+    /// announced a moment later, in a batch), else at once. For the call path, which must
+    /// not wait for the database.
+    pub async fn record_soon(&self, draft: ActivityDraft) {
+        let record = self.build(draft);
+        match self.writer.get() {
+            Some(writer) => {
+                if let Err(tokio::sync::mpsc::error::SendError(Job::Write(record))) =
+                    writer.send(Job::Write(Box::new(record))).await
+                {
+                    self.write_now(*record).await;
+                }
+            }
+            None => self.write_now(record).await,
+        }
+    }
+
+    async fn write_now(&self, record: ActivityRecord) {
+        match self.repo.append(&record).await {
+            Ok(()) => self.announce(&record),
+            Err(e) => tracing::error!(error = %e, "could not record activity"),
+        }
+    }
+
+    fn announce(&self, record: &ActivityRecord) {
+        self.events.publish(DomainEvent::ActivityRecorded {
+            id: record.id.clone(),
+            kind: record.kind,
+            server_name: record.server_name.clone(),
+            tool_name: record.tool_name.clone(),
+            status: record.status,
+            source: record.source,
+            duration_ms: record.duration_ms,
+            error_message: record.error_message.clone(),
+            timestamp: record.timestamp,
+        });
     }
 
     /// Stores the record and announces it.
     pub async fn record(&self, draft: ActivityDraft) -> Result<ActivityRecord, StorageError> {
+        let record = self.build(draft);
+        self.repo.append(&record).await?;
+        self.announce(&record);
+        Ok(record)
+    }
+
+    fn build(&self, draft: ActivityDraft) -> ActivityRecord {
         let now = self.clock.now();
         let ms = u64::try_from(now.millis()).unwrap_or(0);
         let at = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms);
@@ -133,19 +238,7 @@ impl ActivityLog {
         if let Some(response) = draft.response {
             record.set_response(&response);
         }
-        self.repo.append(&record).await?;
-        self.events.publish(DomainEvent::ActivityRecorded {
-            id: record.id.clone(),
-            kind: record.kind,
-            server_name: record.server_name.clone(),
-            tool_name: record.tool_name.clone(),
-            status: record.status,
-            source: record.source,
-            duration_ms: record.duration_ms,
-            error_message: record.error_message.clone(),
-            timestamp: record.timestamp,
-        });
-        Ok(record)
+        record
     }
 
     /// A page of records matching `filter`, newest first; `limit` defaults to 50.
@@ -239,5 +332,47 @@ mod tests {
         assert_eq!(rec.server_name.as_deref(), Some("gh"));
         let ulid: ulid::Ulid = rec.id.parse().unwrap();
         assert_eq!(ulid.timestamp_ms(), 1_700_000_000_000);
+    }
+
+    #[tokio::test]
+    async fn recorded_soon_means_written_in_batches_and_announced_by_flush() {
+        let written = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let mut repo = MockActivityRepository::new();
+        let sink = written.clone();
+        repo.expect_append_all().returning(move |records| {
+            sink.lock().unwrap().push(records.len());
+            Ok(())
+        });
+        repo.expect_append().never();
+        let mut events = MockEventPublisher::new();
+        events
+            .expect_publish()
+            .withf(|e| e.name() == "activity.tool_call")
+            .times(100)
+            .return_const(());
+        let mut clock = MockClock::new();
+        clock
+            .expect_now()
+            .return_const(Timestamp::from_millis(1_700_000_000_000));
+        let log = Arc::new(ActivityLog::new(
+            Arc::new(repo),
+            Arc::new(events),
+            Arc::new(clock),
+        ));
+        let writer = log.start_writer();
+        for _ in 0..100 {
+            let draft =
+                ActivityDraft::new(ActivityKind::ToolCall, Source::Mcp, ActivityStatus::Success);
+            log.record_soon(draft).await;
+        }
+        log.flush().await;
+        let batches = written.lock().unwrap().clone();
+        assert_eq!(
+            batches.iter().sum::<usize>(),
+            100,
+            "every record is written"
+        );
+        assert!(batches.iter().all(|&n| n <= BATCH));
+        writer.abort();
     }
 }

@@ -323,7 +323,7 @@ impl CallService {
                 }
             }
         }
-        self.activity.record_or_log(draft).await;
+        self.activity.record_soon(draft).await;
         outcome
     }
 

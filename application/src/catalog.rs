@@ -553,6 +553,24 @@ impl ToolCatalog {
         })
     }
 
+    /// The tool a direct-mode name (`server__tool`) means: the first split at `__` whose
+    /// server offers such a tool (server names may hold `__` too).
+    pub async fn direct_id(&self, name: &str) -> Option<ToolId> {
+        for (i, _) in name.match_indices("__") {
+            let (server, tool) = (&name[..i], &name[i + 2..]);
+            let Ok(server) = mcpproxy_domain::ServerName::parse(server) else {
+                continue;
+            };
+            let Ok(id) = ToolId::new(server, tool.to_owned()) else {
+                continue;
+            };
+            if self.lookup(&id).await.is_some() {
+                return Some(id);
+            }
+        }
+        None
+    }
+
     /// Every tool an agent may call now (direct mode lists exactly these).
     pub async fn callable(&self) -> Vec<CatalogTool> {
         let config = self.config.current();

@@ -111,6 +111,13 @@ pub struct ActivityPage {
 #[async_trait]
 pub trait ActivityRepository: Send + Sync {
     async fn append(&self, record: &ActivityRecord) -> Result<(), StorageError>;
+    /// Appends several records at once (one transaction where the store has them).
+    async fn append_all(&self, records: &[ActivityRecord]) -> Result<(), StorageError> {
+        for record in records {
+            self.append(record).await?;
+        }
+        Ok(())
+    }
     async fn get(&self, id: &str) -> Result<Option<ActivityRecord>, StorageError>;
     async fn list(&self, filter: &ActivityFilter) -> Result<ActivityPage, StorageError>;
     /// Deletes records older than `before` and the oldest beyond `max_records`; returns how

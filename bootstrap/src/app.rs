@@ -45,8 +45,8 @@ pub struct App {
     pub logs: Arc<ServerLogFiles>,
     pub auth: Arc<AuthService>,
     follower: JoinHandle<()>,
-    /// Refreshes tokens, and starts the logins servers ask for.
-    oauth_tasks: Vec<JoinHandle<()>>,
+    /// Background work: the activity writer, the token refresher, the logins servers ask for.
+    background: Vec<JoinHandle<()>>,
     sessions: CancellationToken,
 }
 
@@ -147,6 +147,8 @@ impl App {
             events.clone(),
             clock.clone(),
         ));
+        // Calls are recorded in batches, off their path.
+        let activity_writer = activity.start_writer();
 
         let index_dir = data_dir.join("index");
         let index = tokio::task::spawn_blocking(move || TantivyIndex::open(&index_dir))
@@ -212,7 +214,8 @@ impl App {
             pool.clone(),
             catalog.clone(),
         ));
-        let oauth_tasks = vec![
+        let background = vec![
+            activity_writer,
             tokio::spawn(oauth.clone().refresh_forever()),
             tokio::spawn(follow_auth(bus.subscribe(), auth.clone(), pool.clone())),
         ];
@@ -230,7 +233,7 @@ impl App {
             logs,
             auth,
             follower,
-            oauth_tasks,
+            background,
             sessions: CancellationToken::new(),
         })
     }
@@ -321,8 +324,10 @@ impl App {
     pub async fn stop(&self) {
         self.sessions.cancel();
         self.pool.shutdown().await;
+        // Every call's record is written before the database closes.
+        self.activity.flush().await;
         self.follower.abort();
-        for task in &self.oauth_tasks {
+        for task in &self.background {
             task.abort();
         }
     }

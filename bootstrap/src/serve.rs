@@ -7,6 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::serve::ListenerExt;
 use mcpproxy_application::ActivityDraft;
 use mcpproxy_config::{ConfigWatcher, FileConfigStore, ProcessOverrides, generate_api_key};
 use mcpproxy_domain::activity::{ActivityKind, ActivityStatus, Source};
@@ -196,6 +197,13 @@ pub async fn serve(cli: &Cli, args: &ServeArgs) -> Result<(), Failure> {
     {
         let stop = stop.clone();
         servers.spawn(async move {
+            // Without TCP_NODELAY the small writes of an SSE answer meet delayed ACKs and
+            // each call waits ~40 ms.
+            let listener = listener.tap_io(|tcp| {
+                if let Err(e) = tcp.set_nodelay(true) {
+                    tracing::debug!("cannot set TCP_NODELAY: {e}");
+                }
+            });
             axum::serve(listener, router)
                 .with_graceful_shutdown(stop.cancelled_owned())
                 .await

@@ -308,16 +308,9 @@ impl ServerHandler for ProxyHandler {
             Mode::Retrieve => self.builtin(&params.name, args, &context).await,
             Mode::Direct => {
                 let wanted = params.name.as_ref();
-                let found = self
-                    .services
-                    .catalog
-                    .callable()
-                    .await
-                    .into_iter()
-                    .find(|t| t.id.direct_name() == wanted);
-                let tool = match found {
-                    Some(t) => t.id.to_string(),
-                    // Not callable now: let the pipeline say why (quarantine, approval…).
+                let tool = match self.services.catalog.direct_id(wanted).await {
+                    Some(id) => id.to_string(),
+                    // No such tool: let the pipeline say so.
                     None => wanted.replacen("__", ":", 1),
                 };
                 let request = self.call_request(tool, Some(args), &context);

@@ -72,45 +72,60 @@ fn push_filter(q: &mut QueryBuilder<Sqlite>, f: &ActivityFilter) {
     }
 }
 
+async fn insert<'e>(
+    db: impl sqlx::Executor<'e, Database = sqlx::Sqlite>,
+    r: &ActivityRecord,
+) -> Result<(), StorageError> {
+    let arguments = r
+        .arguments
+        .as_ref()
+        .map(serde_json::to_string)
+        .transpose()
+        .map_err(storage_err)?;
+    let metadata = if r.metadata.is_empty() {
+        None
+    } else {
+        Some(serde_json::to_string(&r.metadata).map_err(storage_err)?)
+    };
+    sqlx::query(
+        "INSERT INTO activity (id, type, source, server_name, tool_name, arguments, response,
+            response_truncated, status, error_message, duration_ms, timestamp, session_id,
+            request_id, metadata)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&r.id)
+    .bind(r.kind.as_str())
+    .bind(r.source.as_str())
+    .bind(&r.server_name)
+    .bind(&r.tool_name)
+    .bind(arguments)
+    .bind(&r.response)
+    .bind(i64::from(r.response_truncated))
+    .bind(r.status.as_str())
+    .bind(&r.error_message)
+    .bind(r.duration_ms)
+    .bind(r.timestamp.millis())
+    .bind(&r.session_id)
+    .bind(&r.request_id)
+    .bind(metadata)
+    .execute(db)
+    .await
+    .map_err(storage_err)?;
+    Ok(())
+}
+
 #[async_trait]
 impl ActivityRepository for Database {
     async fn append(&self, r: &ActivityRecord) -> Result<(), StorageError> {
-        let arguments = r
-            .arguments
-            .as_ref()
-            .map(serde_json::to_string)
-            .transpose()
-            .map_err(storage_err)?;
-        let metadata = if r.metadata.is_empty() {
-            None
-        } else {
-            Some(serde_json::to_string(&r.metadata).map_err(storage_err)?)
-        };
-        sqlx::query(
-            "INSERT INTO activity (id, type, source, server_name, tool_name, arguments, response,
-                response_truncated, status, error_message, duration_ms, timestamp, session_id,
-                request_id, metadata)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&r.id)
-        .bind(r.kind.as_str())
-        .bind(r.source.as_str())
-        .bind(&r.server_name)
-        .bind(&r.tool_name)
-        .bind(arguments)
-        .bind(&r.response)
-        .bind(i64::from(r.response_truncated))
-        .bind(r.status.as_str())
-        .bind(&r.error_message)
-        .bind(r.duration_ms)
-        .bind(r.timestamp.millis())
-        .bind(&r.session_id)
-        .bind(&r.request_id)
-        .bind(metadata)
-        .execute(&self.pool)
-        .await
-        .map_err(storage_err)?;
-        Ok(())
+        insert(&self.pool, r).await
+    }
+
+    async fn append_all(&self, records: &[ActivityRecord]) -> Result<(), StorageError> {
+        let mut tx = self.pool.begin().await.map_err(storage_err)?;
+        for r in records {
+            insert(&mut *tx, r).await?;
+        }
+        tx.commit().await.map_err(storage_err)
     }
 
     async fn get(&self, id: &str) -> Result<Option<ActivityRecord>, StorageError> {
