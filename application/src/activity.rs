@@ -101,6 +101,12 @@ enum Job {
 /// The most records written in one transaction.
 const BATCH: usize = 512;
 
+/// How long the writer gathers records before it writes them: one transaction per window
+/// instead of one per call, because each wakes SQLite's worker thread and (through the
+/// data directory's watch) the config watcher. Readers of the log flush first, so they
+/// never see it late; only the live events come up to this much later.
+const WINDOW: std::time::Duration = std::time::Duration::from_millis(20);
+
 impl std::fmt::Debug for ActivityLog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ActivityLog").finish_non_exhaustive()
@@ -129,6 +135,7 @@ impl ActivityLog {
         let log = self.clone();
         tokio::spawn(async move {
             while let Some(first) = jobs.recv().await {
+                let until = tokio::time::Instant::now() + WINDOW;
                 let mut records = Vec::new();
                 let mut flushed = Vec::new();
                 let mut next = Some(first);
@@ -137,8 +144,12 @@ impl ActivityLog {
                         Job::Write(r) => records.push(*r),
                         Job::Flush(ack) => flushed.push(ack),
                     }
-                    if records.len() < BATCH {
-                        next = jobs.try_recv().ok();
+                    // A flush is waited for: write at once.
+                    if records.len() < BATCH && flushed.is_empty() {
+                        next = tokio::time::timeout_at(until, jobs.recv())
+                            .await
+                            .ok()
+                            .flatten();
                     }
                 }
                 if !records.is_empty() {
@@ -257,10 +268,13 @@ impl ActivityLog {
             return Err(ActivityQueryError::BadRange);
         }
         filter.limit = limit;
+        // What was recorded before this question is in the answer.
+        self.flush().await;
         Ok(self.repo.list(&filter).await?)
     }
 
     pub async fn get(&self, id: &str) -> Result<Option<ActivityRecord>, StorageError> {
+        self.flush().await;
         self.repo.get(id).await
     }
 
@@ -274,6 +288,7 @@ impl ActivityLog {
         {
             return Err(ActivityQueryError::BadRange);
         }
+        self.flush().await;
         let mut all = Vec::new();
         filter.limit = 1000;
         filter.offset = 0;
