@@ -1,0 +1,112 @@
+//! `bench-upstream [--http ADDR] [--tools N]`: a fast MCP server for benchmarks, so the
+//! upstream is never the bottleneck. `echo` answers at once; N−1 generated tools (realistic
+//! names and descriptions) fill the tool list for the search and memory scenarios. Over
+//! HTTP it answers plain JSON (no SSE, no sessions) unless `--sessions`; without `--http`,
+//! over stdio.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark fixture: a panic is a bug report
+
+use std::sync::Arc;
+
+use mcpproxy_bench::tools::generated;
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
+    ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
+};
+use rmcp::service::RequestContext;
+use rmcp::{ErrorData, RoleServer, ServerHandler, ServiceExt};
+use serde_json::{Value, json};
+
+#[derive(Clone)]
+struct Fast {
+    tools: Arc<Vec<Tool>>,
+}
+
+fn tool(name: String, description: String, schema: &Value) -> Tool {
+    Tool::new(name, description, schema.as_object().unwrap().clone())
+}
+
+impl ServerHandler for Fast {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+            .with_server_info(Implementation::new("bench-upstream", "1.0.0"))
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        Ok(ListToolsResult::with_all_items((*self.tools).clone()))
+    }
+
+    async fn call_tool(
+        &self,
+        params: CallToolRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let message = params
+            .arguments
+            .as_ref()
+            .and_then(|a| a.get("message"))
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        Ok(CallToolResult::success(vec![ContentBlock::text(message)]).into())
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let mut args = std::env::args().skip(1);
+    let (mut http, mut count, mut sessions) = (None, 1usize, false);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--http" => http = args.next(),
+            "--tools" => count = args.next().and_then(|n| n.parse().ok()).unwrap_or(1),
+            // Sessions and SSE answers, as MCP servers usually run (and as the proxy serves).
+            "--sessions" => sessions = true,
+            other => panic!("unknown argument {other}"),
+        }
+    }
+    let echo_schema = json!({"type": "object", "properties": {"message": {"type": "string"}},
+        "required": ["message"]});
+    let mut tools = vec![tool(
+        "echo".into(),
+        "Echoes back the message it is given.".into(),
+        &echo_schema,
+    )];
+    tools.extend((1..count).map(|i| {
+        let (name, description, schema) = generated(i);
+        tool(name, description, &schema)
+    }));
+    let fast = Fast {
+        tools: Arc::new(tools),
+    };
+    match http {
+        None => {
+            let running = fast.serve(rmcp::transport::stdio()).await.unwrap();
+            let _ = running.waiting().await;
+        }
+        Some(addr) => {
+            use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+            use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
+            let mut config = StreamableHttpServerConfig::default().disable_allowed_hosts();
+            if !sessions {
+                config.legacy_session_mode = false;
+                config.json_response = true;
+            }
+            let service = StreamableHttpService::new(
+                move || Ok(fast.clone()),
+                Arc::new(LocalSessionManager::default()),
+                config,
+            );
+            let app = axum::Router::new().nest_service("/mcp", service);
+            let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+            eprintln!("listening on http://{}/mcp", listener.local_addr().unwrap());
+            // As the proxy does: small SSE writes must not wait for delayed ACKs.
+            let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+                let _ = tcp.set_nodelay(true);
+            });
+            axum::serve(listener, app).await.unwrap();
+        }
+    }
+}
