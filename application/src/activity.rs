@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
-use mcpproxy_domain::DomainEvent;
 use mcpproxy_domain::activity::{ActivityKind, ActivityRecord, ActivityStatus, Source};
+use mcpproxy_domain::{DomainEvent, Timestamp};
 use serde_json::{Map, Value};
 
 use crate::ports::{
@@ -252,6 +252,46 @@ impl ActivityLog {
         record
     }
 
+    /// Applies the retention of the config (`activity_retention_days`,
+    /// `activity_max_records`): deletes older records and the oldest beyond the cap;
+    /// returns how many went. A limit of 0 or less keeps everything on that count.
+    pub async fn prune(&self, retention_days: i64, max_records: i64) -> Result<u64, StorageError> {
+        const DAY_MS: i64 = 24 * 60 * 60 * 1000;
+        let before = if retention_days > 0 {
+            self.clock
+                .now()
+                .plus_millis(-retention_days.saturating_mul(DAY_MS))
+        } else {
+            Timestamp::from_millis(i64::MIN)
+        };
+        let cap = u64::try_from(max_records)
+            .ok()
+            .filter(|&n| n > 0)
+            .unwrap_or(u64::MAX);
+        self.flush().await;
+        self.repo.prune(before, cap).await
+    }
+
+    /// Prunes now and then every `every`, with the retention the config holds at the time.
+    pub async fn prune_forever(
+        self: Arc<Self>,
+        config: Arc<dyn crate::ports::ConfigStore>,
+        every: std::time::Duration,
+    ) {
+        loop {
+            let c = config.current();
+            match self
+                .prune(c.activity_retention_days, c.activity_max_records)
+                .await
+            {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(deleted = n, "activity retention applied"),
+                Err(e) => tracing::warn!(error = %e, "cannot apply the activity retention"),
+            }
+            tokio::time::sleep(every).await;
+        }
+    }
+
     /// A page of records matching `filter`, newest first; `limit` defaults to 50.
     pub async fn list(
         &self,
@@ -316,7 +356,6 @@ impl ActivityLog {
 mod tests {
     use super::*;
     use crate::ports::{MockActivityRepository, MockClock, MockEventPublisher};
-    use mcpproxy_domain::Timestamp;
 
     #[tokio::test]
     async fn records_get_an_id_a_time_and_an_event() {
@@ -389,5 +428,28 @@ mod tests {
         );
         assert!(batches.iter().all(|&n| n <= BATCH));
         writer.abort();
+    }
+
+    #[tokio::test]
+    async fn retention_deletes_before_the_cutoff_and_beyond_the_cap() {
+        const NOW: i64 = 1_700_000_000_000;
+        let mut repo = MockActivityRepository::new();
+        repo.expect_prune()
+            .withf(|before, cap| before.millis() == NOW - 90 * 86_400_000 && *cap == 100_000)
+            .times(1)
+            .returning(|_, _| Ok(7));
+        repo.expect_prune()
+            .withf(|before, cap| before.millis() == i64::MIN && *cap == u64::MAX)
+            .times(1)
+            .returning(|_, _| Ok(0));
+        let mut clock = MockClock::new();
+        clock.expect_now().return_const(Timestamp::from_millis(NOW));
+        let log = ActivityLog::new(
+            Arc::new(repo),
+            Arc::new(MockEventPublisher::new()),
+            Arc::new(clock),
+        );
+        assert_eq!(log.prune(90, 100_000).await.unwrap(), 7);
+        assert_eq!(log.prune(0, 0).await.unwrap(), 0, "0 keeps everything");
     }
 }

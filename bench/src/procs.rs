@@ -102,17 +102,32 @@ pub async fn until_ok(url: &str, within: Duration) -> Result<Duration, String> {
     }
 }
 
-/// Resident memory of `pid`, in MiB.
-pub fn rss_mib(pid: u32) -> Option<f64> {
+/// One `kB` field of `/proc/<pid>/status`, in MiB.
+fn status_mib(pid: u32, field: &str) -> Option<f64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let kib: f64 = status
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))?
+        .find_map(|l| l.strip_prefix(field))?
         .split_whitespace()
         .next()?
         .parse()
         .ok()?;
     Some(kib / 1024.0)
+}
+
+/// Resident memory of `pid`, in MiB.
+pub fn rss_mib(pid: u32) -> Option<f64> {
+    status_mib(pid, "VmRSS:")
+}
+
+/// Resident memory of `pid` for a table: all of it, and the anonymous part (heap and
+/// stacks; the rest is file-backed, mostly the binary's code pages, clean and shared).
+pub fn memory_text(pid: u32) -> String {
+    match (rss_mib(pid), status_mib(pid, "RssAnon:")) {
+        (Some(rss), Some(anon)) => format!("{rss:.1} MiB ({anon:.1} MiB anonymous)"),
+        (Some(rss), None) => format!("{rss:.1} MiB"),
+        _ => "unknown (no /proc)".to_owned(),
+    }
 }
 
 /// A running mcpproxy with its own home.

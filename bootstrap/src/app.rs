@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use mcpproxy_application::ports::{
@@ -45,7 +46,8 @@ pub struct App {
     pub logs: Arc<ServerLogFiles>,
     pub auth: Arc<AuthService>,
     follower: JoinHandle<()>,
-    /// Background work: the activity writer, the token refresher, the logins servers ask for.
+    /// Background work: the activity writer and its retention, the token refresher, the
+    /// logins servers ask for.
     background: Vec<JoinHandle<()>>,
     sessions: CancellationToken,
 }
@@ -216,6 +218,12 @@ impl App {
         ));
         let background = vec![
             activity_writer,
+            // The configured activity retention, now and every ten minutes.
+            tokio::spawn(
+                activity
+                    .clone()
+                    .prune_forever(store.clone(), Duration::from_secs(600)),
+            ),
             tokio::spawn(oauth.clone().refresh_forever()),
             tokio::spawn(follow_auth(bus.subscribe(), auth.clone(), pool.clone())),
         ];

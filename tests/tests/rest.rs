@@ -504,6 +504,51 @@ async fn activity_list_get_and_export() {
 }
 
 #[tokio::test]
+async fn activity_retention_keeps_the_newest_records_up_to_the_cap() {
+    let home = Home::new();
+    let config = json!({"api_key": KEY, "activity_max_records": 3,
+        "mcpServers": [fixture("fx", false)]});
+    home.write_config(&config.to_string());
+    let mut proxy = Proxy::start(&home, &[]).await;
+    let api = Rest::new(&proxy.url(""), Some(KEY));
+    for message in ["one", "two", "three", "four", "five"] {
+        eventually_async("fx answers", || async {
+            let answer = api
+                .post(
+                    "/tools/call",
+                    &json!({"tool_name": "fx:echo", "arguments": {"message": message}}),
+                )
+                .await;
+            (answer.status == reqwest::StatusCode::OK).then_some(())
+        })
+        .await;
+    }
+    let before = api.get("/activity?type=tool_call").await.data();
+    assert!(before["total"].as_u64().unwrap() >= 5, "{before}");
+    proxy.stop().await;
+
+    // The retention is applied at start (and every ten minutes after).
+    let proxy = Proxy::start(&home, &[]).await;
+    let api = Rest::new(&proxy.url(""), Some(KEY));
+    let kept = eventually_async("the retention applied", || async {
+        let page = api.get("/activity?limit=100").await.data();
+        (page["total"].as_u64().unwrap() <= 4).then_some(page)
+    })
+    .await;
+    // Kept, newest first: the new start (when written before the pruning), the stop, the
+    // last call… so the newest call survives and the oldest do not.
+    let messages: Vec<String> = kept["activities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["type"] == "tool_call")
+        .map(|a| a["arguments"]["message"].as_str().unwrap_or("").to_owned())
+        .collect();
+    assert!(!messages.iter().any(|m| m == "one"), "{kept}");
+    assert!(messages.iter().any(|m| m == "five"), "{kept}");
+}
+
+#[tokio::test]
 async fn gated_operations_are_refused_with_403() {
     let (home, _proxy, api) = start(&["--read-only"]).await;
     let before = std::fs::read_to_string(home.config_path()).unwrap();

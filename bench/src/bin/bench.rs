@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use mcpproxy_bench::load::{Load, Target, run};
 use mcpproxy_bench::peers::{self, Peer};
 use mcpproxy_bench::procs::{
-    Proxy, Running, free_port, rss_mib, sibling, spawn, spawn_with_stderr,
+    Proxy, Running, free_port, memory_text, sibling, spawn, spawn_with_stderr,
 };
 use mcpproxy_bench::search;
 use mcpproxy_bench::stats::{Stats, short};
@@ -432,8 +432,8 @@ async fn footprint(out: &mut String, quick: bool) -> Result<(), String> {
     tokio::time::sleep(Duration::from_secs(1)).await;
     let _ = writeln!(
         out,
-        "| resident memory, idle | {:.1} MiB |",
-        rss_mib(idle.process.pid()).unwrap_or(0.0)
+        "| resident memory, idle | {} |",
+        memory_text(idle.process.pid())
     );
     idle.process.stop().await;
 
@@ -446,9 +446,9 @@ async fn footprint(out: &mut String, quick: bool) -> Result<(), String> {
         .await?;
     let _ = writeln!(
         out,
-        "| resident memory, 100 stdio upstreams connected (all ready after {:.1} s) | {:.1} MiB |",
+        "| resident memory, 100 stdio upstreams connected (all ready after {:.1} s) | {} |",
         took.as_secs_f64(),
-        rss_mib(proxy.process.pid()).unwrap_or(0.0)
+        memory_text(proxy.process.pid())
     );
     proxy.process.stop().await;
 
@@ -460,9 +460,9 @@ async fn footprint(out: &mut String, quick: bool) -> Result<(), String> {
     tokio::time::sleep(Duration::from_secs(1)).await;
     let _ = writeln!(
         out,
-        "| resident memory, 20,000 tools indexed (ready after {:.1} s) | {:.1} MiB |",
+        "| resident memory, 20,000 tools indexed (ready after {:.1} s) | {} |",
         took.as_secs_f64(),
-        rss_mib(proxy.process.pid()).unwrap_or(0.0)
+        memory_text(proxy.process.pid())
     );
     proxy.process.stop().await;
     Ok(())
