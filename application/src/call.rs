@@ -440,7 +440,7 @@ impl CallService {
             Err(CallError::InvalidArguments {
                 id: id.clone(),
                 problems,
-                schema: Box::new(tool.input_schema.clone()),
+                schema: Box::new(tool.input_schema.as_ref().clone()),
             })
         }
     }

@@ -71,11 +71,13 @@ pub struct ToolReview {
     pub state: ApprovalState,
     pub description: String,
     #[serde(rename = "inputSchema")]
-    pub input_schema: serde_json::Value,
+    #[cfg_attr(feature = "openapi", schema(value_type = Value))]
+    pub input_schema: Arc<serde_json::Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub approved_description: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub approved_input_schema: Option<serde_json::Value>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Value>))]
+    pub approved_input_schema: Option<Arc<serde_json::Value>>,
     pub fingerprint: String,
 }
 
@@ -89,7 +91,8 @@ pub struct ToolRow {
     pub name: String,
     pub description: String,
     #[serde(rename = "inputSchema")]
-    pub input_schema: serde_json::Value,
+    #[cfg_attr(feature = "openapi", schema(value_type = Value))]
+    pub input_schema: Arc<serde_json::Value>,
     #[serde(skip_serializing_if = "mcpproxy_domain::ToolAnnotations::is_empty")]
     pub annotations: mcpproxy_domain::ToolAnnotations,
     pub approval: ApprovalState,

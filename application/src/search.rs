@@ -1,6 +1,8 @@
 //! `retrieve_tools` and `describe_tool`: how agents find tools among thousands without
 //! loading every schema.
 
+use std::sync::Arc;
+
 use mcpproxy_domain::{CallVariant, ToolAnnotations, ToolId};
 use serde::Serialize;
 use serde_json::Value;
@@ -45,7 +47,8 @@ pub struct RetrievedTool {
     pub server: String,
     pub description: String,
     #[serde(rename = "inputSchema")]
-    pub input_schema: Value,
+    #[cfg_attr(feature = "openapi", schema(value_type = Value))]
+    pub input_schema: Arc<Value>,
     #[serde(skip_serializing_if = "ToolAnnotations::is_empty")]
     pub annotations: ToolAnnotations,
     pub score: f32,
@@ -70,7 +73,8 @@ pub struct ToolDefinition {
     pub server: String,
     pub description: String,
     #[serde(rename = "inputSchema")]
-    pub input_schema: Value,
+    #[cfg_attr(feature = "openapi", schema(value_type = Value))]
+    pub input_schema: Arc<Value>,
     #[serde(rename = "outputSchema", skip_serializing_if = "Option::is_none")]
     pub output_schema: Option<Value>,
     #[serde(skip_serializing_if = "ToolAnnotations::is_empty")]

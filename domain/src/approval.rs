@@ -5,6 +5,8 @@
 //! `pending`; a tool whose fingerprint moves away from the approved one is `changed`, with the
 //! approved and current descriptions kept so a person can see what changed before approving.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -59,11 +61,12 @@ pub struct ToolApproval {
     pub state: ApprovalState,
     pub current_fingerprint: Fingerprint,
     pub current_description: String,
-    pub current_schema: Value,
+    /// The tool's own schema, shared with it.
+    pub current_schema: Arc<Value>,
     /// What was approved last; `None` when the tool was never approved.
     pub approved_fingerprint: Option<Fingerprint>,
     pub approved_description: Option<String>,
-    pub approved_schema: Option<Value>,
+    pub approved_schema: Option<Arc<Value>>,
 }
 
 /// How the server's trust settles a tool that needs a decision.
@@ -112,7 +115,13 @@ impl ToolApproval {
         if prev.current_fingerprint == fingerprint
             && (prev.state == ApprovalState::Approved || !trust.auto_approve)
         {
-            return (prev.clone(), ApprovalDecision::Unchanged);
+            // Same tool: point at its schema rather than keep the stored copies.
+            let mut record = prev.clone();
+            record.current_schema = tool.input_schema.clone();
+            if record.approved_fingerprint.as_ref() == Some(&record.current_fingerprint) {
+                record.approved_schema = Some(tool.input_schema.clone());
+            }
+            return (record, ApprovalDecision::Unchanged);
         }
 
         let mut record = prev.clone();
@@ -198,6 +207,29 @@ mod tests {
         auto_approve: true,
         baseline: false,
     };
+
+    #[test]
+    fn records_share_the_tools_schema_instead_of_copying_it() {
+        let t = tool("reads a file");
+        let (first, _) = ToolApproval::evaluate(&server(), None, &t, BASELINE);
+        assert!(Arc::ptr_eq(&first.current_schema, &t.input_schema));
+        assert!(Arc::ptr_eq(
+            first.approved_schema.as_ref().unwrap(),
+            &t.input_schema
+        ));
+        // A record read back from storage holds its own copies; the next discovery of the
+        // same tool points it at the tool's schema again.
+        let stored: ToolApproval =
+            serde_json::from_str(&serde_json::to_string(&first).unwrap()).unwrap();
+        let again = tool("reads a file");
+        let (next, decision) = ToolApproval::evaluate(&server(), Some(&stored), &again, MANUAL);
+        assert_eq!(decision, ApprovalDecision::Unchanged);
+        assert!(Arc::ptr_eq(&next.current_schema, &again.input_schema));
+        assert!(Arc::ptr_eq(
+            next.approved_schema.as_ref().unwrap(),
+            &again.input_schema
+        ));
+    }
 
     #[test]
     fn trusted_servers_first_tools_are_the_baseline() {

@@ -1,5 +1,7 @@
 //! A tool as an upstream server declares it, and its behaviour hints.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -47,7 +49,10 @@ pub struct Tool {
     pub title: Option<String>,
     #[serde(default)]
     pub description: String,
-    pub input_schema: Value,
+    /// Shared, not copied, by everything that keeps the tool (the connection, the catalog,
+    /// the approval record): with thousands of tools the schemas are most of the memory.
+    #[cfg_attr(feature = "openapi", schema(value_type = Value))]
+    pub input_schema: Arc<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output_schema: Option<Value>,
     #[serde(default, skip_serializing_if = "ToolAnnotations::is_empty")]
@@ -68,7 +73,7 @@ impl Tool {
             name: name.into(),
             title: None,
             description: description.into(),
-            input_schema,
+            input_schema: Arc::new(input_schema),
             output_schema: None,
             annotations: ToolAnnotations::default(),
             extra: Map::new(),

@@ -19,23 +19,33 @@ fn json_col(
 fn from_row(row: &sqlx::sqlite::SqliteRow) -> Result<ToolApproval, StorageError> {
     let server: String = row.try_get("server").map_err(storage_err)?;
     let state: String = row.try_get("state").map_err(storage_err)?;
+    let current_fingerprint = Fingerprint::from_hex(
+        row.try_get::<String, _>("current_fingerprint")
+            .map_err(storage_err)?,
+    );
+    let approved_fingerprint = row
+        .try_get::<Option<String>, _>("approved_fingerprint")
+        .map_err(storage_err)?
+        .map(Fingerprint::from_hex);
+    let current_schema: std::sync::Arc<serde_json::Value> =
+        json_col(row, "current_schema")?.unwrap_or_default().into();
+    // An approved tool that has not changed has one schema: read it once.
+    let approved_schema = if approved_fingerprint.as_ref() == Some(&current_fingerprint) {
+        Some(current_schema.clone())
+    } else {
+        json_col(row, "approved_schema")?.map(Into::into)
+    };
     Ok(ToolApproval {
         server: ServerName::parse(server).map_err(storage_err)?,
         tool: row.try_get("tool").map_err(storage_err)?,
         state: ApprovalState::parse(&state)
             .ok_or_else(|| StorageError(format!("unknown approval state {state:?}")))?,
-        current_fingerprint: Fingerprint::from_hex(
-            row.try_get::<String, _>("current_fingerprint")
-                .map_err(storage_err)?,
-        ),
+        current_fingerprint,
         current_description: row.try_get("current_description").map_err(storage_err)?,
-        current_schema: json_col(row, "current_schema")?.unwrap_or_default(),
-        approved_fingerprint: row
-            .try_get::<Option<String>, _>("approved_fingerprint")
-            .map_err(storage_err)?
-            .map(Fingerprint::from_hex),
+        current_schema,
+        approved_fingerprint,
         approved_description: row.try_get("approved_description").map_err(storage_err)?,
-        approved_schema: json_col(row, "approved_schema")?,
+        approved_schema,
     })
 }
 
@@ -80,7 +90,7 @@ impl ApprovalRepository for Database {
         .bind(to_text(&a.current_schema)?)
         .bind(a.approved_fingerprint.as_ref().map(Fingerprint::as_str))
         .bind(&a.approved_description)
-        .bind(a.approved_schema.as_ref().map(to_text).transpose()?)
+        .bind(a.approved_schema.as_deref().map(to_text).transpose()?)
         .execute(&self.pool)
         .await
         .map_err(storage_err)?;
