@@ -101,6 +101,49 @@ pub async fn run(target: &Target, load: &Load) -> Result<Stats, String> {
     }
 }
 
+/// One worker per session until the load's time is up: each sends its calls one after
+/// another through `ask` and checks every answer. Ids are unique across all workers (the
+/// stdio sessions share one pipe).
+pub(crate) async fn drive<S, F, Fut>(sessions: Vec<S>, load: &Load, ask: F) -> Result<Stats, String>
+where
+    S: Send + Sync + 'static,
+    F: Fn(Arc<S>, Value, u64) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = Result<Value, String>> + Send,
+{
+    let next = Arc::new(AtomicU64::new(1));
+    let errors = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let deadline = started + load.duration;
+    let mut workers = Vec::new();
+    for session in sessions {
+        let session = Arc::new(session);
+        let (load, next, errors, ask) = (load.clone(), next.clone(), errors.clone(), ask.clone());
+        workers.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            while Instant::now() < deadline {
+                let id = next.fetch_add(1, Ordering::Relaxed);
+                let sent = Instant::now();
+                match ask(session.clone(), call(&load, id), id).await {
+                    Ok(answer) if good(&answer, &load.expect) => latencies.push(sent.elapsed()),
+                    _ => {
+                        errors.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+            latencies
+        }));
+    }
+    let mut latencies = Vec::new();
+    for worker in workers {
+        latencies.extend(worker.await.map_err(|e| e.to_string())?);
+    }
+    Ok(Stats::new(
+        latencies,
+        errors.load(Ordering::Relaxed),
+        started.elapsed(),
+    ))
+}
+
 struct Session {
     http: reqwest::Client,
     url: String,
@@ -174,45 +217,33 @@ async fn http(url: &str, headers: &[(String, String)], load: &Load) -> Result<St
     for _ in 0..load.concurrency {
         sessions.push(Session::open(client.clone(), url, headers).await?);
     }
-    let errors = Arc::new(AtomicU64::new(0));
-    let started = Instant::now();
-    let deadline = started + load.duration;
-    let mut workers = Vec::new();
-    for session in sessions {
-        let load = load.clone();
-        let errors = errors.clone();
-        workers.push(tokio::spawn(async move {
-            let mut latencies = Vec::new();
-            let mut id = 1;
-            while Instant::now() < deadline {
-                let sent = Instant::now();
-                let answered = session.post(&call(&load, id)).await;
-                let elapsed = sent.elapsed();
-                match answered {
-                    Ok((status, _, body))
-                        if status.is_success()
-                            && answer_in(&body, id).is_some_and(|a| good(&a, &load.expect)) =>
-                    {
-                        latencies.push(elapsed);
-                    }
-                    _ => {
-                        errors.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
-                id += 1;
+    drive(
+        sessions,
+        load,
+        |session: Arc<Session>, message, id| async move {
+            let (status, _, body) = session.post(&message).await?;
+            if !status.is_success() {
+                return Err(format!("HTTP {status}: {body}"));
             }
-            latencies
-        }));
-    }
-    let mut latencies = Vec::new();
-    for worker in workers {
-        latencies.extend(worker.await.map_err(|e| e.to_string())?);
-    }
-    Ok(Stats::new(
-        latencies,
-        errors.load(Ordering::Relaxed),
-        started.elapsed(),
-    ))
+            answer_in(&body, id).ok_or_else(|| format!("no answer to {id} in {body}"))
+        },
+    )
+    .await
+}
+
+/// Writes `message` as one line to a stdio server.
+async fn send_line(
+    stdin: &Mutex<tokio::process::ChildStdin>,
+    message: &Value,
+) -> Result<(), String> {
+    let mut line = message.to_string();
+    line.push('\n');
+    stdin
+        .lock()
+        .await
+        .write_all(line.as_bytes())
+        .await
+        .map_err(|e| e.to_string())
 }
 
 type Waiting = Arc<Mutex<HashMap<u64, oneshot::Sender<Value>>>>;
@@ -252,63 +283,22 @@ async fn stdio(command: &[String], load: &Load) -> Result<Stats, String> {
             async move {
                 let (reply, answer) = oneshot::channel();
                 waiting.lock().await.insert(id, reply);
-                let mut line = message.to_string();
-                line.push('\n');
-                stdin
-                    .lock()
-                    .await
-                    .write_all(line.as_bytes())
-                    .await
-                    .map_err(|e| e.to_string())?;
+                send_line(&stdin, &message).await?;
                 answer.await.map_err(|_| "the server closed".to_owned())
             }
         }
     };
     ask(initialize(0), 0).await?;
-    {
-        let mut line = json!({"jsonrpc": "2.0", "method": "notifications/initialized"}).to_string();
-        line.push('\n');
-        stdin
-            .lock()
-            .await
-            .write_all(line.as_bytes())
-            .await
-            .map_err(|e| e.to_string())?;
-    }
-    let next = Arc::new(AtomicU64::new(1));
-    let errors = Arc::new(AtomicU64::new(0));
-    let started = Instant::now();
-    let deadline = started + load.duration;
-    let mut workers = Vec::new();
-    for _ in 0..load.concurrency {
-        let (load, next, errors, ask) = (load.clone(), next.clone(), errors.clone(), ask.clone());
-        workers.push(tokio::spawn(async move {
-            let mut latencies = Vec::new();
-            while Instant::now() < deadline {
-                let id = next.fetch_add(1, Ordering::Relaxed);
-                let sent = Instant::now();
-                match ask(call(&load, id), id).await {
-                    Ok(answer) if good(&answer, &load.expect) => latencies.push(sent.elapsed()),
-                    _ => {
-                        errors.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
-            }
-            latencies
-        }));
-    }
-    let mut latencies = Vec::new();
-    for worker in workers {
-        latencies.extend(worker.await.map_err(|e| e.to_string())?);
-    }
-    let elapsed = started.elapsed();
+    send_line(
+        &stdin,
+        &json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+    )
+    .await?;
+    let sessions = vec![(); load.concurrency];
+    let stats = drive(sessions, load, move |_, message, id| ask(message, id)).await;
     reader.abort();
     let _ = child.kill().await;
-    Ok(Stats::new(
-        latencies,
-        errors.load(Ordering::Relaxed),
-        elapsed,
-    ))
+    stats
 }
 
 #[cfg(test)]

@@ -4,13 +4,12 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 use tokio::sync::{Mutex, oneshot};
 
-use crate::load::{Load, call, good, initialize};
+use crate::load::{Load, drive, initialize};
 use crate::stats::Stats;
 
 type Waiting = Arc<Mutex<HashMap<u64, oneshot::Sender<Value>>>>;
@@ -150,37 +149,12 @@ pub async fn run(url: &str, headers: &[(String, String)], load: &Load) -> Result
     for _ in 0..load.concurrency {
         sessions.push(Session::open(client.clone(), url, headers).await?);
     }
-    let errors = Arc::new(AtomicU64::new(0));
-    let started = Instant::now();
-    let deadline = started + load.duration;
-    let mut workers = Vec::new();
-    for session in sessions {
-        let (load, errors) = (load.clone(), errors.clone());
-        workers.push(tokio::spawn(async move {
-            let mut latencies = Vec::new();
-            let mut id = 1;
-            while Instant::now() < deadline {
-                let sent = Instant::now();
-                match session.ask(call(&load, id), id).await {
-                    Ok(answer) if good(&answer, &load.expect) => latencies.push(sent.elapsed()),
-                    _ => {
-                        errors.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
-                id += 1;
-            }
-            latencies
-        }));
-    }
-    let mut latencies = Vec::new();
-    for worker in workers {
-        latencies.extend(worker.await.map_err(|e| e.to_string())?);
-    }
-    Ok(Stats::new(
-        latencies,
-        errors.load(Ordering::Relaxed),
-        started.elapsed(),
-    ))
+    drive(
+        sessions,
+        load,
+        |session: Arc<Session>, message, id| async move { session.ask(message, id).await },
+    )
+    .await
 }
 
 #[cfg(test)]

@@ -113,15 +113,21 @@ fn row(out: &mut String, label: &str, c: usize, s: &Result<Stats, String>, base:
 
 const HEADER: &str = "| path | concurrency | req/s | p50 | p90 | p99 | max | errors | p50 over direct | throughput vs direct |\n|---|---|---|---|---|---|---|---|---|---|\n";
 
-async fn overhead(o: &Options, out: &mut String) -> Result<(), String> {
-    let upstream_bin = sibling("bench-upstream");
+/// The fast upstream over HTTP on a free port, once it takes requests; and its URL.
+async fn http_upstream() -> Result<(Running, String), String> {
     let port = free_port();
     let upstream = spawn(
         "bench-upstream",
-        Command::new(&upstream_bin).args(["--http", &format!("127.0.0.1:{port}")]),
+        Command::new(sibling("bench-upstream")).args(["--http", &format!("127.0.0.1:{port}")]),
     )?;
-    let direct_url = format!("http://127.0.0.1:{port}/mcp");
-    until_ok_post(&direct_url).await?;
+    let url = format!("http://127.0.0.1:{port}/mcp");
+    until_ok_post(&url).await?;
+    Ok((upstream, url))
+}
+
+async fn overhead(o: &Options, out: &mut String) -> Result<(), String> {
+    let upstream_bin = sibling("bench-upstream");
+    let (upstream, direct_url) = http_upstream().await?;
     let servers = json!([
         {"name": "h", "url": direct_url, "protocol": "streamable-http", "quarantined": false},
         {"name": "s", "command": upstream_bin, "quarantined": false}
@@ -192,14 +198,7 @@ async fn until_ok_post(url: &str) -> Result<(), String> {
 }
 
 async fn peer_scenarios(o: &Options, out: &mut String) -> Result<(), String> {
-    let upstream_bin = sibling("bench-upstream");
-    let port = free_port();
-    let upstream = spawn(
-        "bench-upstream",
-        Command::new(&upstream_bin).args(["--http", &format!("127.0.0.1:{port}")]),
-    )?;
-    let upstream_url = format!("http://127.0.0.1:{port}/mcp");
-    until_ok_post(&upstream_url).await?;
+    let (upstream, upstream_url) = http_upstream().await?;
     let levels: &[usize] = if o.quick { &[16] } else { &[1, 16, 64] };
     let _ = write!(
         out,
