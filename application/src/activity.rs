@@ -196,11 +196,17 @@ impl ActivityLog {
         }
     }
 
+    /// Stores the record and announces it, or logs why it could not.
     async fn write_now(&self, record: ActivityRecord) {
-        match self.repo.append(&record).await {
-            Ok(()) => self.announce(&record),
-            Err(e) => tracing::error!(error = %e, "could not record activity"),
+        if let Err(e) = self.store(record).await {
+            tracing::error!(error = %e, "could not record activity");
         }
+    }
+
+    async fn store(&self, record: ActivityRecord) -> Result<ActivityRecord, StorageError> {
+        self.repo.append(&record).await?;
+        self.announce(&record);
+        Ok(record)
     }
 
     fn announce(&self, record: &ActivityRecord) {
@@ -219,10 +225,7 @@ impl ActivityLog {
 
     /// Stores the record and announces it.
     pub async fn record(&self, draft: ActivityDraft) -> Result<ActivityRecord, StorageError> {
-        let record = self.build(draft);
-        self.repo.append(&record).await?;
-        self.announce(&record);
-        Ok(record)
+        self.store(self.build(draft)).await
     }
 
     fn build(&self, draft: ActivityDraft) -> ActivityRecord {
@@ -346,9 +349,7 @@ impl ActivityLog {
     /// Records, but a storage failure is logged rather than failing the operation that
     /// caused the record: losing an audit line must not undo a user's change.
     pub async fn record_or_log(&self, draft: ActivityDraft) {
-        if let Err(e) = self.record(draft).await {
-            tracing::error!(error = %e, "could not record activity");
-        }
+        self.write_now(self.build(draft)).await;
     }
 }
 

@@ -556,6 +556,18 @@ impl ToolCatalog {
         })
     }
 
+    /// Whether a configured server offers the tool (without copying it, as `lookup` does).
+    async fn offers(&self, id: &ToolId) -> bool {
+        if self.config.current().server(id.server()).is_none() {
+            return false;
+        }
+        self.entries
+            .read()
+            .await
+            .get(id.server())
+            .is_some_and(|e| e.tools.iter().any(|t| t.name == id.tool()))
+    }
+
     /// The tool a direct-mode name (`server__tool`) means: the first split at `__` whose
     /// server offers such a tool (server names may hold `__` too).
     pub async fn direct_id(&self, name: &str) -> Option<ToolId> {
@@ -567,7 +579,7 @@ impl ToolCatalog {
             let Ok(id) = ToolId::new(server, tool.to_owned()) else {
                 continue;
             };
-            if self.lookup(&id).await.is_some() {
+            if self.offers(&id).await {
                 return Some(id);
             }
         }

@@ -208,11 +208,16 @@ impl Session {
     }
 }
 
-async fn http(url: &str, headers: &[(String, String)], load: &Load) -> Result<Stats, String> {
-    let client = reqwest::Client::builder()
+/// An HTTP client that keeps one connection per session alive.
+pub(crate) fn http_client(load: &Load) -> Result<reqwest::Client, String> {
+    reqwest::Client::builder()
         .pool_max_idle_per_host(load.concurrency.max(1) * 2)
         .build()
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| e.to_string())
+}
+
+async fn http(url: &str, headers: &[(String, String)], load: &Load) -> Result<Stats, String> {
+    let client = http_client(load)?;
     let mut sessions = Vec::new();
     for _ in 0..load.concurrency {
         sessions.push(Session::open(client.clone(), url, headers).await?);

@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use tokio::sync::{Mutex, oneshot};
 
-use crate::load::{Load, drive, initialize};
+use crate::load::{Load, drive, http_client, initialize};
 use crate::stats::Stats;
 
 type Waiting = Arc<Mutex<HashMap<u64, oneshot::Sender<Value>>>>;
@@ -141,10 +141,7 @@ impl Session {
 
 /// Runs `load` over legacy SSE sessions at `url` (the `GET` endpoint).
 pub async fn run(url: &str, headers: &[(String, String)], load: &Load) -> Result<Stats, String> {
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(load.concurrency.max(1) * 2)
-        .build()
-        .map_err(|e| e.to_string())?;
+    let client = http_client(load)?;
     let mut sessions = Vec::new();
     for _ in 0..load.concurrency {
         sessions.push(Session::open(client.clone(), url, headers).await?);
