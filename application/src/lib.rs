@@ -15,6 +15,7 @@ pub mod management;
 pub mod ports;
 pub mod relay;
 pub mod search;
+pub mod secrets;
 pub mod upstream;
 
 #[cfg(test)]
@@ -29,4 +30,5 @@ pub use management::{
     AddServer, BulkError, BulkResult, Gate, ManagementError, ManagementService, ServerView,
 };
 pub use relay::{ProtocolRelay, RelayRefusal};
+pub use secrets::{SecretsError, SecretsService};
 pub use upstream::UpstreamTracker;

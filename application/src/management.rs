@@ -232,6 +232,12 @@ impl ManagementService {
         Ok(())
     }
 
+    /// Whether the config may be changed now (`read_only_mode`, `disable_management`); for
+    /// use cases that change what servers run with outside the file (keyring secrets).
+    pub fn check_config_change(&self) -> Result<(), ManagementError> {
+        Self::gate(&self.config.current(), Change::Config)
+    }
+
     fn parse_name(name: &str) -> Result<ServerName, ManagementError> {
         ServerName::parse(name).map_err(|_| ManagementError::NotFound(name.to_owned()))
     }

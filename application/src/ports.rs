@@ -392,6 +392,32 @@ pub trait ServerLogs: Send + Sync {
     async fn tail(&self, server: &ServerName, lines: usize) -> Result<Vec<String>, StorageError>;
 }
 
+/// Why the secret store could not do what was asked.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SecretStoreError {
+    /// No keyring to talk to (no Secret Service on the session bus, no session bus, …).
+    #[error("the OS keyring is not available: {0}")]
+    Unavailable(String),
+    /// The keyring answered with an error (locked, refused, …).
+    #[error("the OS keyring failed: {0}")]
+    Failed(String),
+}
+
+/// The OS keyring (Secret Service, Keychain, Credential Manager): secrets by name, all
+/// under the service `mcpproxy`. Values never leave through anything but [`SecretStore::get`].
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+#[async_trait]
+pub trait SecretStore: Send + Sync {
+    async fn get(&self, name: &str) -> Result<Option<String>, SecretStoreError>;
+    async fn set(&self, name: &str, value: &str) -> Result<(), SecretStoreError>;
+    /// Deletes the secret; false when there was none.
+    async fn delete(&self, name: &str) -> Result<bool, SecretStoreError>;
+    /// The names of every stored secret, sorted.
+    async fn list(&self) -> Result<Vec<String>, SecretStoreError>;
+    /// Which store this is, for people (`secret-service`, `file …`).
+    fn describe(&self) -> String;
+}
+
 /// Publishes domain events. Never blocks: a subscriber that cannot keep up loses events
 /// and is told so, the publisher does not wait for it.
 #[cfg_attr(any(test, feature = "mock"), mockall::automock)]

@@ -12,8 +12,8 @@ use mcpproxy_application::ports::{
     ServerLogs, ServerRepository, SystemClock, TokenStore, ToolIndex, UpstreamPool,
 };
 use mcpproxy_application::{
-    ActivityLog, AuthService, CallService, EventBus, ManagementService, ProtocolRelay, ToolCatalog,
-    UpstreamTracker,
+    ActivityLog, AuthService, CallService, EventBus, ManagementService, ProtocolRelay,
+    SecretsService, ToolCatalog, UpstreamTracker,
 };
 use mcpproxy_config::FileConfigStore;
 use mcpproxy_domain::{DomainEvent, ServerName};
@@ -24,6 +24,7 @@ use mcpproxy_http::{
 use mcpproxy_logs::{Rotation, ServerLogFiles};
 use mcpproxy_oauth::{OAuth, headless_from_env};
 use mcpproxy_search::TantivyIndex;
+use mcpproxy_secrets::Keyring;
 use mcpproxy_storage::Database;
 use mcpproxy_upstream::{Connector, OAuthTokens, Pool, Reaper};
 use tokio::sync::broadcast;
@@ -45,6 +46,7 @@ pub struct App {
     pub calls: Arc<CallService>,
     pub logs: Arc<ServerLogFiles>,
     pub auth: Arc<AuthService>,
+    pub secrets: Arc<SecretsService>,
     follower: JoinHandle<()>,
     /// Background work: the activity writer and its retention, the token refresher, the
     /// logins servers ask for.
@@ -176,9 +178,11 @@ impl App {
             headless_from_env(),
         ));
         oauth.set_callback_base(callback_base);
+        let keyring: Arc<dyn mcpproxy_application::ports::SecretStore> = Arc::new(Keyring::new());
         let connector = Arc::new(
             Connector::new(logs.clone(), start_reaper())
-                .with_oauth(Arc::new(OAuthBridge(oauth.clone()))),
+                .with_oauth(Arc::new(OAuthBridge(oauth.clone())))
+                .with_secrets(keyring.clone()),
         );
         let tracker = Arc::new(UpstreamTracker::new(
             servers.clone(),
@@ -194,6 +198,14 @@ impl App {
             events.clone(),
             activity.clone(),
             clock.clone(),
+        ));
+        let secrets = Arc::new(SecretsService::new(
+            keyring,
+            store_port.clone(),
+            management.clone(),
+            pool.clone() as Arc<dyn UpstreamPool>,
+            events.clone(),
+            activity.clone(),
         ));
         let calls = Arc::new(CallService::new(
             store_port,
@@ -240,6 +252,7 @@ impl App {
             calls,
             logs,
             auth,
+            secrets,
             follower,
             background,
             sessions: CancellationToken::new(),
@@ -254,6 +267,7 @@ impl App {
             calls: self.calls.clone(),
             activity: self.activity.clone(),
             auth: self.auth.clone(),
+            secrets: self.secrets.clone(),
             logs: self.logs.clone() as Arc<dyn ServerLogs>,
             bus: self.bus.clone(),
             endpoints: Endpoints {

@@ -8,6 +8,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::commands::activity::ActivityCommand;
 use crate::commands::auth::AuthCommand;
 use crate::commands::call::CallCommand;
+use crate::commands::secrets::SecretsCommand;
 use crate::commands::status::StatusArgs;
 use crate::commands::tools::ToolsCommand;
 use crate::commands::upstream::UpstreamCommand;
@@ -102,6 +103,9 @@ pub enum Command {
     /// Log in to remote servers (OAuth), see their logins, log out
     #[command(subcommand)]
     Auth(AuthCommand),
+    /// Secrets in the OS keyring, used in the config as ${keyring:NAME}
+    #[command(subcommand, alias = "secret")]
+    Secrets(SecretsCommand),
     /// Print the version
     Version,
     /// Print the OpenAPI document of the REST API

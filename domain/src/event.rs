@@ -71,6 +71,14 @@ pub enum DomainEvent {
         tool: String,
         state: ApprovalState,
     },
+    /// A keyring secret was stored or deleted (never its value).
+    SecretChanged {
+        name: String,
+        /// `set` or `deleted`.
+        action: &'static str,
+        /// The servers that use it and were restarted.
+        restarted: Vec<ServerName>,
+    },
     /// A record was added to the activity log.
     ActivityRecorded {
         id: String,
@@ -105,6 +113,7 @@ impl DomainEvent {
             Self::LoginStarted { .. } => "oauth.login_started".to_owned(),
             Self::TokenRefreshed { .. } => "oauth.token_refreshed".to_owned(),
             Self::RefreshFailed { .. } => "oauth.refresh_failed".to_owned(),
+            Self::SecretChanged { .. } => "secrets.changed".to_owned(),
             Self::ActivityRecorded { kind, .. } => format!("activity.{}", kind.as_str()),
         }
     }
@@ -121,7 +130,9 @@ impl DomainEvent {
             | Self::LoginStarted { server, .. }
             | Self::TokenRefreshed { server, .. }
             | Self::RefreshFailed { server, .. } => Some(server),
-            Self::ConfigReloaded { .. } | Self::ActivityRecorded { .. } => None,
+            Self::ConfigReloaded { .. }
+            | Self::SecretChanged { .. }
+            | Self::ActivityRecorded { .. } => None,
         }
     }
 }

@@ -9,6 +9,7 @@ pub mod auth;
 pub mod call;
 mod daemon;
 pub mod output;
+pub mod secrets;
 mod standalone;
 pub mod status;
 pub mod tools;
@@ -60,6 +61,11 @@ impl Context {
                 logging.max_age,
             ),
         )
+    }
+
+    /// Whether data is printed for scripts (JSON or YAML) rather than drawn for people.
+    pub fn format_is_data(&self) -> bool {
+        self.format != Format::Table
     }
 
     /// Prints `data` as JSON or YAML, or draws it with `table` for people.
@@ -126,6 +132,7 @@ pub async fn run(cli: &Cli, command: Command) -> Result<(), Failure> {
         Command::Status(a) => status::run(&ctx, &a).await,
         Command::Activity(c) => activity::run(&ctx, c).await,
         Command::Auth(c) => auth::run(&ctx, c).await,
+        Command::Secrets(c) => secrets::run(&ctx, c).await,
         Command::Serve(_) | Command::Openapi | Command::Reaper | Command::Version => Ok(()),
     }
 }

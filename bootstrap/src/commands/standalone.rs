@@ -11,7 +11,7 @@ use mcpproxy_application::ports::{
     ActivityRepository, ApprovalRepository, Clock, ConfigStore, Relay, ServerRepository,
     ServerRuntime, StorageError, SystemClock, UpstreamError, UpstreamNotice, UpstreamPool,
 };
-use mcpproxy_application::{ActivityLog, EventBus, ManagementService};
+use mcpproxy_application::{ActivityLog, EventBus, ManagementService, SecretsService};
 use mcpproxy_config::FileConfigStore;
 use mcpproxy_domain::{ServerName, Tool};
 use mcpproxy_storage::Database;
@@ -24,7 +24,9 @@ use crate::paths::ensure_private_dir;
 
 /// The services, holding the data directory's lock while they live.
 pub struct Standalone {
-    pub management: ManagementService,
+    pub management: Arc<ManagementService>,
+    /// Keyring secrets; servers that use one are not restarted (none runs).
+    pub secrets: SecretsService,
     db: Database,
     _lock: InstanceLock,
 }
@@ -57,17 +59,26 @@ impl Standalone {
             events.clone(),
             clock.clone(),
         ));
-        let management = ManagementService::new(
-            store,
+        let management = Arc::new(ManagementService::new(
+            store.clone(),
             Arc::new(NotRunning(db.clone())),
             Arc::new(db.clone()) as Arc<dyn ApprovalRepository>,
             Arc::new(NoUpstreams),
+            events.clone(),
+            activity.clone(),
+            clock,
+        ));
+        let secrets = SecretsService::new(
+            Arc::new(mcpproxy_secrets::Keyring::new()),
+            store,
+            management.clone(),
+            Arc::new(NoUpstreams),
             events,
             activity,
-            clock,
         );
         Ok(Self {
             management,
+            secrets,
             db,
             _lock: lock,
         })

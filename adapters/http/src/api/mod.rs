@@ -5,6 +5,7 @@
 pub mod activity;
 pub mod auth;
 pub mod envelope;
+pub mod secrets;
 pub mod servers;
 pub mod system;
 pub mod tools;
@@ -15,7 +16,7 @@ use std::time::Instant;
 
 use mcpproxy_application::ports::{ConfigStore, ServerLogs};
 use mcpproxy_application::{
-    ActivityLog, AuthService, CallService, EventBus, ManagementService, ToolCatalog,
+    ActivityLog, AuthService, CallService, EventBus, ManagementService, SecretsService, ToolCatalog,
 };
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -37,6 +38,7 @@ pub struct Api {
     pub calls: Arc<CallService>,
     pub activity: Arc<ActivityLog>,
     pub auth: Arc<AuthService>,
+    pub secrets: Arc<SecretsService>,
     pub logs: Arc<dyn ServerLogs>,
     pub bus: EventBus,
     pub endpoints: Endpoints,
@@ -105,6 +107,7 @@ impl Modify for Security {
         (name = "servers", description = "Upstream MCP servers"),
         (name = "tools", description = "Tools, search and calls"),
         (name = "activity", description = "The activity log"),
+        (name = "secrets", description = "Secrets in the OS keyring (names and masks, never values)"),
     )
 )]
 struct ApiDoc;
@@ -123,6 +126,10 @@ pub fn routes() -> OpenApiRouter<Arc<Api>> {
         .routes(routes!(servers::tools))
         .routes(routes!(servers::approve))
         .routes(routes!(servers::logs))
+        .routes(routes!(secrets::config_to_secret))
+        .routes(routes!(secrets::list, secrets::set))
+        .routes(routes!(secrets::get, secrets::delete))
+        .routes(routes!(secrets::migrate))
         .routes(routes!(auth::status))
         .routes(routes!(tools::list))
         .routes(routes!(tools::search))

@@ -1,0 +1,284 @@
+//! Security features end to end (issue 18), against the real binary: keyring secrets on a
+//! real Secret Service (GNOME Keyring on a private session bus), sensitive-data detection in
+//! tool traffic, the tool-poisoning scanner on discovery, and scoped agent tokens.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is how a test reports
+
+use std::process::Command;
+
+use serde_json::{Value, json};
+
+use mcpproxy_tests::keyring::SecretService;
+use mcpproxy_tests::rest::{EventStream, Rest};
+use mcpproxy_tests::{Home, Proxy, eventually_async, fixture_bin};
+
+const KEY: &str = "security-test-key";
+
+/// The state and last error of `name`, as `GET /servers` shows them.
+async fn server_state(api: &Rest, name: &str) -> (String, String) {
+    let servers = api.get("/servers").await.data();
+    let s = servers["servers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == name)
+        .cloned()
+        .unwrap_or_else(|| panic!("no server {name} in {servers}"));
+    (
+        s["status"].as_str().unwrap_or_default().to_owned(),
+        s["last_error"].as_str().unwrap_or_default().to_owned(),
+    )
+}
+
+async fn wait_state(api: &Rest, name: &str, want: impl Fn(&str, &str) -> bool) -> (String, String) {
+    eventually_async(&format!("{name} in the expected state"), || async {
+        let (status, error) = server_state(api, name).await;
+        want(&status, &error).then_some((status, error))
+    })
+    .await
+}
+
+/// A stdio server that starts only when `$FIXTURE_TOKEN` is `secret` (it compares hashes, so
+/// the value itself is nowhere in the config).
+fn guarded_fixture(name: &str, secret: &str) -> Value {
+    let digest = {
+        let out = Command::new("sh")
+            .args([
+                "-c",
+                "printf %s \"$1\" | sha256sum | cut -c1-64",
+                "sh",
+                secret,
+            ])
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    };
+    let script = format!(
+        "[ \"$(printf %s \"$FIXTURE_TOKEN\" | sha256sum | cut -c1-64)\" = {digest} ] || {{ echo 'FIXTURE_TOKEN is wrong' >&2; exit 1; }}; exec {} --name {name}",
+        fixture_bin().display()
+    );
+    json!({
+        "name": name,
+        "command": "sh",
+        "args": ["-c", script],
+        "env": {"FIXTURE_TOKEN": "${keyring:fixture-token}", "OTHER_TOKEN": "plain-other-token-0123456789"},
+        "quarantined": false,
+    })
+}
+
+#[tokio::test]
+async fn keyring_secrets_resolve_at_connect_time_and_never_show() {
+    const SECRET: &str = "kr-Secret-Value-7f3a9c1e55";
+    let keyring = SecretService::start().await;
+    let home = Home::new();
+    let config = json!({"api_key": KEY, "mcpServers": [guarded_fixture("kr", SECRET)]});
+    home.write_config(&config.to_string());
+    let mut proxy = Proxy::start_with(&home, &[], |c| keyring.apply(c)).await;
+    let api = Rest::new(&proxy.url(""), Some(KEY));
+    let cli = |args: &'static [&'static str]| {
+        let home = &home;
+        let keyring = &keyring;
+        async move { home.cli_with(args, None, |c| keyring.apply(c)).await }
+    };
+
+    // Not in the keyring yet: a clear error naming the secret and the command.
+    let (status, error) = wait_state(&api, "kr", |_, e| e.contains("fixture-token")).await;
+    assert!(
+        error.contains("mcpproxy secrets set fixture-token") && error.contains("env.FIXTURE_TOKEN"),
+        "{status}: {error}"
+    );
+
+    let mut events = EventStream::open(&api).await;
+    let set = home
+        .cli_with(
+            &["secrets", "set", "fixture-token", "--from-stdin"],
+            Some(&format!("{SECRET}\n")),
+            |c| keyring.apply(c),
+        )
+        .await;
+    assert!(
+        set.ok().contains("${keyring:fixture-token}"),
+        "{}",
+        set.stdout
+    );
+    let changed = events
+        .until("secrets.changed", |d| {
+            d["payload"]["name"] == "fixture-token"
+        })
+        .await;
+    assert_eq!(changed.data["payload"]["restarted"], json!(["kr"]));
+    // The server that uses it was restarted and now connects with it.
+    wait_state(&api, "kr", |s, _| s == "Ready").await;
+    let called = api
+        .post(
+            "/tools/call",
+            &json!({"tool_name": "kr:echo", "arguments": {"message": "hello"}}),
+        )
+        .await
+        .data();
+    assert!(called.to_string().contains("hello"), "{called}");
+
+    // Listing and showing give names and masks.
+    let listed = cli(&["secrets", "list", "-o", "json"]).await.json();
+    let entry = listed["secrets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "fixture-token")
+        .cloned()
+        .unwrap();
+    assert_eq!(entry["set"], true);
+    assert_eq!(entry["referenced_by"], json!(["kr"]));
+    let shown = api.get("/secrets/fixture-token").await.data();
+    assert_eq!(shown["masked"], "••••55 (26 chars)", "{shown}");
+    let masked = cli(&["secrets", "get", "fixture-token"]).await;
+    assert!(masked.ok().contains("••••55"), "{}", masked.stdout);
+    let plain = cli(&["secrets", "get", "fixture-token", "--masked=false"]).await;
+    assert_eq!(plain.ok().trim(), format!("fixture-token: {SECRET}"));
+    // Another tool (the Go proxy, secret-tool) finds it under service mcpproxy.
+    let mut lookup = Command::new("secret-tool");
+    lookup.args(["lookup", "service", "mcpproxy", "username", "fixture-token"]);
+    keyring.apply(&mut lookup);
+    if let Ok(out) = lookup.output() {
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), SECRET);
+    }
+
+    // A plaintext value moves into the keyring without the client ever holding it.
+    let moved = api
+        .post(
+            "/servers/kr/config-to-secret",
+            &json!({"scope": "env", "key": "OTHER_TOKEN", "secret_name": "kr-other"}),
+        )
+        .await
+        .data();
+    assert_eq!(moved["reference"], "${keyring:kr-other}");
+    assert_eq!(
+        home.read_config()["mcpServers"][0]["env"]["OTHER_TOKEN"],
+        "${keyring:kr-other}"
+    );
+    let other = cli(&["secrets", "get", "kr-other", "--masked=false"]).await;
+    assert!(other.ok().contains("plain-other-token-0123456789"));
+    api.post(
+        "/servers/kr/config-to-secret",
+        &json!({"scope": "env", "key": "OTHER_TOKEN", "secret_name": "kr-other"}),
+    )
+    .await
+    .refused(400, "already a reference");
+    api.post(
+        "/servers/kr/config-to-secret",
+        &json!({"scope": "cookie", "key": "X", "secret_name": "x"}),
+    )
+    .await
+    .refused(400, "scope");
+    api.post("/secrets", &json!({"name": "bad name", "value": "x"}))
+        .await
+        .refused(400, "not a secret name");
+    api.get("/secrets/never-set")
+        .await
+        .refused(404, "not in the keyring");
+
+    // Deleting it: the server is restarted and fails, naming it again.
+    let del = cli(&["secrets", "del", "fixture-token"]).await;
+    del.ok();
+    wait_state(&api, "kr", |s, e| {
+        s != "Ready" && e.contains("fixture-token")
+    })
+    .await;
+
+    // The value is in no log, no answer of the API and no event.
+    let mut seen = String::new();
+    for path in ["/config", "/servers", "/activity?limit=100", "/secrets"] {
+        seen.push_str(&api.get(path).await.text);
+    }
+    let log_dir = home.main_log().parent().unwrap().to_owned();
+    for entry in std::fs::read_dir(&log_dir).unwrap() {
+        seen.push_str(&std::fs::read_to_string(entry.unwrap().path()).unwrap_or_default());
+    }
+    seen.push_str(&std::fs::read_to_string(home.config_path()).unwrap());
+    proxy.stop().await;
+    seen.push_str(&proxy.stderr());
+    while let Ok(Some(e)) =
+        tokio::time::timeout(std::time::Duration::from_millis(200), events.next()).await
+    {
+        seen.push_str(&e.data.to_string());
+    }
+    for secret in [SECRET, "plain-other-token-0123456789"] {
+        assert!(!seen.contains(secret), "{secret} leaked");
+    }
+    assert!(
+        seen.contains("secret_set"),
+        "the activity log records the change"
+    );
+}
+
+#[tokio::test]
+async fn secrets_work_without_a_running_proxy_and_migrate_finds_plaintext() {
+    let keyring = SecretService::start().await;
+    let home = Home::new();
+    let config = json!({"mcpServers": [{
+        "name": "gh", "command": "npx", "args": ["-y", "@modelcontextprotocol/server-github"],
+        "env": {"GITHUB_PERSONAL_ACCESS_TOKEN": "ghp_aB3dE5fG7hJ9kL1mN3pQ5rS7tU9vW1xY3z", "DEBUG": "true"},
+        "quarantined": true
+    }]});
+    home.write_config(&config.to_string());
+    let run = |args: &'static [&'static str]| {
+        let home = &home;
+        let keyring = &keyring;
+        async move { home.cli_with(args, None, |c| keyring.apply(c)).await }
+    };
+    let set = run(&["secrets", "set", "standalone", "v4lue-standalone"]).await;
+    set.ok();
+    let listed = run(&["secrets", "list", "--json"]).await.json();
+    assert!(
+        listed["secrets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["name"] == "standalone" && s["set"] == true),
+        "{listed}"
+    );
+    run(&["secrets", "del", "standalone"]).await.ok();
+    run(&["secrets", "del", "standalone"])
+        .await
+        .failed(1, "not in the keyring");
+
+    let dry = run(&["secrets", "migrate", "--dry-run", "-o", "json"])
+        .await
+        .json();
+    let candidates = dry["candidates"].as_array().unwrap();
+    assert_eq!(candidates.len(), 1, "{dry}");
+    assert_eq!(
+        candidates[0]["field"],
+        "mcpServers[0].env.GITHUB_PERSONAL_ACCESS_TOKEN"
+    );
+    assert!(!dry.to_string().contains("ghp_aB3d"), "{dry}");
+    let done = run(&["secrets", "migrate", "--auto-approve", "-o", "json"])
+        .await
+        .json();
+    assert_eq!(done["moved"].as_array().unwrap().len(), 1, "{done}");
+    let saved = home.read_config();
+    assert_eq!(
+        saved["mcpServers"][0]["env"]["GITHUB_PERSONAL_ACCESS_TOKEN"],
+        "${keyring:gh_github_personal_access_token}"
+    );
+    assert_eq!(saved["mcpServers"][0]["env"]["DEBUG"], "true");
+    let value = run(&[
+        "secrets",
+        "get",
+        "gh_github_personal_access_token",
+        "--masked=false",
+    ])
+    .await;
+    assert!(
+        value
+            .ok()
+            .contains("ghp_aB3dE5fG7hJ9kL1mN3pQ5rS7tU9vW1xY3z")
+    );
+
+    // Without a keyring the error says so and what to do.
+    let none = home
+        .cli_with(&["secrets", "list"], None, |c| {
+            c.env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/bus");
+        })
+        .await;
+    none.failed(1, "keyring is not available");
+}
