@@ -94,6 +94,9 @@ pub struct Config {
     pub activity_max_records: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub intent_declaration: Option<IntentDeclarationConfig>,
+    /// Absent means the defaults (detection on), and stays absent when saved.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sensitive_data_detection: Option<SensitiveDataConfig>,
     /// Every key this proxy does not act on, kept as it was read.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
@@ -128,6 +131,7 @@ impl Default for Config {
             activity_retention_days: 90,
             activity_max_records: 100_000,
             intent_declaration: None,
+            sensitive_data_detection: None,
             extra: Map::new(),
         }
     }
@@ -646,6 +650,129 @@ impl RoutingMode {
     }
 }
 
+// ---- Security (issue 18) -------------------------------------------------------------
+
+/// `sensitive_data_detection`: what to look for in tool arguments and responses. The Go
+/// MCPProxy's keys and defaults (on, 1 MiB, entropy 4.5, every category).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SensitiveDataConfig {
+    pub enabled: bool,
+    pub scan_requests: bool,
+    pub scan_responses: bool,
+    pub max_payload_size_kb: i64,
+    pub entropy_threshold: f64,
+    /// Categories turned on or off by name; a category not named is on.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub categories: BTreeMap<String, bool>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub custom_patterns: Vec<CustomPattern>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sensitive_keywords: Vec<String>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+impl Default for SensitiveDataConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            scan_requests: true,
+            scan_responses: true,
+            max_payload_size_kb: 1024,
+            entropy_threshold: 4.5,
+            categories: BTreeMap::new(),
+            custom_patterns: Vec::new(),
+            sensitive_keywords: Vec::new(),
+            extra: Map::new(),
+        }
+    }
+}
+
+impl SensitiveDataConfig {
+    pub fn category_enabled(&self, category: crate::sensitive::Category) -> bool {
+        self.categories
+            .get(category.as_str())
+            .copied()
+            .unwrap_or(true)
+    }
+
+    fn validate(&self) -> Vec<ValidationError> {
+        const KEY: &str = "sensitive_data_detection";
+        let mut errors = Vec::new();
+        if self.max_payload_size_kb <= 0 {
+            errors.push(ValidationError::new(
+                format!("{KEY}.max_payload_size_kb"),
+                "must be a positive number of kilobytes",
+            ));
+        }
+        if !(0.0..=8.0).contains(&self.entropy_threshold) {
+            errors.push(ValidationError::new(
+                format!("{KEY}.entropy_threshold"),
+                "must be between 0 and 8 bits per character (default 4.5)",
+            ));
+        }
+        for name in self.categories.keys() {
+            if crate::sensitive::Category::parse(name).is_none() {
+                errors.push(ValidationError::new(
+                    format!("{KEY}.categories.{name}"),
+                    "unknown category; use cloud_credentials, private_key, api_token, auth_token, sensitive_file, database_credential, high_entropy or credit_card",
+                ));
+            }
+        }
+        for (i, p) in self.custom_patterns.iter().enumerate() {
+            let field = format!("{KEY}.custom_patterns[{i}]");
+            if p.name.is_empty() {
+                errors.push(ValidationError::new(format!("{field}.name"), "is required"));
+            }
+            if p.regex.is_some() != p.keywords.is_empty() {
+                errors.push(ValidationError::new(
+                    field.clone(),
+                    "give either regex or keywords (one of them)",
+                ));
+            }
+            if crate::sensitive::Severity::parse(&p.severity).is_none() {
+                errors.push(ValidationError::new(
+                    format!("{field}.severity"),
+                    "use critical, high, medium or low",
+                ));
+            }
+        }
+        if errors.is_empty()
+            && let Err(compile) = crate::sensitive::Detector::new(self)
+        {
+            errors.extend(compile);
+        }
+        errors
+    }
+}
+
+/// `sensitive_data_detection.custom_patterns[]`: the user's own secrets to look for.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CustomPattern {
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub regex: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub keywords: Vec<String>,
+    pub severity: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
+}
+
+impl Config {
+    /// The detection settings in force (the defaults when the key is absent).
+    pub fn sensitive_data(&self) -> std::borrow::Cow<'_, SensitiveDataConfig> {
+        match &self.sensitive_data_detection {
+            Some(c) => std::borrow::Cow::Borrowed(c),
+            None => std::borrow::Cow::Owned(SensitiveDataConfig::default()),
+        }
+    }
+}
+
+// ---- end of issue 18's section -------------------------------------------------------
+
 impl Config {
     pub fn server(&self, name: &ServerName) -> Option<&ServerConfig> {
         self.servers.iter().find(|s| &s.name == name)
@@ -823,6 +950,9 @@ impl Config {
             if value < 0 {
                 errors.push(ValidationError::new(key, "cannot be negative"));
             }
+        }
+        if let Some(detection) = &self.sensitive_data_detection {
+            errors.extend(detection.validate());
         }
         let mut seen = std::collections::HashSet::new();
         for (i, server) in self.servers.iter().enumerate() {

@@ -22,6 +22,7 @@ pub mod plaintext;
 pub mod records;
 pub mod redact;
 pub mod secret;
+pub mod sensitive;
 pub mod time;
 pub mod tool;
 
