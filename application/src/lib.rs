@@ -16,6 +16,7 @@ pub mod ports;
 pub mod relay;
 pub mod search;
 pub mod secrets;
+pub mod sensitive;
 pub mod upstream;
 
 #[cfg(test)]
@@ -31,4 +32,5 @@ pub use management::{
 };
 pub use relay::{ProtocolRelay, RelayRefusal};
 pub use secrets::{SecretsError, SecretsService};
+pub use sensitive::SensitiveScanner;
 pub use upstream::UpstreamTracker;

@@ -97,6 +97,21 @@ pub struct ActivityFilter {
     pub end_time: Option<Timestamp>,
     pub limit: u32,
     pub offset: u32,
+    /// Only records where sensitive data was detected.
+    #[serde(default)]
+    pub sensitive_data: bool,
+    /// Only records with a detection of this type (`aws_access_key`, …).
+    #[serde(default)]
+    pub detection_type: Option<String>,
+    /// Only records whose worst detection is at least this severe.
+    #[serde(default)]
+    pub min_severity: Option<mcpproxy_domain::sensitive::Severity>,
+    /// Only calls made with the agent token of this name.
+    #[serde(default)]
+    pub agent: Option<String>,
+    /// Only records of this kind of caller: `admin` (the API key, the socket) or `agent`.
+    #[serde(default)]
+    pub auth_type: Option<String>,
 }
 
 /// A page of activity, newest first, with the number of all matching records.

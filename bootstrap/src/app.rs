@@ -13,7 +13,7 @@ use mcpproxy_application::ports::{
 };
 use mcpproxy_application::{
     ActivityLog, AuthService, CallService, EventBus, ManagementService, ProtocolRelay,
-    SecretsService, ToolCatalog, UpstreamTracker,
+    SecretsService, SensitiveScanner, ToolCatalog, UpstreamTracker,
 };
 use mcpproxy_config::FileConfigStore;
 use mcpproxy_domain::{DomainEvent, ServerName};
@@ -146,11 +146,14 @@ impl App {
         let store_port: Arc<dyn ConfigStore> = store.clone();
         let servers: Arc<dyn ServerRepository> = Arc::new(db.clone());
         let approvals: Arc<dyn ApprovalRepository> = Arc::new(db.clone());
-        let activity = Arc::new(ActivityLog::new(
-            Arc::new(db.clone()) as Arc<dyn ActivityRepository>,
-            events.clone(),
-            clock.clone(),
-        ));
+        let activity = Arc::new(
+            ActivityLog::new(
+                Arc::new(db.clone()) as Arc<dyn ActivityRepository>,
+                events.clone(),
+                clock.clone(),
+            )
+            .with_sensitive_data(Arc::new(SensitiveScanner::new(store_port.clone()))),
+        );
         // Calls are recorded in batches, off their path.
         let activity_writer = activity.start_writer();
 

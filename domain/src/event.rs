@@ -79,6 +79,20 @@ pub enum DomainEvent {
         /// The servers that use it and were restarted.
         restarted: Vec<ServerName>,
     },
+    /// Sensitive data was found in a tool call: what and where, never the value.
+    SensitiveDataDetected {
+        activity_id: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        server_name: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        tool_name: Option<String>,
+        highest_severity: crate::sensitive::Severity,
+        detection_count: usize,
+        /// The types found (`aws_access_key`, `credit_card`, …).
+        types: Vec<String>,
+        /// Where (`arguments.card`, `response.content[0].text`, …).
+        locations: Vec<String>,
+    },
     /// A record was added to the activity log.
     ActivityRecorded {
         id: String,
@@ -114,6 +128,7 @@ impl DomainEvent {
             Self::TokenRefreshed { .. } => "oauth.token_refreshed".to_owned(),
             Self::RefreshFailed { .. } => "oauth.refresh_failed".to_owned(),
             Self::SecretChanged { .. } => "secrets.changed".to_owned(),
+            Self::SensitiveDataDetected { .. } => "sensitive_data.detected".to_owned(),
             Self::ActivityRecorded { kind, .. } => format!("activity.{}", kind.as_str()),
         }
     }
@@ -132,6 +147,7 @@ impl DomainEvent {
             | Self::RefreshFailed { server, .. } => Some(server),
             Self::ConfigReloaded { .. }
             | Self::SecretChanged { .. }
+            | Self::SensitiveDataDetected { .. }
             | Self::ActivityRecorded { .. } => None,
         }
     }

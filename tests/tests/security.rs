@@ -282,3 +282,143 @@ async fn secrets_work_without_a_running_proxy_and_migrate_finds_plaintext() {
         .await;
     none.failed(1, "keyring is not available");
 }
+
+/// A proxy with the trusted fixture `fx`.
+async fn start_fixture(extra_config: Value) -> (Home, Proxy, Rest) {
+    let home = Home::new();
+    let mut config = json!({"api_key": KEY, "mcpServers": [
+        {"name": "fx", "command": fixture_bin(), "args": ["--name", "fx"], "quarantined": false}
+    ]});
+    if let (Some(c), Some(extra)) = (config.as_object_mut(), extra_config.as_object()) {
+        c.extend(extra.clone());
+    }
+    home.write_config(&config.to_string());
+    let proxy = Proxy::start(&home, &[]).await;
+    let api = Rest::new(&proxy.url(""), Some(KEY));
+    wait_state(&api, "fx", |s, _| s == "Ready").await;
+    (home, proxy, api)
+}
+
+async fn echo(api: &Rest, message: &str) {
+    api.post(
+        "/tools/call",
+        &json!({"tool_name": "fx:echo", "arguments": {"message": message}}),
+    )
+    .await
+    .data();
+}
+
+#[tokio::test]
+async fn leaked_keys_and_cards_in_tool_traffic_are_flagged_and_clean_calls_are_not() {
+    const AWS: &str = "AKIA2E0A8F3B244C9986";
+    const CARD: &str = "4539 1488 0343 6467";
+    let (home, _proxy, api) = start_fixture(json!({})).await;
+    let mut events = EventStream::open(&api).await;
+    echo(
+        &api,
+        "Meeting notes for 2024-05-17: ship v2, id 550e8400-e29b-41d4-a716-446655440000, \
+         build e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+    )
+    .await;
+    echo(&api, &format!("here is the key {AWS} and the card {CARD}")).await;
+
+    let event = events.until("sensitive_data.detected", |_| true).await;
+    let payload = &event.data["payload"];
+    assert_eq!(payload["tool_name"], "echo");
+    assert_eq!(payload["highest_severity"], "critical");
+    let types: Vec<&str> = payload["types"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        types.contains(&"aws_access_key") && types.contains(&"credit_card"),
+        "{payload}"
+    );
+
+    let flagged = api.get("/activity?sensitive_data=true").await.data();
+    let records = flagged["activities"].as_array().unwrap();
+    assert_eq!(records.len(), 1, "only the leaking call: {flagged}");
+    let found = &records[0]["metadata"]["sensitive_data"];
+    let locations: Vec<(String, String)> = found["detections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["type"].as_str().unwrap().to_owned(),
+                d["location"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    for want in [
+        ("aws_access_key", "arguments.message"),
+        ("credit_card", "arguments.message"),
+        ("aws_access_key", "response.content[0].text"),
+        ("credit_card", "response.content[0].text"),
+    ] {
+        assert!(
+            locations.contains(&(want.0.to_owned(), want.1.to_owned())),
+            "{want:?} in {locations:?}"
+        );
+    }
+    assert_eq!(found["detections"][0]["category"], "cloud_credentials");
+    assert!(
+        !found.to_string().contains(AWS),
+        "the finding never holds the value"
+    );
+    assert!(!event.data.to_string().contains(AWS));
+
+    // Filters: by type and by minimum severity; the clean call matches neither.
+    let by_type = api.get("/activity?detection_type=credit_card").await.data();
+    assert_eq!(by_type["total"], 1);
+    let by_type = api.get("/activity?detection_type=private_key").await.data();
+    assert_eq!(by_type["total"], 0);
+    let critical = api
+        .get("/activity?severity=critical&type=tool_call")
+        .await
+        .data();
+    assert_eq!(critical["total"], 1);
+    let all_calls = api.get("/activity?type=tool_call").await.data();
+    assert_eq!(all_calls["total"], 2);
+    api.get("/activity?severity=extreme")
+        .await
+        .refused(400, "severity");
+
+    let cli = home
+        .cli(&[
+            "activity",
+            "list",
+            "--sensitive-data",
+            "--severity",
+            "high",
+            "-o",
+            "json",
+        ])
+        .await
+        .json();
+    assert_eq!(cli["total"], 1, "{cli}");
+    let table = home
+        .cli(&["activity", "list", "--detection-type", "aws_access_key"])
+        .await;
+    assert!(table.ok().contains("CRITICAL"), "{}", table.stdout);
+}
+
+#[tokio::test]
+async fn detection_follows_its_config() {
+    let (_home, _proxy, api) = start_fixture(json!({"sensitive_data_detection": {
+        "scan_responses": false,
+        "categories": {"credit_card": false},
+        "custom_patterns": [{"name": "acme_key", "regex": "ACME-[0-9]{6}", "severity": "high"}]
+    }}))
+    .await;
+    echo(&api, "card 4539 1488 0343 6467 and ACME-123456").await;
+    let flagged = api.get("/activity?sensitive_data=true").await.data();
+    let detections = flagged["activities"][0]["metadata"]["sensitive_data"]["detections"].clone();
+    assert_eq!(
+        detections,
+        json!([{"type": "acme_key", "category": "custom", "severity": "high",
+                "location": "arguments.message", "is_likely_example": false}])
+    );
+}

@@ -4,8 +4,10 @@
 //!
 //! A detection says what was found (type, category, severity) and where (a JSON path such as
 //! `arguments.value` or `response.content[0].text`), never the value itself. The detector is
-//! compiled once per config change; one pass of a `RegexSet` tells which patterns can match a
-//! string, so ordinary text costs one scan and only suspects are looked at closely.
+//! compiled once per config change. Every pattern starts with a literal (a prefix such as
+//! `AKIA` or `-----BEGIN`), which the regex engine looks for first, so ordinary text costs a
+//! few fast passes; card numbers and random tokens are found by hand-written scanners over
+//! the bytes, since a regex for "any run of digits" tries every digit.
 
 mod patterns;
 
@@ -17,7 +19,7 @@ use serde_json::Value;
 
 use crate::config::{SensitiveDataConfig, ValidationError};
 use crate::entropy::shannon;
-use patterns::{BUILTIN, Check, TEST_CARDS, card_network, luhn};
+use patterns::{BUILTIN, Check, TEST_CARDS, card_network, card_numbers, luhn, token_runs};
 
 /// How bad a leak would be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -143,23 +145,25 @@ pub const MAX_DETECTIONS: usize = 50;
 /// At most this many high-entropy detections per scan: they are the noisiest.
 pub const MAX_ENTROPY_DETECTIONS: usize = 5;
 
-/// One compiled pattern.
+/// One compiled pattern; card numbers have their own scanner instead of a regex.
 #[derive(Debug)]
 struct Rule {
     name: String,
     category: Category,
     severity: Severity,
-    regex: Regex,
+    regex: Option<Regex>,
     check: Check,
 }
 
 /// A detector compiled from the `sensitive_data_detection` config.
 #[derive(Debug)]
 pub struct Detector {
-    set: RegexSet,
     rules: Vec<Rule>,
-    /// Candidates for the high-entropy check, when that category is on.
-    entropy: Option<(Regex, f64)>,
+    /// All the regexes at once: most strings match none, and one pass says so (asking each
+    /// rule would cost a search setup per rule and string).
+    any: RegexSet,
+    /// The entropy threshold, when the high-entropy category is on.
+    entropy: Option<f64>,
     max_bytes: usize,
     pub scan_requests: bool,
     pub scan_responses: bool,
@@ -246,16 +250,23 @@ impl Detector {
             if !config.category_enabled(b.category) {
                 continue;
             }
-            match Regex::new(&ascii_boundaries(b.regex)) {
-                Ok(regex) => rules.push(Rule {
-                    name: b.name.to_owned(),
-                    category: b.category,
-                    severity: b.severity,
-                    regex,
-                    check: b.check,
-                }),
-                Err(e) => errors.push(ValidationError::new(b.name, e.to_string())),
-            }
+            let regex = match b.check {
+                Check::Card => None,
+                Check::None => match Regex::new(&ascii_boundaries(b.regex)) {
+                    Ok(regex) => Some(regex),
+                    Err(e) => {
+                        errors.push(ValidationError::new(b.name, e.to_string()));
+                        continue;
+                    }
+                },
+            };
+            rules.push(Rule {
+                name: b.name.to_owned(),
+                category: b.category,
+                severity: b.severity,
+                regex,
+                check: b.check,
+            });
         }
         for (i, p) in config.custom_patterns.iter().enumerate() {
             let field = format!("sensitive_data_detection.custom_patterns[{i}]");
@@ -282,7 +293,7 @@ impl Detector {
                     name: p.name.clone(),
                     category,
                     severity,
-                    regex,
+                    regex: Some(regex),
                     check: Check::None,
                 }),
                 Err(e) => errors.push(ValidationError::new(
@@ -304,29 +315,30 @@ impl Detector {
                 name: "sensitive_keyword".to_owned(),
                 category: Category::Custom,
                 severity: Severity::Low,
-                regex,
+                regex: Some(regex),
                 check: Check::None,
             });
         }
         if !errors.is_empty() {
             return Err(errors);
         }
-        let set = RegexSet::new(rules.iter().map(|r| r.regex.as_str())).map_err(|e| {
+        let entropy = config
+            .category_enabled(Category::HighEntropy)
+            .then_some(config.entropy_threshold);
+        let any = RegexSet::new(
+            rules
+                .iter()
+                .filter_map(|r| r.regex.as_ref().map(Regex::as_str)),
+        )
+        .map_err(|e| {
             vec![ValidationError::new(
                 "sensitive_data_detection",
                 e.to_string(),
             )]
         })?;
-        let entropy = if config.category_enabled(Category::HighEntropy) {
-            let candidates = Regex::new(r"[A-Za-z0-9+/=_\-]{20,256}")
-                .map_err(|e| vec![ValidationError::new("high_entropy", e.to_string())])?;
-            Some((candidates, config.entropy_threshold))
-        } else {
-            None
-        };
         Ok(Self {
-            set,
             rules,
+            any,
             entropy,
             max_bytes: usize::try_from(config.max_payload_size_kb.max(1))
                 .unwrap_or(usize::MAX)
@@ -378,14 +390,16 @@ impl Detector {
         let len = path.len();
         match value {
             Value::String(s) => {
-                self.scan_str(s, path, scan);
-                // Tools often answer with JSON inside a text block: look at its strings too.
+                // Tools often answer with JSON inside a text block: its strings are read
+                // unescaped (an escaped `\n` would hide a key's start), instead of the text.
                 let t = s.trim_start();
                 if (t.starts_with('{') || t.starts_with('['))
-                    && s.len() <= 256 * 1024
+                    && s.len() <= 1024 * 1024
                     && let Ok(inner) = serde_json::from_str::<Value>(s)
                 {
                     self.walk(&inner, path, scan, depth + 1);
+                } else {
+                    self.scan_str(s, path, scan);
                 }
             }
             Value::Number(n) => {
@@ -429,29 +443,41 @@ impl Detector {
         };
         scan.budget -= text.len();
         let mut spans: Vec<Range<usize>> = Vec::new();
-        for i in &self.set.matches(text) {
-            let rule = &self.rules[i];
-            for m in rule.regex.find_iter(text) {
-                let example = match rule.check {
-                    Check::None => likely_example(m.as_str()),
-                    Check::Card => {
-                        let digits: Vec<u8> = m
-                            .as_str()
-                            .bytes()
-                            .filter(u8::is_ascii_digit)
-                            .map(|b| b - b'0')
-                            .collect();
-                        if !(13..=19).contains(&digits.len())
-                            || !luhn(&digits)
-                            || !card_network(&digits)
-                        {
+        let any_regex = self.any.is_match(text);
+        for rule in &self.rules {
+            if rule.regex.is_some() && !any_regex {
+                continue;
+            }
+            // The first live match; an example only when every match is one.
+            let mut found: Option<bool> = None;
+            match (&rule.regex, rule.check) {
+                (Some(regex), _) => {
+                    for m in regex.find_iter(text) {
+                        spans.push(m.range());
+                        let example = likely_example(m.as_str());
+                        found = Some(found.unwrap_or(true) && example);
+                        if !example {
+                            break;
+                        }
+                    }
+                }
+                (None, Check::Card) => {
+                    for (range, digits) in card_numbers(text) {
+                        if !luhn(&digits) || !card_network(&digits) {
                             continue;
                         }
+                        spans.push(range);
                         let plain: String = digits.iter().map(|d| char::from(b'0' + d)).collect();
-                        TEST_CARDS.contains(&plain.as_str())
+                        let example = TEST_CARDS.contains(&plain.as_str());
+                        found = Some(found.unwrap_or(true) && example);
+                        if !example {
+                            break;
+                        }
                     }
-                };
-                spans.push(m.range());
+                }
+                (None, Check::None) => {}
+            }
+            if let Some(example) = found {
                 scan.push(Detection {
                     kind: rule.name.clone(),
                     category: rule.category,
@@ -459,20 +485,19 @@ impl Detector {
                     location: location.to_owned(),
                     is_likely_example: example,
                 });
-                break;
             }
         }
-        if let Some((candidates, threshold)) = &self.entropy {
-            for m in candidates.find_iter(text) {
+        if let Some(threshold) = self.entropy {
+            for run in token_runs(text) {
                 if scan.entropy_found >= MAX_ENTROPY_DETECTIONS || scan.full() {
                     break;
                 }
-                let s = m.as_str();
-                let overlaps = spans.iter().any(|r| r.start < m.end() && m.start() < r.end);
+                let s = &text[run.clone()];
+                let overlaps = spans.iter().any(|r| r.start < run.end && run.start < r.end);
                 if overlaps
-                    || harmless_random(s, &text[..m.start()])
+                    || harmless_random(s, &text[..run.start])
                     || !mixed_classes(s)
-                    || shannon(s) < *threshold
+                    || shannon(s) < threshold
                 {
                     continue;
                 }

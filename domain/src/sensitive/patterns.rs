@@ -190,17 +190,87 @@ pub(super) const BUILTIN: &[Builtin] = &[
         "sensitive_file",
         SensitiveFile,
         High,
-        r"(?:~|/home/[^/\s]+|/root|/Users/[^/\s]+)?/\.ssh/(?:id_[a-z0-9]+|authorized_keys|known_hosts|config)\b|\.aws/credentials\b|\.kube/config\b|\.docker/config\.json|\.netrc\b|\.pgpass\b|\.npmrc\b|\.pypirc\b|/etc/shadow\b|/etc/sudoers\b|\.gnupg/|\bid_(?:rsa|dsa|ecdsa|ed25519)(?:\.pem)?\b",
+        r"/\.ssh/(?:id_[a-z0-9]+|authorized_keys|known_hosts|config)\b|\.aws/credentials\b|\.kube/config\b|\.docker/config\.json|\.netrc\b|\.pgpass\b|\.npmrc\b|\.pypirc\b|/etc/shadow\b|/etc/sudoers\b|\.gnupg/|\bid_(?:rsa|dsa|ecdsa|ed25519)(?:\.pem)?\b",
     ),
-    // Payment cards, checked with Luhn.
+    // Payment cards, checked with Luhn (found by `card_numbers`: a regex over digits is
+    // slow, since every digit could start one).
     Builtin {
         name: "credit_card",
         category: CreditCard,
         severity: Critical,
-        regex: r"\b(?:\d[ \-]?){12,18}\d\b",
+        regex: "",
         check: Check::Card,
     },
 ];
+
+/// The runs of 13–19 digits in `text`, single spaces or hyphens allowed between them, that
+/// stand alone (no letter or digit right before or after): candidate card numbers, as the
+/// byte range and the digits.
+pub(super) fn card_numbers(text: &str) -> Vec<(std::ops::Range<usize>, Vec<u8>)> {
+    let bytes = text.as_bytes();
+    let mut found = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        if !bytes[i].is_ascii_digit() || (i > 0 && bytes[i - 1].is_ascii_alphanumeric()) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        let mut digits = Vec::with_capacity(19);
+        let mut end = i;
+        let mut j = i;
+        while j < bytes.len() {
+            let b = bytes[j];
+            if b.is_ascii_digit() {
+                digits.push(b - b'0');
+                j += 1;
+                end = j;
+            } else if (b == b' ' || b == b'-')
+                && j + 1 < bytes.len()
+                && bytes[j + 1].is_ascii_digit()
+                && j > start
+                && bytes[j - 1].is_ascii_digit()
+            {
+                j += 1;
+            } else {
+                break;
+            }
+            if digits.len() > 19 {
+                break;
+            }
+        }
+        let alone = end >= bytes.len() || !bytes[end].is_ascii_alphanumeric();
+        if alone && (13..=19).contains(&digits.len()) {
+            found.push((start..end, digits));
+        }
+        i = end.max(i + 1);
+    }
+    found
+}
+
+/// The runs of 20–256 characters of the base64 and token alphabets: candidates for the
+/// high-entropy check.
+pub(super) fn token_runs(text: &str) -> impl Iterator<Item = std::ops::Range<usize>> + '_ {
+    let bytes = text.as_bytes();
+    let token = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b'_' | b'-');
+    let mut i = 0;
+    std::iter::from_fn(move || {
+        while i < bytes.len() {
+            while i < bytes.len() && !token(bytes[i]) {
+                i += 1;
+            }
+            let start = i;
+            while i < bytes.len() && token(bytes[i]) {
+                i += 1;
+            }
+            let len = i - start;
+            if (20..=256).contains(&len) {
+                return Some(start..i);
+            }
+        }
+        None
+    })
+}
 
 /// Known test numbers of the card networks: flagged, but as examples.
 pub(super) const TEST_CARDS: &[&str] = &[
