@@ -13,6 +13,7 @@ use std::sync::Arc;
 use mcpproxy_domain::activity::{ActivityKind, ActivityStatus, Source};
 use mcpproxy_domain::approval::{ApprovalDecision, ApprovalState, Trust};
 use mcpproxy_domain::fingerprint::tool_set_signature;
+use mcpproxy_domain::poison::{self, Context as ScanContext, PeerTool, ToolScan};
 use mcpproxy_domain::{
     Config, DomainEvent, ServerConfig, ServerName, Tool, ToolApproval, ToolId, TrustMode,
 };
@@ -79,6 +80,9 @@ pub struct ToolReview {
     #[cfg_attr(feature = "openapi", schema(value_type = Option<Value>))]
     pub approved_input_schema: Option<Arc<serde_json::Value>>,
     pub fingerprint: String,
+    /// The tool-poisoning scanner's verdict and findings on this version.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scan: Option<ToolScan>,
 }
 
 /// One tool in the list of every tool the proxy knows.
@@ -96,6 +100,9 @@ pub struct ToolRow {
     #[serde(skip_serializing_if = "mcpproxy_domain::ToolAnnotations::is_empty")]
     pub annotations: mcpproxy_domain::ToolAnnotations,
     pub approval: ApprovalState,
+    /// The tool-poisoning scanner's verdict on this version, once scanned.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scan_verdict: Option<poison::Verdict>,
     /// An agent may call it now: server enabled and trusted, tool allowed and approved.
     pub enabled: bool,
     pub call_with: &'static str,
@@ -293,14 +300,40 @@ impl ToolCatalog {
                 || server_config.effective_trust_mode() == TrustMode::Auto,
             baseline: !server_config.is_quarantined() && entry.approvals.is_empty(),
         };
+        // Every other server's tools, for the scanner's shadowing check.
+        let others: Vec<(String, String)> = self
+            .entries
+            .read()
+            .await
+            .iter()
+            .filter(|(name, _)| *name != server)
+            .flat_map(|(name, e)| e.tools.iter().map(|t| (name.to_string(), t.name.clone())))
+            .collect();
+        let peers: Vec<PeerTool<'_>> = others
+            .iter()
+            .map(|(s, t)| PeerTool { server: s, name: t })
+            .collect();
+        let own: Vec<&str> = tools.iter().map(|t| t.name.as_str()).collect();
+        let context = ScanContext {
+            server: server.as_str(),
+            own_tools: &own,
+            peers: &peers,
+        };
         for tool in &tools {
-            let (record, decision) =
-                ToolApproval::evaluate(server, entry.approvals.get(&tool.name), tool, trust);
-            if decision == ApprovalDecision::Unchanged {
+            let (record, decision, rescanned) = ToolApproval::evaluate_scanned(
+                server,
+                entry.approvals.get(&tool.name),
+                tool,
+                trust,
+                || poison::scan(tool, &context),
+            );
+            if decision == ApprovalDecision::Unchanged && !rescanned {
                 continue;
             }
             self.approvals.save(&record).await?;
-            self.announce(&record, decision).await;
+            if decision != ApprovalDecision::Unchanged {
+                self.announce(&record, decision).await;
+            }
             entry.approvals.insert(tool.name.clone(), record);
         }
         self.repo.save_tools(server, &tools).await?;
@@ -372,7 +405,8 @@ impl ToolCatalog {
                 .map(|e| {
                     e.approvals
                         .values()
-                        .filter(|a| a.state == ApprovalState::Pending)
+                        // A tool the scanner calls dangerous waits for its own approval.
+                        .filter(|a| a.state == ApprovalState::Pending && !a.is_dangerous())
                         .cloned()
                         .collect()
                 })
@@ -445,6 +479,18 @@ impl ToolCatalog {
             .cloned()
             .unwrap_or_default();
         let targets: Vec<&Tool> = match tools {
+            // "Everything" leaves out what the scanner calls dangerous: such a tool is
+            // approved only by name.
+            None if approve => entry
+                .tools
+                .iter()
+                .filter(|t| {
+                    !entry
+                        .approvals
+                        .get(&t.name)
+                        .is_some_and(ToolApproval::is_dangerous)
+                })
+                .collect(),
             None => entry.tools.iter().collect(),
             Some(wanted) => wanted
                 .iter()
@@ -533,6 +579,7 @@ impl ToolCatalog {
                         .filter(|_| state == ApprovalState::Changed)
                         .and_then(|a| a.approved_schema.clone()),
                     fingerprint: t.fingerprint().to_string(),
+                    scan: approval.and_then(|a| a.scan.clone()),
                 }
             })
             .collect())
@@ -626,10 +673,9 @@ impl ToolCatalog {
                 continue;
             };
             for tool in &entry.tools {
-                let approval = entry
-                    .approvals
-                    .get(&tool.name)
-                    .map_or(ApprovalState::Pending, |a| a.state);
+                let record = entry.approvals.get(&tool.name);
+                let approval = record.map_or(ApprovalState::Pending, |a| a.state);
+                let scan_verdict = record.and_then(|a| a.scan.as_ref()).map(|s| s.verdict);
                 let enabled = server.enabled
                     && !server.is_quarantined()
                     && server.allows_tool(&tool.name)
@@ -651,6 +697,7 @@ impl ToolCatalog {
                     input_schema: tool.input_schema.clone(),
                     annotations: tool.annotations.clone(),
                     approval,
+                    scan_verdict,
                     enabled,
                     call_with: mcpproxy_domain::CallVariant::for_annotations(&tool.annotations)
                         .tool_name(),

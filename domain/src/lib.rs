@@ -19,6 +19,7 @@ pub mod fingerprint;
 pub mod merge;
 pub mod name;
 pub mod plaintext;
+pub mod poison;
 pub mod records;
 pub mod redact;
 pub mod secret;

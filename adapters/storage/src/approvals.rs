@@ -46,6 +46,9 @@ fn from_row(row: &sqlx::sqlite::SqliteRow) -> Result<ToolApproval, StorageError>
         approved_fingerprint,
         approved_description: row.try_get("approved_description").map_err(storage_err)?,
         approved_schema,
+        scan: json_col(row, "scan")?
+            .map(|v| serde_json::from_value(v).map_err(storage_err))
+            .transpose()?,
     })
 }
 
@@ -79,8 +82,8 @@ impl ApprovalRepository for Database {
         sqlx::query(
             "INSERT OR REPLACE INTO tool_approvals (server, tool, state, current_fingerprint,
                 current_description, current_schema, approved_fingerprint, approved_description,
-                approved_schema)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                approved_schema, scan)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(a.server.as_str())
         .bind(&a.tool)
@@ -91,6 +94,13 @@ impl ApprovalRepository for Database {
         .bind(a.approved_fingerprint.as_ref().map(Fingerprint::as_str))
         .bind(&a.approved_description)
         .bind(a.approved_schema.as_deref().map(to_text).transpose()?)
+        .bind(
+            a.scan
+                .as_ref()
+                .map(serde_json::to_string)
+                .transpose()
+                .map_err(storage_err)?,
+        )
         .execute(&self.pool)
         .await
         .map_err(storage_err)?;
