@@ -364,7 +364,7 @@ fn non_empty(value: Option<&String>) -> Option<&str> {
 
 impl DockerIsolationConfig {
     /// The global mode: `mode`, else the legacy `enabled`.
-    fn mode(&self) -> Option<IsolationMode> {
+    pub fn mode(&self) -> Option<IsolationMode> {
         non_empty(self.mode.as_ref())
             .and_then(IsolationMode::parse)
             .or(match self.enabled {

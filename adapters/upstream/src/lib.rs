@@ -18,6 +18,7 @@ pub mod connect;
 mod env;
 mod graveyard;
 mod handler;
+pub mod isolation;
 pub mod oneshot;
 pub mod pool;
 pub mod process;
@@ -28,6 +29,9 @@ mod supervisor;
 pub use connect::{ConnectError, ConnectSpec, Connection, Connector, OAuthTokens};
 pub use env::LaunchError;
 pub use handler::CLIENT_NAME;
+#[cfg(target_os = "linux")]
+pub use isolation::landlock::sandbox_exec;
+pub use isolation::{IsolationError, Isolator};
 pub use pool::Pool;
 pub use process::{Grace, Reaper, run_reaper};
 pub use supervisor::Status;

@@ -4,11 +4,14 @@
 //! Each server runs in a process group of its own, so stopping it reaches the processes it
 //! started too (`npx` starts `node`, which may start more). A small watchdog process, the
 //! [`Reaper`], knows every group; if the proxy dies without stopping them (even by SIGKILL),
-//! the reaper sees its input pipe close and kills them.
+//! the reaper sees its input pipe close and kills them. What an isolated server leaves beside
+//! its processes — a Docker container, private directories — is [`Leftovers`]: removed when
+//! the server stops, and known to the reaper too.
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::ffi::OsString;
 use std::io::{BufRead, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -113,6 +116,104 @@ fn signal_group(pgid: u32, signal: Signal) {
     }
 }
 
+/// A Docker container a server runs in, named by us and recorded in its cidfile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Container {
+    pub docker: PathBuf,
+    pub name: String,
+    pub cidfile: PathBuf,
+    /// The Docker client's environment (`DOCKER_HOST`, …).
+    pub env: BTreeMap<String, String>,
+}
+
+/// How long `docker rm -f` may take before we give up on it (the reaper still knows it).
+const REMOVE_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// What an isolated server leaves besides its processes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Leftovers {
+    pub container: Option<Container>,
+    /// Directories private to this run (a sandbox's temporary directory).
+    pub dirs: Vec<PathBuf>,
+}
+
+impl Leftovers {
+    fn is_empty(&self) -> bool {
+        self.container.is_none() && self.dirs.is_empty()
+    }
+
+    fn docker_rm(container: &Container) -> std::process::Command {
+        let mut cmd = std::process::Command::new(&container.docker);
+        cmd.args(["rm", "-f", container.name.as_str()])
+            .env_clear()
+            .envs(&container.env)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        cmd
+    }
+
+    /// Removes the container (whatever state it is in) and the directories. True when all
+    /// is gone.
+    pub async fn remove(&self) -> bool {
+        let mut gone = true;
+        if let Some(container) = &self.container {
+            let rm = Command::from(Self::docker_rm(container))
+                .kill_on_drop(true)
+                .output();
+            match tokio::time::timeout(REMOVE_TIMEOUT, rm).await {
+                Ok(Ok(out)) if out.status.success() || no_such_container(&out.stderr) => {
+                    let _ = std::fs::remove_file(&container.cidfile);
+                }
+                Ok(Ok(out)) => {
+                    gone = false;
+                    tracing::warn!(
+                        container = %container.name,
+                        "docker rm -f failed: {}",
+                        String::from_utf8_lossy(&out.stderr).trim()
+                    );
+                }
+                Ok(Err(e)) => {
+                    gone = false;
+                    tracing::warn!(container = %container.name, "cannot run docker rm: {e}");
+                }
+                Err(_) => {
+                    gone = false;
+                    tracing::warn!(container = %container.name, "docker rm -f did not finish");
+                }
+            }
+        }
+        for dir in &self.dirs {
+            let _ = tokio::fs::remove_dir_all(dir).await;
+        }
+        gone
+    }
+
+    /// The same, from a plain thread (a drop has no runtime to wait on).
+    fn remove_in_background(self) {
+        if self.is_empty() {
+            return;
+        }
+        std::thread::spawn(move || {
+            if let Some(container) = &self.container
+                && let Ok(out) = Self::docker_rm(container).output()
+                && (out.status.success() || no_such_container(&out.stderr))
+            {
+                let _ = std::fs::remove_file(&container.cidfile);
+            }
+            for dir in &self.dirs {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+        });
+    }
+}
+
+/// Docker's answer when the container is already gone (removed by `--rm`, or never made).
+fn no_such_container(stderr: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(stderr);
+    text.contains("No such container") || text.contains("is already in progress")
+}
+
 /// A running stdio server. Dropping it without [`ChildProcess::stop`] kills its whole
 /// group at once, so no path (a cancelled connect, a panic) can leave it running.
 #[derive(Debug)]
@@ -120,6 +221,7 @@ pub struct ChildProcess {
     child: Child,
     pgid: Option<u32>,
     reaper: Option<Reaper>,
+    leftovers: Leftovers,
 }
 
 impl Drop for ChildProcess {
@@ -129,6 +231,9 @@ impl Drop for ChildProcess {
             if let Some(reaper) = &self.reaper {
                 reaper.unregister(pgid);
             }
+            // The reaper keeps the leftovers registered: if this removal does not finish
+            // before the proxy ends, it finishes it.
+            std::mem::take(&mut self.leftovers).remove_in_background();
         }
     }
 }
@@ -160,6 +265,17 @@ impl ChildProcess {
         if let Some(reaper) = &self.reaper {
             reaper.unregister(pgid);
         }
+        let leftovers = std::mem::take(&mut self.leftovers);
+        if leftovers.remove().await
+            && let Some(reaper) = &self.reaper
+        {
+            reaper.forget(&leftovers);
+        }
+    }
+
+    /// The container this server runs in, if any.
+    pub fn container(&self) -> Option<&Container> {
+        self.leftovers.container.as_ref()
     }
 }
 
@@ -172,44 +288,67 @@ pub struct Spawned {
     pub stderr: StderrTail,
 }
 
-/// What to start.
-#[derive(Debug, Clone)]
-pub struct Launch<'a> {
-    pub program: &'a Path,
-    pub args: &'a [String],
-    pub env: &'a std::collections::BTreeMap<String, String>,
-    pub working_dir: Option<&'a Path>,
+/// What to start: the server's own command, or the same wrapped in Docker or a sandbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Launch {
+    pub program: PathBuf,
+    pub args: Vec<OsString>,
+    pub env: BTreeMap<String, String>,
+    pub working_dir: Option<PathBuf>,
+    pub leftovers: Leftovers,
 }
 
 /// Starts the server in its own process group with exactly `env`; its stderr goes to the
-/// server log and to the returned tail.
+/// server log and to the returned tail. The reaper learns of its leftovers before it starts.
 pub fn spawn(
     name: &ServerName,
-    launch: &Launch<'_>,
+    launch: Launch,
     logs: Arc<dyn ServerLogs>,
     reaper: Option<&Reaper>,
 ) -> std::io::Result<Spawned> {
-    let mut cmd = Command::new(launch.program);
-    cmd.args(launch.args)
+    if let Some(reaper) = reaper {
+        reaper.remember(&launch.leftovers);
+    }
+    let mut cmd = Command::new(&launch.program);
+    cmd.args(&launch.args)
         .env_clear()
-        .envs(launch.env)
+        .envs(&launch.env)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0)
         .kill_on_drop(true);
-    if let Some(dir) = launch.working_dir {
+    if let Some(dir) = &launch.working_dir {
         cmd.current_dir(dir);
     }
-    let mut child = cmd.spawn()?;
+    let child = match cmd.spawn() {
+        Ok(child) => child,
+        Err(e) => {
+            // Nothing ran, so no container exists; only prepared directories are left.
+            for dir in &launch.leftovers.dirs {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+            if let Some(reaper) = reaper {
+                reaper.forget(&launch.leftovers);
+            }
+            return Err(e);
+        }
+    };
     let pgid = child.id();
     if let (Some(reaper), Some(pgid)) = (reaper, pgid) {
         reaper.register(pgid);
     }
+    // From here on, dropping `process` stops the group and removes the leftovers.
+    let mut process = ChildProcess {
+        child,
+        pgid,
+        reaper: reaper.cloned(),
+        leftovers: launch.leftovers,
+    };
     let missing = || std::io::Error::other("the child's pipes were not set up");
-    let stdout = child.stdout.take().ok_or_else(missing)?;
-    let stdin = child.stdin.take().ok_or_else(missing)?;
-    let stderr_pipe = child.stderr.take().ok_or_else(missing)?;
+    let stdout = process.child.stdout.take().ok_or_else(missing)?;
+    let stdin = process.child.stdin.take().ok_or_else(missing)?;
+    let stderr_pipe = process.child.stderr.take().ok_or_else(missing)?;
     let stderr = StderrTail::default();
     let tail = stderr.clone();
     let server = name.clone();
@@ -222,18 +361,15 @@ pub fn spawn(
         tail.close();
     });
     Ok(Spawned {
-        process: ChildProcess {
-            child,
-            pgid,
-            reaper: reaper.cloned(),
-        },
+        process,
         stdout,
         stdin,
         stderr,
     })
 }
 
-/// The watchdog that kills the process groups of upstream servers if the proxy dies.
+/// The watchdog that kills the process groups of upstream servers if the proxy dies, and
+/// removes the containers and directories they leave.
 #[derive(Debug, Clone)]
 pub struct Reaper {
     input: Arc<Mutex<std::process::ChildStdin>>,
@@ -279,29 +415,93 @@ impl Reaper {
     pub fn unregister(&self, pgid: u32) {
         self.send(&format!("-{pgid}"));
     }
+
+    /// Learns what a server will leave behind, before it starts.
+    pub fn remember(&self, leftovers: &Leftovers) {
+        for line in reaper_lines(leftovers, true) {
+            self.send(&line);
+        }
+    }
+
+    /// Forgets leftovers that are gone.
+    pub fn forget(&self, leftovers: &Leftovers) {
+        for line in reaper_lines(leftovers, false) {
+            self.send(&line);
+        }
+    }
 }
 
-/// The watchdog's main loop: remember groups until the input ends, then stop them all
-/// (SIGTERM, 2 s, SIGKILL). Returns the exit code.
-pub fn run_reaper(input: impl BufRead) -> i32 {
-    let mut groups = BTreeSet::new();
-    for line in input.lines() {
-        let Ok(line) = line else { break };
-        let (sign, number) = line.split_at(line.len().min(1));
-        match (sign, number.trim().parse::<u32>()) {
-            ("+", Ok(g)) => {
-                groups.insert(g);
+/// The reaper's protocol: `+PGID` / `-PGID` for process groups; `c+`/`c-` with the
+/// container's name, cidfile and Docker client; `d+`/`d-` with a directory. Fields are
+/// tab-separated (paths may hold spaces, never tabs or newlines that we write).
+fn reaper_lines(leftovers: &Leftovers, add: bool) -> Vec<String> {
+    let sign = if add { '+' } else { '-' };
+    let mut lines = Vec::new();
+    if let Some(c) = &leftovers.container {
+        lines.push(format!(
+            "c{sign}\t{}\t{}\t{}",
+            c.name,
+            c.cidfile.display(),
+            c.docker.display()
+        ));
+    }
+    for dir in &leftovers.dirs {
+        lines.push(format!("d{sign}\t{}", dir.display()));
+    }
+    lines
+}
+
+/// What the reaper has to clean up when the proxy is gone.
+#[derive(Debug, Default)]
+struct Watch {
+    groups: BTreeSet<u32>,
+    /// Container name → (cidfile, docker program).
+    containers: BTreeMap<String, (PathBuf, PathBuf)>,
+    dirs: BTreeSet<PathBuf>,
+}
+
+impl Watch {
+    fn take(&mut self, line: &str) {
+        let mut fields = line.split('\t');
+        match (fields.next().unwrap_or_default(), fields.next()) {
+            ("c+", Some(name)) => {
+                if let (Some(cidfile), Some(docker)) = (fields.next(), fields.next()) {
+                    self.containers
+                        .insert(name.to_owned(), (cidfile.into(), docker.into()));
+                }
             }
-            ("-", Ok(g)) => {
-                groups.remove(&g);
+            ("c-", Some(name)) => {
+                self.containers.remove(name);
+            }
+            ("d+", Some(dir)) => {
+                self.dirs.insert(dir.into());
+            }
+            ("d-", Some(dir)) => {
+                self.dirs.remove(Path::new(dir));
+            }
+            (group, None) => {
+                let (sign, number) = group.split_at(group.len().min(1));
+                match (sign, number.trim().parse::<u32>()) {
+                    ("+", Ok(g)) => {
+                        self.groups.insert(g);
+                    }
+                    ("-", Ok(g)) => {
+                        self.groups.remove(&g);
+                    }
+                    _ => {}
+                }
             }
             _ => {}
         }
     }
+}
+
+/// Stops the groups: SIGTERM, up to 2 s, SIGKILL.
+fn stop_groups(groups: &BTreeSet<u32>) {
     if groups.is_empty() {
-        return 0;
+        return;
     }
-    for g in &groups {
+    for g in groups {
         signal_group(*g, Signal::SIGTERM);
     }
     let alive = |g: u32| {
@@ -309,13 +509,60 @@ pub fn run_reaper(input: impl BufRead) -> i32 {
     };
     for _ in 0..40 {
         if !groups.iter().any(|g| alive(*g)) {
-            return 0;
+            return;
         }
         #[allow(clippy::disallowed_methods)] // The reaper is a plain process, not a runtime.
         std::thread::sleep(Duration::from_millis(50));
     }
-    for g in &groups {
+    for g in groups {
         signal_group(*g, Signal::SIGKILL);
+    }
+}
+
+/// Removes the containers, one `docker rm -f` per Docker client, each bounded in time. The
+/// reaper inherited the proxy's environment, so `DOCKER_HOST` and friends are the proxy's.
+fn remove_containers(containers: &BTreeMap<String, (PathBuf, PathBuf)>) {
+    let mut by_docker: BTreeMap<&Path, Vec<&str>> = BTreeMap::new();
+    for (name, (_, docker)) in containers {
+        by_docker.entry(docker).or_default().push(name);
+    }
+    for (docker, names) in by_docker {
+        let Ok(mut rm) = std::process::Command::new(docker)
+            .args(["rm", "-f"])
+            .args(&names)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+        else {
+            continue;
+        };
+        let deadline = std::time::Instant::now() + REMOVE_TIMEOUT;
+        while matches!(rm.try_wait(), Ok(None)) && std::time::Instant::now() < deadline {
+            #[allow(clippy::disallowed_methods)] // The reaper is a plain process, not a runtime.
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = rm.kill();
+        let _ = rm.wait();
+    }
+    for (cidfile, _) in containers.values() {
+        let _ = std::fs::remove_file(cidfile);
+    }
+}
+
+/// The watchdog's main loop: remember groups, containers and directories until the input
+/// ends, then stop the groups (SIGTERM, 2 s, SIGKILL), remove the containers and the
+/// directories. Returns the exit code.
+pub fn run_reaper(input: impl BufRead) -> i32 {
+    let mut watch = Watch::default();
+    for line in input.lines() {
+        let Ok(line) = line else { break };
+        watch.take(&line);
+    }
+    stop_groups(&watch.groups);
+    remove_containers(&watch.containers);
+    for dir in &watch.dirs {
+        let _ = std::fs::remove_dir_all(dir);
     }
     0
 }
@@ -360,5 +607,48 @@ mod tests {
         );
         released.kill().unwrap();
         released.wait().unwrap();
+    }
+
+    #[test]
+    fn the_reaper_learns_containers_and_directories_and_forgets_what_is_gone() {
+        let kept = tempfile::tempdir().unwrap();
+        let doomed = tempfile::tempdir().unwrap();
+        let doomed_path = doomed.keep();
+        let leftovers = Leftovers {
+            container: Some(Container {
+                docker: "/usr/bin/docker".into(),
+                name: "mcpproxy-a-1".into(),
+                cidfile: "/d/containers/mcpproxy-a-1.cid".into(),
+                env: BTreeMap::new(),
+            }),
+            dirs: vec![kept.path().to_owned()],
+        };
+        let mut watch = Watch::default();
+        for line in reaper_lines(&leftovers, true) {
+            watch.take(&line);
+        }
+        watch.take(&format!("d+\t{}", doomed_path.display()));
+        watch.take("+4242");
+        assert_eq!(
+            watch.containers.get("mcpproxy-a-1"),
+            Some(&(
+                PathBuf::from("/d/containers/mcpproxy-a-1.cid"),
+                PathBuf::from("/usr/bin/docker")
+            ))
+        );
+        assert!(watch.groups.contains(&4242));
+        for line in reaper_lines(&leftovers, false) {
+            watch.take(&line);
+        }
+        assert!(watch.containers.is_empty());
+        assert_eq!(watch.dirs.iter().collect::<Vec<_>>(), [&doomed_path]);
+
+        let input = format!("d+\t{}\n", doomed_path.display());
+        assert_eq!(run_reaper(input.as_bytes()), 0);
+        assert!(
+            !doomed_path.exists(),
+            "directories are removed when the proxy is gone"
+        );
+        assert!(kept.path().exists());
     }
 }
