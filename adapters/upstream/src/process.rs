@@ -128,6 +128,10 @@ pub struct Container {
 
 /// How long `docker rm -f` may take before we give up on it (the reaper still knows it).
 const REMOVE_TIMEOUT: Duration = Duration::from_secs(15);
+/// A container Docker could not remove (the daemon is down) is tried again this often, this
+/// many times (ten minutes).
+const RETRY_EVERY: Duration = Duration::from_secs(2);
+const RETRIES: u32 = 300;
 
 /// What an isolated server leaves besides its processes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -153,40 +157,63 @@ impl Leftovers {
         cmd
     }
 
-    /// Removes the container (whatever state it is in) and the directories. True when all
-    /// is gone.
-    pub async fn remove(&self) -> bool {
-        let mut gone = true;
-        if let Some(container) = &self.container {
-            let rm = Command::from(Self::docker_rm(container))
-                .kill_on_drop(true)
-                .output();
-            match tokio::time::timeout(REMOVE_TIMEOUT, rm).await {
-                Ok(Ok(out)) if out.status.success() || no_such_container(&out.stderr) => {
-                    let _ = std::fs::remove_file(&container.cidfile);
-                }
-                Ok(Ok(out)) => {
-                    gone = false;
-                    tracing::warn!(
-                        container = %container.name,
-                        "docker rm -f failed: {}",
-                        String::from_utf8_lossy(&out.stderr).trim()
-                    );
-                }
-                Ok(Err(e)) => {
-                    gone = false;
-                    tracing::warn!(container = %container.name, "cannot run docker rm: {e}");
-                }
-                Err(_) => {
-                    gone = false;
-                    tracing::warn!(container = %container.name, "docker rm -f did not finish");
-                }
-            }
-        }
+    /// Removes the container (whatever state it is in) and the directories; `Err` says why
+    /// the container is still there.
+    pub async fn remove(&self) -> Result<(), String> {
         for dir in &self.dirs {
             let _ = tokio::fs::remove_dir_all(dir).await;
         }
-        gone
+        let Some(container) = &self.container else {
+            return Ok(());
+        };
+        let rm = Command::from(Self::docker_rm(container))
+            .kill_on_drop(true)
+            .output();
+        match tokio::time::timeout(REMOVE_TIMEOUT, rm).await {
+            Ok(Ok(out)) if out.status.success() || no_such_container(&out.stderr) => {
+                let _ = std::fs::remove_file(&container.cidfile);
+                Ok(())
+            }
+            Ok(Ok(out)) => Err(format!(
+                "docker rm -f failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            )),
+            Ok(Err(e)) => Err(format!("cannot run docker rm: {e}")),
+            Err(_) => Err(format!(
+                "docker rm -f did not finish within {REMOVE_TIMEOUT:?}"
+            )),
+        }
+    }
+
+    /// Removes them now or, when Docker cannot (it is down), keeps trying every few seconds
+    /// for a while in the background. The reaper forgets them once they are gone; until
+    /// then it would remove them if the proxy ended.
+    async fn remove_until_gone(self, reaper: Option<Reaper>) {
+        let Err(why) = self.remove().await else {
+            if let Some(reaper) = &reaper {
+                reaper.forget(&self);
+            }
+            return;
+        };
+        let name = self
+            .container
+            .as_ref()
+            .map(|c| c.name.clone())
+            .unwrap_or_default();
+        tracing::warn!(container = %name, "{why}; trying again while the proxy runs");
+        tokio::spawn(async move {
+            for _ in 0..RETRIES {
+                tokio::time::sleep(RETRY_EVERY).await;
+                if self.remove().await.is_ok() {
+                    tracing::info!(container = %name, "removed");
+                    if let Some(reaper) = &reaper {
+                        reaper.forget(&self);
+                    }
+                    return;
+                }
+            }
+            tracing::warn!(container = %name, "could not be removed; remove it with `docker rm -f {name}`");
+        });
     }
 
     /// The same, from a plain thread (a drop has no runtime to wait on).
@@ -265,12 +292,9 @@ impl ChildProcess {
         if let Some(reaper) = &self.reaper {
             reaper.unregister(pgid);
         }
-        let leftovers = std::mem::take(&mut self.leftovers);
-        if leftovers.remove().await
-            && let Some(reaper) = &self.reaper
-        {
-            reaper.forget(&leftovers);
-        }
+        std::mem::take(&mut self.leftovers)
+            .remove_until_gone(self.reaper.clone())
+            .await;
     }
 
     /// The container this server runs in, if any.
