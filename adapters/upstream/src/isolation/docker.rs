@@ -279,7 +279,12 @@ async fn probe(docker: &Path, env: &BTreeMap<String, String>) -> State {
 /// The code and advice for a container that did not start, from what `docker run` wrote.
 pub fn explain_failure(stderr: &[String], image: &str) -> Option<String> {
     let text = stderr.join("\n");
-    if text.contains("executable file not found") || text.contains("no such file or directory") {
+    let lower = text.to_ascii_lowercase();
+    // runc says "executable file not found"; with --init, tini says "exec x failed: No such
+    // file or directory".
+    if lower.contains("executable file not found")
+        || (lower.contains("exec") && lower.contains("no such file or directory"))
+    {
         Some(format!(
             "MCPX_DOCKER_EXEC_NOT_FOUND: the image {image} does not contain the server's command; choose an image that has it (isolation.image) or a runtime default (docker_isolation.default_images)"
         ))
@@ -440,6 +445,14 @@ mod tests {
             explain_failure(&lines("Unable to find image 'nope:1' locally"), "nope:1")
                 .unwrap()
                 .contains("docker pull nope:1")
+        );
+        assert!(
+            explain_failure(
+                &lines("[FATAL tini (8)] exec npx failed: No such file or directory"),
+                "x"
+            )
+            .unwrap()
+            .starts_with("MCPX_DOCKER_EXEC_NOT_FOUND")
         );
         assert_eq!(explain_failure(&lines("some other trouble"), "x"), None);
         assert_eq!(
