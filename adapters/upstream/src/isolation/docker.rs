@@ -236,9 +236,19 @@ impl Monitor {
     }
 }
 
-async fn probe(docker: &Path, env: &BTreeMap<String, String>) -> State {
+/// Runs `docker args…` with exactly `env`, for at most `limit`; `None` when it did not end.
+async fn client<I, S>(
+    docker: &Path,
+    env: &BTreeMap<String, String>,
+    args: I,
+    limit: Duration,
+) -> Option<std::io::Result<std::process::Output>>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
     let run = Command::new(docker)
-        .args(["version", "--format", "{{.Server.Version}}"])
+        .args(args)
         .env_clear()
         .envs(env)
         .stdin(Stdio::null())
@@ -246,16 +256,21 @@ async fn probe(docker: &Path, env: &BTreeMap<String, String>) -> State {
         .stderr(Stdio::piped())
         .kill_on_drop(true)
         .output();
-    match tokio::time::timeout(PROBE_TIMEOUT, run).await {
-        Err(_) => State::Unavailable {
+    tokio::time::timeout(limit, run).await.ok()
+}
+
+async fn probe(docker: &Path, env: &BTreeMap<String, String>) -> State {
+    let args = ["version", "--format", "{{.Server.Version}}"];
+    match client(docker, env, args, PROBE_TIMEOUT).await {
+        None => State::Unavailable {
             problem: Problem::DaemonDown,
             reason: format!("`docker version` did not answer within {PROBE_TIMEOUT:?}"),
         },
-        Ok(Err(e)) => State::Unavailable {
+        Some(Err(e)) => State::Unavailable {
             problem: Problem::CliMissing,
             reason: format!("cannot run {}: {e}", docker.display()),
         },
-        Ok(Ok(out)) => {
+        Some(Ok(out)) => {
             let version = String::from_utf8_lossy(&out.stdout).trim().to_owned();
             if out.status.success() && !version.is_empty() {
                 State::Available { version }
@@ -314,17 +329,16 @@ pub async fn labelled(
     label: &str,
     value: &str,
 ) -> Vec<String> {
-    let run = Command::new(docker)
-        .args(["ps", "-aq", "--filter", &format!("label={label}={value}")])
-        .env_clear()
-        .envs(env)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .output();
-    match tokio::time::timeout(PROBE_TIMEOUT, run).await {
-        Ok(Ok(out)) if out.status.success() => String::from_utf8_lossy(&out.stdout)
+    let filter = format!("label={label}={value}");
+    match client(
+        docker,
+        env,
+        ["ps", "-aq", "--filter", &filter],
+        PROBE_TIMEOUT,
+    )
+    .await
+    {
+        Some(Ok(out)) if out.status.success() => String::from_utf8_lossy(&out.stdout)
             .split_whitespace()
             .map(str::to_owned)
             .collect(),
@@ -334,20 +348,13 @@ pub async fn labelled(
 
 /// `docker rm -f` of `ids`, bounded in time.
 pub async fn remove(docker: &Path, env: &BTreeMap<String, String>, ids: &[String]) {
-    if ids.is_empty() {
-        return;
+    if !ids.is_empty() {
+        let args = ["rm", "-f"]
+            .into_iter()
+            .map(str::to_owned)
+            .chain(ids.iter().cloned());
+        let _ = client(docker, env, args, Duration::from_secs(30)).await;
     }
-    let run = Command::new(docker)
-        .args(["rm", "-f"])
-        .args(ids)
-        .env_clear()
-        .envs(env)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .status();
-    let _ = tokio::time::timeout(Duration::from_secs(30), run).await;
 }
 
 #[cfg(test)]
