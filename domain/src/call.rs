@@ -11,8 +11,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::tool::ToolAnnotations;
 
-/// Which of the three call tools an agent used, or should use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// Which of the three call tools an agent used, or should use. The order is the permission
+/// tier: `Read < Write < Destructive` (a scope that allows `Write` allows `Read`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CallVariant {
     Read,
@@ -57,38 +58,53 @@ impl CallVariant {
         }
     }
 
-    /// Checks this variant against the tool's annotations.
+    /// What the annotations say about calling the tool with this variant.
     ///
-    /// Only an explicit `destructiveHint: true` refuses a read or write call; a tool without
-    /// annotations is trusted to the agent's choice. A write call on a read-only tool is
-    /// allowed with a warning.
+    /// Only an explicit `destructiveHint: true` refuses a read or write call (in strict mode;
+    /// otherwise it warns); a tool without annotations is trusted to the agent's choice. A
+    /// write call on a read-only tool is allowed with a warning.
+    pub fn intent(self, annotations: &ToolAnnotations, strict: bool) -> Intent {
+        let destructive = annotations.destructive_hint == Some(true);
+        match self {
+            Self::Read | Self::Write if destructive && strict => Intent::Refused,
+            Self::Read | Self::Write if destructive => Intent::WarnDestructive,
+            Self::Write if annotations.read_only_hint == Some(true) => Intent::WarnReadOnly,
+            _ => Intent::Allowed,
+        }
+    }
+
+    /// Checks this variant against the tool's annotations, with the messages an agent reads.
     pub fn check(
         self,
         tool_id: &str,
         annotations: &ToolAnnotations,
         strict: bool,
     ) -> Result<IntentCheck, IntentError> {
-        let destructive = annotations.destructive_hint == Some(true);
-        match self {
-            Self::Read | Self::Write if destructive => {
-                let err = IntentError::DestructiveTool {
-                    tool: tool_id.to_owned(),
-                    used: self,
-                };
-                if strict {
-                    Err(err)
-                } else {
-                    Ok(IntentCheck::Warning(err.to_string()))
-                }
-            }
-            Self::Write if annotations.read_only_hint == Some(true) => {
-                Ok(IntentCheck::Warning(format!(
-                    "Tool '{tool_id}' is marked read-only by its server; call_tool_read is enough."
-                )))
-            }
-            _ => Ok(IntentCheck::Allowed),
+        let destructive = || IntentError::DestructiveTool {
+            tool: tool_id.to_owned(),
+            used: self,
+        };
+        match self.intent(annotations, strict) {
+            Intent::Allowed => Ok(IntentCheck::Allowed),
+            Intent::Refused => Err(destructive()),
+            Intent::WarnDestructive => Ok(IntentCheck::Warning(destructive().to_string())),
+            Intent::WarnReadOnly => Ok(IntentCheck::Warning(format!(
+                "Tool '{tool_id}' is marked read-only by its server; call_tool_read is enough."
+            ))),
         }
     }
+}
+
+/// The verdict of [`CallVariant::intent`], before any message is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Intent {
+    Allowed,
+    /// A read or write call on a destructive tool, in strict mode.
+    Refused,
+    /// The same, outside strict mode: allowed, with a warning.
+    WarnDestructive,
+    /// A write call on a read-only tool: allowed, with a warning.
+    WarnReadOnly,
 }
 
 impl fmt::Display for CallVariant {
