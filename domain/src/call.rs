@@ -72,27 +72,6 @@ impl CallVariant {
             _ => Intent::Allowed,
         }
     }
-
-    /// Checks this variant against the tool's annotations, with the messages an agent reads.
-    pub fn check(
-        self,
-        tool_id: &str,
-        annotations: &ToolAnnotations,
-        strict: bool,
-    ) -> Result<IntentCheck, IntentError> {
-        let destructive = || IntentError::DestructiveTool {
-            tool: tool_id.to_owned(),
-            used: self,
-        };
-        match self.intent(annotations, strict) {
-            Intent::Allowed => Ok(IntentCheck::Allowed),
-            Intent::Refused => Err(destructive()),
-            Intent::WarnDestructive => Ok(IntentCheck::Warning(destructive().to_string())),
-            Intent::WarnReadOnly => Ok(IntentCheck::Warning(format!(
-                "Tool '{tool_id}' is marked read-only by its server; call_tool_read is enough."
-            ))),
-        }
-    }
 }
 
 /// The verdict of [`CallVariant::intent`], before any message is written.
@@ -111,13 +90,6 @@ impl fmt::Display for CallVariant {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.tool_name())
     }
-}
-
-/// A passed intent check, possibly with a warning for the activity log.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum IntentCheck {
-    Allowed,
-    Warning(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -200,24 +172,22 @@ mod tests {
     }
 
     #[test]
-    fn strict_mode_refuses_read_on_destructive_and_names_the_variant() {
-        let err = CallVariant::Read
-            .check("gh:delete_repo", &ann(None, Some(true)), true)
-            .unwrap_err();
-        let msg = err.to_string();
+    fn strict_mode_refuses_read_and_write_on_destructive_tools() {
+        for v in [CallVariant::Read, CallVariant::Write] {
+            assert_eq!(v.intent(&ann(None, Some(true)), true), Intent::Refused);
+            assert_eq!(
+                v.intent(&ann(None, Some(true)), false),
+                Intent::WarnDestructive,
+                "lax mode warns instead"
+            );
+        }
+        let msg = IntentError::DestructiveTool {
+            tool: "gh:delete_repo".into(),
+            used: CallVariant::Read,
+        }
+        .to_string();
         assert!(msg.contains("call_tool_destructive"), "{msg}");
         assert!(msg.contains("call_tool_read"), "{msg}");
-        assert!(
-            CallVariant::Write
-                .check("gh:delete_repo", &ann(None, Some(true)), true)
-                .is_err()
-        );
-    }
-
-    #[test]
-    fn lax_mode_warns_instead() {
-        let r = CallVariant::Read.check("x:y", &ann(None, Some(true)), false);
-        assert!(matches!(r, Ok(IntentCheck::Warning(_))));
     }
 
     #[test]
@@ -227,21 +197,20 @@ mod tests {
             ann(Some(true), Some(true)),
             ann(Some(false), None),
         ] {
-            assert_eq!(
-                CallVariant::Destructive.check("x:y", &a, true),
-                Ok(IntentCheck::Allowed)
-            );
+            assert_eq!(CallVariant::Destructive.intent(&a, true), Intent::Allowed);
         }
         assert_eq!(
-            CallVariant::Read.check("x:y", &ann(None, None), true),
-            Ok(IntentCheck::Allowed)
+            CallVariant::Read.intent(&ann(None, None), true),
+            Intent::Allowed
         );
     }
 
     #[test]
     fn write_on_read_only_warns() {
-        let r = CallVariant::Write.check("x:y", &ann(Some(true), None), true);
-        assert!(matches!(r, Ok(IntentCheck::Warning(_))));
+        assert_eq!(
+            CallVariant::Write.intent(&ann(Some(true), None), true),
+            Intent::WarnReadOnly
+        );
     }
 
     #[test]

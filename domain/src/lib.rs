@@ -29,7 +29,7 @@ pub mod tool;
 pub use activity::{ActivityKind, ActivityRecord, ActivityStatus, Source};
 pub use approval::{ApprovalDecision, ApprovalState, ToolApproval, Trust};
 pub use backoff::BackoffPolicy;
-pub use call::{CallVariant, DataSensitivity, IntentCheck, IntentError};
+pub use call::{CallVariant, DataSensitivity, Intent, IntentError};
 pub use config::{Config, ServerConfig, Transport, TrustMode, ValidationError};
 pub use connection::{ConnectionEvent, ConnectionState, InvalidTransition};
 pub use duration::GoDuration;

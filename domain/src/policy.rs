@@ -22,8 +22,8 @@
 //!    used if higher);
 //! 5. the variant used agrees with the tool's annotations (a read or write call on a
 //!    destructive tool is refused in strict mode, else admitted with a warning);
-//! 6. the server's config lets the tool through (`enabled_tools` / `disabled_tools`);
-//! 7. the tool is approved as it is now (not `pending`, not `changed`);
+//! 6. the tool is approved as it is now (not `pending`, not `changed`);
+//! 7. the server's config lets the tool through (`enabled_tools` / `disabled_tools`);
 //! 8. (a call) the server is connected, or will reconnect for it (`reconnect_on_use`).
 //!
 //! # Plugging in
@@ -35,7 +35,7 @@
 //!   `Destructive`); a caller holds every grant it is under and each must allow (their
 //!   intersection), and a refusal names the grant that refused.
 //! - **Per-tool switches**: they belong to the server's [`crate::settings::ToolFilter`],
-//!   which this rule consults (check 6).
+//!   which this rule consults (check 7).
 //! - **Code execution**: each tool call a script makes is admitted as a call by the caller who
 //!   runs the script, with the variant the script's call API names.
 
@@ -269,6 +269,22 @@ pub enum Warning {
     ReadOnlyTool,
 }
 
+impl Warning {
+    /// What the record notes about a call to `tool_id` (`server:tool`).
+    pub fn message(&self, tool_id: &str) -> String {
+        match *self {
+            Self::DestructiveVariant { used } => crate::call::IntentError::DestructiveTool {
+                tool: tool_id.to_owned(),
+                used,
+            }
+            .to_string(),
+            Self::ReadOnlyTool => format!(
+                "Tool '{tool_id}' is marked read-only by its server; call_tool_read is enough."
+            ),
+        }
+    }
+}
+
 /// A no, and why. [`Refusal::code`] is what agents and scripts match on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Refusal {
@@ -388,11 +404,12 @@ pub fn admit(ask: &Ask<'_>) -> Result<Admitted, Refusal> {
         Some((_, Intent::WarnReadOnly)) => Some(Warning::ReadOnlyTool),
         Some((_, Intent::Allowed)) | None => None,
     };
-    if !server.tools.allows(name) {
-        return Err(Refusal::ToolDisabled);
-    }
     if facts.approval != ApprovalState::Approved {
         return Err(Refusal::NotApproved(facts.approval));
+    }
+    // Last of what a listing asks: a refusal here means only the filter stands in the way.
+    if !server.tools.allows(name) {
+        return Err(Refusal::ToolDisabled);
     }
     if let (Purpose::Call(_), Some(state)) = (ask.purpose, ask.connection)
         && !reachable(state, server.reconnect_on_use)

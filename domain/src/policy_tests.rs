@@ -115,13 +115,18 @@ fn tool_refusals_name_why() {
     assert_eq!(refused, Refusal::NotApproved(ApprovalState::Changed));
     assert_eq!(refused.code(), "TOOL_QUARANTINED");
     w.settings = settings(json!({"name": "s", "command": "x", "disabled_tools": ["t"]}));
-    let refused = w.ask(&agent, CALL, "t").unwrap_err();
     assert_eq!(
-        refused,
-        Refusal::ToolDisabled,
-        "the filter before the approval"
+        w.ask(&agent, CALL, "t").unwrap_err(),
+        Refusal::NotApproved(ApprovalState::Changed),
+        "the approval before the filter"
     );
-    assert!(refused.is_tool_filter());
+    w.approval = ApprovalState::Approved;
+    let refused = w.ask(&agent, CALL, "t").unwrap_err();
+    assert_eq!(refused, Refusal::ToolDisabled);
+    assert!(
+        refused.is_tool_filter(),
+        "only the filter stands in the way"
+    );
 }
 
 #[test]
