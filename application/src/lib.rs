@@ -22,6 +22,8 @@ pub mod settings;
 pub mod upstream;
 
 #[cfg(test)]
+mod admission_tests;
+#[cfg(test)]
 mod testkit;
 
 pub use activity::{ActivityDraft, ActivityLog};
