@@ -5,7 +5,7 @@ use mcpproxy_domain::approval::ApprovalState;
 use mcpproxy_domain::{Caller, Config, ServerConfig, ServerName, Tool, ToolAnnotations, ToolId};
 use serde_json::json;
 
-use crate::catalog::ToolCatalog;
+use crate::catalog::{Listing, ToolCatalog};
 use crate::search::{RetrieveError, RetrieveRequest};
 use crate::testkit::{Mem, catalog};
 
@@ -424,4 +424,91 @@ async fn the_tool_listing_counts_what_can_be_called() {
     );
     let two = listing.tools.iter().find(|t| t.id == "b:two").unwrap();
     assert!(!two.enabled);
+}
+
+fn page_names(page: &crate::catalog::ToolsPage) -> Vec<String> {
+    page.tools
+        .iter()
+        .map(|json| {
+            let tool: serde_json::Value = serde_json::from_str(json).unwrap();
+            tool["name"].as_str().unwrap().to_owned()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn tools_list_pages_resume_by_name_and_survive_a_change_between_pages() {
+    let mem = mem_with(vec![server("a"), server("b")]);
+    let cat = catalog(&mem);
+    let many = |s: &str| -> Vec<Tool> {
+        (0..300)
+            .map(|i| tool(&format!("{s}_tool_{i:03}"), "d"))
+            .collect()
+    };
+    cat.discovered(&name("a"), many("a")).await.unwrap();
+    cat.discovered(&name("b"), many("b")).await.unwrap();
+    let agent = Caller::agent();
+
+    let first = cat
+        .view()
+        .page(&agent, Listing::Direct, None, 4096)
+        .unwrap();
+    let bytes: usize = first.tools.iter().map(String::len).sum();
+    assert!(bytes <= 4096, "{bytes}");
+    let mut seen = page_names(&first);
+    assert!(seen.len() > 1 && seen.len() < 600, "{}", seen.len());
+    assert_eq!(seen[0], "a__a_tool_000", "direct names, in name order");
+    let definition: serde_json::Value = serde_json::from_str(&first.tools[0]).unwrap();
+    assert_eq!(definition["description"], "d");
+    assert_eq!(
+        definition["inputSchema"]["properties"]["q"]["type"],
+        "string"
+    );
+
+    // Between two pages server a drops a tool already sent and one not sent yet.
+    let fewer: Vec<Tool> = many("a")
+        .into_iter()
+        .filter(|t| t.name != "a_tool_000" && t.name != "a_tool_250")
+        .collect();
+    cat.discovered(&name("a"), fewer).await.unwrap();
+    let mut cursor = first.next_cursor;
+    while let Some(c) = cursor {
+        let page = cat
+            .view()
+            .page(&agent, Listing::Direct, Some(&c), 4096)
+            .unwrap();
+        seen.extend(page_names(&page));
+        cursor = page.next_cursor;
+    }
+    let unique: std::collections::BTreeSet<&String> = seen.iter().collect();
+    assert_eq!(unique.len(), seen.len(), "no tool sent twice");
+    assert_eq!(
+        seen.len(),
+        599,
+        "every tool that stayed, once, plus the one sent before"
+    );
+    assert!(!seen.iter().any(|n| n == "a__a_tool_250"));
+
+    // A server's own endpoint pages in the server's order.
+    let b = name("b");
+    let mut own = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let page = cat
+            .view()
+            .page(&agent, Listing::Server(&b), cursor.as_deref(), 4096)
+            .unwrap();
+        own.extend(page_names(&page));
+        match page.next_cursor {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    let expected: Vec<String> = many("b").into_iter().map(|t| t.name).collect();
+    assert_eq!(own, expected);
+    assert!(
+        cat.view()
+            .page(&agent, Listing::Server(&b), Some("not-a-cursor"), 4096)
+            .is_err()
+    );
 }

@@ -460,11 +460,6 @@ impl ServerConfig {
         }
     }
 
-    /// Whether `enabled_tools` / `disabled_tools` let this tool through.
-    pub fn allows_tool(&self, tool: &str) -> bool {
-        crate::settings::ToolFilter::new(&self.enabled_tools, &self.disabled_tools).allows(tool)
-    }
-
     /// The problems of this entry on its own, with keys prefixed by `prefix`
     /// (`mcpServers[2]`).
     pub fn validate(&self, prefix: &str) -> Vec<ValidationError> {
