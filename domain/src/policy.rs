@@ -26,11 +26,18 @@
 //! 7. the server's config lets the tool through (`enabled_tools` / `disabled_tools`);
 //! 8. (a call) the server is connected, or will reconnect for it (`reconnect_on_use`).
 //!
+//! Callers are made at the edge: the MCP endpoints (`Caller::agent()` per session today), the
+//! REST API (a person on the unix socket, a key holder on TCP; `source` says `cli` or `api`),
+//! and the proxy itself (`Caller::proxy()`). The application's config gates
+//! (`mcpproxy_application::gates`) take the same caller.
+//!
 //! # Plugging in
 //! - **Agent tokens** (scope and permission tier): a token becomes a [`Grant`] with its name as
 //!   the [`GrantOrigin`], its allowed servers as the [`ServerSet`] and its permissions as the
-//!   highest [`CallVariant`] it may use; `Caller::agent().within(grant)` is the token's caller.
-//!   Nothing else changes: every listing and call already asks with a caller.
+//!   highest [`CallVariant`] it may use; `Caller::agent().within(grant)` is the token's caller
+//!   (the key check can put it in the request's extensions, where the MCP handlers read
+//!   their request context). Nothing else changes: every listing and call already asks with a
+//!   caller, and the gates refuse administration to a caller under a scope.
 //! - **Profiles**: a profile is one more grant (`GrantOrigin::Profile`, its servers, tier
 //!   `Destructive`); a caller holds every grant it is under and each must allow (their
 //!   intersection), and a refusal names the grant that refused.
