@@ -14,6 +14,7 @@ pub mod call;
 pub mod catalog;
 pub mod events;
 pub mod gates;
+pub mod isolation;
 pub mod management;
 pub mod ports;
 pub mod relay;
@@ -31,6 +32,7 @@ pub use auth::{AuthRefusal, AuthService, ServerAuth};
 pub use call::{CallError, CallRequest, CallService};
 pub use catalog::{CatalogError, CatalogView, ToolCatalog, ToolEntry, ToolListing};
 pub use events::EventBus;
+pub use isolation::{DockerStatus, IsolationReport, IsolationService, ServerIsolation};
 pub use management::{
     AddServer, BulkError, BulkResult, Gate, ManagementError, ManagementService, ServerView,
 };
