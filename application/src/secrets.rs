@@ -9,6 +9,7 @@
 
 use std::sync::Arc;
 
+use mcpproxy_domain::Caller;
 use mcpproxy_domain::activity::{ActivityKind, ActivityStatus, Source};
 use mcpproxy_domain::plaintext::{self, Candidate, ValueScope};
 use mcpproxy_domain::redact::mask;
@@ -213,15 +214,16 @@ impl SecretsService {
         &self,
         name: &str,
         value: &str,
-        source: Source,
+        caller: impl Into<Caller>,
     ) -> Result<SecretInfo, SecretsError> {
+        let caller = caller.into();
         secret::check_name(name)?;
         if value.is_empty() {
             return Err(SecretsError::EmptyValue(name.to_owned()));
         }
-        self.management.check_config_change()?;
+        self.management.check_config_change(&caller)?;
         self.store.set(name, value).await?;
-        self.changed(name, "set", source).await;
+        self.changed(name, "set", caller.source()).await;
         Ok(self.info(name, Some(value)))
     }
 
@@ -243,13 +245,14 @@ impl SecretsService {
             .ok_or_else(|| SecretsError::NotFound(name.to_owned()))
     }
 
-    pub async fn delete(&self, name: &str, source: Source) -> Result<(), SecretsError> {
+    pub async fn delete(&self, name: &str, caller: impl Into<Caller>) -> Result<(), SecretsError> {
+        let caller = caller.into();
         secret::check_name(name)?;
-        self.management.check_config_change()?;
+        self.management.check_config_change(&caller)?;
         if !self.store.delete(name).await? {
             return Err(SecretsError::NotFound(name.to_owned()));
         }
-        self.changed(name, "deleted", source).await;
+        self.changed(name, "deleted", caller.source()).await;
         Ok(())
     }
 
@@ -282,10 +285,12 @@ impl SecretsService {
         scope: ValueScope,
         key: &str,
         secret_name: &str,
-        source: Source,
+        caller: impl Into<Caller>,
     ) -> Result<MovedSecret, SecretsError> {
+        let caller = caller.into();
+        let source = caller.source();
         secret::check_name(secret_name)?;
-        self.management.check_config_change()?;
+        self.management.check_config_change(&caller)?;
         let config = self.config.current();
         let name =
             ServerName::parse(server).map_err(|_| ManagementError::NotFound(server.to_owned()))?;
@@ -319,7 +324,9 @@ impl SecretsService {
         self.store.set(secret_name, value).await?;
         let reference = secret::keyring_reference(secret_name);
         let patch = json!({ scope.field(): { key: reference } });
-        self.management.patch_server(server, &patch, source).await?;
+        self.management
+            .patch_server(server, &patch, &caller)
+            .await?;
         let draft = ActivityDraft::new(ActivityKind::ConfigChange, source, ActivityStatus::Success)
             .server(server)
             .meta("action", "secret_moved")
@@ -350,7 +357,12 @@ impl SecretsService {
     }
 
     /// Finds the candidates and, with `apply`, moves each under its suggested name.
-    pub async fn migrate(&self, apply: bool, source: Source) -> Result<Migration, SecretsError> {
+    pub async fn migrate(
+        &self,
+        apply: bool,
+        caller: impl Into<Caller>,
+    ) -> Result<Migration, SecretsError> {
+        let caller = caller.into();
         let candidates = self.candidates();
         let mut migration = Migration {
             candidates: candidates.clone(),
@@ -360,10 +372,10 @@ impl SecretsService {
         if !apply {
             return Ok(migration);
         }
-        self.management.check_config_change()?;
+        self.management.check_config_change(&caller)?;
         for c in candidates {
             match self
-                .move_to_keyring(&c.server, c.scope, &c.key, &c.suggested_name, source)
+                .move_to_keyring(&c.server, c.scope, &c.key, &c.suggested_name, &caller)
                 .await
             {
                 Ok(moved) => migration.moved.push(moved),

@@ -238,7 +238,6 @@ impl App {
             activity.clone(),
         ));
         let calls = Arc::new(CallService::new(
-            store_port,
             catalog.clone(),
             pool.clone() as Arc<dyn UpstreamPool>,
             Arc::new(db.clone()) as Arc<dyn CacheRepository>,
@@ -290,7 +289,9 @@ impl App {
         })
     }
 
-    fn api(&self, listening: SocketAddr, socket: Option<&Path>) -> Arc<Api> {
+    /// The API of one listener; `on_socket`: the unix socket's, whose callers are the user
+    /// at this machine.
+    fn api(&self, listening: SocketAddr, socket: Option<&Path>, on_socket: bool) -> Arc<Api> {
         Arc::new(Api {
             config: self.store.clone(),
             management: self.management.clone(),
@@ -306,6 +307,7 @@ impl App {
                 listen_addr: listening.to_string(),
                 socket: socket.map(Path::to_owned),
             },
+            on_socket,
             started: std::time::Instant::now(),
             shutdown: self.sessions.clone(),
         })
@@ -332,7 +334,7 @@ impl App {
             management: self.management.clone(),
             logs: self.logs.clone() as Arc<dyn ServerLogs>,
             relay: Arc::new(ProtocolRelay::new(
-                self.store.clone(),
+                self.catalog.clone(),
                 self.pool.clone() as Arc<dyn UpstreamPool>,
             )),
         });
@@ -344,7 +346,7 @@ impl App {
         let mcp = mcpproxy_mcp::router(services, &self.bus, access).layer(
             axum::middleware::from_fn_with_state(policy(|c| c.require_mcp_auth), require_key),
         );
-        let api = self.api(listening, socket);
+        let api = self.api(listening, socket, false);
         let management = management_routes(api.clone(), Some(policy(|_| true)));
         self.health()
             .merge(oauth_routes(api))
@@ -356,8 +358,10 @@ impl App {
     /// The routes of the unix socket: health and management, no key (only this user can
     /// connect).
     pub fn socket_router(&self, listening: SocketAddr, socket: &Path) -> axum::Router {
-        self.health()
-            .merge(management_routes(self.api(listening, Some(socket)), None))
+        self.health().merge(management_routes(
+            self.api(listening, Some(socket), true),
+            None,
+        ))
     }
 
     /// Binds `<data_dir>/mcpproxy.sock` when `enable_socket` is on.

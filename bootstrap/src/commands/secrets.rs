@@ -115,6 +115,7 @@ impl From<SecretsError> for Refusal {
         Self {
             status: Some(status),
             message: e.to_string(),
+            code: None,
         }
     }
 }
