@@ -29,6 +29,7 @@ pub mod secret;
 pub mod sensitive;
 pub mod settings;
 pub mod time;
+pub mod token;
 pub mod tool;
 
 pub use activity::{ActivityKind, ActivityRecord, ActivityStatus, Source};
