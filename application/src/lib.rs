@@ -22,6 +22,7 @@ pub mod search;
 pub mod secrets;
 pub mod sensitive;
 pub mod settings;
+pub mod tokens;
 pub mod upstream;
 
 #[cfg(test)]
@@ -41,4 +42,5 @@ pub use management::{
 pub use relay::{ProtocolRelay, RelayRefusal};
 pub use secrets::{SecretsError, SecretsService};
 pub use sensitive::SensitiveScanner;
+pub use tokens::{TokenError, TokenService};
 pub use upstream::UpstreamTracker;

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use mcpproxy_domain::activity::{ActivityKind, ActivityRecord, ActivityStatus};
+use mcpproxy_domain::token::AgentToken;
 use mcpproxy_domain::{
     Config, ConnectionState, DomainEvent, ServerConfig, ServerName, Timestamp, Tool, ToolApproval,
     ValidationError,
@@ -82,6 +83,32 @@ pub trait ApprovalRepository: Send + Sync {
     async fn save(&self, approval: &ToolApproval) -> Result<(), StorageError>;
     async fn delete(&self, server: &ServerName, tool: &str) -> Result<(), StorageError>;
     async fn delete_server(&self, server: &ServerName) -> Result<(), StorageError>;
+}
+
+/// Agent tokens, by name and by the HMAC of the secret.
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+#[async_trait]
+pub trait AgentTokenRepository: Send + Sync {
+    /// Stores a new token; false when the name is taken.
+    async fn insert(&self, token: &AgentToken) -> Result<bool, StorageError>;
+    /// Replaces the token of the same name.
+    async fn update(&self, token: &AgentToken) -> Result<(), StorageError>;
+    async fn by_name(&self, name: &str) -> Result<Option<AgentToken>, StorageError>;
+    async fn by_hash(&self, hash: &str) -> Result<Option<AgentToken>, StorageError>;
+    async fn all(&self) -> Result<Vec<AgentToken>, StorageError>;
+    async fn touch(&self, name: &str, at: Timestamp) -> Result<(), StorageError>;
+    /// Deletes the record; false when there was none.
+    async fn delete(&self, name: &str) -> Result<bool, StorageError>;
+}
+
+/// The secret side of agent tokens: new secrets, and the keyed hash they are stored as
+/// (HMAC-SHA256 under a key kept apart from the database).
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+pub trait TokenKeys: Send + Sync {
+    /// A fresh `mcp_agt_` token.
+    fn generate(&self) -> Result<String, StorageError>;
+    /// The token's HMAC, hex.
+    fn hash(&self, token: &str) -> Result<String, StorageError>;
 }
 
 /// Which activity records to list. Every field narrows the result.

@@ -54,7 +54,9 @@ pub enum TokenSpecError {
         "unknown permission {0:?}; the permissions are read, write and destructive (cumulative: write needs read, destructive needs write)"
     )]
     UnknownPermission(String),
-    #[error("permission {0:?} needs {1:?} too; permissions are cumulative (read < write < destructive)")]
+    #[error(
+        "permission {0:?} needs {1:?} too; permissions are cumulative (read < write < destructive)"
+    )]
     NotCumulative(String, String),
     #[error("allowed servers are empty; name the servers (e.g. github,gitlab) or \"*\" for all")]
     NoServers,

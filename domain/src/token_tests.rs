@@ -54,7 +54,10 @@ fn servers_are_names_or_the_wildcard_alone() {
         panic!("names")
     };
     assert_eq!(set.len(), 2);
-    assert_eq!(parse_servers(&["*,github"]), Err(TokenSpecError::MixedWildcard));
+    assert_eq!(
+        parse_servers(&["*,github"]),
+        Err(TokenSpecError::MixedWildcard)
+    );
     assert_eq!(parse_servers(&[""]), Err(TokenSpecError::NoServers));
 }
 
@@ -81,7 +84,10 @@ fn names_are_short_and_plain() {
 fn revoked_beats_expired_and_expiry_is_exclusive() {
     let mut t = token(ServerSet::All, CallVariant::Read);
     assert_eq!(t.status(Timestamp::from_millis(999)), TokenStatus::Active);
-    assert_eq!(t.status(Timestamp::from_millis(1_000)), TokenStatus::Expired);
+    assert_eq!(
+        t.status(Timestamp::from_millis(1_000)),
+        TokenStatus::Expired
+    );
     t.revoked = true;
     assert_eq!(t.status(Timestamp::from_millis(0)), TokenStatus::Revoked);
 }
@@ -124,6 +130,9 @@ fn a_token_caller_is_limited_by_the_admission_rule() {
     // An unannotated tool needs write: a read token may not call it with any variant.
     assert!(matches!(
         ask("github", Some(CallVariant::Write)),
-        Err(Refusal::TierTooLow { allowed: CallVariant::Read, .. })
+        Err(Refusal::TierTooLow {
+            allowed: CallVariant::Read,
+            ..
+        })
     ));
 }

@@ -10,7 +10,12 @@
 //! The keyring is reached lazily: a proxy started before the user's keyring (or without one)
 //! still runs, and a `${keyring:…}` reference then fails with the reason. Every call runs on a
 //! blocking thread with a time limit, since a locked keyring may wait for a person.
+//!
+//! The key agent tokens are hashed under lives here too ([`TokenKeyFile`]).
 #![forbid(unsafe_code)]
+
+mod token_key;
+pub use token_key::TokenKeyFile;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

@@ -10,5 +10,6 @@ mod cache;
 mod db;
 mod oauth;
 mod servers;
+mod tokens;
 
 pub use db::{Database, OpenError};
