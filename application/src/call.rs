@@ -15,6 +15,7 @@ use mcpproxy_domain::approval::ApprovalState;
 use mcpproxy_domain::call::check_reason;
 use mcpproxy_domain::policy::GrantOrigin;
 use mcpproxy_domain::records::{records, truncated_notice};
+use mcpproxy_domain::token::AuthIdentity;
 use mcpproxy_domain::{
     CallVariant, Caller, DataSensitivity, IntentError, Purpose, Refusal, ServerName, Tool, ToolId,
 };
@@ -41,6 +42,9 @@ pub struct CallRequest {
     pub intent_sensitivity: Option<String>,
     /// Who calls; an unlimited agent by default.
     pub caller: Caller,
+    /// The agent token the call came with, for the record (`None`: the API key, a person,
+    /// or no key where none is needed — recorded as `admin`).
+    pub identity: Option<AuthIdentity>,
     pub session_id: Option<String>,
     pub request_id: Option<String>,
     pub client_name: Option<String>,
@@ -370,6 +374,14 @@ impl CallService {
         }
         if let Some(c) = &request.client_name {
             draft = draft.meta("client_name", c.as_str());
+        }
+        // The Go proxy's audit fields, which `activity list --agent/--auth-type` filter on.
+        let identity = request.identity.as_ref().unwrap_or(&AuthIdentity::Admin);
+        draft = draft.meta("_auth_type", identity.auth_type());
+        if let AuthIdentity::Agent { name, prefix } = identity {
+            draft = draft
+                .meta("_auth_agent", name.as_str())
+                .meta("_auth_token_prefix", prefix.as_str());
         }
         if let Some(w) = warning {
             draft = draft.meta("warning", w);

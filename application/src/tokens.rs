@@ -9,10 +9,11 @@
 
 use std::sync::Arc;
 
+use mcpproxy_domain::activity::Source;
 use mcpproxy_domain::activity::{ActivityKind, ActivityStatus};
-use mcpproxy_domain::policy::ServerSet;
+use mcpproxy_domain::policy::{Grant, ServerSet};
 use mcpproxy_domain::token::{self, AgentToken, AuthIdentity, TokenSpecError, TokenStatus};
-use mcpproxy_domain::{CallVariant, Caller, Timestamp};
+use mcpproxy_domain::{CallVariant, Caller, CallerKind, Timestamp};
 use serde::{Deserialize, Serialize};
 
 use crate::activity::{ActivityDraft, ActivityLog};
@@ -95,11 +96,18 @@ pub struct CreatedToken {
     pub info: TokenInfo,
 }
 
-/// Who presented a credential, and the caller the rules see.
+/// An agent that presented a valid token: its limits and who it is, for the record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Authenticated {
-    pub caller: Caller,
+    pub grant: Grant,
     pub identity: AuthIdentity,
+}
+
+impl Authenticated {
+    /// The caller the rules see: an agent, through `source`, under the token's grant.
+    pub fn caller(&self, source: Source) -> Caller {
+        Caller::new(CallerKind::Agent, source).within(self.grant.clone())
+    }
 }
 
 pub struct TokenService {
@@ -316,7 +324,7 @@ impl TokenService {
             tracing::warn!(token = %record.name, error = %e, "cannot note the token's last use");
         }
         Ok(Authenticated {
-            caller: record.caller(),
+            grant: record.grant(),
             identity: AuthIdentity::Agent {
                 name: record.name.clone(),
                 prefix: record.prefix.clone(),

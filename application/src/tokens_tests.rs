@@ -140,7 +140,8 @@ async fn a_new_token_is_shown_once_stored_hashed_and_becomes_a_scoped_caller() {
     assert!(!listed.contains(&made.token[8..]));
 
     let who = w.tokens.authenticate(&made.token).await.unwrap();
-    let grants = who.caller.scope().grants();
+    let caller = who.caller(Source::Mcp);
+    let grants = caller.scope().grants();
     assert_eq!(grants.len(), 1);
     assert_eq!(grants[0].origin, GrantOrigin::Token("bot".into()));
     assert!(
@@ -259,7 +260,12 @@ async fn a_token_may_not_manage_tokens() {
         )
         .await
         .unwrap();
-    let bot = w.tokens.authenticate(&made.token).await.unwrap().caller;
+    let bot = w
+        .tokens
+        .authenticate(&made.token)
+        .await
+        .unwrap()
+        .caller(Source::Api);
     assert_eq!(
         w.tokens.list(&bot).await,
         Err(TokenError::Forbidden(Gate::AdminOnly))

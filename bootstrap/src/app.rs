@@ -13,18 +13,18 @@ use mcpproxy_application::ports::{
 };
 use mcpproxy_application::{
     ActivityLog, AuthService, CallService, EventBus, IsolationService, ManagementService,
-    ProtocolRelay, SecretsService, SensitiveScanner, ToolCatalog, UpstreamTracker,
+    ProtocolRelay, SecretsService, SensitiveScanner, TokenService, ToolCatalog, UpstreamTracker,
 };
 use mcpproxy_config::FileConfigStore;
 use mcpproxy_domain::{DomainEvent, ServerName};
 use mcpproxy_http::{
-    Api, Check, Endpoints, KeyPolicy, Readiness, SameUserListener, docs_routes, health_routes,
-    management_routes, oauth_routes, require_key,
+    Api, Check, Endpoints, KeyPolicy, Readiness, SameUserListener, TokenRoutes, docs_routes,
+    health_routes, management_routes, oauth_routes, require_key,
 };
 use mcpproxy_logs::{Rotation, ServerLogFiles};
 use mcpproxy_oauth::{OAuth, headless_from_env};
 use mcpproxy_search::TantivyIndex;
-use mcpproxy_secrets::Keyring;
+use mcpproxy_secrets::{Keyring, TokenKeyFile};
 use mcpproxy_storage::Database;
 use mcpproxy_upstream::{Connector, Isolator, OAuthTokens, Pool, Reaper};
 use tokio::sync::broadcast;
@@ -47,6 +47,7 @@ pub struct App {
     pub logs: Arc<ServerLogFiles>,
     pub auth: Arc<AuthService>,
     pub secrets: Arc<SecretsService>,
+    pub tokens: Arc<TokenService>,
     pub isolation: Arc<IsolationService>,
     follower: JoinHandle<()>,
     /// Background work: the activity writer and its retention, the token refresher, the
@@ -242,7 +243,14 @@ impl App {
             pool.clone() as Arc<dyn UpstreamPool>,
             Arc::new(db.clone()) as Arc<dyn CacheRepository>,
             activity.clone(),
+            clock.clone(),
+        ));
+        let tokens = Arc::new(TokenService::new(
+            Arc::new(db.clone()),
+            Arc::new(TokenKeyFile::new(data_dir)),
             clock,
+            store_port.clone(),
+            activity.clone(),
         ));
         let auth = Arc::new(AuthService::new(
             store.clone() as Arc<dyn ConfigStore>,
@@ -282,6 +290,7 @@ impl App {
             logs,
             auth,
             secrets,
+            tokens,
             isolation,
             follower,
             background,
@@ -300,6 +309,7 @@ impl App {
             activity: self.activity.clone(),
             auth: self.auth.clone(),
             secrets: self.secrets.clone(),
+            tokens: self.tokens.clone(),
             isolation: self.isolation.clone(),
             logs: self.logs.clone() as Arc<dyn ServerLogs>,
             bus: self.bus.clone(),
@@ -323,9 +333,10 @@ impl App {
     /// The routes of the TCP listener: health (open), the MCP endpoints (behind the key when
     /// `require_mcp_auth`), the REST API, events and docs (always behind the key).
     pub fn router(&self, listening: SocketAddr, socket: Option<&Path>) -> axum::Router {
-        let policy = |required: fn(&mcpproxy_domain::Config) -> bool| KeyPolicy {
+        let policy = |required: fn(&mcpproxy_domain::Config) -> bool, tokens| KeyPolicy {
             config: self.store.clone(),
             required,
+            tokens: Some((self.tokens.clone(), tokens)),
         };
         let services = Arc::new(mcpproxy_mcp::Services {
             config: self.store.clone(),
@@ -344,10 +355,14 @@ impl App {
             shutdown: self.sessions.clone(),
         };
         let mcp = mcpproxy_mcp::router(services, &self.bus, access).layer(
-            axum::middleware::from_fn_with_state(policy(|c| c.require_mcp_auth), require_key),
+            axum::middleware::from_fn_with_state(
+                policy(|c| c.require_mcp_auth, TokenRoutes::Mcp),
+                require_key,
+            ),
         );
         let api = self.api(listening, socket, false);
-        let management = management_routes(api.clone(), Some(policy(|_| true)));
+        let management =
+            management_routes(api.clone(), Some(policy(|_| true, TokenRoutes::RestReads)));
         self.health()
             .merge(oauth_routes(api))
             .merge(mcp)

@@ -10,6 +10,7 @@ use crate::commands::auth::AuthCommand;
 use crate::commands::call::CallCommand;
 use crate::commands::secrets::SecretsCommand;
 use crate::commands::status::StatusArgs;
+use crate::commands::token::TokenCommand;
 use crate::commands::tools::ToolsCommand;
 use crate::commands::upstream::UpstreamCommand;
 
@@ -106,6 +107,9 @@ pub enum Command {
     /// Secrets in the OS keyring, used in the config as ${keyring:NAME}
     #[command(subcommand, alias = "secret")]
     Secrets(SecretsCommand),
+    /// Agent tokens: scoped credentials for AI agents (servers, permission tier, expiry)
+    #[command(subcommand, alias = "tokens")]
+    Token(TokenCommand),
     /// Print the version
     Version,
     /// Print the OpenAPI document of the REST API

@@ -40,6 +40,17 @@ use handler::ProxyHandler;
 use notify::{Change, Notifier};
 use server::{ServerEndpoint, ServerState};
 
+/// The agent whose token a request presented (the key check put it there), if any.
+pub(crate) fn agent_of(
+    context: &rmcp::service::RequestContext<rmcp::RoleServer>,
+) -> Option<&mcpproxy_application::tokens::Authenticated> {
+    context
+        .extensions
+        .get::<http::request::Parts>()?
+        .extensions
+        .get::<mcpproxy_application::tokens::Authenticated>()
+}
+
 /// Which tools an endpoint offers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -131,8 +142,9 @@ fn endpoint(
                 services: services.clone(),
                 mode,
                 notifier,
-                // Every MCP client is an unlimited agent until agent tokens say otherwise.
+                // An unlimited agent; a request with an agent token is that token's agent.
                 caller: Caller::agent(),
+                identity: None,
             })
         },
         Arc::new(LocalSessionManager::default()),
@@ -163,6 +175,7 @@ impl ServerEndpoints {
                     server: name.to_owned(),
                     state: state.clone(),
                     caller: Caller::agent(),
+                    identity: None,
                 };
                 let service = StreamableHttpService::new(
                     move || Ok(handler.clone()),

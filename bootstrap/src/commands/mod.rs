@@ -12,6 +12,7 @@ pub mod output;
 pub mod secrets;
 mod standalone;
 pub mod status;
+pub mod token;
 pub mod tools;
 pub mod upstream;
 
@@ -133,6 +134,7 @@ pub async fn run(cli: &Cli, command: Command) -> Result<(), Failure> {
         Command::Activity(c) => activity::run(&ctx, c).await,
         Command::Auth(c) => auth::run(&ctx, c).await,
         Command::Secrets(c) => secrets::run(&ctx, c).await,
+        Command::Token(c) => token::run(&ctx, c).await,
         Command::Serve(_) | Command::Openapi | Command::Reaper | Command::Version => Ok(()),
     }
 }

@@ -11,7 +11,9 @@ use mcpproxy_application::ports::{
     ActivityRepository, ApprovalRepository, Clock, ConfigStore, Relay, ServerRepository,
     ServerRuntime, StorageError, SystemClock, UpstreamError, UpstreamNotice, UpstreamPool,
 };
-use mcpproxy_application::{ActivityLog, EventBus, ManagementService, SecretsService};
+use mcpproxy_application::{
+    ActivityLog, EventBus, ManagementService, SecretsService, TokenService,
+};
 use mcpproxy_config::FileConfigStore;
 use mcpproxy_domain::{ServerName, Tool};
 use mcpproxy_storage::Database;
@@ -27,6 +29,8 @@ pub struct Standalone {
     pub management: Arc<ManagementService>,
     /// Keyring secrets; servers that use one are not restarted (none runs).
     pub secrets: SecretsService,
+    /// Agent tokens, in the same database and under the same key file as the daemon's.
+    pub tokens: TokenService,
     db: Database,
     _lock: InstanceLock,
 }
@@ -66,8 +70,15 @@ impl Standalone {
             Arc::new(NoUpstreams),
             events.clone(),
             activity.clone(),
-            clock,
+            clock.clone(),
         ));
+        let tokens = TokenService::new(
+            Arc::new(db.clone()),
+            Arc::new(mcpproxy_secrets::TokenKeyFile::new(&located.data_dir)),
+            clock,
+            store.clone(),
+            activity.clone(),
+        );
         let secrets = SecretsService::new(
             Arc::new(mcpproxy_secrets::Keyring::new()),
             store,
@@ -79,6 +90,7 @@ impl Standalone {
         Ok(Self {
             management,
             secrets,
+            tokens,
             db,
             _lock: lock,
         })

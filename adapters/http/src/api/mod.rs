@@ -9,6 +9,7 @@ pub mod isolation;
 pub mod secrets;
 pub mod servers;
 pub mod system;
+pub mod tokens;
 pub mod tools;
 
 use std::path::PathBuf;
@@ -18,7 +19,7 @@ use std::time::Instant;
 use mcpproxy_application::ports::{ConfigStore, ServerLogs};
 use mcpproxy_application::{
     ActivityLog, AuthService, CallService, EventBus, IsolationService, ManagementService,
-    SecretsService, ToolCatalog,
+    SecretsService, TokenService, ToolCatalog,
 };
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -42,6 +43,7 @@ pub struct Api {
     pub auth: Arc<AuthService>,
     pub isolation: Arc<IsolationService>,
     pub secrets: Arc<SecretsService>,
+    pub tokens: Arc<TokenService>,
     pub logs: Arc<dyn ServerLogs>,
     pub bus: EventBus,
     pub endpoints: Endpoints,
@@ -60,9 +62,9 @@ impl std::fmt::Debug for Api {
 
 pub type State = axum::extract::State<Arc<Api>>;
 
-/// Who sends a request: a person on the unix socket, else a holder of the API key; for the
-/// activity log, `cli` when the request says `X-MCPProxy-Source: cli` (the mcpproxy command
-/// line does), else `api`.
+/// Who sends a request: an agent under its token's grant when it presented one, a person on
+/// the unix socket, else a holder of the API key; for the activity log, `cli` when the
+/// request says `X-MCPProxy-Source: cli` (the mcpproxy command line does), else `api`.
 #[derive(Debug, Clone)]
 pub struct Caller(pub mcpproxy_domain::Caller);
 
@@ -80,6 +82,12 @@ impl axum::extract::FromRequestParts<Arc<Api>> for Caller {
             .get("x-mcpproxy-source")
             .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"cli"));
         let source = if cli { Source::Cli } else { Source::Api };
+        if let Some(agent) = parts
+            .extensions
+            .get::<mcpproxy_application::tokens::Authenticated>()
+        {
+            return Ok(Self(agent.caller(Source::Api)));
+        }
         let kind = if api.on_socket {
             CallerKind::Person
         } else {
@@ -121,6 +129,7 @@ impl Modify for Security {
         (name = "tools", description = "Tools, search and calls"),
         (name = "activity", description = "The activity log"),
         (name = "secrets", description = "Secrets in the OS keyring (names and masks, never values)"),
+        (name = "tokens", description = "Agent tokens: scoped credentials for AI agents (the secret is shown once)"),
     )
 )]
 struct ApiDoc;
@@ -146,6 +155,10 @@ pub fn routes() -> OpenApiRouter<Arc<Api>> {
         .routes(routes!(secrets::list, secrets::set))
         .routes(routes!(secrets::get, secrets::delete))
         .routes(routes!(secrets::migrate))
+        .routes(routes!(tokens::list, tokens::create))
+        .routes(routes!(tokens::show, tokens::revoke))
+        .routes(routes!(tokens::delete))
+        .routes(routes!(tokens::regenerate))
         .routes(routes!(auth::status))
         .routes(routes!(tools::list))
         .routes(routes!(tools::search))
