@@ -11,6 +11,7 @@ pub mod auth;
 pub mod call;
 pub mod catalog;
 pub mod events;
+pub mod launch;
 pub mod management;
 pub mod ports;
 pub mod relay;

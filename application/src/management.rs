@@ -8,6 +8,7 @@
 use std::sync::Arc;
 
 use mcpproxy_domain::activity::{ActivityKind, ActivityStatus, Source};
+use mcpproxy_domain::launch::{ADDED_BY_AGENT, added_by};
 use mcpproxy_domain::merge::merge_patch;
 use mcpproxy_domain::redact;
 use mcpproxy_domain::{
@@ -19,6 +20,7 @@ use serde_json::Value;
 use tokio::sync::Mutex;
 
 use crate::activity::{ActivityDraft, ActivityLog};
+use crate::launch::{Hold, hold};
 use crate::ports::{
     ApprovalRepository, Clock, ConfigStore, ConfigStoreError, EventPublisher, ServerRepository,
     ServerRuntime, StorageError, UpstreamError, UpstreamPool, join,
@@ -34,6 +36,8 @@ pub enum Gate {
     RemoveNotAllowed,
     /// Agents may not lift a quarantine: that is a person's decision.
     UnquarantineOverMcp,
+    /// Agents may not change how far a server is trusted.
+    TrustOverMcp,
 }
 
 impl Gate {
@@ -50,7 +54,10 @@ impl Gate {
                 "removing servers is not allowed (allow_server_remove is false)"
             }
             Self::UnquarantineOverMcp => {
-                "a quarantine can only be lifted by a person: use the web UI, the tray, `mcpproxy upstream approve`, or the REST API"
+                "a quarantine can only be lifted by a person: use the web UI, the tray, `mcpproxy upstream unquarantine`, or the REST API"
+            }
+            Self::TrustOverMcp => {
+                "an agent may not change how far a server is trusted (quarantined, trust_mode, auto_approve_tool_changes, skip_quarantine, added_by); a person does that with the CLI, the REST API or the web UI"
             }
         }
     }
@@ -66,6 +73,9 @@ pub enum ManagementError {
     Invalid(Vec<ValidationError>),
     #[error("{}", .0.message())]
     Forbidden(Gate),
+    /// The server may not be started now (see [`crate::launch`]).
+    #[error("{}", .hold.explain(.server))]
+    Held { server: String, hold: Hold },
     #[error(transparent)]
     Config(#[from] ConfigStoreError),
     #[error(transparent)]
@@ -113,6 +123,14 @@ pub struct ServerView {
     pub created: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub updated: Option<String>,
+    /// Who added the server (or last changed how it starts): `mcp` (an agent), `cli`, `api`;
+    /// absent for servers written into the config file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub added_by: Option<String>,
+    /// Why the server is not started, when it is held back (disabled, or added by an agent
+    /// and waiting for a person's review).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_started: Option<String>,
 }
 
 impl ServerView {
@@ -151,6 +169,8 @@ impl ServerView {
             trust_mode: config.effective_trust_mode(),
             created: config.created.clone(),
             updated: config.updated.clone(),
+            added_by: config.added_by.clone(),
+            not_started: hold(config).map(|h| h.explain(config.name.as_str())),
         }
     }
 }
@@ -232,6 +252,17 @@ impl ManagementService {
         Ok(())
     }
 
+    /// Refuses to reach a server an agent added before a person reviewed it.
+    fn startable(server: &ServerConfig) -> Result<(), ManagementError> {
+        match hold(server) {
+            Some(h @ Hold::AwaitingReview) => Err(ManagementError::Held {
+                server: server.name.to_string(),
+                hold: h,
+            }),
+            _ => Ok(()),
+        }
+    }
+
     fn parse_name(name: &str) -> Result<ServerName, ManagementError> {
         ServerName::parse(name).map_err(|_| ManagementError::NotFound(name.to_owned()))
     }
@@ -303,11 +334,16 @@ impl ManagementService {
                 if !errors.is_empty() {
                     return Err(ManagementError::Invalid(errors));
                 }
-                let skip = request.skip_quarantine && source != Source::Mcp;
-                let trusted_by_mode =
-                    server.effective_trust_mode() == TrustMode::Auto && source != Source::Mcp;
-                let quarantine = config.quarantine_enabled() && !skip && !trusted_by_mode;
+                // What an agent adds waits for a person, whatever the config says about
+                // quarantine: otherwise anything that reaches /mcp could run a command.
+                let quarantine = if source == Source::Mcp {
+                    true
+                } else {
+                    let trusted_by_mode = server.effective_trust_mode() == TrustMode::Auto;
+                    config.quarantine_enabled() && !request.skip_quarantine && !trusted_by_mode
+                };
                 server.quarantined = Some(quarantine);
+                server.added_by = Some(added_by(source).to_owned());
                 server.created = Some(now.clone());
                 server.updated = Some(now);
                 config.servers.push(server.clone());
@@ -387,8 +423,16 @@ impl ManagementService {
                         "a server cannot be renamed; remove it and add it under the new name",
                     )]));
                 }
-                if source == Source::Mcp && before.is_quarantined() && !patched.is_quarantined() {
-                    return Err(ManagementError::Forbidden(Gate::UnquarantineOverMcp));
+                if source == Source::Mcp {
+                    if !before.trust_changes(&patched).is_empty() {
+                        return Err(ManagementError::Forbidden(Gate::TrustOverMcp));
+                    }
+                    // An agent's command, URL or env waits for a person like an agent's
+                    // new server does.
+                    if before.start_settings_differ(&patched) {
+                        patched.quarantined = Some(true);
+                        patched.added_by = Some(ADDED_BY_AGENT.to_owned());
+                    }
                 }
                 let errors = patched.validate("server");
                 if !errors.is_empty() {
@@ -523,6 +567,7 @@ impl ManagementService {
         let Some(server) = config.server(&name) else {
             return Err(ManagementError::NotFound(name.to_string()));
         };
+        Self::startable(server)?;
         match self.upstream.restart(&name).await {
             // Enabled a moment ago: the pool starts it from scratch as it catches up with
             // the config, which is what a restart asks for.
@@ -540,9 +585,10 @@ impl ManagementService {
         let name = Self::parse_name(name)?;
         let config = self.config.current();
         Self::gate(&config, Change::Runtime)?;
-        if config.server(&name).is_none() {
+        let Some(server) = config.server(&name) else {
             return Err(ManagementError::NotFound(name.to_string()));
-        }
+        };
+        Self::startable(server)?;
         self.upstream.rediscover(&name).await?;
         Ok(())
     }
@@ -551,7 +597,7 @@ impl ManagementService {
         let config = self.config.current();
         Self::gate(&config, Change::Runtime)?;
         let mut result = BulkResult::default();
-        for server in config.servers.iter().filter(|s| s.enabled) {
+        for server in config.servers.iter().filter(|s| hold(s).is_none()) {
             result.total += 1;
             match self.restart_server(server.name.as_str(), source).await {
                 Ok(()) => result.successful += 1,

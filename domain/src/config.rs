@@ -379,6 +379,11 @@ pub struct ServerConfig {
     pub created: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub updated: Option<String>,
+    /// Who added the server through the proxy, or last changed how it is started: `mcp` (an
+    /// agent), `cli`, `api` (people). Absent for servers written into the file by hand.
+    /// See [`crate::launch`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub added_by: Option<String>,
     #[serde(flatten)]
     #[cfg_attr(feature = "openapi", schema(ignore))]
     pub extra: Map<String, Value>,
@@ -410,6 +415,7 @@ impl ServerConfig {
             tool_discovery_interval: None,
             created: None,
             updated: None,
+            added_by: None,
             extra: Map::new(),
         }
     }

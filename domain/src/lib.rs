@@ -15,6 +15,7 @@ pub mod connection;
 pub mod duration;
 pub mod event;
 pub mod fingerprint;
+pub mod launch;
 pub mod merge;
 pub mod name;
 pub mod records;

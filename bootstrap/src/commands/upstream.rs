@@ -787,7 +787,16 @@ async fn inspect(ctx: &Context, name: &str, tool: Option<&str>) -> Result<(), Fa
         });
         return Ok(());
     }
+    // What the server runs or contacts comes first: that is what a review is about.
+    let servers = daemon.get("/servers").await?;
+    let server = servers["servers"]
+        .as_array()
+        .and_then(|all| all.iter().find(|s| s["name"] == name))
+        .cloned()
+        .unwrap_or(Value::Null);
+    let data = json!({"server": server, "tools": tools});
     ctx.show(&data, |_| {
+        print_start_settings(&server);
         if tools.is_empty() {
             println!(
                 "Server '{name}' has no tools known yet (is it connected? `mcpproxy upstream list`)"
@@ -818,6 +827,35 @@ async fn inspect(ctx: &Context, name: &str, tool: Option<&str>) -> Result<(), Fa
         }
     });
     Ok(())
+}
+
+/// The command, arguments, env (masked), URL and headers (masked) of a server, who added it
+/// and why it is not started.
+fn print_start_settings(server: &Value) {
+    let line = |label: &str, v: &Value| {
+        if let Some(t) = v.as_str().filter(|t| !t.is_empty()) {
+            println!("{label:<13}{t}");
+        }
+    };
+    line("Added by:", &server["added_by"]);
+    line("Command:", &server["command"]);
+    if let Some(args) = server["args"].as_array() {
+        let args: Vec<String> = args.iter().map(|a| format!("{a}")).collect();
+        println!("{:<13}{}", "Args:", args.join(" "));
+    }
+    line("Working dir:", &server["working_dir"]);
+    line("URL:", &server["url"]);
+    for key in ["env", "headers"] {
+        if let Some(map) = server[key].as_object() {
+            for (k, v) in map {
+                println!("{:<13}{k}={}", format!("{key}:"), text(v));
+            }
+        }
+    }
+    line("Not started:", &server["not_started"]);
+    if server.is_object() {
+        println!();
+    }
 }
 
 fn pretty(v: &Value) -> String {

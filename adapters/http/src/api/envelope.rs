@@ -110,7 +110,7 @@ impl From<ManagementError> for ApiError {
             ManagementError::NotFound(_) => StatusCode::NOT_FOUND,
             ManagementError::AlreadyExists(_) => StatusCode::CONFLICT,
             ManagementError::Invalid(_) => StatusCode::BAD_REQUEST,
-            ManagementError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ManagementError::Forbidden(_) | ManagementError::Held { .. } => StatusCode::FORBIDDEN,
             ManagementError::Upstream(u) => return Self::from(u.clone()),
             ManagementError::Config(_) | ManagementError::Storage(_) => {
                 StatusCode::SERVICE_UNAVAILABLE
@@ -182,6 +182,7 @@ impl From<AuthRefusal> for ApiError {
         let status = match &e {
             AuthRefusal::UnknownServer(_) => StatusCode::NOT_FOUND,
             AuthRefusal::Local(_) | AuthRefusal::Disabled(_) => StatusCode::CONFLICT,
+            AuthRefusal::AwaitingReview(_) => StatusCode::FORBIDDEN,
             AuthRefusal::OAuth(_) => StatusCode::BAD_GATEWAY,
         };
         Self::new(status, e.to_string())

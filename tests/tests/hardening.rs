@@ -1,0 +1,146 @@
+//! The proxy as an attacker or a careless client tries it: what an agent adds never runs
+//! unapproved, one request cannot take the memory or the connections of everyone, names
+//! cannot shadow each other, secrets stay out of the logs, bad input gets a clear 4xx.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is how a test reports
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use mcpproxy_tests::mcp::{Client, text};
+use mcpproxy_tests::rest::Rest;
+use mcpproxy_tests::{Home, Proxy, eventually, fixture_bin};
+
+/// A proxy whose config holds `servers` and the top-level keys of `extra`.
+async fn start(servers: Value, extra: Value) -> (Home, Proxy) {
+    let home = Home::new();
+    let mut config = json!({"mcpServers": servers});
+    if let Value::Object(extra) = extra {
+        config.as_object_mut().unwrap().extend(extra);
+    }
+    home.write_config(&config.to_string());
+    let proxy = Proxy::start(&home, &[]).await;
+    (home, proxy)
+}
+
+fn api_key(home: &Home) -> String {
+    home.read_config()["api_key"].as_str().unwrap().to_owned()
+}
+
+/// A server entry of `/api/v1/servers`.
+async fn server_view(rest: &Rest, name: &str) -> Value {
+    let all = rest.get("/servers").await.data();
+    all["servers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == name)
+        .cloned()
+        .unwrap_or_else(|| panic!("{name} is not listed: {all}"))
+}
+
+#[tokio::test]
+async fn a_command_an_agent_adds_does_not_run_until_a_person_approves_it() {
+    let (home, mut proxy) = start(json!([]), json!({})).await;
+    let marker = home.path().join("owned");
+    let script = format!("echo owned > {}", marker.display());
+    let client = Client::connect(&proxy.url("/mcp")).await;
+    let added = client
+        .call(
+            "upstream_servers",
+            json!({
+                "operation": "add", "name": "evil", "command": "sh",
+                "args_json": json!(["-c", script]).to_string(),
+                "env_json": "{\"STOLEN\": \"s3cret-token-value\"}",
+            }),
+        )
+        .await;
+    assert_ne!(added["isError"], true, "{added}");
+    let view: Value = serde_json::from_str(&text(&added)).unwrap();
+    assert_eq!(view["quarantined"], true);
+    assert_eq!(view["added_by"], "mcp");
+    assert!(
+        view["not_started"]
+            .as_str()
+            .unwrap()
+            .contains("unquarantine evil"),
+        "{view}"
+    );
+    // Asking an agent's way to start it does not start it either.
+    let restarted = client
+        .call(
+            "upstream_servers",
+            json!({"operation": "restart", "name": "evil"}),
+        )
+        .await;
+    assert_eq!(restarted["isError"], true, "{restarted}");
+    // The review shows what would run, the env value masked.
+    let review = client
+        .call_json(
+            "quarantine_security",
+            json!({"operation": "inspect_quarantined", "name": "evil"}),
+        )
+        .await;
+    assert_eq!(review["config"]["command"], "sh", "{review}");
+    assert_eq!(review["config"]["args"][1], script.as_str());
+    assert_eq!(review["config"]["env"]["STOLEN"], "••••ue (18 chars)");
+    client.close().await;
+
+    // Nothing ran, not now and not after a restart of the proxy.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(!marker.exists(), "the agent's command ran");
+    proxy.stop().await;
+    let proxy = Proxy::start(&home, &[]).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(!marker.exists(), "the agent's command ran after a restart");
+    let saved = &home.read_config()["mcpServers"][0];
+    assert_eq!(saved["added_by"], "mcp", "{saved}");
+
+    // A person reviews it (the CLI shows command, args and env) and approves it: it starts.
+    let inspected = home.cli(&["upstream", "inspect", "evil"]).await;
+    let out = inspected.ok();
+    assert!(out.contains("Command:") && out.contains("sh"), "{out}");
+    assert!(out.contains("STOLEN=••••ue"), "{out}");
+    assert!(!out.contains("s3cret-token-value"), "{out}");
+    home.cli(&["upstream", "unquarantine", "evil"]).await.ok();
+    eventually("the approved command to run", || {
+        marker.exists().then_some(())
+    })
+    .await;
+    let rest = Rest::new(&proxy.url(""), Some(&api_key(&home)));
+    assert!(server_view(&rest, "evil").await["not_started"].is_null());
+}
+
+#[tokio::test]
+async fn an_agent_cannot_swap_the_command_of_a_trusted_server() {
+    let (home, proxy) = start(
+        json!([{"name": "fx", "command": fixture_bin(), "args": ["--name", "fx"]}]),
+        json!({}),
+    )
+    .await;
+    let marker = home.path().join("swapped");
+    let client = Client::connect(&proxy.url("/mcp")).await;
+    client.wait_for_tool("echo message", "fx:echo").await;
+    let patched = client
+        .call(
+            "upstream_servers",
+            json!({
+                "operation": "patch", "name": "fx", "command": "sh",
+                "args_json": json!(["-c", format!("touch {}", marker.display())]).to_string(),
+            }),
+        )
+        .await;
+    assert_ne!(patched["isError"], true, "{patched}");
+    let view: Value = serde_json::from_str(&text(&patched)).unwrap();
+    assert_eq!(view["quarantined"], true, "{view}");
+    let loosen = client
+        .call(
+            "upstream_servers",
+            json!({"operation": "patch", "name": "fx", "patch_json": "{\"trust_mode\": \"auto\"}"}),
+        )
+        .await;
+    assert_eq!(loosen["isError"], true, "{loosen}");
+    client.close().await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(!marker.exists(), "the swapped command ran");
+}
