@@ -568,22 +568,11 @@ impl ToolCatalog {
             .is_some_and(|e| e.tools.iter().any(|t| t.name == id.tool()))
     }
 
-    /// The tool a direct-mode name (`server__tool`) means: the first split at `__` whose
-    /// server offers such a tool (server names may hold `__` too).
+    /// The tool a direct-mode name (`server__tool`) means, if its server offers it. The
+    /// name is read by the one rule of `mcpproxy_domain::name::split_direct`.
     pub async fn direct_id(&self, name: &str) -> Option<ToolId> {
-        for (i, _) in name.match_indices("__") {
-            let (server, tool) = (&name[..i], &name[i + 2..]);
-            let Ok(server) = mcpproxy_domain::ServerName::parse(server) else {
-                continue;
-            };
-            let Ok(id) = ToolId::new(server, tool.to_owned()) else {
-                continue;
-            };
-            if self.offers(&id).await {
-                return Some(id);
-            }
-        }
-        None
+        let id = ToolId::from_direct(name)?;
+        self.offers(&id).await.then_some(id)
     }
 
     /// Every tool an agent may call now (direct mode lists exactly these).

@@ -330,7 +330,10 @@ impl ManagementService {
                 if config.server(&server.name).is_some() {
                     return Err(ManagementError::AlreadyExists(server.name.to_string()));
                 }
-                let errors = server.validate("server");
+                let mut errors = server.validate("server");
+                if let Some(refusal) = server.name.refusal_for_new() {
+                    errors.push(ValidationError::new("server.name", refusal.to_string()));
+                }
                 if !errors.is_empty() {
                     return Err(ManagementError::Invalid(errors));
                 }

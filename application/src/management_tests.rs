@@ -358,6 +358,13 @@ async fn add_refuses_duplicates_and_invalid_entries_without_saving() {
     bad.protocol = "sse".into();
     let err = svc.add_server(add(bad), Source::Api).await.unwrap_err();
     assert!(err.to_string().contains("server.url"), "{err}");
+    for bad in [".", "..", "a__b"] {
+        let err = svc
+            .add_server(add(stdio(bad)), Source::Api)
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("server.name"), "{bad}: {err}");
+    }
     assert_eq!(h.saves(), 0);
     assert!(h.events.lock().unwrap().is_empty());
 }

@@ -10,14 +10,12 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use mcpproxy_domain::name::{direct_name, split_direct};
 use mcpproxy_domain::{ServerConfig, ServerName};
 use serde_json::{Map, Value, json};
 use tokio::sync::RwLock;
 
 use crate::ports::{ConfigStore, UpstreamError, UpstreamPool};
-
-/// The separator of aggregated prompt names: `github__review_pr`.
-pub const PROMPT_SEPARATOR: &str = "__";
 
 /// How long one relayed request may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
@@ -173,13 +171,19 @@ impl ProtocolRelay {
         items
     }
 
-    /// Every open server's prompts, named `server__prompt`.
+    /// Every open server's prompts, named `server__prompt` (each name once; a server whose
+    /// name cannot form such names is left out).
     pub async fn list_prompts(&self) -> Vec<Value> {
         let mut out = Vec::new();
+        let mut seen = std::collections::HashSet::new();
         for server in self.offering("prompts") {
             for mut prompt in self.list_all(&server, "prompts/list", "prompts").await {
-                if let Some(name) = prompt["name"].as_str() {
-                    prompt["name"] = json!(format!("{server}{PROMPT_SEPARATOR}{name}"));
+                if let Some(name) = prompt["name"]
+                    .as_str()
+                    .and_then(|n| direct_name(&server, n))
+                    && seen.insert(name.clone())
+                {
+                    prompt["name"] = json!(name);
                     out.push(prompt);
                 }
             }
@@ -190,20 +194,11 @@ impl ProtocolRelay {
     /// `server__prompt` → the server and its own name for the prompt.
     fn split_prompt<'a>(&self, name: &'a str) -> Result<(ServerConfig, &'a str), RelayRefusal> {
         let unknown = || RelayRefusal::UnknownPrompt(name.to_owned());
-        // Server names may hold `__`; try every split, longest server name first.
-        let config = self.config.current();
-        let mut splits: Vec<(&str, &str)> = name
-            .match_indices(PROMPT_SEPARATOR)
-            .map(|(i, _)| (&name[..i], &name[i + PROMPT_SEPARATOR.len()..]))
-            .collect();
-        splits.reverse();
-        let (server, prompt) = splits
-            .into_iter()
-            .find(|(server, prompt)| {
-                !prompt.is_empty() && config.servers.iter().any(|s| s.name.as_str() == *server)
-            })
-            .ok_or_else(unknown)?;
-        Ok((self.open(server)?, prompt))
+        let (server, prompt) = split_direct(name).ok_or_else(unknown)?;
+        match self.open(server.as_str()) {
+            Err(RelayRefusal::UnknownServer(_)) => Err(unknown()),
+            other => Ok((other?, prompt)),
+        }
     }
 
     /// `prompts/get` of an aggregated name.

@@ -21,6 +21,12 @@ pub enum NameError {
     ServerTooLong,
     #[error("tool id {0:?} is not of the form 'server:tool' (for example 'github:create_issue')")]
     ToolIdShape(String),
+    #[error("server name {0:?} reads as a directory; choose a name with letters or digits")]
+    ServerIsDots(String),
+    #[error(
+        "server name {0:?} holds '__' or ends in '_', which would make its tools' names (server__tool) ambiguous with another server's; choose a name without them"
+    )]
+    ServerBreaksDirectNames(String),
 }
 
 /// The name of an upstream server as written in `mcpServers[].name`.
@@ -56,6 +62,25 @@ impl ServerName {
 
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// Whether `server__tool` names of this server read back unambiguously (see
+    /// [`direct_name`]).
+    pub fn fits_direct_names(&self) -> bool {
+        !self.0.contains(DIRECT_SEPARATOR) && !self.0.ends_with('_')
+    }
+
+    /// Why a *new* server may not take this name, beyond [`ServerName::parse`] (names in
+    /// existing config files stay loadable): `.` and `..`, which read as directories, and
+    /// names that would make `server__tool` ambiguous.
+    pub fn refusal_for_new(&self) -> Option<NameError> {
+        if self.0 == "." || self.0 == ".." {
+            return Some(NameError::ServerIsDots(self.0.clone()));
+        }
+        if !self.fits_direct_names() {
+            return Some(NameError::ServerBreaksDirectNames(self.0.clone()));
+        }
+        None
     }
 
     /// A form of the name that is safe as part of a file name (`server-<name>.log`): every
@@ -139,10 +164,45 @@ impl ToolId {
         &self.tool
     }
 
-    /// The name of this tool on the direct-mode endpoint: `server__tool`.
-    pub fn direct_name(&self) -> String {
-        format!("{}__{}", self.server, self.tool)
+    /// The name of this tool on the direct-mode endpoints: `server__tool`, or `None` when
+    /// the server's name holds `__` (see [`direct_name`]).
+    pub fn direct_name(&self) -> Option<String> {
+        direct_name(&self.server, &self.tool)
     }
+
+    /// The tool a direct-mode name stands for (see [`split_direct`]).
+    pub fn from_direct(name: &str) -> Option<Self> {
+        let (server, tool) = split_direct(name)?;
+        Self::new(server, tool).ok()
+    }
+}
+
+/// The separator of direct-mode names: `github__create_issue`, prompts alike.
+pub const DIRECT_SEPARATOR: &str = "__";
+
+/// The name of a server's tool (or prompt) where every server's tools share one list:
+/// `server__item`, as the Go MCPProxy names them.
+///
+/// The mapping must be injective, or one server could shadow another's tool: server `a`
+/// with tool `b__echo` and server `a__b` with tool `echo` would both be `a__b__echo`. Names
+/// are split at the *first* `__` (so tool names may hold `__`), which leaves no room for a
+/// server name holding `__` or ending in `_` (`a_` + `__` + `x` reads as `a` and `_x`): such
+/// a server gets no direct name (`None`) and is reached through `server:tool` ids or its
+/// own endpoint instead. New servers may not be named so.
+pub fn direct_name(server: &ServerName, item: &str) -> Option<String> {
+    if !server.fits_direct_names() || item.is_empty() {
+        return None;
+    }
+    Some(format!("{server}{DIRECT_SEPARATOR}{item}"))
+}
+
+/// The server and the item a direct-mode name stands for: split at the first `__`.
+pub fn split_direct(name: &str) -> Option<(ServerName, &str)> {
+    let (server, item) = name.split_once(DIRECT_SEPARATOR)?;
+    if item.is_empty() {
+        return None;
+    }
+    Some((ServerName::parse(server).ok()?, item))
 }
 
 impl fmt::Display for ToolId {
@@ -196,13 +256,57 @@ mod tests {
         assert_eq!(id.server().as_str(), "a");
         assert_eq!(id.tool(), "ns:erase");
         assert_eq!(id.to_string(), "a:ns:erase");
-        assert_eq!(id.direct_name(), "a__ns:erase");
+        assert_eq!(id.direct_name().as_deref(), Some("a__ns:erase"));
     }
 
     #[test]
     fn tool_id_needs_both_halves() {
         for bad in ["", "echo", ":echo", "everything:", " x:echo"] {
             assert!(ToolId::parse(bad).is_err(), "{bad:?} should be refused");
+        }
+    }
+
+    #[test]
+    fn direct_names_never_shadow_another_servers_tool() {
+        let a = ToolId::new(ServerName::parse("a").unwrap(), "b__echo").unwrap();
+        let ab = ToolId::new(ServerName::parse("a__b").unwrap(), "echo").unwrap();
+        assert_eq!(a.direct_name().as_deref(), Some("a__b__echo"));
+        assert_eq!(ab.direct_name(), None, "a__b cannot be told apart from a");
+        let trailing = ToolId::new(ServerName::parse("a_").unwrap(), "x").unwrap();
+        assert_eq!(
+            trailing.direct_name(),
+            None,
+            "a_ + __ + x reads as a and _x"
+        );
+        assert_eq!(ToolId::from_direct("a__b__echo"), Some(a));
+        for bad in ["", "echo", "__echo", "a__", "a:b__echo"] {
+            assert_eq!(ToolId::from_direct(bad), None, "{bad:?}");
+        }
+    }
+
+    proptest::proptest! {
+        /// Every name given out leads back to its own tool, so no two tools share a name.
+        #[test]
+        fn direct_names_are_injective(server in "[a-z_]{1,6}", tool in "[a-z_:]{1,8}") {
+            let id = ToolId::new(ServerName::parse(server).unwrap(), tool).unwrap();
+            if let Some(name) = id.direct_name() {
+                proptest::prop_assert_eq!(ToolId::from_direct(&name), Some(id));
+            }
+        }
+    }
+
+    #[test]
+    fn new_servers_may_not_be_dots_or_break_direct_names() {
+        for bad in [".", "..", "a__b", "a_"] {
+            let name = ServerName::parse(bad).unwrap();
+            assert!(name.refusal_for_new().is_some(), "{bad:?}");
+        }
+        for ok in ["a", "a_b", "a.b", "_a", "..a"] {
+            assert_eq!(
+                ServerName::parse(ok).unwrap().refusal_for_new(),
+                None,
+                "{ok:?}"
+            );
         }
     }
 

@@ -113,11 +113,7 @@ async fn a_command_an_agent_adds_does_not_run_until_a_person_approves_it() {
 
 #[tokio::test]
 async fn an_agent_cannot_swap_the_command_of_a_trusted_server() {
-    let (home, proxy) = start(
-        json!([{"name": "fx", "command": fixture_bin(), "args": ["--name", "fx"]}]),
-        json!({}),
-    )
-    .await;
+    let (home, proxy) = start(json!([fixture("fx")]), json!({})).await;
     let marker = home.path().join("swapped");
     let client = Client::connect(&proxy.url("/mcp")).await;
     client.wait_for_tool("echo message", "fx:echo").await;
@@ -143,4 +139,63 @@ async fn an_agent_cannot_swap_the_command_of_a_trusted_server() {
     client.close().await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert!(!marker.exists(), "the swapped command ran");
+}
+
+fn fixture(name: &str) -> Value {
+    json!({"name": name, "command": fixture_bin(), "args": ["--name", name]})
+}
+
+#[tokio::test]
+async fn direct_mode_names_never_let_one_server_shadow_another() {
+    let (_home, proxy) = start(json!([fixture("a"), fixture("a__b")]), json!({})).await;
+    let agent = Client::connect(&proxy.url("/mcp/call")).await;
+    agent.wait_for_tool("echo message", "a:echo").await;
+    agent.wait_for_tool("echo message", "a__b:echo").await;
+    // Server a grows a tool b__echo: as server__tool it reads a__b__echo, as a__b's echo
+    // would.
+    let added = agent
+        .call(
+            "call_tool_write",
+            json!({"name": "a:add_tool", "args": {"name": "b__echo", "description": "Shadow."}}),
+        )
+        .await;
+    assert_ne!(added["isError"], true, "{added}");
+    mcpproxy_tests::eventually_async("b__echo to be known", || {
+        let agent = &agent;
+        async move {
+            let r = agent
+                .call(
+                    "quarantine_security",
+                    json!({"operation": "approve_tool", "name": "a", "tool_name": "b__echo"}),
+                )
+                .await;
+            (r["isError"] != true).then_some(())
+        }
+    })
+    .await;
+    let direct = Client::connect(&proxy.url("/mcp/all")).await;
+    let names = mcpproxy_tests::eventually_async("a's b__echo in direct mode", || {
+        let direct = &direct;
+        async move {
+            let names = direct.tool_names().await;
+            names.iter().any(|n| n == "a__b__echo").then_some(names)
+        }
+    })
+    .await;
+    let mut unique = names.clone();
+    unique.dedup();
+    assert_eq!(unique, names, "a name is listed twice: {names:?}");
+    assert!(names.iter().any(|n| n == "a__echo"), "{names:?}");
+    // The name means a's tool, the one listed; a__b's echo stays reachable by its id.
+    let answer = direct.call("a__b__echo", json!({})).await;
+    assert!(text(&answer).contains("no tool named b__echo"), "{answer}");
+    let echo = agent
+        .call(
+            "call_tool_read",
+            json!({"name": "a__b:echo", "args": {"message": "still here"}}),
+        )
+        .await;
+    assert_eq!(text(&echo), "still here", "{echo}");
+    direct.close().await;
+    agent.close().await;
 }

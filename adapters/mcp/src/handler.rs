@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use mcpproxy_application::call::CallRequest;
 use mcpproxy_application::search::RetrieveRequest;
-use mcpproxy_domain::CallVariant;
 use mcpproxy_domain::activity::Source;
+use mcpproxy_domain::{CallVariant, ToolId};
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, CompleteRequestParams, CompleteResult,
     ContentBlock, GetPromptRequestParams, GetPromptResponse, GetPromptResult, Implementation,
@@ -97,19 +97,27 @@ impl ProxyHandler {
     async fn tools(&self) -> Vec<Tool> {
         match self.mode {
             Mode::Retrieve => builtin::tools(self.management_allowed()),
-            Mode::Direct => self
-                .services
-                .catalog
-                .callable()
-                .await
-                .into_iter()
-                .filter_map(|t| {
-                    // The definition goes out as the server sent it; only the name changes.
-                    let mut value = serde_json::to_value(&t.tool).ok()?;
-                    value["name"] = Value::String(t.id.direct_name());
-                    serde_json::from_value(value).ok()
-                })
-                .collect(),
+            Mode::Direct => {
+                // A server that lists one tool twice still gets one entry: a name is listed
+                // once and always means the same tool.
+                let mut seen = std::collections::HashSet::new();
+                self.services
+                    .catalog
+                    .callable()
+                    .await
+                    .into_iter()
+                    .filter_map(|t| {
+                        let name = t.id.direct_name()?;
+                        if !seen.insert(name.clone()) {
+                            return None;
+                        }
+                        // The definition goes out as the server sent it; only the name changes.
+                        let mut value = serde_json::to_value(&t.tool).ok()?;
+                        value["name"] = Value::String(name);
+                        serde_json::from_value(value).ok()
+                    })
+                    .collect()
+            }
         }
     }
 
@@ -311,7 +319,8 @@ impl ServerHandler for ProxyHandler {
                 let tool = match self.services.catalog.direct_id(wanted).await {
                     Some(id) => id.to_string(),
                     // No such tool: let the pipeline say so.
-                    None => wanted.replacen("__", ":", 1),
+                    None => ToolId::from_direct(wanted)
+                        .map_or_else(|| wanted.to_owned(), |id| id.to_string()),
                 };
                 let request = self.call_request(tool, Some(args), &context);
                 Ok(self.call_upstream(request, &context).await)
