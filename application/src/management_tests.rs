@@ -670,7 +670,7 @@ async fn the_config_is_shown_masked_and_masked_values_survive_an_apply() {
 async fn a_bad_config_is_refused_with_its_keys() {
     let (svc, h) = world(Config::default()).service();
     let errors = svc
-        .validate_config(&json!({"tools_limit": "many"}))
+        .validate_config(&json!({"tools_limit": "many", "mcpServers": []}))
         .unwrap_err();
     assert_eq!(errors[0].field, "tools_limit");
     let errors = svc
@@ -689,7 +689,35 @@ async fn a_bad_config_is_refused_with_its_keys() {
     };
     let (svc, _) = world(ro).service();
     assert_eq!(
-        svc.apply_config(&json!({}), Source::Api).await.unwrap_err(),
+        svc.apply_config(&json!({"mcpServers": []}), Source::Api)
+            .await
+            .unwrap_err(),
         ManagementError::Forbidden(Gate::ReadOnly)
     );
+}
+
+#[tokio::test]
+async fn a_partial_document_is_refused_never_applied_as_empty() {
+    let (svc, h) = world(config_with(vec![stdio("a"), stdio("b")])).service();
+    for (doc, keys) in [
+        (json!({"name": 5}), vec!["name", "mcpServers"]),
+        (json!({}), vec!["mcpServers"]),
+        (json!({"listen": "127.0.0.1:9"}), vec!["mcpServers"]),
+        (json!([1]), vec!["config"]),
+        (json!({"mcpServers": null}), vec!["mcpServers"]),
+    ] {
+        let err = svc.apply_config(&doc, Source::Api).await.unwrap_err();
+        let ManagementError::Invalid(errors) = &err else {
+            panic!("{doc}: {err}")
+        };
+        let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, keys, "{doc}: {err}");
+    }
+    assert_eq!(h.saves(), 0);
+    assert_eq!(h.config.lock().unwrap().servers.len(), 2);
+    // An empty list says so on purpose.
+    svc.apply_config(&json!({"mcpServers": []}), Source::Api)
+        .await
+        .unwrap();
+    assert!(h.config.lock().unwrap().servers.is_empty());
 }

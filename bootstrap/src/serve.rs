@@ -129,6 +129,10 @@ pub async fn serve(cli: &Cli, args: &ServeArgs) -> Result<(), Failure> {
     for note in &notes {
         tracing::warn!(config = %config_path.display(), "{note}");
     }
+    // Saves a crash cut short leave whole configs (secrets included) beside the file.
+    for stale in mcpproxy_config::remove_stale_temp_files(&config_path) {
+        tracing::info!(file = %stale.display(), "removed the leftover of an interrupted config save");
+    }
 
     let overrides = ProcessOverrides {
         listen: args.listen.clone().or(env.listen),

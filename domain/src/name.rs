@@ -83,19 +83,39 @@ impl ServerName {
         None
     }
 
-    /// A form of the name that is safe as part of a file name (`server-<name>.log`): every
-    /// character other than ASCII letters, digits, `-`, `_` and `.` becomes `_`.
+    /// A form of the name that is safe as part of a file name (`server-<name>.log`), and
+    /// different for every name, so no two servers share a log: ASCII letters, digits, `-`,
+    /// `_` and `.` stay, every other byte becomes `%XX` (`a b` → `a%20b`, `a/b` → `a%2Fb`).
+    /// A name that would make a file name too long keeps its first part and ends in `~` and
+    /// a hash of the whole name (`~` is never left as it is, so this cannot meet a short
+    /// name's form).
     pub fn sanitized(&self) -> String {
-        self.0
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect()
+        /// Well under the 255 bytes of a file name, with room for `server-` and `.log.N`.
+        const MAX: usize = 160;
+        let mut out = String::with_capacity(self.0.len());
+        for b in self.0.bytes() {
+            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.') {
+                out.push(char::from(b));
+            } else {
+                out.push_str(&format!("%{b:02X}"));
+            }
+        }
+        if out.len() <= MAX {
+            return out;
+        }
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(self.0.as_bytes());
+        let mut cut = MAX - 33;
+        // Never end inside a %XX escape.
+        while out.as_bytes()[..cut]
+            .iter()
+            .rev()
+            .take(2)
+            .any(|b| *b == b'%')
+        {
+            cut -= 1;
+        }
+        format!("{}~{}", &out[..cut], hex::encode(&digest[..16]))
     }
 }
 
@@ -313,6 +333,38 @@ mod tests {
     #[test]
     fn sanitized_names_are_file_safe() {
         let n = ServerName::parse("my server/../x").unwrap();
-        assert_eq!(n.sanitized(), "my_server_.._x");
+        assert_eq!(n.sanitized(), "my%20server%2F..%2Fx");
+        assert_eq!(
+            ServerName::parse("gh-1_x.y").unwrap().sanitized(),
+            "gh-1_x.y"
+        );
+    }
+
+    #[test]
+    fn log_names_differ_for_every_server() {
+        let names = ["a b", "a/b", "a\\b", "a_b", "a%20b", "é", "e\u{301}"];
+        let files: std::collections::HashSet<String> = names
+            .iter()
+            .map(|n| ServerName::parse(*n).unwrap().sanitized())
+            .collect();
+        assert_eq!(files.len(), names.len(), "{files:?}");
+        let long = ServerName::parse("ü".repeat(200)).unwrap().sanitized();
+        let longer = ServerName::parse(format!("{}x", "ü".repeat(200)))
+            .unwrap()
+            .sanitized();
+        assert!(long.len() <= 160 && long != longer, "{long}");
+        assert!(!long.contains('/'));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn sanitized_is_injective_and_file_safe(a in "\\PC{1,80}", b in "\\PC{1,80}") {
+            let (Ok(x), Ok(y)) = (ServerName::parse(a.clone()), ServerName::parse(b.clone())) else {
+                return Ok(());
+            };
+            let (sx, sy) = (x.sanitized(), y.sanitized());
+            proptest::prop_assert!(sx.bytes().all(|c| c.is_ascii_graphic() && c != b'/'));
+            proptest::prop_assert_eq!(sx == sy, a == b);
+        }
     }
 }

@@ -199,3 +199,38 @@ async fn direct_mode_names_never_let_one_server_shadow_another() {
     direct.close().await;
     agent.close().await;
 }
+
+#[tokio::test]
+async fn a_partial_config_is_refused_and_crash_leftovers_are_cleaned() {
+    let home = Home::new();
+    home.write_config(
+        &json!({"mcpServers": [fixture("a b"), fixture("a/b"), fixture("a\\b")]}).to_string(),
+    );
+    // What a save killed mid-way leaves: a whole config with its secrets, from a dead pid.
+    let leftover = home.data_dir().join(".mcp_config.json.tmp.2147483646.3");
+    std::fs::write(&leftover, "{\"api_key\": \"secret\"}").unwrap();
+    let proxy = Proxy::start(&home, &[]).await;
+    assert!(!leftover.exists(), "the leftover of a crashed save stays");
+    let rest = Rest::new(&proxy.url(""), Some(&api_key(&home)));
+
+    let refused = rest.post("/config/apply", &json!({"name": 5})).await;
+    let error = refused.refused(400, "mcpServers");
+    assert!(error.contains("name"), "{error}");
+    assert_eq!(
+        home.read_config()["mcpServers"].as_array().unwrap().len(),
+        3,
+        "nothing was removed"
+    );
+    for name in [".", ".."] {
+        rest.post("/servers", &json!({"name": name, "command": "true"}))
+            .await
+            .refused(400, "directory");
+    }
+
+    // Three names that used to share one log file each have their own.
+    let logs = home.path().join(".local/state/mcpproxy/logs");
+    for file in ["server-a%20b.log", "server-a%2Fb.log", "server-a%5Cb.log"] {
+        eventually(file, || logs.join(file).exists().then_some(())).await;
+    }
+    assert!(!logs.join("server-a_b.log").exists());
+}
