@@ -234,3 +234,164 @@ async fn a_partial_config_is_refused_and_crash_leftovers_are_cleaned() {
     }
     assert!(!logs.join("server-a_b.log").exists());
 }
+
+/// The subcommands under `path` (`[]` is the top), from the binary's own `--help`.
+async fn subcommands(home: &Home, path: &[String]) -> Vec<String> {
+    let mut args: Vec<&str> = path.iter().map(String::as_str).collect();
+    args.push("--help");
+    let help = home.cli(&args).await;
+    let text = help.ok();
+    let Some((_, after)) = text.split_once("Commands:\n") else {
+        return Vec::new();
+    };
+    after
+        .lines()
+        .take_while(|l| !l.trim().is_empty())
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|c| *c != "help")
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Every leaf command of the binary, like `["upstream", "add-json"]`.
+async fn leaf_commands(home: &Home) -> Vec<Vec<String>> {
+    let mut leaves = Vec::new();
+    let mut todo: Vec<Vec<String>> = vec![Vec::new()];
+    while let Some(path) = todo.pop() {
+        let children = subcommands(home, &path).await;
+        for child in &children {
+            let mut next = path.clone();
+            next.push(child.clone());
+            todo.push(next);
+        }
+        if children.is_empty() {
+            leaves.push(path);
+        }
+    }
+    leaves.sort();
+    leaves
+}
+
+#[tokio::test]
+async fn every_command_shows_its_help_and_runs_for_real() {
+    let home = Home::new();
+    let fx = fixture_bin().display().to_string();
+    home.write_config(&json!({"api_key": "k", "mcpServers": [fixture("fx")]}).to_string());
+    let proxy = Proxy::start(&home, &[]).await;
+    let rest = Rest::new(&proxy.url(""), Some("k"));
+    eventually_ready(&rest, "fx").await;
+    let add_json = json!({"command": fx, "args": ["--name", "viajson"]}).to_string();
+    // One real use of each command, in an order that works; the serve command is the
+    // daemon this test runs against. Each must succeed.
+    let uses: Vec<Vec<&str>> = vec![
+        vec!["upstream", "list"],
+        vec!["upstream", "add", "added", "--", &fx, "--name", "added"],
+        vec!["upstream", "add-json", "viajson", &add_json, "--json"],
+        vec!["upstream", "remove", "viajson", "--yes"],
+        vec!["upstream", "quarantine", "added"],
+        vec!["upstream", "unquarantine", "added"],
+        vec!["upstream", "disable", "added"],
+        vec!["upstream", "enable", "added"],
+        vec!["upstream", "inspect", "fx"],
+        vec!["upstream", "approve", "fx"],
+        vec!["upstream", "logs", "fx", "-n", "5"],
+        vec!["tools", "list"],
+        vec!["tools", "approve", "-s", "fx", "--all"],
+        vec![
+            "call",
+            "tool",
+            "-t",
+            "fx:echo",
+            "-j",
+            "{\"message\": \"a\"}",
+        ],
+        vec![
+            "call",
+            "tool-read",
+            "-t",
+            "fx:echo",
+            "-j",
+            "{\"message\": \"b\"}",
+        ],
+        vec![
+            "call",
+            "tool-write",
+            "-t",
+            "fx:echo",
+            "-j",
+            "{\"message\": \"c\"}",
+        ],
+        vec![
+            "call",
+            "tool-destructive",
+            "-t",
+            "fx:delete_item",
+            "-j",
+            "{\"id\": \"1\"}",
+        ],
+        vec!["status"],
+        vec!["activity", "list"],
+        vec!["activity", "export"],
+        vec!["auth", "status"],
+        vec!["version"],
+        vec!["openapi"],
+        vec!["upstream", "restart", "fx"],
+        vec!["upstream", "patch", "fx", "--env", "A=B"],
+    ];
+    for args in &uses {
+        let ran = home.cli(args).await;
+        assert!(!ran.stderr.contains("panicked"), "{args:?}: {}", ran.stderr);
+        ran.ok();
+    }
+    // Those that need a record, a remote server or run until stopped.
+    let records = home.cli(&["activity", "list", "--json"]).await.json();
+    let id = records["activities"][0]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no record id in {records}"));
+    home.cli(&["activity", "show", id]).await.ok();
+    for args in [
+        ["auth", "login", "-s", "fx"],
+        ["auth", "logout", "-s", "fx"],
+    ] {
+        home.cli(&args).await.failed(1, "remote");
+    }
+    let mut watch = tokio::process::Command::from(home.command(&["activity", "watch"]));
+    let mut watch = watch
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(watch.try_wait().unwrap().is_none(), "activity watch ended");
+    watch.kill().await.unwrap();
+
+    let mut covered: Vec<Vec<String>> = uses
+        .iter()
+        .map(|u| u.iter().map(|s| (*s).to_owned()).collect())
+        .collect();
+    for extra in [
+        &["serve"][..],
+        &["activity", "show"],
+        &["auth", "login"],
+        &["auth", "logout"],
+        &["activity", "watch"],
+    ] {
+        covered.push(extra.iter().map(|s| (*s).to_owned()).collect());
+    }
+    for leaf in leaf_commands(&home).await {
+        let mut args: Vec<&str> = leaf.iter().map(String::as_str).collect();
+        args.push("--help");
+        let help = home.cli(&args).await;
+        assert!(help.ok().contains("Usage:"), "{leaf:?}");
+        let used = covered.iter().any(|c| c.starts_with(&leaf));
+        assert!(used, "{leaf:?} has no real use in this test; add one");
+    }
+}
+
+async fn eventually_ready(rest: &Rest, name: &str) {
+    mcpproxy_tests::eventually_async(&format!("{name} ready"), || async {
+        (server_view(rest, name).await["status"] == "Ready").then_some(())
+    })
+    .await;
+}

@@ -25,7 +25,13 @@ pub enum UpstreamCommand {
     /// Add a server: `add NAME URL` or `add NAME -- COMMAND ARGS…` (works without a running proxy)
     Add(AddArgs),
     /// Add a server from its JSON config: `add-json NAME '{"command": "npx", "args": […]}'`
-    AddJson { name: String, json: String },
+    AddJson {
+        name: String,
+        /// The server's entry as JSON
+        // Its own id: `json` is the global `--json` flag's.
+        #[arg(id = "server_json", value_name = "JSON")]
+        json: String,
+    },
     /// Remove a server (works without a running proxy)
     Remove(RemoveArgs),
     /// Enable a server, or every server with --all
