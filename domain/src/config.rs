@@ -94,6 +94,18 @@ pub struct Config {
     pub activity_max_records: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub intent_declaration: Option<IntentDeclarationConfig>,
+    // -- Limits against overload (mcpproxy's own keys; absent means the default in
+    // `crate::limits`, and an absent key is not written back) --
+    /// The most TCP connections served at once; more get a 503. Needs a restart.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http_max_connections: Option<i64>,
+    /// How long a client may take to send a request's headers, and how long an idle
+    /// keep-alive connection waits for its next request. Needs a restart.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http_read_header_timeout: Option<GoDuration>,
+    /// The most MCP sessions kept at once; the longest idle goes first.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mcp_max_sessions: Option<i64>,
     /// Every key this proxy does not act on, kept as it was read.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
@@ -128,6 +140,9 @@ impl Default for Config {
             activity_retention_days: 90,
             activity_max_records: 100_000,
             intent_declaration: None,
+            http_max_connections: None,
+            http_read_header_timeout: None,
+            mcp_max_sessions: None,
             extra: Map::new(),
         }
     }
@@ -625,6 +640,14 @@ impl ConfigDiff {
             ("api_key", old.api_key != new.api_key),
             ("tls", old.extra.get("tls") != new.extra.get("tls")),
             ("enable_socket", old.enable_socket != new.enable_socket),
+            (
+                "http_max_connections",
+                old.http_max_connections != new.http_max_connections,
+            ),
+            (
+                "http_read_header_timeout",
+                old.http_read_header_timeout != new.http_read_header_timeout,
+            ),
         ] {
             if changed {
                 diff.needs_restart.push(key);
@@ -830,6 +853,7 @@ impl Config {
                 errors.push(ValidationError::new(key, "cannot be negative"));
             }
         }
+        errors.extend(crate::limits::validate(self));
         let mut seen = std::collections::HashSet::new();
         for (i, server) in self.servers.iter().enumerate() {
             let prefix = format!("mcpServers[{i}]");

@@ -16,6 +16,7 @@ pub mod duration;
 pub mod event;
 pub mod fingerprint;
 pub mod launch;
+pub mod limits;
 pub mod merge;
 pub mod name;
 pub mod records;
