@@ -395,3 +395,388 @@ async fn eventually_ready(rest: &Rest, name: &str) {
     })
     .await;
 }
+
+const INITIALIZE: &str = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"flood","version":"1"}}}"#;
+
+/// A raw POST of `body` to an MCP endpoint, as a streamable-HTTP client sends it.
+async fn mcp_post(
+    http: &reqwest::Client,
+    url: &str,
+    session: Option<&str>,
+    body: impl Into<reqwest::Body>,
+) -> reqwest::Response {
+    let mut request = http
+        .post(url)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .body(body);
+    if let Some(id) = session {
+        request = request
+            .header("mcp-session-id", id)
+            .header("mcp-protocol-version", "2025-06-18");
+    }
+    request.send().await.unwrap()
+}
+
+/// A new session's id.
+async fn open_session(http: &reqwest::Client, url: &str) -> String {
+    let answer = mcp_post(http, url, None, INITIALIZE).await;
+    assert_eq!(answer.status(), 200, "{:?}", answer.text().await);
+    let id = answer.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let _ = answer.bytes().await;
+    let done = mcp_post(
+        http,
+        url,
+        Some(&id),
+        r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
+    )
+    .await;
+    assert!(done.status().is_success(), "{}", done.status());
+    id
+}
+
+/// A field of `/proc/<pid>/status` in kB (`VmRSS`, `VmHWM`).
+fn proc_kb(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no {field} in {status}"))
+}
+
+#[tokio::test]
+async fn one_huge_query_costs_little_and_says_it_was_cut() {
+    let (home, proxy) = start(json!([fixture("fx")]), json!({})).await;
+    let client = Client::connect(&proxy.url("/mcp")).await;
+    client.wait_for_tool("echo message", "fx:echo").await;
+    // 300,000 distinct words, 2.3 MB: the search that took 2.2 GB.
+    let words: Vec<String> = (0..300_000).map(|i| format!("w{i:06}")).collect();
+    let query = format!("echo message {}", words.join(" "));
+    assert!(query.len() > 2_000_000);
+    let found = client
+        .call_json("retrieve_tools", json!({"query": query, "limit": 100}))
+        .await;
+    assert_eq!(found["tools"][0]["name"], "fx:echo", "{}", found["notice"]);
+    let notice = found["notice"].as_str().unwrap_or_default();
+    assert!(
+        notice.contains("cut"),
+        "the answer says the query was cut: {notice}"
+    );
+    assert!(found["query"].as_str().unwrap().len() <= 1000);
+    let peak_mb = proc_kb(proxy.pid(), "VmHWM") / 1024;
+    assert!(peak_mb < 400, "the proxy's memory peaked at {peak_mb} MB");
+    // The REST search is bounded the same way.
+    let rest = Rest::new(&proxy.url(""), Some(&api_key(&home)));
+    let q: String = words[..5000].join("+");
+    let answer = rest.get(&format!("/index/search?q={q}")).await.data();
+    assert!(
+        answer["notice"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("cut"),
+        "{answer}"
+    );
+    client.close().await;
+}
+
+#[tokio::test]
+async fn bad_mcp_requests_get_400_or_404_with_json_rpc_errors() {
+    let (home, proxy) = start(json!([]), json!({"require_mcp_auth": true})).await;
+    let key = api_key(&home);
+    let http = reqwest::Client::new();
+    let url = proxy.url("/mcp");
+    let with_key = |r: reqwest::RequestBuilder| r.header("authorization", format!("bearer {key}"));
+    for (body, code) in [
+        ("{not json", -32700),
+        (r#"{"jsonrpc":"2.0","id":3,"method":5}"#, -32600),
+        (r#"{"hello":"world"}"#, -32600),
+    ] {
+        let answer = with_key(
+            http.post(&url)
+                .header("content-type", "application/json")
+                .header("accept", "application/json, text/event-stream")
+                .body(body),
+        )
+        .send()
+        .await
+        .unwrap();
+        assert_eq!(answer.status(), 400, "{body}");
+        let error: Value = answer.json().await.unwrap();
+        assert_eq!(error["error"]["code"], code, "{body}: {error}");
+        assert_eq!(error["jsonrpc"], "2.0");
+    }
+    // A lower-case scheme is the same scheme (RFC 9110): the key is taken.
+    let id = {
+        let answer = with_key(
+            http.post(&url)
+                .header("content-type", "application/json")
+                .header("accept", "application/json, text/event-stream")
+                .body(INITIALIZE),
+        )
+        .send()
+        .await
+        .unwrap();
+        assert_eq!(answer.status(), 200);
+        answer.headers()["mcp-session-id"]
+            .to_str()
+            .unwrap()
+            .to_owned()
+    };
+    let rest = reqwest::Client::new()
+        .get(proxy.url("/api/v1/status"))
+        .header("authorization", format!("BEARER {key}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rest.status(), 200);
+    // Ending a session that does not exist is a 404, ending one that does is not.
+    let unknown = with_key(
+        http.delete(&url)
+            .header("mcp-session-id", "no-such-session"),
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(unknown.status(), 404);
+    let known = with_key(
+        http.delete(&url)
+            .header("mcp-session-id", &id)
+            .header("mcp-protocol-version", "2025-06-18"),
+    )
+    .send()
+    .await
+    .unwrap();
+    assert!(known.status().is_success(), "{}", known.status());
+    let again = with_key(http.delete(&url).header("mcp-session-id", &id))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 404, "an ended session is unknown");
+}
+
+#[tokio::test]
+async fn a_session_flood_keeps_memory_bounded_and_the_newest_sessions_work() {
+    let (_home, proxy) = start(json!([]), json!({"mcp_max_sessions": 20})).await;
+    let http = reqwest::Client::new();
+    let url = proxy.url("/mcp/call");
+    let first = open_session(&http, &url).await;
+    for _ in 0..200 {
+        open_session(&http, &url).await;
+    }
+    let warm_kb = proc_kb(proxy.pid(), "VmRSS");
+    let mut last = String::new();
+    for _ in 0..1500 {
+        last = open_session(&http, &url).await;
+    }
+    let grown_mb = proc_kb(proxy.pid(), "VmRSS").saturating_sub(warm_kb) / 1024;
+    // Uncapped, 1,500 more sessions hold ~100 MB.
+    assert!(
+        grown_mb < 40,
+        "1,500 sessions more grew the proxy by {grown_mb} MB"
+    );
+    let list = r#"{"jsonrpc":"2.0","id":2,"method":"tools/list","params":{}}"#;
+    let evicted = mcp_post(&http, &url, Some(&first), list).await;
+    assert_eq!(evicted.status(), 404, "the longest idle session made room");
+    let newest = mcp_post(&http, &url, Some(&last), list).await;
+    assert_eq!(newest.status(), 200);
+    assert!(newest.text().await.unwrap().contains("retrieve_tools"));
+}
+
+#[tokio::test]
+async fn when_every_session_is_busy_a_new_one_is_refused_with_503() {
+    let (_home, proxy) = start(json!([fixture("fx")]), json!({"mcp_max_sessions": 3})).await;
+    let mut busy = Vec::new();
+    for _ in 0..3 {
+        let client = Client::connect(&proxy.url("/mcp/call")).await;
+        client.wait_for_tool("never answers", "fx:hang").await;
+        busy.push(tokio::spawn(async move {
+            client
+                .call("call_tool_read", json!({"name": "fx:hang", "args": {}}))
+                .await
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let http = reqwest::Client::new();
+    let refused = mcp_post(&http, &proxy.url("/mcp/call"), None, INITIALIZE).await;
+    assert_eq!(refused.status(), 503);
+    let error: Value = refused.json().await.unwrap();
+    let message = error["error"]["message"].as_str().unwrap();
+    assert!(message.contains("mcp_max_sessions"), "{message}");
+    for task in busy {
+        task.abort();
+    }
+}
+
+/// `mcpproxy serve` started by a shell that first lowers the soft limit of open files to
+/// `soft`, as a login session often has it.
+async fn start_with_soft_limit(home: &Home, soft: u32) -> (std::process::Child, String) {
+    let addr = format!("127.0.0.1:{}", mcpproxy_tests::free_port());
+    let proxy = home.command(&["serve", "--listen", &addr]);
+    let mut shell = std::process::Command::new("sh");
+    shell
+        .arg("-c")
+        .arg(format!("ulimit -Sn {soft} && exec \"$0\" \"$@\""))
+        .arg(proxy.get_program())
+        .args(proxy.get_args())
+        .env("HOME", home.path())
+        .env_remove("RUST_LOG")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let child = shell.spawn().unwrap();
+    let url = format!("http://{addr}");
+    let http = reqwest::Client::new();
+    mcpproxy_tests::eventually_async("the proxy to answer", || {
+        let (http, url) = (&http, &url);
+        async move {
+            let r = http.get(format!("{url}/healthz")).send().await.ok()?;
+            r.status().is_success().then_some(())
+        }
+    })
+    .await;
+    (child, url)
+}
+
+/// The soft and hard limits of open files of a process.
+fn open_files_limits(pid: u32) -> (String, String) {
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap();
+    let mut parts = line["Max open files".len()..].split_whitespace();
+    (
+        parts.next().unwrap().to_owned(),
+        parts.next().unwrap().to_owned(),
+    )
+}
+
+#[tokio::test]
+async fn idle_connections_cannot_lock_everyone_out() {
+    let home = Home::new();
+    home.write_config(
+        &json!({"api_key": "k", "mcpServers": [], "http_max_connections": 40,
+                "http_read_header_timeout": "2s"})
+        .to_string(),
+    );
+    let (mut child, url) = start_with_soft_limit(&home, 256).await;
+    let (soft, hard) = open_files_limits(child.id());
+    assert_eq!(
+        soft, hard,
+        "the soft limit of open files is raised to the hard one"
+    );
+
+    // More idle connections than the proxy serves at once.
+    let mut idle = Vec::new();
+    for _ in 0..60 {
+        idle.push(
+            tokio::net::TcpStream::connect(url.trim_start_matches("http://"))
+                .await
+                .unwrap(),
+        );
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Fresh connections each time: a pooled one would skip the point.
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
+    let health = http.get(format!("{url}/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), 200, "health is answered under pressure");
+    let busy = http
+        .get(format!("{url}/api/v1/status"))
+        .header("x-api-key", "k")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(busy.status(), 503);
+    let body: Value = busy.json().await.unwrap();
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("http_max_connections"),
+        "{body}"
+    );
+    // The unix socket is not affected.
+    home.cli(&["status"]).await.ok();
+
+    // The idle connections are closed by the proxy after the header timeout.
+    for stream in &mut idle {
+        use tokio::io::AsyncReadExt;
+        let mut buf = [0u8; 1];
+        let read = tokio::time::timeout(mcpproxy_tests::PATIENCE, stream.read(&mut buf)).await;
+        assert!(
+            matches!(read, Ok(Ok(0) | Err(_))),
+            "an idle connection stayed open"
+        );
+    }
+    let back = http
+        .get(format!("{url}/api/v1/status"))
+        .header("x-api-key", "k")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(back.status(), 200);
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[tokio::test]
+async fn the_debug_log_holds_shapes_and_sizes_never_secrets() {
+    let home = Home::new();
+    home.write_config(&json!({"mcpServers": [fixture("fx")]}).to_string());
+    let proxy = Proxy::start(&home, &["--log-level", "debug"]).await;
+    let client = Client::connect(&proxy.url("/mcp")).await;
+    client.wait_for_tool("echo message", "fx:echo").await;
+    let added = client
+        .call(
+            "upstream_servers",
+            json!({"operation": "add", "name": "remote", "url": "http://127.0.0.1:9/mcp",
+                   "headers_json": "{\"Authorization\": \"Bearer sk-HEADER-SECRET-1\"}"}),
+        )
+        .await;
+    assert_ne!(added["isError"], true, "{added}");
+    let echoed = client
+        .call(
+            "call_tool_read",
+            json!({"name": "fx:echo", "args": {"message": "ARG-SECRET-2"}}),
+        )
+        .await;
+    assert_eq!(text(&echoed), "ARG-SECRET-2");
+    client.close().await;
+    // A method name of a megabyte.
+    let http = reqwest::Client::new();
+    let url = proxy.url("/mcp");
+    let session = open_session(&http, &url).await;
+    let method = "m".repeat(1_000_000);
+    let huge = json!({"jsonrpc": "2.0", "id": 9, "method": method, "params": {}}).to_string();
+    let _ = mcp_post(&http, &url, Some(&session), huge)
+        .await
+        .bytes()
+        .await;
+
+    let mut proxy = proxy;
+    proxy.stop().await;
+    let log = format!(
+        "{}\n{}",
+        std::fs::read_to_string(home.main_log()).unwrap(),
+        proxy.stderr()
+    );
+    assert!(log.contains("mcp request"), "requests are logged at debug");
+    for secret in ["sk-HEADER-SECRET-1", "ARG-SECRET-2"] {
+        assert!(!log.contains(secret), "{secret} is in the log");
+    }
+    let longest = log.lines().max_by_key(|l| l.len()).unwrap_or_default();
+    assert!(
+        longest.len() < 4096,
+        "a log line of {} bytes: {}…",
+        longest.len(),
+        &longest[..300.min(longest.len())]
+    );
+}
