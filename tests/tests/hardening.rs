@@ -612,9 +612,19 @@ async fn when_every_session_is_busy_a_new_one_is_refused_with_503() {
     }
 }
 
+/// A process killed when the test ends, however it ends.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// `mcpproxy serve` started by a shell that first lowers the soft limit of open files to
-/// `soft`, as a login session often has it.
-async fn start_with_soft_limit(home: &Home, soft: u32) -> (std::process::Child, String) {
+/// `soft`, as a login session often has it (the shell execs the proxy: one process).
+async fn start_with_soft_limit(home: &Home, soft: u32) -> (KillOnDrop, String) {
     let addr = format!("127.0.0.1:{}", mcpproxy_tests::free_port());
     let proxy = home.command(&["serve", "--listen", &addr]);
     let mut shell = std::process::Command::new("sh");
@@ -628,7 +638,7 @@ async fn start_with_soft_limit(home: &Home, soft: u32) -> (std::process::Child, 
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null());
-    let child = shell.spawn().unwrap();
+    let child = KillOnDrop(shell.spawn().unwrap());
     let url = format!("http://{addr}");
     let http = reqwest::Client::new();
     mcpproxy_tests::eventually_async("the proxy to answer", || {
@@ -664,8 +674,8 @@ async fn idle_connections_cannot_lock_everyone_out() {
                 "http_read_header_timeout": "2s"})
         .to_string(),
     );
-    let (mut child, url) = start_with_soft_limit(&home, 256).await;
-    let (soft, hard) = open_files_limits(child.id());
+    let (proxy, url) = start_with_soft_limit(&home, 256).await;
+    let (soft, hard) = open_files_limits(proxy.0.id());
     assert_eq!(
         soft, hard,
         "the soft limit of open files is raised to the hard one"
@@ -723,8 +733,6 @@ async fn idle_connections_cannot_lock_everyone_out() {
         .await
         .unwrap();
     assert_eq!(back.status(), 200);
-    let _ = child.kill();
-    let _ = child.wait();
 }
 
 #[tokio::test]
