@@ -481,6 +481,36 @@ async fn one_huge_query_costs_little_and_says_it_was_cut() {
             .contains("cut"),
         "{answer}"
     );
+    // Pages of a cached answer: any offset is fine, a huge limit is refused.
+    let long = client
+        .call(
+            "call_tool_read",
+            json!({"name": "fx:rows", "args": {"count": 1000}}),
+        )
+        .await;
+    let key = text(&long)
+        .split("key=\"")
+        .nth(1)
+        .and_then(|k| k.split('"').next())
+        .unwrap_or_else(|| panic!("not cut: {long}"))
+        .to_owned();
+    for offset in [json!(4_294_967_295u64), json!(1_000_000_000_000_000u64)] {
+        let page = client
+            .call_json(
+                "read_cache",
+                json!({"key": key, "offset": offset, "limit": 1000}),
+            )
+            .await;
+        assert_eq!(page["records"], json!([]), "{offset}");
+        assert_eq!(page["meta"]["total_records"], 1000);
+    }
+    let huge = client
+        .call(
+            "read_cache",
+            json!({"key": key, "limit": 1_000_000_000_000u64}),
+        )
+        .await;
+    assert_eq!(huge["isError"], true, "{huge}");
     client.close().await;
 }
 

@@ -524,18 +524,23 @@ async fn single(ctx: &Context, action: &str, name: &str, wait: bool) -> Result<(
     Ok(())
 }
 
+/// The daemon's view of one server (`null` when it has none of that name).
+async fn server_view(daemon: &Daemon, name: &str) -> Result<Value, Failure> {
+    let servers = daemon.get("/servers").await?;
+    Ok(servers["servers"]
+        .as_array()
+        .and_then(|all| all.iter().find(|s| s["name"] == name))
+        .cloned()
+        .unwrap_or(Value::Null))
+}
+
 /// Waits, at most 30 s, until the server is connected or failed; shows the state on a
 /// terminal meanwhile. Returns the server's last view.
 async fn settle(ctx: &Context, daemon: &Daemon, name: &str) -> Result<Value, Failure> {
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut shown = String::new();
     loop {
-        let servers = daemon.get("/servers").await?;
-        let server = servers["servers"]
-            .as_array()
-            .and_then(|all| all.iter().find(|s| s["name"] == name))
-            .cloned()
-            .unwrap_or(Value::Null);
+        let server = server_view(daemon, name).await?;
         let status = text(&server["status"]);
         let done = matches!(status.as_str(), "Ready" | "Error" | "Pending Auth")
             || server["enabled"] == false
@@ -794,12 +799,7 @@ async fn inspect(ctx: &Context, name: &str, tool: Option<&str>) -> Result<(), Fa
         return Ok(());
     }
     // What the server runs or contacts comes first: that is what a review is about.
-    let servers = daemon.get("/servers").await?;
-    let server = servers["servers"]
-        .as_array()
-        .and_then(|all| all.iter().find(|s| s["name"] == name))
-        .cloned()
-        .unwrap_or(Value::Null);
+    let server = server_view(&daemon, name).await?;
     let data = json!({"server": server, "tools": tools});
     ctx.show(&data, |_| {
         print_start_settings(&server);
