@@ -469,6 +469,7 @@ async fn one_huge_query_costs_little_and_says_it_was_cut() {
     );
     assert!(found["query"].as_str().unwrap().len() <= 1000);
     let peak_mb = proc_kb(proxy.pid(), "VmHWM") / 1024;
+    println!("a 2.3 MB query of 300,000 words: the proxy peaked at {peak_mb} MB");
     assert!(peak_mb < 400, "the proxy's memory peaked at {peak_mb} MB");
     // The REST search is bounded the same way.
     let rest = Rest::new(&proxy.url(""), Some(&api_key(&home)));
@@ -604,6 +605,11 @@ async fn a_session_flood_keeps_memory_bounded_and_the_newest_sessions_work() {
         last = open_session(&http, &url).await;
     }
     let grown_mb = proc_kb(proxy.pid(), "VmRSS").saturating_sub(warm_kb) / 1024;
+    println!(
+        "1,500 sessions more at mcp_max_sessions 20: resident memory {} MB -> {} MB",
+        warm_kb / 1024,
+        warm_kb / 1024 + grown_mb
+    );
     // Uncapped, 1,500 more sessions hold ~100 MB.
     assert!(
         grown_mb < 40,
