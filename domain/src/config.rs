@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::duration::GoDuration;
+use crate::isolation::{DockerIsolationConfig, IsolationConfig};
 use crate::name::ServerName;
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -106,6 +107,9 @@ pub struct Config {
     /// The most MCP sessions kept at once; the longest idle goes first.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mcp_max_sessions: Option<i64>,
+    // -- isolation of stdio servers (issue 19; rules in isolation.rs) --
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub docker_isolation: Option<DockerIsolationConfig>,
     /// Every key this proxy does not act on, kept as it was read.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
@@ -143,6 +147,7 @@ impl Default for Config {
             http_max_connections: None,
             http_read_header_timeout: None,
             mcp_max_sessions: None,
+            docker_isolation: None,
             extra: Map::new(),
         }
     }
@@ -399,6 +404,9 @@ pub struct ServerConfig {
     /// See [`crate::launch`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub added_by: Option<String>,
+    // -- isolation (issue 19; rules in isolation.rs) --
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub isolation: Option<IsolationConfig>,
     #[serde(flatten)]
     #[cfg_attr(feature = "openapi", schema(ignore))]
     pub extra: Map<String, Value>,
@@ -431,6 +439,7 @@ impl ServerConfig {
             created: None,
             updated: None,
             added_by: None,
+            isolation: None,
             extra: Map::new(),
         }
     }
@@ -564,6 +573,12 @@ impl ServerConfig {
             30,
             86_400,
         );
+        if let Some(isolation) = &self.isolation {
+            errors.extend(crate::isolation::validate_server(
+                isolation,
+                &field("isolation"),
+            ));
+        }
         errors
     }
 }
@@ -854,6 +869,9 @@ impl Config {
             }
         }
         errors.extend(crate::limits::validate(self));
+        if let Some(isolation) = &self.docker_isolation {
+            errors.extend(crate::isolation::validate_global(isolation));
+        }
         let mut seen = std::collections::HashSet::new();
         for (i, server) in self.servers.iter().enumerate() {
             let prefix = format!("mcpServers[{i}]");

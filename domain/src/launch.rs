@@ -26,8 +26,8 @@ impl ServerConfig {
 
     /// The entry without the keys that do not change what is started or contacted (state,
     /// trust, tool filters, timers, bookkeeping). Everything else — command, args, env,
-    /// working directory, URL, headers, OAuth, protocol and every key this proxy does not
-    /// know (an isolation image, say) — decides what runs, so a change to any of it counts.
+    /// working directory, URL, headers, OAuth, protocol, isolation and every key this proxy
+    /// does not know — decides what runs, so a change to any of it counts.
     fn start_settings(&self) -> ServerConfig {
         let mut s = self.clone();
         s.enabled = true;
@@ -112,8 +112,10 @@ mod tests {
             },
             |s: &mut ServerConfig| s.protocol = "sse".into(),
             |s: &mut ServerConfig| {
-                s.extra
-                    .insert("isolation".into(), serde_json::json!({"image": "evil"}));
+                s.extra.insert(
+                    "a_key_of_the_future".into(),
+                    serde_json::json!({"image": "evil"}),
+                );
             },
         ];
         for change in changes {
