@@ -18,6 +18,8 @@ pub mod entropy;
 pub mod event;
 pub mod fingerprint;
 pub mod isolation;
+pub mod launch;
+pub mod limits;
 pub mod merge;
 pub mod name;
 pub mod plaintext;

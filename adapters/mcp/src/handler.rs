@@ -11,7 +11,7 @@ use mcpproxy_application::gates::{self, Action, Gate};
 use mcpproxy_application::search::RetrieveRequest;
 use mcpproxy_domain::activity::Source;
 use mcpproxy_domain::token::AuthIdentity;
-use mcpproxy_domain::{CallVariant, Caller};
+use mcpproxy_domain::{CallVariant, Caller, ToolId};
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, CompleteRequestParams, CompleteResult,
     ContentBlock, GetPromptRequestParams, GetPromptResponse, GetPromptResult, Implementation,
@@ -329,7 +329,8 @@ impl ServerHandler for ProxyHandler {
                 let tool = match this.services.catalog.view().direct(wanted) {
                     Some(entry) => entry.id.to_string(),
                     // No such tool: let the pipeline say so.
-                    None => wanted.replacen("__", ":", 1),
+                    None => ToolId::from_direct(wanted)
+                        .map_or_else(|| wanted.to_owned(), |id| id.to_string()),
                 };
                 let request = this.call_request(tool, Some(args), &context);
                 Ok(this.call_upstream(request, &context).await)
