@@ -8,3 +8,5 @@
 #![forbid(unsafe_code)]
 
 pub mod machine;
+pub mod menu;
+pub mod model;

@@ -1,0 +1,505 @@
+//! What the tray knows: the machine's state, the core's address and version, its servers and
+//! the tools waiting for review. The menu, the icon and the status line are functions of it;
+//! notifications are what changed between two of them. Pure: the runner fills it from the
+//! API's answers and events.
+
+use mcpproxy_domain::ConnectionState;
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::machine::{Core, Machine, State};
+
+/// An upstream server as `GET /api/v1/servers` shows it (the fields the tray uses).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Server {
+    pub name: String,
+    #[serde(default)]
+    pub enabled: bool,
+    #[serde(default)]
+    pub quarantined: bool,
+    #[serde(default)]
+    pub connected: bool,
+    #[serde(default)]
+    pub status: String,
+    #[serde(default)]
+    pub tool_count: usize,
+    #[serde(default)]
+    pub last_error: Option<String>,
+    /// It logs in with OAuth.
+    #[serde(default)]
+    pub oauth: bool,
+}
+
+/// How a server is doing, from the tray's point of view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Health {
+    Ready,
+    Starting,
+    NeedsLogin,
+    Failed,
+    Offline,
+    Disabled,
+    Quarantined,
+}
+
+impl Server {
+    pub fn health(&self) -> Health {
+        if !self.enabled {
+            return Health::Disabled;
+        }
+        if self.quarantined {
+            return Health::Quarantined;
+        }
+        match ConnectionState::from_label(&self.status) {
+            Some(ConnectionState::Ready) => Health::Ready,
+            Some(
+                ConnectionState::Connecting
+                | ConnectionState::Discovering
+                | ConnectionState::Authenticating,
+            ) => Health::Starting,
+            Some(ConnectionState::PendingAuth) => Health::NeedsLogin,
+            Some(ConnectionState::Error) => Health::Failed,
+            Some(ConnectionState::Disconnected) | None => Health::Offline,
+        }
+    }
+
+    /// It needs the person: it failed or waits for a login.
+    pub fn needs_attention(&self) -> bool {
+        matches!(self.health(), Health::Failed | Health::NeedsLogin)
+    }
+}
+
+/// A tool that is refused until someone approves it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ToolToReview {
+    pub server: String,
+    pub tool: String,
+    /// Approved once, changed since (rather than new).
+    pub changed: bool,
+}
+
+/// Parses `data.servers` of `GET /api/v1/servers`.
+pub fn servers_from(data: &Value) -> Result<Vec<Server>, String> {
+    let list = data.get("servers").cloned().unwrap_or(Value::Null);
+    let mut servers: Vec<Server> =
+        serde_json::from_value(list).map_err(|e| format!("unexpected server list: {e}"))?;
+    servers.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(servers)
+}
+
+/// The tools of `data.tools` (`GET /api/v1/tools`) that wait for an approval.
+pub fn review_from(data: &Value) -> Vec<ToolToReview> {
+    let mut tools: Vec<ToolToReview> = data
+        .get("tools")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|t| {
+            let changed = match t.get("approval")?.as_str()? {
+                "changed" => true,
+                "pending" => false,
+                _ => return None,
+            };
+            Some(ToolToReview {
+                server: t.get("server")?.as_str()?.to_owned(),
+                tool: t.get("name")?.as_str()?.to_owned(),
+                changed,
+            })
+        })
+        .collect();
+    tools.sort_by(|a, b| (&a.server, &a.tool).cmp(&(&b.server, &b.tool)));
+    tools
+}
+
+/// Everything the menu, the icon and the status line are made from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Model {
+    pub tray_version: String,
+    pub state: State,
+    /// Why the tray is in its state (the core's failure, the lost connection).
+    pub detail: Option<String>,
+    /// The tray launched the core it is with (and stops it on Quit).
+    pub owns_core: bool,
+    /// Reconnection attempts since the core last settled.
+    pub reconnects: u32,
+    /// Where the core listens, or will: `/info`'s address once known, else the configured one.
+    pub listen: String,
+    pub data_dir: String,
+    pub core_version: Option<String>,
+    /// The core's HTTP base URL (`/info`'s `endpoints.http`).
+    pub http_base: Option<String>,
+    pub servers: Vec<Server>,
+    pub review: Vec<ToolToReview>,
+    /// After a port conflict: the next free address, to offer.
+    pub next_port: Option<String>,
+    /// Whether the tray starts at login; `None` where the platform has no such setting here.
+    pub autostart: Option<bool>,
+}
+
+impl Model {
+    pub fn new(tray_version: &str, listen: &str, data_dir: &str) -> Self {
+        Self {
+            tray_version: tray_version.to_owned(),
+            state: State::Initializing,
+            detail: None,
+            owns_core: false,
+            reconnects: 0,
+            listen: listen.to_owned(),
+            data_dir: data_dir.to_owned(),
+            core_version: None,
+            http_base: None,
+            servers: Vec::new(),
+            review: Vec::new(),
+            next_port: None,
+            autostart: None,
+        }
+    }
+
+    /// Takes the machine's state. Leaving `connected` keeps the last known servers (shown
+    /// greyed) until the next connection replaces them.
+    pub fn follow(&mut self, machine: &Machine) {
+        self.state = machine.state();
+        self.detail = machine.detail().map(str::to_owned);
+        self.owns_core = matches!(machine.core(), Core::Launched { .. });
+        self.reconnects = machine.spent(State::Reconnecting);
+        if let Some(listen) = machine.listen_override() {
+            listen.clone_into(&mut self.listen);
+        }
+    }
+
+    /// Takes `GET /api/v1/info`'s data.
+    pub fn set_info(&mut self, info: &Value) {
+        if let Some(v) = info.get("version").and_then(Value::as_str) {
+            self.core_version = Some(v.to_owned());
+        }
+        if let Some(l) = info.get("listen_addr").and_then(Value::as_str) {
+            l.clone_into(&mut self.listen);
+        }
+        self.http_base = info
+            .pointer("/endpoints/http")
+            .and_then(Value::as_str)
+            .map(|s| s.trim_end_matches('/').to_owned());
+    }
+
+    pub fn connected(&self) -> bool {
+        self.state == State::Connected
+    }
+
+    /// The web control panel's URL, when the core's address is known.
+    pub fn web_url(&self) -> Option<String> {
+        self.http_base.as_ref().map(|base| format!("{base}/ui/"))
+    }
+
+    /// The line that says how things are: the menu's second line, the tooltip's title.
+    pub fn status_line(&self) -> String {
+        let detail = self.detail.as_deref().unwrap_or("no reason given");
+        match self.state {
+            State::Initializing => "Looking for a running mcpproxy…".to_owned(),
+            State::LaunchingCore => "Starting mcpproxy…".to_owned(),
+            State::WaitingForCore => "Waiting for mcpproxy to answer…".to_owned(),
+            State::ConnectingApi => "Connecting to mcpproxy…".to_owned(),
+            State::Connected => self.servers_summary(),
+            State::Reconnecting => format!(
+                "Connection lost; reconnecting (attempt {} of {})…",
+                self.reconnects.max(1),
+                State::Reconnecting.policy().retries
+            ),
+            State::CoreErrorPortConflict => format!(
+                "Port conflict: {} is already in use by another program",
+                self.listen
+            ),
+            State::CoreErrorDbLocked => format!(
+                "Another mcpproxy is using the data directory {}",
+                self.data_dir
+            ),
+            State::CoreErrorConfig => format!("Configuration error: {detail}"),
+            State::CoreErrorPermission => format!("Permission error: {detail}"),
+            State::CoreErrorGeneral => format!("mcpproxy stopped: {detail}"),
+            State::ShuttingDown => "Shutting down…".to_owned(),
+            State::Failed => format!("mcpproxy keeps failing; gave up reconnecting: {detail}"),
+        }
+    }
+
+    fn servers_summary(&self) -> String {
+        let total = self.servers.len();
+        let count = |h: Health| self.servers.iter().filter(|s| s.health() == h).count();
+        let mut line = format!("Running on {}", self.listen);
+        if total == 0 {
+            line.push_str(" · no servers yet");
+            return line;
+        }
+        line.push_str(&format!(
+            " · {} of {total} servers ready",
+            count(Health::Ready)
+        ));
+        for (health, words) in [
+            (Health::Failed, "failed"),
+            (Health::NeedsLogin, "need a login"),
+        ] {
+            let n = count(health);
+            if n > 0 {
+                line.push_str(&format!(" · {n} {words}"));
+            }
+        }
+        line
+    }
+
+    /// Which of the four icons to show.
+    pub fn icon(&self) -> IconKind {
+        if self.state.is_error() {
+            IconKind::Error
+        } else if self.state != State::Connected {
+            IconKind::Stopped
+        } else if self.servers.iter().any(Server::needs_attention) {
+            IconKind::Degraded
+        } else {
+            IconKind::Ready
+        }
+    }
+}
+
+/// The tray's icons.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum IconKind {
+    /// Connected; every server that should run does.
+    Ready,
+    /// Connected; some server failed or needs a login.
+    Degraded,
+    /// The core cannot run until something is fixed.
+    Error,
+    /// The core is not (yet, or any more) serving.
+    Stopped,
+}
+
+impl IconKind {
+    pub const ALL: [IconKind; 4] = [Self::Ready, Self::Degraded, Self::Error, Self::Stopped];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ready => "ready",
+            Self::Degraded => "degraded",
+            Self::Error => "error",
+            Self::Stopped => "stopped",
+        }
+    }
+}
+
+/// A desktop notification.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    pub summary: String,
+    pub body: String,
+}
+
+impl Notice {
+    fn new(summary: String, body: &str) -> Self {
+        Self {
+            summary,
+            body: body.to_owned(),
+        }
+    }
+}
+
+/// The notifications an event from `/events` deserves: a server that needs a login, a tool
+/// that is new or changed and waits for approval.
+pub fn notices_for_event(name: &str, payload: &Value) -> Vec<Notice> {
+    let text = |key: &str| payload.get(key).and_then(Value::as_str).unwrap_or("?");
+    match name {
+        "oauth.login_required" | "oauth.refresh_failed" => vec![Notice::new(
+            format!("{} needs you to log in", text("server")),
+            "Choose Log in under Upstream servers in the mcpproxy menu.",
+        )],
+        "tools.approval_changed" => match text("state") {
+            "changed" => vec![Notice::new(
+                format!("Tool {} of {} changed", text("tool"), text("server")),
+                "It is blocked until you approve it: see Security quarantine in the mcpproxy menu.",
+            )],
+            "pending" => vec![Notice::new(
+                format!(
+                    "New tool {} of {} waits for approval",
+                    text("tool"),
+                    text("server")
+                ),
+                "Approve it under Security quarantine in the mcpproxy menu.",
+            )],
+            _ => Vec::new(),
+        },
+        _ => Vec::new(),
+    }
+}
+
+/// The notification a change of state deserves: the core stopped and will not come back by
+/// itself, or it is back.
+pub fn notice_for_state(before: &Model, after: &Model) -> Option<Notice> {
+    if before.state == after.state {
+        return None;
+    }
+    if after.state.is_error() {
+        return Some(Notice::new(
+            "mcpproxy is not running".to_owned(),
+            &after.status_line(),
+        ));
+    }
+    if after.state == State::Connected && before.state == State::Reconnecting {
+        return Some(Notice::new(
+            "mcpproxy is back".to_owned(),
+            &after.status_line(),
+        ));
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    pub(crate) fn server(name: &str, status: &str) -> Server {
+        Server {
+            name: name.into(),
+            enabled: true,
+            quarantined: false,
+            connected: status == "Ready",
+            status: status.into(),
+            tool_count: 3,
+            last_error: None,
+            oauth: false,
+        }
+    }
+
+    #[test]
+    fn server_health_follows_the_api_status() {
+        assert_eq!(server("a", "Ready").health(), Health::Ready);
+        assert_eq!(server("a", "Discovering").health(), Health::Starting);
+        assert_eq!(server("a", "Pending Auth").health(), Health::NeedsLogin);
+        assert_eq!(server("a", "Error").health(), Health::Failed);
+        assert_eq!(server("a", "Disconnected").health(), Health::Offline);
+        let mut s = server("a", "Disabled");
+        s.enabled = false;
+        assert_eq!(s.health(), Health::Disabled);
+        let mut s = server("a", "Ready");
+        s.quarantined = true;
+        assert_eq!(s.health(), Health::Quarantined);
+    }
+
+    #[test]
+    fn the_api_lists_parse() {
+        let data = json!({"servers": [
+            {"name": "zeta", "enabled": true, "quarantined": false, "connected": true,
+             "status": "Ready", "tool_count": 2, "last_error": null, "oauth": false,
+             "protocol": "stdio", "trust_mode": "manual"},
+            {"name": "alpha", "enabled": false, "status": "Disabled"}
+        ], "total": 2});
+        let servers = servers_from(&data).unwrap();
+        assert_eq!(
+            servers.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(),
+            ["alpha", "zeta"]
+        );
+        assert!(servers_from(&json!({"servers": 3})).is_err());
+        let tools = json!({"tools": [
+            {"server": "fx", "name": "b", "approval": "approved"},
+            {"server": "fx", "name": "c", "approval": "changed"},
+            {"server": "fx", "name": "a", "approval": "pending"}
+        ]});
+        assert_eq!(
+            review_from(&tools),
+            vec![
+                ToolToReview {
+                    server: "fx".into(),
+                    tool: "a".into(),
+                    changed: false
+                },
+                ToolToReview {
+                    server: "fx".into(),
+                    tool: "c".into(),
+                    changed: true
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn the_icon_follows_state_and_servers() {
+        let mut m = Model::new("0.1.0", "127.0.0.1:8080", "/home/u/.mcpproxy");
+        assert_eq!(m.icon(), IconKind::Stopped);
+        m.state = State::Connected;
+        m.servers = vec![server("a", "Ready")];
+        assert_eq!(m.icon(), IconKind::Ready);
+        m.servers.push(server("b", "Error"));
+        assert_eq!(m.icon(), IconKind::Degraded);
+        m.servers[1].enabled = false;
+        assert_eq!(m.icon(), IconKind::Ready, "a disabled server is no problem");
+        m.state = State::CoreErrorConfig;
+        assert_eq!(m.icon(), IconKind::Error);
+        m.state = State::Reconnecting;
+        assert_eq!(m.icon(), IconKind::Stopped);
+    }
+
+    #[test]
+    fn status_lines_name_what_is_wrong() {
+        let mut m = Model::new("0.1.0", "127.0.0.1:8080", "/home/u/.mcpproxy");
+        m.state = State::CoreErrorPortConflict;
+        assert_eq!(
+            m.status_line(),
+            "Port conflict: 127.0.0.1:8080 is already in use by another program"
+        );
+        m.state = State::CoreErrorConfig;
+        m.detail = Some("mcp_config.json: mcpServers[0].name: must not be empty".into());
+        assert_eq!(
+            m.status_line(),
+            "Configuration error: mcp_config.json: mcpServers[0].name: must not be empty"
+        );
+        m.state = State::Connected;
+        m.servers = vec![
+            server("a", "Ready"),
+            server("b", "Error"),
+            server("c", "Pending Auth"),
+        ];
+        assert_eq!(
+            m.status_line(),
+            "Running on 127.0.0.1:8080 · 1 of 3 servers ready · 1 failed · 1 need a login"
+        );
+    }
+
+    #[test]
+    fn notices_for_logins_and_tool_changes() {
+        let n = notices_for_event(
+            "tools.approval_changed",
+            &json!({"server": "fx", "tool": "extra", "state": "pending"}),
+        );
+        assert_eq!(n[0].summary, "New tool extra of fx waits for approval");
+        let n = notices_for_event(
+            "tools.approval_changed",
+            &json!({"server": "fx", "tool": "echo", "state": "changed"}),
+        );
+        assert_eq!(n[0].summary, "Tool echo of fx changed");
+        assert!(
+            notices_for_event(
+                "tools.approval_changed",
+                &json!({"server": "fx", "tool": "echo", "state": "approved"})
+            )
+            .is_empty()
+        );
+        let n = notices_for_event("oauth.login_required", &json!({"server": "gh"}));
+        assert_eq!(n[0].summary, "gh needs you to log in");
+        assert!(notices_for_event("servers.changed", &json!({})).is_empty());
+    }
+
+    #[test]
+    fn state_notices_for_errors_and_recovery() {
+        let before = Model::new("0.1.0", "127.0.0.1:8080", "/d");
+        let mut after = before.clone();
+        after.state = State::CoreErrorPortConflict;
+        let n = notice_for_state(&before, &after).unwrap();
+        assert_eq!(n.summary, "mcpproxy is not running");
+        assert!(n.body.contains("127.0.0.1:8080"));
+        let mut back = after.clone();
+        after.state = State::Reconnecting;
+        back.state = State::Connected;
+        assert_eq!(
+            notice_for_state(&after, &back).unwrap().summary,
+            "mcpproxy is back"
+        );
+        assert_eq!(notice_for_state(&back, &back), None);
+    }
+}
