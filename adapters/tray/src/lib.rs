@@ -10,3 +10,4 @@
 pub mod machine;
 pub mod menu;
 pub mod model;
+pub mod icon;
