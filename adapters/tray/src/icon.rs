@@ -79,7 +79,10 @@ mod tests {
             assert_eq!((image.width, image.height), (64, 64), "{kind:?}");
             assert_eq!(image.rgba.len(), 64 * 64 * 4);
             assert_eq!(image, *super::image(kind));
-            assert!(!seen.contains(&image.rgba), "{kind:?} looks like another icon");
+            assert!(
+                !seen.contains(&image.rgba),
+                "{kind:?} looks like another icon"
+            );
             seen.push(image.rgba);
         }
     }

@@ -7,7 +7,12 @@
 //! (a StatusNotifierItem over D-Bus on Linux, `tray-icon` on macOS and Windows).
 #![forbid(unsafe_code)]
 
+pub mod client;
+pub mod core;
+pub mod desktop;
+pub mod icon;
 pub mod machine;
 pub mod menu;
 pub mod model;
-pub mod icon;
+pub mod runner;
+pub mod session;
