@@ -13,12 +13,14 @@ mod lock;
 mod logging;
 mod paths;
 mod serve;
+mod tray;
 
 use std::ffi::OsString;
 
 use clap::Parser;
 
 pub use exit::{Exit, Failure};
+pub use tray::run as run_tray;
 
 /// Runs the command line `args` (program name first) and returns the exit code.
 pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {

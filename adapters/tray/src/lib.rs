@@ -16,3 +16,5 @@ pub mod menu;
 pub mod model;
 pub mod runner;
 pub mod session;
+#[cfg(target_os = "linux")]
+pub mod sni;

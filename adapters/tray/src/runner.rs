@@ -50,7 +50,7 @@ pub struct View {
 }
 
 impl View {
-    fn of(model: &Model, core_pid: Option<u32>) -> Self {
+    pub fn of(model: &Model, core_pid: Option<u32>) -> Self {
         let status = model.status_line();
         let mut tooltip = status.clone();
         if let Some(d) = model.detail.as_deref()
