@@ -12,9 +12,11 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+pub mod dbus;
 pub mod mcp;
 pub mod oauth;
 pub mod rest;
+pub mod tray;
 pub mod upstream;
 
 /// Long enough for a loaded CI machine; only a hang ever reaches it.

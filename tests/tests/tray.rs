@@ -1,0 +1,327 @@
+//! `mcpproxy-tray` against the real core, with real processes: launching, attaching, crashes,
+//! start-up failures, Quit; and its D-Bus surface on a private session bus, read and clicked
+//! the way a desktop does.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is how a test reports
+
+use std::os::unix::fs::PermissionsExt;
+
+use serde_json::{Value, json};
+
+use mcpproxy_tests::dbus::{Bus, Desktop};
+use mcpproxy_tests::rest::Rest;
+use mcpproxy_tests::tray::{Tray, assert_none_left, processes_of};
+use mcpproxy_tests::{Home, Proxy, fixture_bin, free_port, signal_pid};
+use mcpproxy_tray::model::IconKind;
+
+const KEY: &str = "tray-test-key";
+
+/// A home whose config listens on a free port and runs the fixture server `fx`.
+fn home_with_fixture() -> (Home, String) {
+    let home = Home::new();
+    let listen = format!("127.0.0.1:{}", free_port());
+    let config = json!({"listen": listen, "api_key": KEY, "mcpServers": [
+        {"name": "fx", "command": fixture_bin(), "args": ["--name", "fx"], "quarantined": false}
+    ]});
+    home.write_config(&config.to_string());
+    (home, listen)
+}
+
+fn connected_with(text: &'static str) -> impl Fn(&Value) -> bool {
+    move |v| v["status"].as_str().unwrap_or_default().contains(text)
+}
+
+#[tokio::test]
+async fn the_tray_launches_the_core_restarts_it_after_a_kill_and_stops_it_on_quit() {
+    let (home, listen) = home_with_fixture();
+    let mut tray = Tray::start(&home, &["--headless"], &[]);
+    let first = tray
+        .until("connected", connected_with("1 of 1 servers ready"))
+        .await;
+    assert_eq!(first["icon"], "ready");
+    assert!(
+        first["status"].as_str().unwrap().contains(&listen),
+        "{first}"
+    );
+    let core = first["core_pid"]
+        .as_u64()
+        .expect("the tray launched the core") as u32;
+    let api = Rest::new(&format!("http://{listen}"), Some(KEY));
+    assert_eq!(api.get("/servers").await.data()["servers"][0]["name"], "fx");
+
+    signal_pid(core, nix::sys::signal::Signal::SIGKILL);
+    let seen = tray.history().len();
+    tray.until_after(seen, "reconnecting", |v| v["state"] == "reconnecting")
+        .await;
+    let again = tray
+        .until_after(seen, "connected with a new core", |v| {
+            v["state"] == "connected"
+                && v["core_pid"].as_u64().is_some_and(|p| p != u64::from(core))
+                && connected_with("1 of 1 servers ready")(v)
+        })
+        .await;
+    println!("after kill -9: {again}");
+    assert_eq!(api.get("/status").await.data()["running"], true);
+
+    let status = tray.quit().await;
+    assert_eq!(status.code(), Some(0), "{}", tray.log());
+    let last = tray.history().last().cloned().unwrap();
+    assert_eq!(last["state"], "shutting_down");
+    assert_none_left(home.path()).await;
+}
+
+#[tokio::test]
+async fn a_taken_port_is_a_port_conflict_that_names_the_address() {
+    let home = Home::new();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let listen = taken.local_addr().unwrap().to_string();
+    home.write_config(&json!({"listen": listen, "api_key": KEY}).to_string());
+    let mut tray = Tray::start(&home, &["--headless"], &[]);
+    let conflict = tray.until("core_error_port_conflict", |_| true).await;
+    let status = conflict["status"].as_str().unwrap();
+    assert!(
+        status.contains(&listen),
+        "the status names {listen}: {status}"
+    );
+    assert_eq!(conflict["icon"], "error");
+    assert_eq!(conflict["core_pid"], Value::Null, "the core exited");
+    assert_eq!(tray.quit().await.code(), Some(0));
+    assert_none_left(home.path()).await;
+}
+
+#[tokio::test]
+async fn a_broken_config_is_a_config_error_naming_the_key_until_the_file_is_fixed() {
+    let home = Home::new();
+    let listen = format!("127.0.0.1:{}", free_port());
+    home.write_config(
+        &json!({"listen": listen, "api_key": KEY, "mcpServers": [
+            {"name": "fx", "command": "x", "protocol": "carrier-pigeon"}
+        ]})
+        .to_string(),
+    );
+    let mut tray = Tray::start(&home, &["--headless"], &[]);
+    let error = tray.until("core_error_config", |_| true).await;
+    let status = error["status"].as_str().unwrap();
+    assert!(
+        status.contains("mcpServers[0].protocol"),
+        "the status names the key: {status}"
+    );
+    // Fixing the file is enough: the tray starts the core again by itself.
+    home.write_config(&json!({"listen": listen, "api_key": KEY}).to_string());
+    tray.until("connected", |_| true).await;
+    assert_eq!(tray.quit().await.code(), Some(0));
+    assert_none_left(home.path()).await;
+}
+
+#[tokio::test]
+async fn a_running_core_is_attached_to_not_doubled_and_left_running_on_quit() {
+    let (home, _) = home_with_fixture();
+    let mut proxy = Proxy::start(&home, &[]).await;
+    let mut tray = Tray::start(&home, &["--headless"], &[]);
+    let attached = tray
+        .until("connected", connected_with("1 of 1 servers ready"))
+        .await;
+    assert_eq!(
+        attached["core_pid"],
+        Value::Null,
+        "not launched by the tray"
+    );
+    let cores: Vec<_> = processes_of(home.path())
+        .into_iter()
+        .filter(|(_, cmd)| cmd.contains("mcpproxy serve"))
+        .collect();
+    assert_eq!(cores.len(), 1, "one core only: {cores:#?}");
+    assert_eq!(cores[0].0, proxy.pid());
+    assert!(
+        tray.history()
+            .iter()
+            .all(|v| v["state"] != "launching_core"),
+        "{:?}",
+        tray.history()
+    );
+
+    assert_eq!(tray.quit().await.code(), Some(0));
+    let api = Rest::new(&proxy.url(""), Some(KEY));
+    assert_eq!(
+        api.get("/status").await.data()["running"],
+        true,
+        "the core the tray found still runs"
+    );
+    proxy.stop().await;
+    assert_none_left(home.path()).await;
+}
+
+/// An opener that writes what it is asked to open into `opened.txt` in `home`.
+fn recording_opener(home: &Home) -> String {
+    let path = home.path().join("opener.sh");
+    std::fs::write(
+        &path,
+        format!(
+            "#!/bin/sh\necho \"$1\" >> '{}'\n",
+            home.path().join("opened.txt").display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path.display().to_string()
+}
+
+#[tokio::test]
+async fn the_tray_on_d_bus_shows_its_menu_and_does_what_is_clicked() {
+    let (home, listen) = home_with_fixture();
+    let bus = Bus::start();
+    let desktop = Desktop::join(&bus).await;
+    let opener = recording_opener(&home);
+    let config_home = home.path().join(".config");
+    let mut tray = Tray::start(
+        &home,
+        &[],
+        &[
+            ("DBUS_SESSION_BUS_ADDRESS", bus.address.as_str()),
+            ("MCPPROXY_TRAY_OPENER", opener.as_str()),
+            ("XDG_CONFIG_HOME", config_home.to_str().unwrap()),
+        ],
+    );
+    let item = desktop.item().await;
+    assert_eq!(item.property::<String>("Title").await, "MCPProxy");
+    tray.until("connected", connected_with("1 of 1 servers ready"))
+        .await;
+    let ready = mcpproxy_tray::sni::pixmap(IconKind::Ready);
+    let degraded = mcpproxy_tray::sni::pixmap(IconKind::Degraded);
+    assert_eq!(item.pixmap().await, (64, 64, ready.data.clone()));
+
+    let menu = item.menu().await;
+    println!("the menu over D-Bus:\n{}", menu.outline());
+    assert!(
+        menu.children[0].label.starts_with("MCPProxy "),
+        "{}",
+        menu.outline()
+    );
+    assert!(!menu.children[0].enabled, "the version is not clickable");
+    assert!(menu.children[1].label.contains("1 of 1 servers ready"));
+    let api = Rest::new(&format!("http://{listen}"), Some(KEY));
+
+    // A new tool waits for approval: a notification, then Approve in the menu.
+    api.post(
+        "/tools/call",
+        &json!({"tool_name": "fx:add_tool",
+                "arguments": {"name": "extra_tool", "description": "added by the test"}}),
+    )
+    .await
+    .data();
+    desktop
+        .notice("New tool extra_tool of fx waits for approval")
+        .await;
+    let approve = item
+        .until_entry(&["Security quarantine", "fx:extra_tool", "Approve"], |e| {
+            e.enabled
+        })
+        .await;
+    item.click(approve.id).await;
+    let approved = |tools: &Value| {
+        tools["tools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["name"] == "extra_tool" && t["state"] == "approved")
+    };
+    mcpproxy_tests::eventually_async("the tool approved", || async {
+        approved(&api.get("/servers/fx/tools").await.data()).then_some(())
+    })
+    .await;
+
+    // Disable from the server's submenu: the REST API sees it disabled.
+    let disable = item
+        .until_entry(&["Upstream servers", "fx", "Disable"], |e| e.enabled)
+        .await;
+    item.click(disable.id).await;
+    mcpproxy_tests::eventually_async("fx disabled", || async {
+        (api.get("/servers").await.data()["servers"][0]["enabled"] == false).then_some(())
+    })
+    .await;
+    item.until_entry(&["Upstream servers", "fx", "Enable"], |_| true)
+        .await;
+
+    // A server that fails turns the icon to degraded.
+    api.post(
+        "/servers",
+        &json!({"name": "broken", "command": fixture_bin(),
+                "args": ["--fail-handshake", "boom"], "quarantined": false}),
+    )
+    .await
+    .data();
+    mcpproxy_tests::eventually_async("the degraded icon", || async {
+        (item.pixmap().await.2 == degraded.data).then_some(())
+    })
+    .await;
+
+    // Start at login writes the XDG autostart entry.
+    let autostart = config_home.join("autostart/mcpproxy-tray.desktop");
+    let toggle = item.until_entry(&["Start at login"], |_| true).await;
+    assert_eq!(toggle.kind, "standard");
+    assert_eq!(toggle.toggle_state, Some(0));
+    item.click(toggle.id).await;
+    mcpproxy_tests::eventually("the autostart entry", || autostart.exists().then_some(())).await;
+    let entry = std::fs::read_to_string(&autostart).unwrap();
+    assert!(entry.contains("mcpproxy-tray"), "{entry}");
+    item.until_entry(&["Start at login"], |e| e.toggle_state == Some(1))
+        .await;
+
+    // The web control panel opens at /ui/ with the key.
+    let open = item
+        .until_entry(&["Open web control panel"], |e| e.enabled)
+        .await;
+    item.click(open.id).await;
+    let opened = home.path().join("opened.txt");
+    let url = mcpproxy_tests::eventually("the opener", || {
+        std::fs::read_to_string(&opened)
+            .ok()
+            .filter(|s| !s.is_empty())
+    })
+    .await;
+    assert_eq!(url.trim(), format!("http://{listen}/ui/?apikey={KEY}"));
+
+    // Quit stops the core it launched; nothing is left.
+    let quit = item.until_entry(&["Quit"], |e| e.enabled).await;
+    item.click(quit.id).await;
+    assert_eq!(tray.wait().await.code(), Some(0), "{}", tray.log());
+    assert_none_left(home.path()).await;
+}
+
+#[tokio::test]
+async fn after_a_port_conflict_the_next_free_port_is_one_click_away() {
+    let home = Home::new();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let listen = taken.local_addr().unwrap().to_string();
+    home.write_config(&json!({"listen": listen, "api_key": KEY}).to_string());
+    let bus = Bus::start();
+    let desktop = Desktop::join(&bus).await;
+    let mut tray = Tray::start(
+        &home,
+        &[],
+        &[("DBUS_SESSION_BUS_ADDRESS", bus.address.as_str())],
+    );
+    let item = desktop.item().await;
+    tray.until("core_error_port_conflict", |_| true).await;
+    let (summary, body) = desktop.notice("mcpproxy is not running").await;
+    assert!(body.contains(&listen), "{summary}: {body}");
+    let next = item
+        .until_entry(&["Use the next free port"], |e| e.enabled)
+        .await;
+    assert_eq!(
+        item.pixmap().await.2,
+        mcpproxy_tray::sni::pixmap(IconKind::Error).data
+    );
+    item.click(next.id).await;
+    let connected = tray.until("connected", |_| true).await;
+    let status = connected["status"].as_str().unwrap();
+    assert!(!status.contains(&listen), "another port: {status}");
+    let now = status
+        .split_whitespace()
+        .find(|w| w.starts_with("127.0.0.1:"))
+        .unwrap();
+    let api = Rest::new(&format!("http://{now}"), Some(KEY));
+    assert_eq!(api.get("/status").await.data()["listen_addr"], now);
+    drop(taken);
+    assert_eq!(tray.quit().await.code(), Some(0));
+    assert_none_left(home.path()).await;
+}
