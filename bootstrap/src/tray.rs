@@ -15,7 +15,7 @@ use mcpproxy_tray::client::CoreSite;
 use mcpproxy_tray::core::CoreCommand;
 use mcpproxy_tray::desktop::{Autostart, Opener};
 use mcpproxy_tray::menu::Action;
-use mcpproxy_tray::model::Model;
+use mcpproxy_tray::model::{Model, Notice};
 use mcpproxy_tray::runner::{self, Channels, Settings, View};
 use tokio::sync::{mpsc, watch};
 
@@ -237,12 +237,25 @@ fn print_status(mut views: watch::Receiver<View>) {
     });
 }
 
-#[cfg(target_os = "linux")]
-fn desktop(
+/// What a desktop surface gets: the views to show, where clicks go, the notices to show.
+struct Wiring {
     views: watch::Receiver<View>,
     actions: mpsc::UnboundedSender<Action>,
-    notices: mpsc::UnboundedReceiver<mcpproxy_tray::model::Notice>,
-) {
+    notices: mpsc::UnboundedReceiver<Notice>,
+}
+
+/// No surface: notices reach only the log (the runner logs each one).
+fn headless(mut wiring: Wiring) {
+    tokio::spawn(async move { while wiring.notices.recv().await.is_some() {} });
+}
+
+#[cfg(target_os = "linux")]
+fn desktop(wiring: Wiring) {
+    let Wiring {
+        views,
+        actions,
+        notices,
+    } = wiring;
     tokio::spawn(async move {
         if let Err(e) = mcpproxy_tray::sni::serve(views, actions).await {
             tracing::warn!("{e}; mcpproxy-tray keeps mcpproxy running without an icon");
@@ -255,7 +268,8 @@ fn desktop(
     });
 }
 
-async fn tray(cli: TrayCli) -> Result<(), Failure> {
+/// Runs the tray's runner; `surface` is handed what the desktop side needs.
+async fn tray(cli: TrayCli, surface: impl FnOnce(Wiring)) -> Result<(), Failure> {
     let place = place(&cli)?;
     let _log = init_logging(&cli, &place)?;
     let settings = settings(&cli, &place);
@@ -267,21 +281,17 @@ async fn tray(cli: TrayCli) -> Result<(), Failure> {
     );
     let first = Model::new(&settings.version, &place.listen, "");
     let (views, views_rx) = watch::channel(View::of(&first, None));
-    let (notices, mut notices_rx) = mpsc::unbounded_channel();
+    let (notices, notices_rx) = mpsc::unbounded_channel();
     let (actions, actions_rx) = mpsc::unbounded_channel();
     quit_on_signals(actions.clone())?;
     if cli.print_status {
         print_status(views_rx.clone());
     }
-    if cli.headless {
-        // Notices still reach the log (the runner logs each one).
-        tokio::spawn(async move { while notices_rx.recv().await.is_some() {} });
-    } else {
-        #[cfg(target_os = "linux")]
-        desktop(views_rx, actions.clone(), notices_rx);
-        #[cfg(not(target_os = "linux"))]
-        tokio::spawn(async move { while notices_rx.recv().await.is_some() {} });
-    }
+    surface(Wiring {
+        views: views_rx,
+        actions,
+        notices: notices_rx,
+    });
     runner::run(
         settings,
         Channels {
@@ -293,6 +303,60 @@ async fn tray(cli: TrayCli) -> Result<(), Failure> {
     .await;
     tracing::info!("mcpproxy-tray stopped");
     Ok(())
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .thread_name("mcpproxy-tray")
+        .build()
+        .map_err(|e| {
+            Failure::new(
+                Exit::General,
+                format!("cannot start the async runtime: {e}"),
+            )
+        })
+}
+
+/// On Linux (and without an icon anywhere) the tray runs on the async runtime alone.
+fn run_here(cli: TrayCli) -> Result<(), Failure> {
+    let runtime = runtime()?;
+    let result = runtime.block_on(async {
+        if cli.headless {
+            tray(cli, headless).await
+        } else {
+            #[cfg(target_os = "linux")]
+            let result = tray(cli, desktop).await;
+            #[cfg(not(target_os = "linux"))]
+            let result = tray(cli, headless).await;
+            result
+        }
+    });
+    runtime.shutdown_timeout(std::time::Duration::from_millis(200));
+    result
+}
+
+/// On macOS the desktop's event loop must own the main thread: the runner moves to another.
+#[cfg(any(target_os = "macos", feature = "native-tray"))]
+fn run_native(cli: TrayCli) -> Result<(), Failure> {
+    let (wiring_tx, wiring_rx) = std::sync::mpsc::channel();
+    let runner = std::thread::spawn(move || {
+        let runtime = runtime()?;
+        let result = runtime.block_on(tray(cli, move |w| {
+            let _ = wiring_tx.send(w);
+        }));
+        runtime.shutdown_timeout(std::time::Duration::from_millis(200));
+        result
+    });
+    if let Ok(w) = wiring_rx.recv()
+        && let Err(e) = mcpproxy_tray::native::run(w.views, w.actions, w.notices)
+    {
+        tracing::warn!("{e}; mcpproxy-tray keeps mcpproxy running without an icon");
+    }
+    runner
+        .join()
+        .unwrap_or_else(|_| Err(Failure::new(Exit::General, "the tray's runner panicked")))
 }
 
 /// Runs `mcpproxy-tray <args>` and returns the exit code.
@@ -308,20 +372,14 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
             };
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .thread_name("mcpproxy-tray")
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("mcpproxy-tray: cannot start the async runtime: {e}");
-            return Exit::General as i32;
-        }
+    #[cfg(any(target_os = "macos", feature = "native-tray"))]
+    let result = if cli.headless {
+        run_here(cli)
+    } else {
+        run_native(cli)
     };
-    let result = runtime.block_on(tray(cli));
-    runtime.shutdown_timeout(std::time::Duration::from_millis(200));
+    #[cfg(not(any(target_os = "macos", feature = "native-tray")))]
+    let result = run_here(cli);
     match result {
         Ok(()) => Exit::Ok as i32,
         Err(failure) => {

@@ -14,6 +14,8 @@ pub mod icon;
 pub mod machine;
 pub mod menu;
 pub mod model;
+#[cfg(feature = "native")]
+pub mod native;
 pub mod runner;
 pub mod session;
 #[cfg(target_os = "linux")]
