@@ -5,13 +5,14 @@
 
 use std::ffi::OsString;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use clap::Parser;
 use mcpproxy_config::EnvOverrides;
 use mcpproxy_domain::Config;
 use mcpproxy_domain::config::LoggingConfig;
 use mcpproxy_logs::Rotation;
-use mcpproxy_tray::client::CoreSite;
+use mcpproxy_tray::client::{CoreSite, TcpLookup};
 use mcpproxy_tray::core::CoreCommand;
 use mcpproxy_tray::desktop::{Autostart, Opener};
 use mcpproxy_tray::menu::Action;
@@ -19,8 +20,10 @@ use mcpproxy_tray::model::{Model, Notice};
 use mcpproxy_tray::runner::{self, Channels, Settings, View};
 use tokio::sync::{mpsc, watch};
 
+use crate::commands::daemon::reachable;
 use crate::exit::{Exit, Failure};
 use crate::locate::locate_with;
+use crate::lock;
 use crate::logging::{self, LogSettings};
 use crate::paths;
 
@@ -149,6 +152,17 @@ fn autostart(cli: &TrayCli) -> Option<Autostart> {
     Some(Autostart::xdg(&config_home, &exe, &own_args(cli)))
 }
 
+/// The address of the core that holds `data_dir`, as its lock file says (as the command line
+/// finds it); none while a command line edits the files.
+fn tcp_lookup(data_dir: PathBuf) -> TcpLookup {
+    Arc::new(move || {
+        lock::holder(&data_dir)?
+            .listen
+            .filter(|l| l != "cli")
+            .map(|l| reachable(&l))
+    })
+}
+
 fn settings(cli: &TrayCli, place: &Place) -> Settings {
     let args: Vec<OsString> = vec![
         "serve".into(),
@@ -165,7 +179,7 @@ fn settings(cli: &TrayCli, place: &Place) -> Settings {
         },
         site: CoreSite {
             socket: place.data_dir.join("mcpproxy.sock"),
-            lock_file: place.data_dir.join("mcpproxy.lock"),
+            tcp: tcp_lookup(place.data_dir.clone()),
             api_key: place.api_key.clone(),
         },
         listen: place.listen.clone(),

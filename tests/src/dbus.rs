@@ -286,6 +286,9 @@ fn entry(v: &Value<'_>) -> Entry {
     e
 }
 
+/// A dbusmenu layout node: id, properties, children (each a variant holding a node).
+type Layout = (i32, HashMap<String, OwnedValue>, Vec<OwnedValue>);
+
 /// The tray's StatusNotifierItem.
 #[derive(Debug, Clone)]
 pub struct Item {
@@ -339,10 +342,8 @@ impl Item {
             .call_method("GetLayout", &(0i32, -1i32, Vec::<String>::new()))
             .await
             .unwrap();
-        let (_revision, (id, _props, children)): (
-            u32,
-            (i32, HashMap<String, OwnedValue>, Vec<OwnedValue>),
-        ) = reply.body().deserialize().unwrap();
+        let (_revision, (id, _props, children)): (u32, Layout) =
+            reply.body().deserialize().unwrap();
         Entry {
             id,
             label: String::new(),

@@ -150,6 +150,24 @@ async fn a_running_core_is_attached_to_not_doubled_and_left_running_on_quit() {
     assert_none_left(home.path()).await;
 }
 
+#[tokio::test]
+async fn a_core_without_its_socket_is_reached_over_tcp_with_the_key() {
+    let home = Home::new();
+    home.write_config(&json!({"api_key": KEY, "enable_socket": false}).to_string());
+    let mut proxy = Proxy::start(&home, &[]).await;
+    assert!(!home.data_dir().join("mcpproxy.sock").exists());
+    let mut tray = Tray::start(&home, &["--headless"], &[]);
+    let attached = tray.until("connected", |_| true).await;
+    assert_eq!(attached["core_pid"], Value::Null, "attached, not launched");
+    assert!(
+        attached["status"].as_str().unwrap().contains(&proxy.addr),
+        "{attached}"
+    );
+    assert_eq!(tray.quit().await.code(), Some(0));
+    proxy.stop().await;
+    assert_none_left(home.path()).await;
+}
+
 /// An opener that writes what it is asked to open into `opened.txt` in `home`.
 fn recording_opener(home: &Home) -> String {
     let path = home.path().join("opener.sh");

@@ -3,6 +3,7 @@
 //! the API key. The tray knows the core only through these answers.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::{Stream, StreamExt};
@@ -54,9 +55,9 @@ impl Endpoint {
         })
     }
 
-    /// `listen` as the core's lock file says it (`127.0.0.1:8080`, `:8080`, `0.0.0.0:8080`).
-    pub fn tcp(listen: &str, key: &str) -> Result<Self, ApiError> {
-        let base = format!("http://{}", reachable(listen));
+    /// `address` is `host:port`, reachable from here.
+    pub fn tcp(address: &str, key: &str) -> Result<Self, ApiError> {
+        let base = format!("http://{address}");
         let http = reqwest::Client::builder()
             .build()
             .map_err(|e| ApiError::Unreachable {
@@ -174,26 +175,26 @@ impl Endpoint {
     }
 }
 
-/// `:8080` or `0.0.0.0:8080` (every interface) → `127.0.0.1:8080`, where this machine
-/// reaches it.
-pub fn reachable(listen: &str) -> String {
-    let (host, port) = listen.rsplit_once(':').unwrap_or((listen, "8080"));
-    let host = match host.trim_matches(['[', ']']) {
-        "" | "0.0.0.0" => "127.0.0.1",
-        "::" => "[::1]",
-        _ => host,
-    };
-    format!("{host}:{port}")
-}
+/// Where the running core of this data directory listens on TCP, if one runs: the composition
+/// root knows the core's lock file; the tray only asks.
+pub type TcpLookup = Arc<dyn Fn() -> Option<String> + Send + Sync>;
 
 /// Where to look for the core of one data directory.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct CoreSite {
     pub socket: PathBuf,
-    /// The lock file that names the running core's address.
-    pub lock_file: PathBuf,
+    /// The address (reachable from here) of the core that holds the data directory.
+    pub tcp: TcpLookup,
     /// The API key for TCP (the config's, or `MCPPROXY_API_KEY`).
     pub api_key: String,
+}
+
+impl std::fmt::Debug for CoreSite {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CoreSite")
+            .field("socket", &self.socket)
+            .finish_non_exhaustive()
+    }
 }
 
 impl CoreSite {
@@ -206,54 +207,8 @@ impl CoreSite {
         {
             return Some(endpoint);
         }
-        let listen = lock_holder_listen(&self.lock_file)?;
-        let endpoint = Endpoint::tcp(&listen, &self.api_key).ok()?;
+        let address = (self.tcp)()?;
+        let endpoint = Endpoint::tcp(&address, &self.api_key).ok()?;
         endpoint.answers().await.then_some(endpoint)
-    }
-}
-
-/// The address the core that holds `lock_file` listens on, when one holds it (a stale file
-/// names a core that is gone).
-fn lock_holder_listen(lock_file: &Path) -> Option<String> {
-    use std::io::Read;
-    let mut file = std::fs::File::open(lock_file).ok()?;
-    if file.try_lock_shared().is_ok() {
-        return None; // free: nobody holds it (our shared lock drops with `file`)
-    }
-    let mut content = String::new();
-    file.read_to_string(&mut content).ok()?;
-    lock_listen(&content)
-}
-
-/// The address in a lock file's `listen=` line; `cli` (a command editing the files) is none.
-fn lock_listen(content: &str) -> Option<String> {
-    content
-        .lines()
-        .find_map(|l| l.strip_prefix("listen="))
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && *l != "cli")
-        .map(str::to_owned)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_interface_is_reached_on_loopback() {
-        assert_eq!(reachable(":8080"), "127.0.0.1:8080");
-        assert_eq!(reachable("0.0.0.0:9"), "127.0.0.1:9");
-        assert_eq!(reachable("[::]:9"), "[::1]:9");
-        assert_eq!(reachable("127.0.0.1:9"), "127.0.0.1:9");
-    }
-
-    #[test]
-    fn the_lock_file_names_the_address() {
-        assert_eq!(
-            lock_listen("pid=12\nlisten=127.0.0.1:8080\n").as_deref(),
-            Some("127.0.0.1:8080")
-        );
-        assert_eq!(lock_listen("pid=12\nlisten=cli\n"), None);
-        assert_eq!(lock_listen("pid=12\n"), None);
     }
 }

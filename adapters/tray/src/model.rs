@@ -328,19 +328,21 @@ pub fn notices_for_event(name: &str, payload: &Value) -> Vec<Notice> {
     }
 }
 
-/// The notification a change of state deserves: the core stopped and will not come back by
-/// itself, or it is back.
-pub fn notice_for_state(before: &Model, after: &Model) -> Option<Notice> {
+/// The notification a change of state deserves: the core stopped and cannot come back by
+/// itself — once per kind of failure (`alerted`: the last one told), so retries that fail the
+/// same way stay quiet — or it is back.
+pub fn notice_for_state(before: &Model, after: &Model, alerted: Option<State>) -> Option<Notice> {
     if before.state == after.state {
         return None;
     }
-    if after.state.is_error() {
+    if after.state.is_error() && alerted != Some(after.state) {
         return Some(Notice::new(
             "mcpproxy is not running".to_owned(),
             &after.status_line(),
         ));
     }
-    if after.state == State::Connected && before.state == State::Reconnecting {
+    if after.state == State::Connected && (before.state == State::Reconnecting || alerted.is_some())
+    {
         return Some(Notice::new(
             "mcpproxy is back".to_owned(),
             &after.status_line(),
@@ -490,16 +492,36 @@ mod tests {
         let before = Model::new("0.1.0", "127.0.0.1:8080", "/d");
         let mut after = before.clone();
         after.state = State::CoreErrorPortConflict;
-        let n = notice_for_state(&before, &after).unwrap();
+        let n = notice_for_state(&before, &after, None).unwrap();
         assert_eq!(n.summary, "mcpproxy is not running");
         assert!(n.body.contains("127.0.0.1:8080"));
-        let mut back = after.clone();
-        after.state = State::Reconnecting;
-        back.state = State::Connected;
         assert_eq!(
-            notice_for_state(&after, &back).unwrap().summary,
+            notice_for_state(&before, &after, Some(State::CoreErrorPortConflict)),
+            None,
+            "a retry that fails the same way stays quiet"
+        );
+        let mut back = after.clone();
+        back.state = State::Connected;
+        let mut lost = after.clone();
+        lost.state = State::Reconnecting;
+        assert_eq!(
+            notice_for_state(&lost, &back, None).unwrap().summary,
             "mcpproxy is back"
         );
-        assert_eq!(notice_for_state(&back, &back), None);
+        let mut connecting = after.clone();
+        connecting.state = State::ConnectingApi;
+        assert_eq!(
+            notice_for_state(&connecting, &back, Some(State::CoreErrorConfig))
+                .unwrap()
+                .summary,
+            "mcpproxy is back",
+            "after a told failure"
+        );
+        assert_eq!(
+            notice_for_state(&connecting, &back, None),
+            None,
+            "a plain start"
+        );
+        assert_eq!(notice_for_state(&back, &back, None), None);
     }
 }

@@ -122,6 +122,8 @@ struct Runner {
     config_stamp: Option<Option<SystemTime>>,
     ui: Channels,
     exit: bool,
+    /// The last failure a notification told of (not repeated while retries fail alike).
+    alerted: Option<State>,
 }
 
 /// Runs the tray until Quit (or a stop signal sent as `Action::Quit`) has stopped the core it
@@ -146,6 +148,7 @@ pub async fn run(settings: Settings, ui: Channels) {
         config_stamp: None,
         ui,
         exit: false,
+        alerted: None,
         s: settings,
     };
     let start = r.machine.start();
@@ -231,8 +234,13 @@ impl Runner {
                     Core::Launched { pid } => Some(pid),
                     _ => None,
                 };
-                if let Some(n) = notice_for_state(&before, &self.model) {
+                if let Some(n) = notice_for_state(&before, &self.model, self.alerted) {
                     self.notify(n);
+                }
+                if self.model.state.is_error() {
+                    self.alerted = Some(self.model.state);
+                } else if self.model.state == State::Connected {
+                    self.alerted = None;
                 }
                 self.apply(effects);
             }
