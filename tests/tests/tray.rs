@@ -306,6 +306,64 @@ async fn the_tray_on_d_bus_shows_its_menu_and_does_what_is_clicked() {
 }
 
 #[tokio::test]
+async fn a_server_that_needs_a_login_is_told_and_logged_in_from_the_menu() {
+    let server = mcpproxy_tests::oauth::start(3600, true).await;
+    let home = Home::new();
+    let listen = format!("127.0.0.1:{}", free_port());
+    home.write_config(
+        &json!({"listen": listen, "api_key": KEY, "mcpServers": [
+            {"name": "secure", "url": server.mcp_url(), "protocol": "streamable-http",
+             "quarantined": false}
+        ]})
+        .to_string(),
+    );
+    let bus = Bus::start();
+    let desktop = Desktop::join(&bus).await;
+    let opener = recording_opener(&home);
+    let mut tray = Tray::start(
+        &home,
+        &[],
+        &[
+            ("DBUS_SESSION_BUS_ADDRESS", bus.address.as_str()),
+            ("MCPPROXY_TRAY_OPENER", opener.as_str()),
+            // The core the tray launches inherits it: the tray opens the login page instead.
+            ("NO_BROWSER", "1"),
+        ],
+    );
+    let item = desktop.item().await;
+    desktop.notice("secure needs you to log in").await;
+    tray.until("connected", connected_with("1 need a login"))
+        .await;
+    assert_eq!(
+        item.pixmap().await.2,
+        mcpproxy_tray::sni::pixmap(IconKind::Degraded).data,
+        "a server waiting for a login is worth a look"
+    );
+    let login = item
+        .until_entry(&["Upstream servers", "secure", "Log in"], |e| e.enabled)
+        .await;
+    item.click(login.id).await;
+    let opened = home.path().join("opened.txt");
+    let url = mcpproxy_tests::eventually("the login page opened", || {
+        std::fs::read_to_string(&opened)
+            .ok()
+            .filter(|s| !s.is_empty())
+    })
+    .await;
+    assert!(url.starts_with(&server.base), "{url}");
+    let page = mcpproxy_tests::oauth::browse(url.trim()).await;
+    assert!(page.contains("Logged in"), "{page}");
+    tray.until("connected", connected_with("1 of 1 servers ready"))
+        .await;
+    mcpproxy_tests::eventually_async("the ready icon", || async {
+        (item.pixmap().await.2 == mcpproxy_tray::sni::pixmap(IconKind::Ready).data).then_some(())
+    })
+    .await;
+    assert_eq!(tray.quit().await.code(), Some(0));
+    assert_none_left(home.path()).await;
+}
+
+#[tokio::test]
 async fn after_a_port_conflict_the_next_free_port_is_one_click_away() {
     let home = Home::new();
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

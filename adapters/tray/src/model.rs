@@ -52,12 +52,11 @@ impl Server {
         }
         match ConnectionState::from_label(&self.status) {
             Some(ConnectionState::Ready) => Health::Ready,
-            Some(
-                ConnectionState::Connecting
-                | ConnectionState::Discovering
-                | ConnectionState::Authenticating,
-            ) => Health::Starting,
-            Some(ConnectionState::PendingAuth) => Health::NeedsLogin,
+            Some(ConnectionState::Connecting | ConnectionState::Discovering) => Health::Starting,
+            // A login waits for the person, whether or not its page is open yet.
+            Some(ConnectionState::PendingAuth | ConnectionState::Authenticating) => {
+                Health::NeedsLogin
+            }
             Some(ConnectionState::Error) => Health::Failed,
             Some(ConnectionState::Disconnected) | None => Health::Offline,
         }
@@ -374,6 +373,7 @@ mod tests {
         assert_eq!(server("a", "Ready").health(), Health::Ready);
         assert_eq!(server("a", "Discovering").health(), Health::Starting);
         assert_eq!(server("a", "Pending Auth").health(), Health::NeedsLogin);
+        assert_eq!(server("a", "Authenticating").health(), Health::NeedsLogin);
         assert_eq!(server("a", "Error").health(), Health::Failed);
         assert_eq!(server("a", "Disconnected").health(), Health::Offline);
         let mut s = server("a", "Disabled");
