@@ -375,16 +375,9 @@ fn run_native(cli: TrayCli) -> Result<(), Failure> {
 
 /// Runs `mcpproxy-tray <args>` and returns the exit code.
 pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
-    let cli = match TrayCli::try_parse_from(args) {
+    let cli: TrayCli = match crate::parse(args) {
         Ok(cli) => cli,
-        Err(e) => {
-            let _ = e.print();
-            return if e.use_stderr() {
-                Exit::General as i32
-            } else {
-                Exit::Ok as i32
-            };
-        }
+        Err(code) => return code,
     };
     #[cfg(any(target_os = "macos", feature = "native-tray"))]
     let result = if cli.headless {

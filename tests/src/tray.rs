@@ -185,34 +185,19 @@ impl Drop for Tray {
 pub fn processes_of(home: &Path) -> Vec<(u32, String)> {
     let home_var = format!("HOME={}", home.display());
     let home_text = home.display().to_string();
-    let mut found = Vec::new();
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return found;
-    };
-    for entry in entries.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        if pid == std::process::id() {
-            continue;
-        }
-        let read = |name: &str| std::fs::read(entry.path().join(name)).unwrap_or_default();
-        let environ = read("environ");
-        let cmdline = String::from_utf8_lossy(&read("cmdline")).replace('\0', " ");
-        let ours = environ
-            .split(|b| *b == 0)
-            .any(|var| var == home_var.as_bytes())
-            || cmdline.contains(&home_text);
+    crate::processes()
+        .into_iter()
         // A zombie has no command line: it has ended, only not been reaped yet.
-        if ours && !cmdline.trim().is_empty() {
-            found.push((pid, cmdline.trim().to_owned()));
-        }
-    }
-    found
+        .filter(|p| !p.cmdline.is_empty())
+        .filter(|p| {
+            let environ = std::fs::read(p.dir.join("environ")).unwrap_or_default();
+            environ
+                .split(|b| *b == 0)
+                .any(|var| var == home_var.as_bytes())
+                || p.cmdline.contains(&home_text)
+        })
+        .map(|p| (p.pid, p.cmdline))
+        .collect()
 }
 
 /// Waits until no process of `home` runs; panics with those that still do.

@@ -1,18 +1,6 @@
 use super::*;
+use crate::model::tests::server;
 use crate::model::{Model, ToolToReview};
-
-fn server(name: &str, status: &str) -> Server {
-    Server {
-        name: name.into(),
-        enabled: true,
-        quarantined: false,
-        connected: status == "Ready",
-        status: status.into(),
-        tool_count: 0,
-        last_error: None,
-        oauth: false,
-    }
-}
 
 fn model() -> Model {
     Model::new("0.1.0", "127.0.0.1:8080", "/home/u/.mcpproxy")

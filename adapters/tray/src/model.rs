@@ -351,10 +351,11 @@ pub fn notice_for_state(before: &Model, after: &Model, alerted: Option<State>) -
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use serde_json::json;
 
+    /// An enabled, trusted server in `status`, with no tools.
     pub(crate) fn server(name: &str, status: &str) -> Server {
         Server {
             name: name.into(),
@@ -362,7 +363,7 @@ mod tests {
             quarantined: false,
             connected: status == "Ready",
             status: status.into(),
-            tool_count: 3,
+            tool_count: 0,
             last_error: None,
             oauth: false,
         }
