@@ -88,7 +88,6 @@ pub fn desktop_entry(exe: &Path, args: &[String]) -> String {
          Name=MCPProxy\n\
          Comment=One safe MCP endpoint in front of every MCP server an AI agent uses\n\
          Exec={}\n\
-         Icon=mcpproxy\n\
          Terminal=false\n\
          Categories=Development;Network;\n\
          X-GNOME-Autostart-enabled=true\n",
