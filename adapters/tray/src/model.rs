@@ -57,7 +57,8 @@ impl Server {
             Some(ConnectionState::PendingAuth | ConnectionState::Authenticating) => {
                 Health::NeedsLogin
             }
-            Some(ConnectionState::Error) => Health::Failed,
+            // Isolation waits for Docker: it will not run until someone starts Docker.
+            Some(ConnectionState::Error | ConnectionState::DockerUnavailable) => Health::Failed,
             Some(ConnectionState::Disconnected) | None => Health::Offline,
         }
     }
@@ -376,6 +377,7 @@ pub(crate) mod tests {
         assert_eq!(server("a", "Pending Auth").health(), Health::NeedsLogin);
         assert_eq!(server("a", "Authenticating").health(), Health::NeedsLogin);
         assert_eq!(server("a", "Error").health(), Health::Failed);
+        assert_eq!(server("a", "Docker unavailable").health(), Health::Failed);
         assert_eq!(server("a", "Disconnected").health(), Health::Offline);
         let mut s = server("a", "Disabled");
         s.enabled = false;
