@@ -16,7 +16,8 @@ use mcpproxy_tray::client::{CoreSite, TcpLookup};
 use mcpproxy_tray::core::CoreCommand;
 use mcpproxy_tray::desktop::{Autostart, Opener};
 use mcpproxy_tray::menu::Action;
-use mcpproxy_tray::model::{Model, Notice};
+use mcpproxy_tray::model::Model;
+use mcpproxy_tray::notice::Notice;
 use mcpproxy_tray::runner::{self, Channels, Settings, View};
 use tokio::sync::{mpsc, watch};
 

@@ -354,13 +354,36 @@ impl Item {
         }
     }
 
-    /// Clicks the entry with `id`, as a desktop's menu does.
-    pub async fn click(&self, id: i32) {
+    /// Clicks the entry with `id`, as a desktop's menu does. `false` when the id has expired:
+    /// the layout changed since it was read (ksni then renumbers every entry, so a stale click
+    /// never lands on another entry).
+    pub async fn click(&self, id: i32) -> bool {
         let menu = self.menu_proxy().await;
         let timestamp = 0u32;
-        menu.call_method("Event", &(id, "clicked", Value::I32(0), timestamp))
+        match menu
+            .call_method("Event", &(id, "clicked", Value::I32(0), timestamp))
             .await
-            .unwrap();
+        {
+            Ok(_) => true,
+            Err(zbus::Error::MethodError(name, Some(text), _))
+                if name.as_str() == "org.freedesktop.DBus.Error.InvalidArgs"
+                    && text == "id not found" =>
+            {
+                false
+            }
+            Err(e) => panic!("clicking {id}: {e}"),
+        }
+    }
+
+    /// Waits for the entry at `path` to satisfy `ok` and clicks it, reading the menu again
+    /// when it changed in between (as a person would after the menu redraws).
+    pub async fn press(&self, path: &[&str], ok: impl Fn(&Entry) -> bool) -> Entry {
+        loop {
+            let entry = self.until_entry(path, &ok).await;
+            if self.click(entry.id).await {
+                return entry;
+            }
+        }
     }
 
     /// Waits for the menu entry at `path` to exist and satisfy `ok`; returns it.

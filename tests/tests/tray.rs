@@ -229,12 +229,10 @@ async fn the_tray_on_d_bus_shows_its_menu_and_does_what_is_clicked() {
     desktop
         .notice("New tool extra_tool of fx waits for approval")
         .await;
-    let approve = item
-        .until_entry(&["Security quarantine", "fx:extra_tool", "Approve"], |e| {
-            e.enabled
-        })
-        .await;
-    item.click(approve.id).await;
+    item.press(&["Security quarantine", "fx:extra_tool", "Approve"], |e| {
+        e.enabled
+    })
+    .await;
     let approved = |tools: &Value| {
         tools["tools"]
             .as_array()
@@ -248,16 +246,49 @@ async fn the_tray_on_d_bus_shows_its_menu_and_does_what_is_clicked() {
     .await;
 
     // Disable from the server's submenu: the REST API sees it disabled.
-    let disable = item
-        .until_entry(&["Upstream servers", "fx", "Disable"], |e| e.enabled)
+    item.press(&["Upstream servers", "fx", "Disable"], |e| e.enabled)
         .await;
-    item.click(disable.id).await;
     mcpproxy_tests::eventually_async("fx disabled", || async {
         (api.get("/servers").await.data()["servers"][0]["enabled"] == false).then_some(())
     })
     .await;
-    item.until_entry(&["Upstream servers", "fx", "Enable"], |_| true)
+    item.press(&["Upstream servers", "fx", "Enable"], |e| e.enabled)
         .await;
+    let fx_ready = || async {
+        let fx = api.get("/servers").await.data()["servers"][0].clone();
+        (fx["enabled"] == true && fx["status"] == "Ready").then_some(())
+    };
+    mcpproxy_tests::eventually_async("fx enabled and ready", fx_ready).await;
+
+    // Restart: the fixture's process is replaced by a new one.
+    let fixture_pid = || {
+        processes_of(home.path())
+            .into_iter()
+            .find(|(_, cmd)| cmd.contains("--name fx"))
+            .map(|(pid, _)| pid)
+    };
+    let before = mcpproxy_tests::eventually("the fixture's process", fixture_pid).await;
+    item.press(&["Upstream servers", "fx", "Restart"], |e| e.enabled)
+        .await;
+    mcpproxy_tests::eventually("a new fixture process", || {
+        fixture_pid().filter(|pid| *pid != before)
+    })
+    .await;
+    mcpproxy_tests::eventually_async("fx ready after the restart", fx_ready).await;
+
+    // Quarantine, then lift it from "Security quarantine".
+    item.press(&["Upstream servers", "fx", "Quarantine"], |e| e.enabled)
+        .await;
+    let quarantined = |q: bool| {
+        let api = &api;
+        move || async move {
+            (api.get("/servers").await.data()["servers"][0]["quarantined"] == q).then_some(())
+        }
+    };
+    mcpproxy_tests::eventually_async("fx quarantined", quarantined(true)).await;
+    item.press(&["Security quarantine", "fx", "Approve"], |e| e.enabled)
+        .await;
+    mcpproxy_tests::eventually_async("fx out of quarantine", quarantined(false)).await;
 
     // A server that fails turns the icon to degraded.
     api.post(
@@ -274,10 +305,9 @@ async fn the_tray_on_d_bus_shows_its_menu_and_does_what_is_clicked() {
 
     // Start at login writes the XDG autostart entry.
     let autostart = config_home.join("autostart/mcpproxy-tray.desktop");
-    let toggle = item.until_entry(&["Start at login"], |_| true).await;
+    let toggle = item.press(&["Start at login"], |_| true).await;
     assert_eq!(toggle.kind, "standard");
     assert_eq!(toggle.toggle_state, Some(0));
-    item.click(toggle.id).await;
     mcpproxy_tests::eventually("the autostart entry", || autostart.exists().then_some(())).await;
     let entry = std::fs::read_to_string(&autostart).unwrap();
     assert!(entry.contains("mcpproxy-tray"), "{entry}");
@@ -285,10 +315,7 @@ async fn the_tray_on_d_bus_shows_its_menu_and_does_what_is_clicked() {
         .await;
 
     // The web control panel opens at /ui/ with the key.
-    let open = item
-        .until_entry(&["Open web control panel"], |e| e.enabled)
-        .await;
-    item.click(open.id).await;
+    item.press(&["Open web control panel"], |e| e.enabled).await;
     let opened = home.path().join("opened.txt");
     let url = mcpproxy_tests::eventually("the opener", || {
         std::fs::read_to_string(&opened)
@@ -298,9 +325,26 @@ async fn the_tray_on_d_bus_shows_its_menu_and_does_what_is_clicked() {
     .await;
     assert_eq!(url.trim(), format!("http://{listen}/ui/?apikey={KEY}"));
 
+    // The logs folder (where the tray writes tray.log) and the config folder.
+    let opened_line = |n: usize| {
+        let opened = &opened;
+        move || {
+            let text = std::fs::read_to_string(opened).ok()?;
+            text.lines().nth(n).map(str::to_owned)
+        }
+    };
+    item.press(&["Open logs folder"], |e| e.enabled).await;
+    let logs = mcpproxy_tests::eventually("the logs folder opened", opened_line(1)).await;
+    assert!(
+        std::path::Path::new(&logs).join("tray.log").is_file(),
+        "{logs} holds tray.log"
+    );
+    item.press(&["Open config folder"], |e| e.enabled).await;
+    let folder = mcpproxy_tests::eventually("the config folder opened", opened_line(2)).await;
+    assert_eq!(std::path::PathBuf::from(folder), home.data_dir());
+
     // Quit stops the core it launched; nothing is left.
-    let quit = item.until_entry(&["Quit"], |e| e.enabled).await;
-    item.click(quit.id).await;
+    item.press(&["Quit"], |e| e.enabled).await;
     assert_eq!(tray.wait().await.code(), Some(0), "{}", tray.log());
     assert_none_left(home.path()).await;
 }
@@ -339,10 +383,8 @@ async fn a_server_that_needs_a_login_is_told_and_logged_in_from_the_menu() {
         mcpproxy_tray::sni::pixmap(IconKind::Degraded).data,
         "a server waiting for a login is worth a look"
     );
-    let login = item
-        .until_entry(&["Upstream servers", "secure", "Log in"], |e| e.enabled)
+    item.press(&["Upstream servers", "secure", "Log in"], |e| e.enabled)
         .await;
-    item.click(login.id).await;
     let opened = home.path().join("opened.txt");
     let url = mcpproxy_tests::eventually("the login page opened", || {
         std::fs::read_to_string(&opened)
@@ -380,14 +422,13 @@ async fn after_a_port_conflict_the_next_free_port_is_one_click_away() {
     tray.until("core_error_port_conflict", |_| true).await;
     let (summary, body) = desktop.notice("mcpproxy is not running").await;
     assert!(body.contains(&listen), "{summary}: {body}");
-    let next = item
-        .until_entry(&["Use the next free port"], |e| e.enabled)
+    item.until_entry(&["Use the next free port"], |e| e.enabled)
         .await;
     assert_eq!(
         item.pixmap().await.2,
         mcpproxy_tray::sni::pixmap(IconKind::Error).data
     );
-    item.click(next.id).await;
+    item.press(&["Use the next free port"], |e| e.enabled).await;
     let connected = tray.until("connected", |_| true).await;
     let status = connected["status"].as_str().unwrap();
     assert!(!status.contains(&listen), "another port: {status}");
@@ -399,5 +440,115 @@ async fn after_a_port_conflict_the_next_free_port_is_one_click_away() {
     assert_eq!(api.get("/status").await.data()["listen_addr"], now);
     drop(taken);
     assert_eq!(tray.quit().await.code(), Some(0));
+    assert_none_left(home.path()).await;
+}
+
+/// The tray asks the core, which asks its config gates: under `read_only_mode` a click on
+/// Disable or Approve is refused with the code every surface shows, told in a notification,
+/// and nothing changes.
+#[tokio::test]
+async fn in_read_only_mode_the_core_refuses_the_trays_clicks_and_the_tray_says_why() {
+    let home = Home::new();
+    let listen = format!("127.0.0.1:{}", free_port());
+    home.write_config(
+        &json!({"listen": listen, "api_key": KEY, "read_only_mode": true, "mcpServers": [
+            {"name": "fx", "command": fixture_bin(), "args": ["--name", "fx"],
+             "quarantined": false}
+        ]})
+        .to_string(),
+    );
+    let config_before = std::fs::read_to_string(home.config_path()).unwrap();
+    let bus = Bus::start();
+    let desktop = Desktop::join(&bus).await;
+    let mut tray = Tray::start(
+        &home,
+        &[],
+        &[("DBUS_SESSION_BUS_ADDRESS", bus.address.as_str())],
+    );
+    let item = desktop.item().await;
+    tray.until("connected", connected_with("1 of 1 servers ready"))
+        .await;
+    let api = Rest::new(&format!("http://{listen}"), Some(KEY));
+    // Calling a tool is no change to the proxy: the fixture offers a new tool, which waits.
+    api.post(
+        "/tools/call",
+        &json!({"tool_name": "fx:add_tool",
+                "arguments": {"name": "extra_tool", "description": "added by the test"}}),
+    )
+    .await
+    .data();
+
+    item.press(&["Upstream servers", "fx", "Disable"], |e| e.enabled)
+        .await;
+    let (_, body) = desktop.notice("Cannot disable fx").await;
+    assert!(body.contains("[READ_ONLY_MODE]"), "{body}");
+    assert!(
+        body.contains("read_only_mode"),
+        "says what to change: {body}"
+    );
+
+    item.press(&["Security quarantine", "fx:extra_tool", "Approve"], |e| {
+        e.enabled
+    })
+    .await;
+    let (_, body) = desktop.notice("Cannot approve fx:extra_tool").await;
+    assert!(body.contains("[READ_ONLY_MODE]"), "{body}");
+
+    let servers = api.get("/servers").await.data();
+    assert_eq!(servers["servers"][0]["enabled"], true, "{servers}");
+    let tools = api.get("/servers/fx/tools").await.data();
+    let extra = tools["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "extra_tool")
+        .cloned()
+        .unwrap();
+    assert_eq!(extra["state"], "pending", "{extra}");
+    assert_eq!(
+        std::fs::read_to_string(home.config_path()).unwrap(),
+        config_before
+    );
+    assert_eq!(tray.quit().await.code(), Some(0));
+    assert_none_left(home.path()).await;
+}
+
+/// A login that already waited when the tray came (the proxy ran before it) is told too, not
+/// only one the tray sees being asked for.
+#[tokio::test]
+async fn a_login_that_waited_before_the_tray_came_is_told() {
+    let server = mcpproxy_tests::oauth::start(3600, true).await;
+    let home = Home::new();
+    home.write_config(
+        &json!({"api_key": KEY, "mcpServers": [
+            {"name": "secure", "url": server.mcp_url(), "protocol": "streamable-http",
+             "quarantined": false}
+        ]})
+        .to_string(),
+    );
+    let mut proxy = Proxy::start_with(&home, &[], |cmd| {
+        cmd.env("NO_BROWSER", "1");
+    })
+    .await;
+    let api = Rest::new(&proxy.url(""), Some(KEY));
+    mcpproxy_tests::eventually_async("secure waits for a login", || async {
+        let status = api.get("/servers").await.data()["servers"][0]["status"].clone();
+        (status == "Pending Auth" || status == "Authenticating").then_some(())
+    })
+    .await;
+    let bus = Bus::start();
+    let desktop = Desktop::join(&bus).await;
+    let mut tray = Tray::start(
+        &home,
+        &[],
+        &[("DBUS_SESSION_BUS_ADDRESS", bus.address.as_str())],
+    );
+    desktop.item().await;
+    tray.until("connected", connected_with("1 need a login"))
+        .await;
+    let (_, body) = desktop.notice("secure needs you to log in").await;
+    assert!(body.contains("Log in"), "{body}");
+    assert_eq!(tray.quit().await.code(), Some(0));
+    proxy.stop().await;
     assert_none_left(home.path()).await;
 }

@@ -20,9 +20,14 @@ const REQUEST: Duration = Duration::from_secs(30);
 pub enum ApiError {
     #[error("cannot reach mcpproxy at {via}: {reason}")]
     Unreachable { via: String, reason: String },
-    /// The core said no: its HTTP status and its reason.
-    #[error("{message}")]
-    Refused { status: u16, message: String },
+    /// The core said no: its HTTP status, its reason, and the reason code of the rule or
+    /// config gate that refused (`READ_ONLY_MODE`, …), shown the way the CLI shows it.
+    #[error("{message}{}", code.as_deref().map(|c| format!(" [{c}]")).unwrap_or_default())]
+    Refused {
+        status: u16,
+        message: String,
+        code: Option<String>,
+    },
     #[error("mcpproxy answered {status} with something else than its JSON envelope")]
     Invalid { status: u16 },
 }
@@ -130,6 +135,7 @@ impl Endpoint {
                 .as_str()
                 .unwrap_or("mcpproxy refused without a reason")
                 .to_owned(),
+            code: envelope["code"].as_str().map(str::to_owned),
         })
     }
 
@@ -156,6 +162,7 @@ impl Endpoint {
             return Err(ApiError::Refused {
                 status,
                 message: format!("/events answered {status}"),
+                code: None,
             });
         }
         Ok(
@@ -210,5 +217,29 @@ impl CoreSite {
         let address = (self.tcp)()?;
         let endpoint = Endpoint::tcp(&address, &self.api_key).ok()?;
         endpoint.answers().await.then_some(endpoint)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refusal_shows_its_reason_code_the_way_the_cli_does() {
+        let gate = ApiError::Refused {
+            status: 403,
+            message: "the proxy is in read-only mode".into(),
+            code: Some("READ_ONLY_MODE".into()),
+        };
+        assert_eq!(
+            gate.to_string(),
+            "the proxy is in read-only mode [READ_ONLY_MODE]"
+        );
+        let plain = ApiError::Refused {
+            status: 404,
+            message: "no server named x".into(),
+            code: None,
+        };
+        assert_eq!(plain.to_string(), "no server named x");
     }
 }

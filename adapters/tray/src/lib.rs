@@ -16,6 +16,7 @@ pub mod menu;
 pub mod model;
 #[cfg(feature = "native")]
 pub mod native;
+pub mod notice;
 pub mod runner;
 pub mod session;
 #[cfg(target_os = "linux")]

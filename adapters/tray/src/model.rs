@@ -1,7 +1,7 @@
 //! What the tray knows: the machine's state, the core's address and version, its servers and
-//! the tools waiting for review. The menu, the icon and the status line are functions of it;
-//! notifications are what changed between two of them. Pure: the runner fills it from the
-//! API's answers and events.
+//! the tools waiting for review. The menu, the icon, the status line and the notifications
+//! ([`crate::notice`]) are functions of it. Pure: the runner fills it from the API's answers
+//! and events.
 
 use mcpproxy_domain::ConnectionState;
 use serde::Deserialize;
@@ -284,73 +284,6 @@ impl IconKind {
     }
 }
 
-/// A desktop notification.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Notice {
-    pub summary: String,
-    pub body: String,
-}
-
-impl Notice {
-    fn new(summary: String, body: &str) -> Self {
-        Self {
-            summary,
-            body: body.to_owned(),
-        }
-    }
-}
-
-/// The notifications an event from `/events` deserves: a server that needs a login, a tool
-/// that is new or changed and waits for approval.
-pub fn notices_for_event(name: &str, payload: &Value) -> Vec<Notice> {
-    let text = |key: &str| payload.get(key).and_then(Value::as_str).unwrap_or("?");
-    match name {
-        "oauth.login_required" | "oauth.refresh_failed" => vec![Notice::new(
-            format!("{} needs you to log in", text("server")),
-            "Choose Log in under Upstream servers in the mcpproxy menu.",
-        )],
-        "tools.approval_changed" => match text("state") {
-            "changed" => vec![Notice::new(
-                format!("Tool {} of {} changed", text("tool"), text("server")),
-                "It is blocked until you approve it: see Security quarantine in the mcpproxy menu.",
-            )],
-            "pending" => vec![Notice::new(
-                format!(
-                    "New tool {} of {} waits for approval",
-                    text("tool"),
-                    text("server")
-                ),
-                "Approve it under Security quarantine in the mcpproxy menu.",
-            )],
-            _ => Vec::new(),
-        },
-        _ => Vec::new(),
-    }
-}
-
-/// The notification a change of state deserves: the core stopped and cannot come back by
-/// itself — once per kind of failure (`alerted`: the last one told), so retries that fail the
-/// same way stay quiet — or it is back.
-pub fn notice_for_state(before: &Model, after: &Model, alerted: Option<State>) -> Option<Notice> {
-    if before.state == after.state {
-        return None;
-    }
-    if after.state.is_error() && alerted != Some(after.state) {
-        return Some(Notice::new(
-            "mcpproxy is not running".to_owned(),
-            &after.status_line(),
-        ));
-    }
-    if after.state == State::Connected && (before.state == State::Reconnecting || alerted.is_some())
-    {
-        return Some(Notice::new(
-            "mcpproxy is back".to_owned(),
-            &after.status_line(),
-        ));
-    }
-    None
-}
-
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -464,67 +397,5 @@ pub(crate) mod tests {
             m.status_line(),
             "Running on 127.0.0.1:8080 · 1 of 3 servers ready · 1 failed · 1 need a login"
         );
-    }
-
-    #[test]
-    fn notices_for_logins_and_tool_changes() {
-        let n = notices_for_event(
-            "tools.approval_changed",
-            &json!({"server": "fx", "tool": "extra", "state": "pending"}),
-        );
-        assert_eq!(n[0].summary, "New tool extra of fx waits for approval");
-        let n = notices_for_event(
-            "tools.approval_changed",
-            &json!({"server": "fx", "tool": "echo", "state": "changed"}),
-        );
-        assert_eq!(n[0].summary, "Tool echo of fx changed");
-        assert!(
-            notices_for_event(
-                "tools.approval_changed",
-                &json!({"server": "fx", "tool": "echo", "state": "approved"})
-            )
-            .is_empty()
-        );
-        let n = notices_for_event("oauth.login_required", &json!({"server": "gh"}));
-        assert_eq!(n[0].summary, "gh needs you to log in");
-        assert!(notices_for_event("servers.changed", &json!({})).is_empty());
-    }
-
-    #[test]
-    fn state_notices_for_errors_and_recovery() {
-        let before = Model::new("0.1.0", "127.0.0.1:8080", "/d");
-        let mut after = before.clone();
-        after.state = State::CoreErrorPortConflict;
-        let n = notice_for_state(&before, &after, None).unwrap();
-        assert_eq!(n.summary, "mcpproxy is not running");
-        assert!(n.body.contains("127.0.0.1:8080"));
-        assert_eq!(
-            notice_for_state(&before, &after, Some(State::CoreErrorPortConflict)),
-            None,
-            "a retry that fails the same way stays quiet"
-        );
-        let mut back = after.clone();
-        back.state = State::Connected;
-        let mut lost = after.clone();
-        lost.state = State::Reconnecting;
-        assert_eq!(
-            notice_for_state(&lost, &back, None).unwrap().summary,
-            "mcpproxy is back"
-        );
-        let mut connecting = after.clone();
-        connecting.state = State::ConnectingApi;
-        assert_eq!(
-            notice_for_state(&connecting, &back, Some(State::CoreErrorConfig))
-                .unwrap()
-                .summary,
-            "mcpproxy is back",
-            "after a told failure"
-        );
-        assert_eq!(
-            notice_for_state(&connecting, &back, None),
-            None,
-            "a plain start"
-        );
-        assert_eq!(notice_for_state(&back, &back, None), None);
     }
 }

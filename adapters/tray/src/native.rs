@@ -20,7 +20,8 @@ use winit::window::WindowId;
 
 use crate::icon;
 use crate::menu::{Action, Item};
-use crate::model::{IconKind, Notice};
+use crate::model::IconKind;
+use crate::notice::Notice;
 use crate::runner::View;
 
 #[derive(Debug, thiserror::Error)]

@@ -17,7 +17,8 @@ use crate::core::{self, CoreCommand, CoreEnd};
 use crate::desktop::{Autostart, Opener};
 use crate::machine::{Core, Effect, Event, Machine, State};
 use crate::menu::{Action, Item, ServerOp, menu};
-use crate::model::{IconKind, Model, Notice, notice_for_state, notices_for_event};
+use crate::model::{IconKind, Model};
+use crate::notice::{Notice, Told, notice_for_state};
 use crate::session;
 
 /// What the tray needs to know, decided by the binary.
@@ -124,6 +125,8 @@ struct Runner {
     exit: bool,
     /// The last failure a notification told of (not repeated while retries fail alike).
     alerted: Option<State>,
+    /// The logins and tools to review told of, kept across reconnections.
+    told: Told,
 }
 
 /// Runs the tray until Quit (or a stop signal sent as `Action::Quit`) has stopped the core it
@@ -149,6 +152,7 @@ pub async fn run(settings: Settings, ui: Channels) {
         ui,
         exit: false,
         alerted: None,
+        told: Told::default(),
         s: settings,
     };
     let start = r.machine.start();
@@ -392,10 +396,20 @@ impl Runner {
     fn session_update(&mut self, update: session::Update) {
         match update {
             session::Update::Info(info) => self.model.set_info(&info),
-            session::Update::Servers(servers) => self.model.servers = servers,
-            session::Update::Review(review) => self.model.review = review,
+            session::Update::Servers(servers) => {
+                for n in self.told.servers(&servers) {
+                    self.notify(n);
+                }
+                self.model.servers = servers;
+            }
+            session::Update::Review(review) => {
+                for n in self.told.review(&review) {
+                    self.notify(n);
+                }
+                self.model.review = review;
+            }
             session::Update::Event { name, payload } => {
-                for n in notices_for_event(&name, &payload) {
+                if let Some(n) = self.told.event(&name, &payload) {
                     self.notify(n);
                 }
             }

@@ -112,7 +112,7 @@ pub async fn follow(endpoint: Endpoint, send: impl Fn(Update) + Send + 'static) 
                         stale.tools |= s.tools;
                         due = Some(tokio::time::Instant::now() + SETTLE);
                     }
-                    if name.starts_with("oauth.") || name == "tools.approval_changed" {
+                    if name.starts_with("oauth.") {
                         send(Update::Event { name, payload });
                     }
                 }

@@ -9,7 +9,8 @@ use tokio::sync::{mpsc, watch};
 
 use crate::icon;
 use crate::menu::{Action, Item};
-use crate::model::{IconKind, Notice};
+use crate::model::IconKind;
+use crate::notice::Notice;
 use crate::runner::View;
 
 #[derive(Debug, thiserror::Error)]
