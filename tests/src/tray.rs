@@ -215,3 +215,40 @@ pub async fn assert_none_left(home: &Path) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// A tray on a desktop of its own: a private session bus, a desktop that watches items and
+/// shows notifications on it, and the tray started on that bus with `env` added. Dropped in
+/// this order: the tray before the bus it talks to.
+pub struct OnDesktop {
+    pub tray: Tray,
+    pub item: crate::dbus::Item,
+    pub desktop: crate::dbus::Desktop,
+    pub bus: crate::dbus::Bus,
+}
+
+impl OnDesktop {
+    /// Returns once the tray's item has registered.
+    pub async fn start(home: &Home, env: &[(&str, &str)]) -> OnDesktop {
+        let bus = crate::dbus::Bus::start();
+        let desktop = crate::dbus::Desktop::join(&bus).await;
+        let mut env = env.to_vec();
+        env.push(("DBUS_SESSION_BUS_ADDRESS", bus.address.as_str()));
+        let tray = Tray::start(home, &[], &env);
+        let item = desktop.item().await;
+        OnDesktop {
+            tray,
+            item,
+            desktop,
+            bus,
+        }
+    }
+}
+
+impl std::fmt::Debug for OnDesktop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OnDesktop")
+            .field("tray", &self.tray)
+            .field("bus", &self.bus.address)
+            .finish_non_exhaustive()
+    }
+}

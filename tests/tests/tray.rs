@@ -7,9 +7,8 @@ use std::os::unix::fs::PermissionsExt;
 
 use serde_json::{Value, json};
 
-use mcpproxy_tests::dbus::{Bus, Desktop};
 use mcpproxy_tests::rest::Rest;
-use mcpproxy_tests::tray::{Tray, assert_none_left, processes_of};
+use mcpproxy_tests::tray::{OnDesktop, Tray, assert_none_left, processes_of};
 use mcpproxy_tests::{Home, Proxy, fixture_bin, free_port, signal_pid};
 use mcpproxy_tray::model::IconKind;
 
@@ -17,13 +16,45 @@ const KEY: &str = "tray-test-key";
 
 /// A home whose config listens on a free port and runs the fixture server `fx`.
 fn home_with_fixture() -> (Home, String) {
+    home_with_fixture_and(json!({}))
+}
+
+/// The same, with the top-level keys of `extra` too.
+fn home_with_fixture_and(extra: Value) -> (Home, String) {
     let home = Home::new();
     let listen = format!("127.0.0.1:{}", free_port());
-    let config = json!({"listen": listen, "api_key": KEY, "mcpServers": [
+    let mut config = json!({"listen": listen, "api_key": KEY, "mcpServers": [
         {"name": "fx", "command": fixture_bin(), "args": ["--name", "fx"], "quarantined": false}
     ]});
+    config
+        .as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().unwrap().clone());
     home.write_config(&config.to_string());
     (home, listen)
+}
+
+/// Makes `fx` offer a new tool, `extra_tool`, which waits for approval. Calling a tool is no
+/// change to the proxy: no gate holds it.
+async fn add_extra_tool(api: &Rest) {
+    api.post(
+        "/tools/call",
+        &json!({"tool_name": "fx:add_tool",
+                "arguments": {"name": "extra_tool", "description": "added by the test"}}),
+    )
+    .await
+    .data();
+}
+
+/// The approval state of `extra_tool`, if `fx` offers it.
+async fn extra_tool_state(api: &Rest) -> Option<String> {
+    let tools = api.get("/servers/fx/tools").await.data();
+    tools["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "extra_tool")
+        .map(|t| t["state"].as_str().unwrap().to_owned())
 }
 
 fn connected_with(text: &'static str) -> impl Fn(&Value) -> bool {
@@ -186,20 +217,21 @@ fn recording_opener(home: &Home) -> String {
 #[tokio::test]
 async fn the_tray_on_d_bus_shows_its_menu_and_does_what_is_clicked() {
     let (home, listen) = home_with_fixture();
-    let bus = Bus::start();
-    let desktop = Desktop::join(&bus).await;
     let opener = recording_opener(&home);
     let config_home = home.path().join(".config");
-    let mut tray = Tray::start(
+    let OnDesktop {
+        mut tray,
+        desktop,
+        item,
+        bus: _bus,
+    } = OnDesktop::start(
         &home,
-        &[],
         &[
-            ("DBUS_SESSION_BUS_ADDRESS", bus.address.as_str()),
             ("MCPPROXY_TRAY_OPENER", opener.as_str()),
             ("XDG_CONFIG_HOME", config_home.to_str().unwrap()),
         ],
-    );
-    let item = desktop.item().await;
+    )
+    .await;
     assert_eq!(item.property::<String>("Title").await, "MCPProxy");
     tray.until("connected", connected_with("1 of 1 servers ready"))
         .await;
@@ -219,13 +251,7 @@ async fn the_tray_on_d_bus_shows_its_menu_and_does_what_is_clicked() {
     let api = Rest::new(&format!("http://{listen}"), Some(KEY));
 
     // A new tool waits for approval: a notification, then Approve in the menu.
-    api.post(
-        "/tools/call",
-        &json!({"tool_name": "fx:add_tool",
-                "arguments": {"name": "extra_tool", "description": "added by the test"}}),
-    )
-    .await
-    .data();
+    add_extra_tool(&api).await;
     desktop
         .notice("New tool extra_tool of fx waits for approval")
         .await;
@@ -233,15 +259,8 @@ async fn the_tray_on_d_bus_shows_its_menu_and_does_what_is_clicked() {
         e.enabled
     })
     .await;
-    let approved = |tools: &Value| {
-        tools["tools"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|t| t["name"] == "extra_tool" && t["state"] == "approved")
-    };
     mcpproxy_tests::eventually_async("the tool approved", || async {
-        approved(&api.get("/servers/fx/tools").await.data()).then_some(())
+        (extra_tool_state(&api).await.as_deref() == Some("approved")).then_some(())
     })
     .await;
 
@@ -361,20 +380,21 @@ async fn a_server_that_needs_a_login_is_told_and_logged_in_from_the_menu() {
         ]})
         .to_string(),
     );
-    let bus = Bus::start();
-    let desktop = Desktop::join(&bus).await;
     let opener = recording_opener(&home);
-    let mut tray = Tray::start(
+    let OnDesktop {
+        mut tray,
+        desktop,
+        item,
+        bus: _bus,
+    } = OnDesktop::start(
         &home,
-        &[],
         &[
-            ("DBUS_SESSION_BUS_ADDRESS", bus.address.as_str()),
             ("MCPPROXY_TRAY_OPENER", opener.as_str()),
             // The core the tray launches inherits it: the tray opens the login page instead.
             ("NO_BROWSER", "1"),
         ],
-    );
-    let item = desktop.item().await;
+    )
+    .await;
     desktop.notice("secure needs you to log in").await;
     tray.until("connected", connected_with("1 need a login"))
         .await;
@@ -411,14 +431,12 @@ async fn after_a_port_conflict_the_next_free_port_is_one_click_away() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let listen = taken.local_addr().unwrap().to_string();
     home.write_config(&json!({"listen": listen, "api_key": KEY}).to_string());
-    let bus = Bus::start();
-    let desktop = Desktop::join(&bus).await;
-    let mut tray = Tray::start(
-        &home,
-        &[],
-        &[("DBUS_SESSION_BUS_ADDRESS", bus.address.as_str())],
-    );
-    let item = desktop.item().await;
+    let OnDesktop {
+        mut tray,
+        desktop,
+        item,
+        bus: _bus,
+    } = OnDesktop::start(&home, &[]).await;
     tray.until("core_error_port_conflict", |_| true).await;
     let (summary, body) = desktop.notice("mcpproxy is not running").await;
     assert!(body.contains(&listen), "{summary}: {body}");
@@ -448,35 +466,18 @@ async fn after_a_port_conflict_the_next_free_port_is_one_click_away() {
 /// and nothing changes.
 #[tokio::test]
 async fn in_read_only_mode_the_core_refuses_the_trays_clicks_and_the_tray_says_why() {
-    let home = Home::new();
-    let listen = format!("127.0.0.1:{}", free_port());
-    home.write_config(
-        &json!({"listen": listen, "api_key": KEY, "read_only_mode": true, "mcpServers": [
-            {"name": "fx", "command": fixture_bin(), "args": ["--name", "fx"],
-             "quarantined": false}
-        ]})
-        .to_string(),
-    );
+    let (home, listen) = home_with_fixture_and(json!({"read_only_mode": true}));
     let config_before = std::fs::read_to_string(home.config_path()).unwrap();
-    let bus = Bus::start();
-    let desktop = Desktop::join(&bus).await;
-    let mut tray = Tray::start(
-        &home,
-        &[],
-        &[("DBUS_SESSION_BUS_ADDRESS", bus.address.as_str())],
-    );
-    let item = desktop.item().await;
+    let OnDesktop {
+        mut tray,
+        desktop,
+        item,
+        bus: _bus,
+    } = OnDesktop::start(&home, &[]).await;
     tray.until("connected", connected_with("1 of 1 servers ready"))
         .await;
     let api = Rest::new(&format!("http://{listen}"), Some(KEY));
-    // Calling a tool is no change to the proxy: the fixture offers a new tool, which waits.
-    api.post(
-        "/tools/call",
-        &json!({"tool_name": "fx:add_tool",
-                "arguments": {"name": "extra_tool", "description": "added by the test"}}),
-    )
-    .await
-    .data();
+    add_extra_tool(&api).await;
 
     item.press(&["Upstream servers", "fx", "Disable"], |e| e.enabled)
         .await;
@@ -496,15 +497,7 @@ async fn in_read_only_mode_the_core_refuses_the_trays_clicks_and_the_tray_says_w
 
     let servers = api.get("/servers").await.data();
     assert_eq!(servers["servers"][0]["enabled"], true, "{servers}");
-    let tools = api.get("/servers/fx/tools").await.data();
-    let extra = tools["tools"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["name"] == "extra_tool")
-        .cloned()
-        .unwrap();
-    assert_eq!(extra["state"], "pending", "{extra}");
+    assert_eq!(extra_tool_state(&api).await.as_deref(), Some("pending"));
     assert_eq!(
         std::fs::read_to_string(home.config_path()).unwrap(),
         config_before
@@ -536,14 +529,12 @@ async fn a_login_that_waited_before_the_tray_came_is_told() {
         (status == "Pending Auth" || status == "Authenticating").then_some(())
     })
     .await;
-    let bus = Bus::start();
-    let desktop = Desktop::join(&bus).await;
-    let mut tray = Tray::start(
-        &home,
-        &[],
-        &[("DBUS_SESSION_BUS_ADDRESS", bus.address.as_str())],
-    );
-    desktop.item().await;
+    let OnDesktop {
+        mut tray,
+        desktop,
+        bus: _bus,
+        ..
+    } = OnDesktop::start(&home, &[]).await;
     tray.until("connected", connected_with("1 need a login"))
         .await;
     let (_, body) = desktop.notice("secure needs you to log in").await;
