@@ -543,3 +543,72 @@ async fn a_login_that_waited_before_the_tray_came_is_told() {
     proxy.stop().await;
     assert_none_left(home.path()).await;
 }
+
+/// A server an agent adds waits for the person: the tray tells, shows what would run, and
+/// starts it only when Approve is clicked.
+#[tokio::test]
+async fn a_server_an_agent_added_is_told_shown_and_started_only_when_approved() {
+    let (home, listen) = home_with_fixture();
+    let OnDesktop {
+        mut tray,
+        desktop,
+        item,
+        bus: _bus,
+    } = OnDesktop::start(&home, &[]).await;
+    tray.until("connected", connected_with("1 of 1 servers ready"))
+        .await;
+    let mcp = mcpproxy_tests::mcp::Client::connect(&format!("http://{listen}/mcp")).await;
+    let added = mcp
+        .call(
+            "upstream_servers",
+            json!({"operation": "add", "name": "agentfx", "command": fixture_bin(),
+                   "args_json": json!(["--name", "agentfx"]).to_string()}),
+        )
+        .await;
+    assert_ne!(added["isError"], true, "{added}");
+    desktop.notice("An AI agent added the server agentfx").await;
+    let said = item
+        .until_entry(&["Security quarantine", "agentfx"], |e| {
+            e.children.len() == 3
+        })
+        .await;
+    let labels: Vec<&str> = said.children.iter().map(|c| c.label.as_str()).collect();
+    assert_eq!(
+        labels,
+        [
+            "Added by an AI agent: not started until you approve it",
+            // Long lines are cut for the menu.
+            &mcpproxy_tray::menu::clip(&format!(
+                "Runs: {} --name agentfx",
+                fixture_bin().display()
+            )),
+            "Approve",
+        ],
+        "{}",
+        item.menu().await.outline()
+    );
+    assert!(
+        !processes_of(home.path())
+            .iter()
+            .any(|(_, cmd)| cmd.contains("--name agentfx")),
+        "not started before the approval"
+    );
+    let api = Rest::new(&format!("http://{listen}"), Some(KEY));
+    item.press(&["Security quarantine", "agentfx", "Approve"], |e| {
+        e.enabled
+    })
+    .await;
+    mcpproxy_tests::eventually_async("agentfx approved and ready", || async {
+        let servers = api.get("/servers").await.data();
+        let agentfx = servers["servers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == "agentfx")
+            .cloned()?;
+        (agentfx["quarantined"] == false && agentfx["status"] == "Ready").then_some(())
+    })
+    .await;
+    assert_eq!(tray.quit().await.code(), Some(0));
+    assert_none_left(home.path()).await;
+}

@@ -146,9 +146,12 @@ fn quarantine_menu(model: &Model, live: bool) -> Item {
         items.push(Item::Label("Quarantined servers".to_owned()));
         for s in &servers {
             items.push(Item::Submenu {
-                label: format!("{} — {} tools not yet callable", s.name, s.tool_count),
+                label: match s.not_started {
+                    Some(_) => format!("{} — not started", s.name),
+                    None => format!("{} — {} tools not yet callable", s.name, s.tool_count),
+                },
                 enabled: live,
-                items: vec![button("Approve", server_action(s, ServerOp::Unquarantine))],
+                items: review_of(s),
             });
         }
     }
@@ -185,6 +188,26 @@ fn quarantine_menu(model: &Model, live: bool) -> Item {
         enabled: live,
         items,
     }
+}
+
+/// What a person needs to decide on a quarantined server, then "Approve". The whole review
+/// (env and header names, the working directory) is in `mcpproxy upstream inspect` and the
+/// web panel.
+fn review_of(s: &Server) -> Vec<Item> {
+    let mut items = Vec::new();
+    match (s.added_by.as_deref() == Some("mcp"), &s.not_started) {
+        (true, Some(_)) => items.push(Item::Label(
+            "Added by an AI agent: not started until you approve it".to_owned(),
+        )),
+        (true, None) => items.push(Item::Label("Added by an AI agent".to_owned())),
+        (false, Some(why)) => items.push(Item::Label(clip(&format!("Not started: {why}")))),
+        (false, None) => {}
+    }
+    if let Some(what) = s.what_runs() {
+        items.push(Item::Label(clip(&what)));
+    }
+    items.push(button("Approve", server_action(s, ServerOp::Unquarantine)));
+    items
 }
 
 /// The items that fix the current error, right under the status.

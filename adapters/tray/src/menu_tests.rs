@@ -25,6 +25,12 @@ fn connected() -> Model {
     let mut fs = server("fs", "Ready");
     fs.quarantined = true;
     fs.tool_count = 4;
+    fs.command = "npx".into();
+    fs.args = vec![
+        "-y".into(),
+        "server-filesystem".into(),
+        "/home/u/My Files".into(),
+    ];
     m.servers = vec![broken, fs, github, old, sentry];
     m.review = vec![
         ToolToReview {
@@ -83,6 +89,7 @@ Upstream servers (5, 2 need attention) >
 Security quarantine (3) >
   - Quarantined servers
   fs — 4 tools not yet callable >
+    - Runs: npx -y server-filesystem '/home/u/My Files'
     Approve
   ---
   - Tools waiting for approval
@@ -226,4 +233,35 @@ fn long_or_multi_line_texts_are_cut() {
     let cut = clip(&long);
     assert_eq!(cut.chars().count(), 90);
     assert!(cut.ends_with('…'));
+}
+
+#[test]
+fn a_quarantined_server_shows_what_approving_it_lets_run() {
+    let mut m = connected();
+    let mut notes = server("notes", "Disconnected");
+    notes.quarantined = true;
+    notes.added_by = Some("mcp".into());
+    notes.not_started = Some("server notes was added or changed by an agent".into());
+    notes.url = "https://notes.example.com/mcp".into();
+    let mut off = server("off", "Disabled");
+    off.enabled = false;
+    off.quarantined = true;
+    off.command = "off-server".into();
+    off.not_started = Some("server off is disabled; enable it to start it".into());
+    m.servers = vec![notes, off];
+    m.review.clear();
+    let text = render(&menu(&m));
+    let expected = "
+Security quarantine (2) >
+  - Quarantined servers
+  notes — not started >
+    - Added by an AI agent: not started until you approve it
+    - Connects to: https://notes.example.com/mcp
+    Approve
+  off — not started >
+    - Not started: server off is disabled; enable it to start it
+    - Runs: off-server
+    Approve
+";
+    assert!(text.contains(expected.trim_start()), "{text}");
 }

@@ -28,6 +28,19 @@ pub struct Server {
     /// It logs in with OAuth.
     #[serde(default)]
     pub oauth: bool,
+    /// What would run or be contacted, shown for the review of a quarantine.
+    #[serde(default)]
+    pub command: String,
+    #[serde(default)]
+    pub args: Vec<String>,
+    #[serde(default)]
+    pub url: String,
+    /// `mcp` when an agent added it (or changed how it starts).
+    #[serde(default)]
+    pub added_by: Option<String>,
+    /// Why the core holds it back (an agent's server waiting for review).
+    #[serde(default)]
+    pub not_started: Option<String>,
 }
 
 /// How a server is doing, from the tray's point of view.
@@ -61,6 +74,24 @@ impl Server {
             Some(ConnectionState::Error | ConnectionState::DockerUnavailable) => Health::Failed,
             Some(ConnectionState::Disconnected) | None => Health::Offline,
         }
+    }
+
+    /// What approving it lets run: its command line, or the URL it is reached at.
+    pub fn what_runs(&self) -> Option<String> {
+        if !self.command.is_empty() {
+            let words = std::iter::once(&self.command).chain(&self.args);
+            let quoted: Vec<String> = words
+                .map(|w| {
+                    if w.is_empty() || w.contains(char::is_whitespace) {
+                        format!("'{w}'")
+                    } else {
+                        w.clone()
+                    }
+                })
+                .collect();
+            return Some(format!("Runs: {}", quoted.join(" ")));
+        }
+        (!self.url.is_empty()).then(|| format!("Connects to: {}", self.url))
     }
 
     /// It needs the person: it failed or waits for a login.
@@ -300,6 +331,11 @@ pub(crate) mod tests {
             tool_count: 0,
             last_error: None,
             oauth: false,
+            command: String::new(),
+            args: Vec::new(),
+            url: String::new(),
+            added_by: None,
+            not_started: None,
         }
     }
 

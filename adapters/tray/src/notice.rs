@@ -63,6 +63,8 @@ fn login(server: &str) -> Notice {
 #[derive(Debug, Default)]
 pub struct Told {
     logins: BTreeSet<String>,
+    /// Quarantined servers an agent added.
+    from_agents: BTreeSet<String>,
     /// (server, tool, changed).
     tools: BTreeSet<(String, String, bool)>,
 }
@@ -79,18 +81,34 @@ impl Told {
 
     /// The servers as listed now: one waiting for a login nobody was told about (it waited
     /// before the tray connected) is told; one that is ready, disabled or gone is forgotten,
-    /// so its next login is told again.
+    /// so its next login is told again. A server an agent added waits in quarantine for the
+    /// person: told once, until it is approved or gone.
     pub fn servers(&mut self, servers: &[Server]) -> Vec<Notice> {
         self.logins.retain(|name| {
             servers
                 .iter()
                 .any(|s| s.name == *name && !matches!(s.health(), Health::Ready | Health::Disabled))
         });
-        servers
+        let from_agent = |s: &Server| s.quarantined && s.added_by.as_deref() == Some("mcp");
+        self.from_agents
+            .retain(|name| servers.iter().any(|s| s.name == *name && from_agent(s)));
+        let mut notices: Vec<Notice> = servers
             .iter()
             .filter(|s| s.health() == Health::NeedsLogin && self.logins.insert(s.name.clone()))
             .map(|s| login(&s.name))
-            .collect()
+            .collect();
+        notices.extend(
+            servers
+                .iter()
+                .filter(|s| from_agent(s) && self.from_agents.insert(s.name.clone()))
+                .map(|s| {
+                    Notice::new(
+                        format!("An AI agent added the server {}", s.name),
+                        "It does not run until you approve it: see Security quarantine in the mcpproxy menu.",
+                    )
+                }),
+        );
+        notices
     }
 
     /// The tools waiting for review now: those not told yet are told (one notice for many);
@@ -170,6 +188,29 @@ mod tests {
         let n = told.servers(&[server("a", "Authenticating"), server("b", "Error")]);
         assert_eq!(summaries(&n), ["a needs you to log in"]);
         assert!(told.servers(&[server("a", "Authenticating")]).is_empty());
+    }
+
+    #[test]
+    fn a_server_an_agent_added_is_told_once_until_approved() {
+        let mut told = Told::default();
+        let mut notes = server("notes", "Disconnected");
+        notes.quarantined = true;
+        notes.added_by = Some("mcp".into());
+        let mut mine = server("mine", "Ready");
+        mine.quarantined = true;
+        mine.added_by = Some("cli".into());
+        let n = told.servers(&[notes.clone(), mine]);
+        assert_eq!(summaries(&n), ["An AI agent added the server notes"]);
+        assert!(told.servers(&[notes.clone()]).is_empty());
+        let mut approved = notes.clone();
+        approved.quarantined = false;
+        assert!(told.servers(&[approved]).is_empty());
+        let n = told.servers(&[notes]);
+        assert_eq!(
+            summaries(&n),
+            ["An AI agent added the server notes"],
+            "changed again"
+        );
     }
 
     #[test]
