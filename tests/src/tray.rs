@@ -1,15 +1,18 @@
 //! The tray under test: the real `mcpproxy-tray` binary with `--print-status`, its status lines
-//! collected as they come, and a look at which processes of a test's HOME still run.
+//! collected as they come, a look at which processes of a test's HOME still run, the tray on
+//! a desktop of its own, and what its tests ask of the fixture and the opener.
 
 use std::io::{BufRead, BufReader};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
+use crate::rest::Rest;
 use crate::{Home, PATIENCE, signal_pid, workspace_bin};
 
 /// The `mcpproxy-tray` binary of this build.
@@ -251,4 +254,42 @@ impl std::fmt::Debug for OnDesktop {
             .field("bus", &self.bus.address)
             .finish_non_exhaustive()
     }
+}
+
+/// Makes `fx` offer a new tool, `extra_tool`, which waits for approval. Calling a tool is no
+/// change to the proxy: no gate holds it.
+pub async fn add_extra_tool(api: &Rest) {
+    api.post(
+        "/tools/call",
+        &json!({"tool_name": "fx:add_tool",
+                "arguments": {"name": "extra_tool", "description": "added by the test"}}),
+    )
+    .await
+    .data();
+}
+
+/// The approval state of `extra_tool`, if `fx` offers it.
+pub async fn extra_tool_state(api: &Rest) -> Option<String> {
+    let tools = api.get("/servers/fx/tools").await.data();
+    tools["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "extra_tool")
+        .map(|t| t["state"].as_str().unwrap().to_owned())
+}
+
+/// An opener that writes what it is asked to open into `opened.txt` in `home`.
+pub fn recording_opener(home: &Home) -> String {
+    let path = home.path().join("opener.sh");
+    std::fs::write(
+        &path,
+        format!(
+            "#!/bin/sh\necho \"$1\" >> '{}'\n",
+            home.path().join("opened.txt").display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path.display().to_string()
 }

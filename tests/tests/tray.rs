@@ -3,12 +3,13 @@
 //! the way a desktop does.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is how a test reports
 
-use std::os::unix::fs::PermissionsExt;
-
 use serde_json::{Value, json};
 
 use mcpproxy_tests::rest::Rest;
-use mcpproxy_tests::tray::{OnDesktop, Tray, assert_none_left, processes_of};
+use mcpproxy_tests::tray::{
+    OnDesktop, Tray, add_extra_tool, assert_none_left, extra_tool_state, processes_of,
+    recording_opener,
+};
 use mcpproxy_tests::{Home, Proxy, fixture_bin, free_port, signal_pid};
 use mcpproxy_tray::model::IconKind;
 
@@ -32,29 +33,6 @@ fn home_with_fixture_and(extra: Value) -> (Home, String) {
         .extend(extra.as_object().unwrap().clone());
     home.write_config(&config.to_string());
     (home, listen)
-}
-
-/// Makes `fx` offer a new tool, `extra_tool`, which waits for approval. Calling a tool is no
-/// change to the proxy: no gate holds it.
-async fn add_extra_tool(api: &Rest) {
-    api.post(
-        "/tools/call",
-        &json!({"tool_name": "fx:add_tool",
-                "arguments": {"name": "extra_tool", "description": "added by the test"}}),
-    )
-    .await
-    .data();
-}
-
-/// The approval state of `extra_tool`, if `fx` offers it.
-async fn extra_tool_state(api: &Rest) -> Option<String> {
-    let tools = api.get("/servers/fx/tools").await.data();
-    tools["tools"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["name"] == "extra_tool")
-        .map(|t| t["state"].as_str().unwrap().to_owned())
 }
 
 fn connected_with(text: &'static str) -> impl Fn(&Value) -> bool {
@@ -197,21 +175,6 @@ async fn a_core_without_its_socket_is_reached_over_tcp_with_the_key() {
     assert_eq!(tray.quit().await.code(), Some(0));
     proxy.stop().await;
     assert_none_left(home.path()).await;
-}
-
-/// An opener that writes what it is asked to open into `opened.txt` in `home`.
-fn recording_opener(home: &Home) -> String {
-    let path = home.path().join("opener.sh");
-    std::fs::write(
-        &path,
-        format!(
-            "#!/bin/sh\necho \"$1\" >> '{}'\n",
-            home.path().join("opened.txt").display()
-        ),
-    )
-    .unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-    path.display().to_string()
 }
 
 #[tokio::test]

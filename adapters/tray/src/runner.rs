@@ -125,7 +125,7 @@ struct Runner {
     exit: bool,
     /// The last failure a notification told of (not repeated while retries fail alike).
     alerted: Option<State>,
-    /// The logins and tools to review told of, kept across reconnections.
+    /// The logins, agents' servers and tools to review told of, kept across reconnections.
     told: Told,
 }
 
