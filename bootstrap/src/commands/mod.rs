@@ -7,7 +7,7 @@
 pub mod activity;
 pub mod auth;
 pub mod call;
-mod daemon;
+pub(crate) mod daemon;
 pub mod output;
 pub mod secrets;
 mod standalone;
