@@ -250,7 +250,7 @@ impl ActivityLog {
             metadata: draft.metadata,
         };
         if let Some(response) = draft.response {
-            record.set_response(&response);
+            record.set_response(response);
         }
         record
     }

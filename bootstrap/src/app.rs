@@ -16,7 +16,7 @@ use mcpproxy_application::{
     ProtocolRelay, ToolCatalog, UpstreamTracker, launch,
 };
 use mcpproxy_config::FileConfigStore;
-use mcpproxy_domain::{DomainEvent, ServerName};
+use mcpproxy_domain::{Config, DomainEvent, ServerName};
 use mcpproxy_http::{
     Api, Check, Endpoints, KeyPolicy, Readiness, SameUserListener, docs_routes, health_routes,
     management_routes, oauth_routes, require_key,
@@ -126,6 +126,15 @@ async fn follow_auth(
     }
 }
 
+/// The servers the pool keeps running, those with tools in the catalog first (they start
+/// first when many start at once).
+fn start_plan(store: &FileConfigStore, catalog: &ToolCatalog) -> Config {
+    let view = catalog.view();
+    launch::start_order(launch::runnable(&store.current()), |name| {
+        view.has_tools(name)
+    })
+}
+
 /// Keeps the upstream connections and the tool catalog in line with the config.
 async fn follow_config(
     mut events: broadcast::Receiver<DomainEvent>,
@@ -137,7 +146,7 @@ async fn follow_config(
         match events.recv().await {
             Ok(DomainEvent::ServerChanged { .. } | DomainEvent::ConfigReloaded { .. })
             | Err(broadcast::error::RecvError::Lagged(_)) => {
-                pool.reconcile(&launch::runnable(&store.current())).await;
+                pool.reconcile(&start_plan(&store, &catalog)).await;
                 if let Err(e) = catalog.config_changed().await {
                     tracing::error!("could not update the tool catalog: {e}");
                 }
@@ -253,7 +262,7 @@ impl App {
             tokio::spawn(oauth.clone().refresh_forever()),
             tokio::spawn(follow_auth(bus.subscribe(), auth.clone(), pool.clone())),
         ];
-        pool.reconcile(&launch::runnable(&store.current())).await;
+        pool.reconcile(&start_plan(&store, &catalog)).await;
         Ok(Self {
             store,
             db,

@@ -107,6 +107,10 @@ pub struct Config {
     /// The most MCP sessions kept at once; the longest idle goes first.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mcp_max_sessions: Option<i64>,
+    /// The most local (stdio) servers starting at once; absent: one per core. A server
+    /// waiting for its turn is not charged the wait against its `init_timeout`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_concurrent_starts: Option<i64>,
     // -- isolation of stdio servers (issue 19; rules in isolation.rs) --
     #[serde(skip_serializing_if = "Option::is_none")]
     pub docker_isolation: Option<DockerIsolationConfig>,
@@ -147,6 +151,7 @@ impl Default for Config {
             http_max_connections: None,
             http_read_header_timeout: None,
             mcp_max_sessions: None,
+            max_concurrent_starts: None,
             docker_isolation: None,
             extra: Map::new(),
         }
