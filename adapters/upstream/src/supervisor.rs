@@ -214,17 +214,22 @@ impl Supervisor {
                     .await;
                     continue;
                 }
-                Some((_, Err(ConnectError::AuthRequired { reason, challenge }))) => {
-                    Interrupt::AuthRequired(reason, challenge)
-                }
-                Some((
-                    _,
-                    Err(ConnectError::Isolation(e @ IsolationError::DockerUnavailable { .. })),
-                )) => Interrupt::DockerUnavailable(e.to_string()),
-                Some((_, Err(e))) => Interrupt::Failed(format!("cannot connect: {e}")),
                 Some((slot, Ok(connection))) => {
                     attempt = 0;
                     self.connected(connection, slot).await
+                }
+                Some((slot, Err(e))) => {
+                    // A failed start gives its slot back now, not after the backoff.
+                    drop(slot);
+                    match e {
+                        ConnectError::AuthRequired { reason, challenge } => {
+                            Interrupt::AuthRequired(reason, challenge)
+                        }
+                        ConnectError::Isolation(e @ IsolationError::DockerUnavailable { .. }) => {
+                            Interrupt::DockerUnavailable(e.to_string())
+                        }
+                        e => Interrupt::Failed(format!("cannot connect: {e}")),
+                    }
                 }
             };
             match interrupt {
