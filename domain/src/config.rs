@@ -94,6 +94,20 @@ pub struct Config {
     pub activity_max_records: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub intent_declaration: Option<IntentDeclarationConfig>,
+    // -- Registries and prompts (issue 20) --
+    /// The user's own registries, merged with the built-in ones by id.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub registries: Vec<crate::registry::RegistrySource>,
+    /// Lets registry and remote-server URLs lead to private or loopback addresses (off: a
+    /// URL someone else gave cannot make the proxy fetch from inside the network).
+    #[serde(skip_serializing_if = "is_false")]
+    pub allow_private_registry_fetch: bool,
+    /// Refuses changes to `registries` at run time.
+    #[serde(skip_serializing_if = "is_false")]
+    pub registries_locked: bool,
+    /// Offers the upstream servers' prompts on the aggregated endpoints (opt-in, as in Go).
+    #[serde(skip_serializing_if = "is_false")]
+    pub aggregate_upstream_prompts: bool,
     /// Every key this proxy does not act on, kept as it was read.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
@@ -128,6 +142,10 @@ impl Default for Config {
             activity_retention_days: 90,
             activity_max_records: 100_000,
             intent_declaration: None,
+            registries: Vec::new(),
+            allow_private_registry_fetch: false,
+            registries_locked: false,
+            aggregate_upstream_prompts: false,
             extra: Map::new(),
         }
     }
@@ -379,6 +397,10 @@ pub struct ServerConfig {
     pub created: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub updated: Option<String>,
+    /// Whether this server's prompts join the aggregated ones (with
+    /// `aggregate_upstream_prompts`); absent means yes when it offers prompts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expose_prompts: Option<bool>,
     #[serde(flatten)]
     #[cfg_attr(feature = "openapi", schema(ignore))]
     pub extra: Map<String, Value>,
@@ -410,6 +432,7 @@ impl ServerConfig {
             tool_discovery_interval: None,
             created: None,
             updated: None,
+            expose_prompts: None,
             extra: Map::new(),
         }
     }
@@ -838,6 +861,7 @@ impl Config {
             }
             errors.extend(server.validate(&prefix));
         }
+        errors.extend(crate::registry::validate_sources(&self.registries));
         errors
     }
 }
