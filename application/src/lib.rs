@@ -10,9 +10,13 @@ pub mod activity;
 pub mod auth;
 pub mod call;
 pub mod catalog;
+pub mod connect;
 pub mod events;
+pub mod import;
 pub mod management;
 pub mod ports;
+pub mod prompts;
+pub mod registry;
 pub mod relay;
 pub mod search;
 pub mod upstream;
@@ -24,9 +28,13 @@ pub use activity::{ActivityDraft, ActivityLog};
 pub use auth::{AuthRefusal, AuthService, ServerAuth};
 pub use call::{CallError, CallRequest, CallService};
 pub use catalog::{CatalogError, ToolCatalog, ToolListing};
+pub use connect::ClientService;
 pub use events::EventBus;
+pub use import::ImportService;
 pub use management::{
     AddServer, BulkError, BulkResult, Gate, ManagementError, ManagementService, ServerView,
 };
+pub use prompts::PromptService;
+pub use registry::RegistryService;
 pub use relay::{ProtocolRelay, RelayRefusal};
 pub use upstream::UpstreamTracker;

@@ -618,6 +618,10 @@ impl ManagementService {
 mod config_ops;
 pub use config_ops::AppliedConfig;
 
+#[path = "management_registries.rs"]
+mod registry_ops;
+pub use registry_ops::{NewRegistry, RegistryEdit, RegistrySourceError};
+
 #[cfg(test)]
 #[path = "management_tests.rs"]
 mod tests;

@@ -1,6 +1,8 @@
 //! The rest of the protocol: prompts, resources, completion and logging, relayed to the
 //! servers that own them — one server as it is (the per-server endpoint), or every server
 //! behind one endpoint (prompts named `server__prompt`, resources routed by their URI).
+//! Which prompts are offered at all (built-ins, aggregation, approvals) is
+//! [`crate::prompts`]'s business; this module only carries requests.
 //!
 //! The same gates as tool calls: a server that is unknown, disabled or quarantined is not
 //! relayed, so a poisoned prompt or resource reaches nobody before someone approved the
@@ -11,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mcpproxy_domain::{ServerConfig, ServerName};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use tokio::sync::RwLock;
 
 use crate::ports::{ConfigStore, UpstreamError, UpstreamPool};
@@ -132,7 +134,7 @@ impl ProtocolRelay {
     }
 
     /// The open, connected servers that declared `capability`.
-    fn offering(&self, capability: &str) -> Vec<ServerName> {
+    pub(crate) fn offering(&self, capability: &str) -> Vec<ServerName> {
         self.config
             .current()
             .servers
@@ -144,7 +146,12 @@ impl ProtocolRelay {
     }
 
     /// Every item of a paginated list (`prompts/list`, `resources/list`, …) of `server`.
-    async fn list_all(&self, server: &ServerName, method: &str, key: &str) -> Vec<Value> {
+    pub(crate) async fn list_all(
+        &self,
+        server: &ServerName,
+        method: &str,
+        key: &str,
+    ) -> Vec<Value> {
         let mut items = Vec::new();
         let mut cursor: Option<String> = None;
         // A server that pages forever is cut off after this many pages.
@@ -173,22 +180,11 @@ impl ProtocolRelay {
         items
     }
 
-    /// Every open server's prompts, named `server__prompt`.
-    pub async fn list_prompts(&self) -> Vec<Value> {
-        let mut out = Vec::new();
-        for server in self.offering("prompts") {
-            for mut prompt in self.list_all(&server, "prompts/list", "prompts").await {
-                if let Some(name) = prompt["name"].as_str() {
-                    prompt["name"] = json!(format!("{server}{PROMPT_SEPARATOR}{name}"));
-                    out.push(prompt);
-                }
-            }
-        }
-        out
-    }
-
     /// `server__prompt` → the server and its own name for the prompt.
-    fn split_prompt<'a>(&self, name: &'a str) -> Result<(ServerConfig, &'a str), RelayRefusal> {
+    pub(crate) fn split_prompt<'a>(
+        &self,
+        name: &'a str,
+    ) -> Result<(ServerConfig, &'a str), RelayRefusal> {
         let unknown = || RelayRefusal::UnknownPrompt(name.to_owned());
         // Server names may hold `__`; try every split, longest server name first.
         let config = self.config.current();
@@ -204,22 +200,6 @@ impl ProtocolRelay {
             })
             .ok_or_else(unknown)?;
         Ok((self.open(server)?, prompt))
-    }
-
-    /// `prompts/get` of an aggregated name.
-    pub async fn get_prompt(
-        &self,
-        name: &str,
-        arguments: Option<Value>,
-    ) -> Result<Value, RelayRefusal> {
-        let (server, prompt) = self.split_prompt(name)?;
-        let mut params = Map::new();
-        params.insert("name".into(), json!(prompt));
-        if let Some(arguments) = arguments {
-            params.insert("arguments".into(), arguments);
-        }
-        self.forward(server.name.as_str(), "prompts/get", Value::Object(params))
-            .await
     }
 
     /// Every open server's resources, URIs unchanged; remembers who owns which URI.
