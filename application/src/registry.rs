@@ -313,7 +313,7 @@ impl RegistryService {
         if !server.url.is_empty() {
             self.registry
                 .check_public(
-                    &format!("the remote endpoint of {}", entry.id),
+                    &view.source.id,
                     &server.url,
                     config.allow_private_registry_fetch,
                 )

@@ -339,12 +339,27 @@ async fn prompt_approvals_are_kept_apart_from_tool_approvals() {
     }
     let db = Database::open(&path).await.unwrap();
     assert_eq!(
-        PromptApprovalRepository::for_server(&db, &gh).await.unwrap(),
+        PromptApprovalRepository::for_server(&db, &gh)
+            .await
+            .unwrap(),
         [record]
     );
     // A tool of the same name is another record.
-    assert_eq!(ApprovalRepository::get(&db, &gh, "echo").await.unwrap(), None);
-    assert_eq!(PromptApprovalRepository::servers(&db).await.unwrap(), [gh.clone()]);
-    PromptApprovalRepository::delete_server(&db, &gh).await.unwrap();
-    assert!(PromptApprovalRepository::servers(&db).await.unwrap().is_empty());
+    assert_eq!(
+        ApprovalRepository::get(&db, &gh, "echo").await.unwrap(),
+        None
+    );
+    assert_eq!(
+        PromptApprovalRepository::servers(&db).await.unwrap(),
+        [gh.clone()]
+    );
+    PromptApprovalRepository::delete_server(&db, &gh)
+        .await
+        .unwrap();
+    assert!(
+        PromptApprovalRepository::servers(&db)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
