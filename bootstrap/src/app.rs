@@ -9,11 +9,12 @@ use std::time::Duration;
 use async_trait::async_trait;
 use mcpproxy_application::ports::{
     ActivityRepository, ApprovalRepository, CacheRepository, Clock, ConfigStore, OAuthProvider,
-    ServerLogs, ServerRepository, SystemClock, TokenStore, ToolIndex, UpstreamPool,
+    PromptApprovalRepository, ServerLogs, ServerRepository, SystemClock, TokenStore, ToolIndex,
+    UpstreamPool,
 };
 use mcpproxy_application::{
-    ActivityLog, AuthService, CallService, EventBus, ManagementService, ProtocolRelay, ToolCatalog,
-    UpstreamTracker,
+    ActivityLog, AuthService, CallService, ClientService, EventBus, ImportService,
+    ManagementService, PromptService, ProtocolRelay, RegistryService, ToolCatalog, UpstreamTracker,
 };
 use mcpproxy_config::FileConfigStore;
 use mcpproxy_domain::{DomainEvent, ServerName};
@@ -45,6 +46,8 @@ pub struct App {
     pub calls: Arc<CallService>,
     pub logs: Arc<ServerLogFiles>,
     pub auth: Arc<AuthService>,
+    pub relay: Arc<ProtocolRelay>,
+    pub discovery: Discovery,
     follower: JoinHandle<()>,
     /// Background work: the activity writer and its retention, the token refresher, the
     /// logins servers ask for.
@@ -55,6 +58,65 @@ pub struct App {
 impl std::fmt::Debug for App {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("App").finish_non_exhaustive()
+    }
+}
+
+/// The use cases of finding and wiring servers and clients: registries, import, connect,
+/// prompts.
+#[derive(Clone)]
+pub struct Discovery {
+    pub registries: Arc<RegistryService>,
+    pub imports: Arc<ImportService>,
+    pub clients: Arc<ClientService>,
+    pub prompts: Arc<PromptService>,
+}
+
+impl std::fmt::Debug for Discovery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Discovery").finish_non_exhaustive()
+    }
+}
+
+impl Discovery {
+    /// The services over `store` and `management`, with the registries read over HTTP and
+    /// this user's client config files.
+    pub fn new(
+        store: Arc<dyn ConfigStore>,
+        management: Arc<ManagementService>,
+        relay: Arc<ProtocolRelay>,
+        prompt_approvals: Arc<dyn PromptApprovalRepository>,
+        events: Arc<EventBus>,
+        activity: Arc<ActivityLog>,
+    ) -> Self {
+        let registries = Arc::new(RegistryService::new(
+            store.clone(),
+            Arc::new(mcpproxy_registry::HttpRegistries::from_env()),
+            management.clone(),
+            Arc::new(SystemClock),
+            Arc::new(|var: &str| std::env::var(var).is_ok_and(|v| !v.is_empty())),
+        ));
+        let client_files = Arc::new(mcpproxy_clients::ClientFiles::from_env());
+        Self {
+            registries,
+            imports: Arc::new(ImportService::new(
+                store.clone(),
+                client_files.clone(),
+                management.clone(),
+            )),
+            clients: Arc::new(ClientService::new(
+                store.clone(),
+                client_files,
+                activity.clone(),
+            )),
+            prompts: Arc::new(PromptService::new(
+                store,
+                relay,
+                prompt_approvals,
+                management,
+                events,
+                activity,
+            )),
+        }
     }
 }
 
@@ -210,6 +272,21 @@ impl App {
             events.clone(),
             activity.clone(),
         ));
+        let relay = Arc::new(ProtocolRelay::new(
+            store.clone(),
+            pool.clone() as Arc<dyn UpstreamPool>,
+        ));
+        let discovery = Discovery::new(
+            store.clone(),
+            management.clone(),
+            relay.clone(),
+            Arc::new(db.clone()) as Arc<dyn PromptApprovalRepository>,
+            events.clone(),
+            activity.clone(),
+        );
+        if let Err(e) = discovery.prompts.forget_removed().await {
+            tracing::warn!("cannot forget the prompt approvals of removed servers: {e}");
+        }
         let follower = tokio::spawn(follow_config(
             bus.subscribe(),
             store.clone(),
@@ -226,6 +303,7 @@ impl App {
             ),
             tokio::spawn(oauth.clone().refresh_forever()),
             tokio::spawn(follow_auth(bus.subscribe(), auth.clone(), pool.clone())),
+            tokio::spawn(discovery.prompts.clone().follow(bus.subscribe())),
         ];
         pool.reconcile(&store.current()).await;
         Ok(Self {
@@ -240,6 +318,8 @@ impl App {
             calls,
             logs,
             auth,
+            relay,
+            discovery,
             follower,
             background,
             sessions: CancellationToken::new(),
@@ -255,6 +335,10 @@ impl App {
             activity: self.activity.clone(),
             auth: self.auth.clone(),
             logs: self.logs.clone() as Arc<dyn ServerLogs>,
+            registries: self.discovery.registries.clone(),
+            imports: self.discovery.imports.clone(),
+            clients: self.discovery.clients.clone(),
+            prompts: self.discovery.prompts.clone(),
             bus: self.bus.clone(),
             endpoints: Endpoints {
                 listen_addr: listening.to_string(),
@@ -285,10 +369,9 @@ impl App {
             calls: self.calls.clone(),
             management: self.management.clone(),
             logs: self.logs.clone() as Arc<dyn ServerLogs>,
-            relay: Arc::new(ProtocolRelay::new(
-                self.store.clone(),
-                self.pool.clone() as Arc<dyn UpstreamPool>,
-            )),
+            relay: self.relay.clone(),
+            prompts: self.discovery.prompts.clone(),
+            registries: self.discovery.registries.clone(),
         });
         let access = mcpproxy_mcp::Access {
             loopback: listening.ip().is_loopback(),

@@ -418,6 +418,7 @@ pub struct Input {
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub format: String,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[cfg_attr(feature = "openapi", schema(no_recursion))]
     pub variables: BTreeMap<String, Input>,
 }
 

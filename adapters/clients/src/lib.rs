@@ -110,17 +110,16 @@ fn write(path: &Path, existed: bool, doc: &dyn ServersDoc) -> Result<Option<Path
     Ok(backup)
 }
 
-fn blocking<T: Send + 'static>(
+/// File work off the async threads.
+async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, ClientError> + Send + 'static,
-) -> impl std::future::Future<Output = Result<T, ClientError>> {
-    async move {
-        tokio::task::spawn_blocking(work)
-            .await
-            .map_err(|e| ClientError::Io {
-                path: String::new(),
-                reason: e.to_string(),
-            })?
-    }
+) -> Result<T, ClientError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| ClientError::Io {
+            path: String::new(),
+            reason: e.to_string(),
+        })?
 }
 
 fn connect_file(

@@ -25,7 +25,7 @@ use crate::builtin::{self, DEFAULT_INSTRUCTIONS};
 use crate::manage;
 use crate::notify::{Change, Notifier, accepted};
 use crate::relay::{Outcome, relayed_call};
-use crate::server::{from_json, refusal, session_of, to_json};
+use crate::server::{from_json, prompt_refusal, refusal, session_of, to_json};
 use crate::{Mode, Services};
 
 /// The most bytes of tool definitions in one `tools/list` page: some clients refuse a single
@@ -144,11 +144,6 @@ impl ProxyHandler {
         }
     }
 
-    /// Whether this endpoint relays the servers' prompts (`enable_prompts`).
-    fn prompts_enabled(&self) -> bool {
-        self.services.config.current().enable_prompts
-    }
-
     async fn call_variant(
         &self,
         variant: CallVariant,
@@ -220,6 +215,8 @@ impl ProxyHandler {
                     Err(e) => text_result(e.to_string(), true),
                 }
             }
+            "list_registries" => crate::discover::list_registries(s),
+            "search_servers" => crate::discover::search_servers(s, &args).await,
             "upstream_servers" | "quarantine_security" if !self.management_allowed() => {
                 text_result(
                     "server management is turned off on this proxy (read_only_mode or disable_management)",
@@ -324,10 +321,7 @@ impl ServerHandler for ProxyHandler {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListPromptsResult, ErrorData> {
-        if !self.prompts_enabled() {
-            return Ok(ListPromptsResult::with_all_items(Vec::new()));
-        }
-        let prompts = self.services.relay.list_prompts().await;
+        let prompts = self.services.prompts.list().await.map_err(prompt_refusal)?;
         from_json(json!({"prompts": prompts}))
     }
 
@@ -336,19 +330,13 @@ impl ServerHandler for ProxyHandler {
         request: GetPromptRequestParams,
         _context: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, ErrorData> {
-        if !self.prompts_enabled() {
-            return Err(ErrorData::invalid_params(
-                "prompts are turned off on this proxy (enable_prompts)",
-                None,
-            ));
-        }
         let arguments = request.arguments.map(Value::Object);
         let answer = self
             .services
-            .relay
-            .get_prompt(&request.name, arguments)
+            .prompts
+            .get(&request.name, arguments)
             .await
-            .map_err(refusal)?;
+            .map_err(prompt_refusal)?;
         from_json::<GetPromptResult>(answer).map(Into::into)
     }
 

@@ -98,6 +98,7 @@ async fn run_upstream_servers(
                 .await,
             )
         }
+        "add_from_registry" => crate::discover::add_from_registry(s, args).await,
         "remove" => {
             let name = need(args, "name", op)?;
             done(
@@ -169,7 +170,7 @@ async fn run_upstream_servers(
         }
         other => text_result(
             format!(
-                "unknown operation {other:?}; use list, add, remove, update, patch, enable, disable, restart, refresh or tail_log"
+                "unknown operation {other:?}; use list, add, add_from_registry, remove, update, patch, enable, disable, restart, refresh or tail_log"
             ),
             true,
         ),
@@ -229,9 +230,32 @@ async fn run_quarantine_security(
             };
             done(result.map(|changed| json!({"server": name, "changed": changed})))
         }
+        "inspect_prompts" => {
+            let name = need(args, "name", op)?;
+            done(
+                s.prompts
+                    .review(name)
+                    .await
+                    .map(|prompts| json!({"server": name, "prompts": prompts})),
+            )
+        }
+        "approve_prompt" | "approve_all_prompts" => {
+            let name = need(args, "name", op)?;
+            let wanted = if op == "approve_prompt" {
+                Some(vec![need(args, "prompt_name", op)?.to_owned()])
+            } else {
+                None
+            };
+            done(
+                s.prompts
+                    .set_approval(name, wanted.as_deref(), true, Source::Mcp)
+                    .await
+                    .map(|changed| json!({"server": name, "changed": changed})),
+            )
+        }
         other => text_result(
             format!(
-                "unknown operation {other:?}; use list_quarantined, inspect_quarantined, quarantine_server, inspect_tools, approve_tool, approve_all_tools, block_tool or block_all_tools"
+                "unknown operation {other:?}; use list_quarantined, inspect_quarantined, quarantine_server, inspect_tools, approve_tool, approve_all_tools, block_tool, block_all_tools, inspect_prompts, approve_prompt or approve_all_prompts"
             ),
             true,
         ),

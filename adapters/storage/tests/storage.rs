@@ -351,7 +351,7 @@ async fn prompt_approvals_are_kept_apart_from_tool_approvals() {
     );
     assert_eq!(
         PromptApprovalRepository::servers(&db).await.unwrap(),
-        [gh.clone()]
+        std::slice::from_ref(&gh)
     );
     PromptApprovalRepository::delete_server(&db, &gh)
         .await

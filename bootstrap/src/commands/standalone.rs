@@ -8,10 +8,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use mcpproxy_application::ports::{
-    ActivityRepository, ApprovalRepository, Clock, ConfigStore, Relay, ServerRepository,
-    ServerRuntime, StorageError, SystemClock, UpstreamError, UpstreamNotice, UpstreamPool,
+    ActivityRepository, ApprovalRepository, Clock, ConfigStore, PromptApprovalRepository, Relay,
+    ServerRepository, ServerRuntime, StorageError, SystemClock, UpstreamError, UpstreamNotice,
+    UpstreamPool,
 };
-use mcpproxy_application::{ActivityLog, EventBus, ManagementService};
+use mcpproxy_application::{ActivityLog, EventBus, ManagementService, ProtocolRelay};
 use mcpproxy_config::FileConfigStore;
 use mcpproxy_domain::{ServerName, Tool};
 use mcpproxy_storage::Database;
@@ -24,7 +25,9 @@ use crate::paths::ensure_private_dir;
 
 /// The services, holding the data directory's lock while they live.
 pub struct Standalone {
-    pub management: ManagementService,
+    pub management: Arc<ManagementService>,
+    /// Registries, import, connect: what works without upstream connections.
+    pub discovery: crate::app::Discovery,
     db: Database,
     _lock: InstanceLock,
 }
@@ -57,17 +60,26 @@ impl Standalone {
             events.clone(),
             clock.clone(),
         ));
-        let management = ManagementService::new(
-            store,
+        let management = Arc::new(ManagementService::new(
+            store.clone(),
             Arc::new(NotRunning(db.clone())),
             Arc::new(db.clone()) as Arc<dyn ApprovalRepository>,
             Arc::new(NoUpstreams),
+            events.clone(),
+            activity.clone(),
+            clock,
+        ));
+        let discovery = crate::app::Discovery::new(
+            store.clone(),
+            management.clone(),
+            Arc::new(ProtocolRelay::new(store, Arc::new(NoUpstreams))),
+            Arc::new(db.clone()) as Arc<dyn PromptApprovalRepository>,
             events,
             activity,
-            clock,
         );
         Ok(Self {
             management,
+            discovery,
             db,
             _lock: lock,
         })
