@@ -70,7 +70,8 @@ pub struct SkippedServer {
 pub struct FailedServer {
     pub name: String,
     pub reason: String,
-    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    /// The entry as the file had it (null when the server is not in the file).
+    #[cfg_attr(feature = "openapi", schema(value_type = Value))]
     pub original_config: Value,
 }
 

@@ -107,7 +107,7 @@ impl ProtocolRelay {
     }
 
     /// Whether the connected server declared `capability`.
-    fn declares(&self, server: &ServerName, capability: &str) -> bool {
+    pub(crate) fn declares(&self, server: &ServerName, capability: &str) -> bool {
         self.upstream
             .server_info(server)
             .is_some_and(|info| !info["capabilities"][capability].is_null())

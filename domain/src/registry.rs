@@ -47,7 +47,7 @@ pub struct RegistrySource {
     pub protocol: String,
     /// How many servers it lists, as the registry states it (a number or a text).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Value>))]
     pub count: Option<Value>,
     /// It needs an API key (`MCPPROXY_REGISTRY_<ID>_API_KEY`); without one it is skipped.
     #[serde(default, skip_serializing_if = "is_false")]

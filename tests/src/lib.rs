@@ -14,6 +14,7 @@ use serde_json::Value;
 
 pub mod mcp;
 pub mod oauth;
+pub mod registry;
 pub mod rest;
 pub mod upstream;
 

@@ -109,6 +109,29 @@ fn env_refs(text: &str) -> String {
     out
 }
 
+/// Gemini CLI also reads `$NAME`: → `${env:NAME}`.
+fn bare_refs(text: &str) -> String {
+    let mut out = String::new();
+    let mut chars = text.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        let name_len = text[i + 1..]
+            .chars()
+            .take_while(|ch| ch.is_ascii_alphanumeric() || *ch == '_')
+            .count();
+        if c == '$' && name_len > 0 && !text[i + 1..].starts_with(|ch: char| ch.is_ascii_digit()) {
+            out.push_str("${env:");
+            out.push_str(&text[i + 1..i + 1 + name_len]);
+            out.push('}');
+            for _ in 0..name_len {
+                chars.next();
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 fn strings(v: &Value) -> Vec<String> {
     v.as_array()
         .map(|a| a.iter().filter_map(Value::as_str).map(env_refs).collect())
@@ -153,6 +176,12 @@ fn convert(format: &str, name: &str, entry: &Value) -> Result<ServerConfig, Stri
                 server.protocol = "sse".into();
             }
             server.headers = string_map(&entry["headers"]);
+            for value in server.env.values_mut().chain(server.headers.values_mut()) {
+                *value = bare_refs(value);
+            }
+            for arg in &mut server.args {
+                *arg = bare_refs(arg);
+            }
         }
         "codex" => {
             server.url = text(&entry["url"]);

@@ -39,7 +39,8 @@ pub async fn list(state: State, Query(q): Query<EntryQuery>) -> Json<Envelope<Cl
 #[utoipa::path(get, operation_id = "client_status", path = "/connect/{client}", tag = "connect",
     params(("client" = String, Path, description = "claude-code, claude-desktop, cursor, windsurf, vscode, codex or gemini"), EntryQuery),
     responses((status = 200, description = "Done", body = Envelope<ClientStatus>), (status = 400, description = "The config file does not parse (with its line)", body = ErrorEnvelope),
-        (status = 401, description = "Missing or wrong API key", body = ErrorEnvelope), (status = 404, description = "Unknown client", body = ErrorEnvelope)))]
+        (status = 401, description = "Missing or wrong API key", body = ErrorEnvelope), (status = 404, description = "Unknown client", body = ErrorEnvelope),
+        (status = 422, description = "The file cannot be read", body = ErrorEnvelope)))]
 pub async fn status(
     state: State,
     Path(client): Path<String>,
@@ -86,7 +87,8 @@ pub async fn connect(
 #[utoipa::path(delete, operation_id = "disconnect_client", path = "/connect/{client}", tag = "connect",
     params(("client" = String, Path, description = "claude-code, claude-desktop, cursor, windsurf, vscode, codex or gemini"), EntryQuery),
     responses((status = 200, description = "Done", body = Envelope<ClientChange>), (status = 400, description = "The config file does not parse (with its line); nothing was written", body = ErrorEnvelope),
-        (status = 401, description = "Missing or wrong API key", body = ErrorEnvelope), (status = 404, description = "Unknown client", body = ErrorEnvelope)))]
+        (status = 401, description = "Missing or wrong API key", body = ErrorEnvelope), (status = 404, description = "Unknown client", body = ErrorEnvelope),
+        (status = 422, description = "The file cannot be read or written", body = ErrorEnvelope)))]
 pub async fn disconnect(
     state: State,
     Caller(source): Caller,
