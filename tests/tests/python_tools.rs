@@ -22,12 +22,13 @@ async fn start() -> (Home, Proxy) {
     (home, proxy)
 }
 
-/// Runs `cmd` to its end, at most twice [`PATIENCE`]; returns its stdout, panicking with both
-/// streams when it fails.
+/// Runs `cmd` to its end, at most eight times [`PATIENCE`] — a guard against a hang, not a
+/// timing: the fuzzer tries some 2,500 cases, which takes one to two minutes on two busy
+/// cores; returns its stdout, panicking with both streams when it fails.
 async fn run(cmd: Command, what: &str) -> String {
     let mut cmd = tokio::process::Command::from(cmd);
     cmd.kill_on_drop(true);
-    let out = tokio::time::timeout(PATIENCE * 2, cmd.output())
+    let out = tokio::time::timeout(PATIENCE * 8, cmd.output())
         .await
         .unwrap_or_else(|_| panic!("{what} did not finish"))
         .unwrap();

@@ -18,13 +18,33 @@ pub fn io_error(path: &Path, e: impl std::fmt::Display) -> ClientError {
     }
 }
 
-/// The file's text, or `None` when there is no file.
+/// The largest config file read: Claude Code's `~/.claude.json` grows with its history,
+/// but not this far.
+const MAX_BYTES: u64 = 32 * 1024 * 1024;
+
+/// The file's text, or `None` when there is no file. Only regular files of a sane size are
+/// read: a path someone else gave may name `/dev/zero` or a FIFO.
 pub fn read(path: &Path) -> Result<Option<String>, ClientError> {
-    match fs::read_to_string(path) {
-        Ok(text) => Ok(Some(text)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(io_error(path, e)),
+    use std::io::Read;
+    let meta = match fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io_error(path, e)),
+    };
+    if !meta.is_file() {
+        return Err(io_error(path, "is not a regular file"));
     }
+    if meta.len() > MAX_BYTES {
+        return Err(io_error(
+            path,
+            format!("is larger than {MAX_BYTES} bytes; not a config file"),
+        ));
+    }
+    let mut text = String::new();
+    fs::File::open(path)
+        .and_then(|f| f.take(MAX_BYTES).read_to_string(&mut text))
+        .map_err(|e| io_error(path, e))?;
+    Ok(Some(text))
 }
 
 /// `20261125-122915` for a time.
@@ -126,6 +146,13 @@ mod tests {
             .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
             .collect();
         assert!(leftovers.is_empty());
+    }
+
+    #[test]
+    fn only_regular_files_are_read() {
+        assert!(read(Path::new("/dev/zero")).is_err());
+        assert!(read(Path::new("/")).is_err());
+        assert_eq!(read(Path::new("/nonexistent/x.json")).unwrap(), None);
     }
 
     #[test]

@@ -26,8 +26,10 @@ pub struct CodedError {
     pub success: bool,
     pub error: String,
     /// The same code the CLI and MCP surfaces give (`missing_required_input`,
-    /// `invalid_registry_url`, `registry_not_found`, …).
-    pub code: String,
+    /// `invalid_registry_url`, `registry_not_found`, …); absent when the request itself
+    /// could not be read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub missing_inputs: Vec<String>,
     pub request_id: String,
@@ -47,7 +49,7 @@ impl Refusal {
             body: CodedError {
                 success: false,
                 error: message,
-                code: code.to_owned(),
+                code: Some(code.to_owned()),
                 missing_inputs: missing,
                 request_id: current_request_id().unwrap_or_default(),
             },
