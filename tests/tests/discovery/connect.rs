@@ -265,3 +265,33 @@ async fn the_api_and_the_running_proxy_connect_clients_too() {
     assert_eq!(vs["connected"], false);
     assert_eq!(vs["exists"], true);
 }
+
+#[tokio::test]
+async fn connect_all_touches_only_the_clients_set_up_here() {
+    let home = Home::new();
+    home.write_config(&json!({"api_key": "k"}).to_string());
+    let cursor = place(&home, "cursor-mcp.json", ".cursor/mcp.json");
+    let gemini = place(&home, "gemini-settings.json", ".gemini/settings.json");
+    let all = home.cli(&["connect", "--all", "-o", "json"]).await.json();
+    let outcomes = all.as_array().unwrap();
+    assert_eq!(outcomes.len(), 7);
+    let connected: Vec<&str> = outcomes
+        .iter()
+        .filter(|o| o["result"]["action"] == "connected")
+        .map(|o| o["client"].as_str().unwrap())
+        .collect();
+    assert_eq!(connected, ["cursor", "gemini"]);
+    assert!(
+        outcomes
+            .iter()
+            .filter(|o| o["error"].is_string())
+            .all(|o| o["error"].as_str().unwrap().starts_with("skipped"))
+    );
+    assert!(
+        !home.path().join(".codex").exists(),
+        "no config made for a client that is not here"
+    );
+    for path in [cursor, gemini] {
+        assert!(std::fs::read_to_string(&path).unwrap().contains(URL));
+    }
+}
