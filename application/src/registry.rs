@@ -157,7 +157,10 @@ impl RegistryService {
         }
     }
 
-    fn view(&self, source: RegistrySource, provenance: Provenance) -> RegistryView {
+    fn view(&self, mut source: RegistrySource, provenance: Provenance) -> RegistryView {
+        // What a config entry says of its own trust is not shown: it is derived here.
+        source.extra.remove("provenance");
+        source.extra.remove("trusted");
         let unavailable = (source.requires_key && !(self.key_set)(&source.key_variable()))
             .then(|| format!("needs an API key: set {}", source.key_variable()));
         RegistryView {

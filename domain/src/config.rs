@@ -861,7 +861,6 @@ impl Config {
             }
             errors.extend(server.validate(&prefix));
         }
-        errors.extend(crate::registry::validate_sources(&self.registries));
         errors
     }
 }

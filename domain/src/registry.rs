@@ -32,11 +32,11 @@ fn is_false(b: &bool) -> bool {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RegistrySource {
     pub id: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub name: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub description: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub url: String,
     /// Where the server list is read; derived from `url` when empty.
     #[serde(default, skip_serializing_if = "String::is_empty")]
@@ -183,14 +183,17 @@ pub fn is_builtin(id: &str) -> bool {
 }
 
 /// The registries in force: the built-ins, then the user's. A user entry with a built-in's
-/// id replaces it in place (to give it a key, say) and stays official; any other is custom.
+/// id replaces it in place (to give it a key, say) and stays official; any other is custom;
+/// of two entries with one id the later wins. Entries are not validated on load (a URL is
+/// checked when it is fetched), so a config written by the Go proxy always loads.
 pub fn effective_registries(configured: &[RegistrySource]) -> Vec<(RegistrySource, Provenance)> {
     let mut out: Vec<(RegistrySource, Provenance)> = builtin_registries()
         .into_iter()
         .map(|r| (r, Provenance::Official))
         .collect();
     for entry in configured {
-        if RETIRED_BUILTINS.contains(&entry.id.as_str()) {
+        // An entry without an id cannot be named; a config the Go proxy wrote is still loaded.
+        if entry.id.trim().is_empty() || RETIRED_BUILTINS.contains(&entry.id.as_str()) {
             continue;
         }
         match out.iter_mut().find(|(r, _)| r.id == entry.id) {
@@ -199,39 +202,6 @@ pub fn effective_registries(configured: &[RegistrySource]) -> Vec<(RegistrySourc
         }
     }
     out
-}
-
-/// The problems of the `registries` entries: an id each, unique, and an http(s) URL.
-pub fn validate_sources(sources: &[RegistrySource]) -> Vec<crate::config::ValidationError> {
-    use crate::config::ValidationError;
-    let mut errors = Vec::new();
-    let mut seen = std::collections::HashSet::new();
-    for (i, source) in sources.iter().enumerate() {
-        let field = |key: &str| format!("registries[{i}].{key}");
-        if source.id.trim().is_empty() {
-            errors.push(ValidationError::new(
-                field("id"),
-                "every registry needs an id",
-            ));
-        } else if !seen.insert(source.id.as_str()) {
-            errors.push(ValidationError::new(
-                field("id"),
-                format!("duplicate registry id {:?}", source.id),
-            ));
-        }
-        let builtin_list = source.protocol() == PROTOCOL_REFERENCE;
-        if !builtin_list && crate::netguard::check_url(&source.servers_url(), false, true).is_err()
-        {
-            errors.push(ValidationError::new(
-                field("url"),
-                format!(
-                    "{:?} is not an http:// or https:// URL",
-                    source.servers_url()
-                ),
-            ));
-        }
-    }
-    errors
 }
 
 /// An id for a registry added by URL without one: its host, lower-case, dots and other
@@ -598,6 +568,27 @@ mod tests {
         assert_eq!(all.len(), 3);
         assert!(all[0].0.requires_key);
         assert_eq!(all[0].1, Provenance::Official);
+    }
+
+    #[test]
+    fn a_go_config_with_its_registries_loads_and_saves_unchanged() {
+        let doc = serde_json::json!({"registries": [
+            {"id": "official", "name": "Official MCP Registry", "url": "https://registry.modelcontextprotocol.io/",
+             "servers_url": "https://registry.modelcontextprotocol.io/v0.1/servers", "tags": ["verified"],
+             "protocol": "modelcontextprotocol/registry", "provenance": "official"},
+            {"id": "smithery", "name": "Smithery", "url": "https://smithery.ai", "protocol": "custom/smithery", "count": "1000+"},
+            {"id": "", "name": "nameless"},
+            {"id": "acme", "name": "Acme", "url": "https://acme.example", "count": 12, "requires_key": true}
+        ]});
+        let config: crate::Config = serde_json::from_value(doc.clone()).unwrap();
+        assert!(config.validate().is_empty());
+        let ids: Vec<String> = effective_registries(&config.registries)
+            .into_iter()
+            .map(|(r, _)| r.id)
+            .collect();
+        assert_eq!(ids, ["official", "reference", "docker-mcp-catalog", "acme"]);
+        let saved = serde_json::to_value(&config).unwrap();
+        assert_eq!(saved["registries"], doc["registries"]);
     }
 
     #[test]

@@ -81,8 +81,8 @@ pub struct AddArgs {
     /// the config
     #[arg(long = "env", value_name = "NAME=VALUE")]
     pub env: Vec<String>,
-    /// Whether the server is enabled
-    #[arg(long, default_value_t = true, action = ArgAction::Set)]
+    /// Whether the server is enabled (`--enabled false` adds it disabled)
+    #[arg(long, default_value_t = true, action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     pub enabled: bool,
 }
 
