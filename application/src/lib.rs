@@ -13,6 +13,7 @@ pub mod catalog;
 pub mod connect;
 pub mod events;
 pub mod import;
+pub mod isolation;
 pub mod management;
 pub mod ports;
 pub mod prompts;
@@ -31,6 +32,7 @@ pub use catalog::{CatalogError, ToolCatalog, ToolListing};
 pub use connect::ClientService;
 pub use events::EventBus;
 pub use import::ImportService;
+pub use isolation::{DockerStatus, IsolationReport, IsolationService, ServerIsolation};
 pub use management::{
     AddServer, BulkError, BulkResult, Gate, ManagementError, ManagementService, ServerView,
 };

@@ -14,7 +14,8 @@ use mcpproxy_application::ports::{
 };
 use mcpproxy_application::{
     ActivityLog, AuthService, CallService, ClientService, EventBus, ImportService,
-    ManagementService, PromptService, ProtocolRelay, RegistryService, ToolCatalog, UpstreamTracker,
+    IsolationService, ManagementService, PromptService, ProtocolRelay, RegistryService,
+    ToolCatalog, UpstreamTracker,
 };
 use mcpproxy_config::FileConfigStore;
 use mcpproxy_domain::{DomainEvent, ServerName};
@@ -26,7 +27,7 @@ use mcpproxy_logs::{Rotation, ServerLogFiles};
 use mcpproxy_oauth::{OAuth, headless_from_env};
 use mcpproxy_search::TantivyIndex;
 use mcpproxy_storage::Database;
-use mcpproxy_upstream::{Connector, OAuthTokens, Pool, Reaper};
+use mcpproxy_upstream::{Connector, Isolator, OAuthTokens, Pool, Reaper};
 use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -48,6 +49,7 @@ pub struct App {
     pub auth: Arc<AuthService>,
     pub relay: Arc<ProtocolRelay>,
     pub discovery: Discovery,
+    pub isolation: Arc<IsolationService>,
     follower: JoinHandle<()>,
     /// Background work: the activity writer and its retention, the token refresher, the
     /// logins servers ask for.
@@ -129,6 +131,24 @@ fn start_reaper() -> Option<Reaper> {
     Reaper::spawn(&exe, &["__reaper"])
         .map_err(|e| tracing::warn!("cannot start the process reaper: {e}"))
         .ok()
+}
+
+/// Docker and sandbox wrapping for stdio servers, with this program as the Landlock helper.
+/// Without it an isolated server is refused (never run unprotected), so failing to set it
+/// up stops the start.
+pub fn isolator(data_dir: &Path) -> Result<Arc<Isolator>, Failure> {
+    let exe = std::env::current_exe().map_err(|e| {
+        Failure::new(
+            Exit::General,
+            format!("cannot find the mcpproxy executable for sandboxing: {e}"),
+        )
+    })?;
+    Isolator::new(data_dir, exe).map(Arc::new).map_err(|e| {
+        Failure::new(
+            Exit::General,
+            format!("cannot set up isolation in {}: {e}", data_dir.display()),
+        )
+    })
 }
 
 /// The OAuth adapter as the upstream transport asks for it.
@@ -238,10 +258,18 @@ impl App {
             headless_from_env(),
         ));
         oauth.set_callback_base(callback_base);
+        let isolator = isolator(data_dir)?;
+        // Containers and directories a killed run (proxy and reaper both) left behind.
+        isolator.sweep(&|name| std::env::var(name).ok()).await;
         let connector = Arc::new(
             Connector::new(logs.clone(), start_reaper())
-                .with_oauth(Arc::new(OAuthBridge(oauth.clone()))),
+                .with_oauth(Arc::new(OAuthBridge(oauth.clone())))
+                .with_isolation(isolator.clone()),
         );
+        let isolation = Arc::new(IsolationService::new(
+            store_port.clone(),
+            isolator as Arc<dyn mcpproxy_application::ports::IsolationProbe>,
+        ));
         let tracker = Arc::new(UpstreamTracker::new(
             servers.clone(),
             events.clone(),
@@ -320,6 +348,7 @@ impl App {
             auth,
             relay,
             discovery,
+            isolation,
             follower,
             background,
             sessions: CancellationToken::new(),
@@ -334,6 +363,7 @@ impl App {
             calls: self.calls.clone(),
             activity: self.activity.clone(),
             auth: self.auth.clone(),
+            isolation: self.isolation.clone(),
             logs: self.logs.clone() as Arc<dyn ServerLogs>,
             registries: self.discovery.registries.clone(),
             imports: self.discovery.imports.clone(),

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::duration::GoDuration;
+use crate::isolation::{DockerIsolationConfig, IsolationConfig};
 use crate::name::ServerName;
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -108,6 +109,9 @@ pub struct Config {
     /// Offers the upstream servers' prompts on the aggregated endpoints (opt-in, as in Go).
     #[serde(skip_serializing_if = "is_false")]
     pub aggregate_upstream_prompts: bool,
+    // -- isolation of stdio servers (issue 19; rules in isolation.rs) --
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub docker_isolation: Option<DockerIsolationConfig>,
     /// Every key this proxy does not act on, kept as it was read.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
@@ -146,6 +150,7 @@ impl Default for Config {
             allow_private_registry_fetch: false,
             registries_locked: false,
             aggregate_upstream_prompts: false,
+            docker_isolation: None,
             extra: Map::new(),
         }
     }
@@ -401,6 +406,9 @@ pub struct ServerConfig {
     /// `aggregate_upstream_prompts`); absent means yes when it offers prompts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expose_prompts: Option<bool>,
+    // -- isolation (issue 19; rules in isolation.rs) --
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub isolation: Option<IsolationConfig>,
     #[serde(flatten)]
     #[cfg_attr(feature = "openapi", schema(ignore))]
     pub extra: Map<String, Value>,
@@ -433,6 +441,7 @@ impl ServerConfig {
             created: None,
             updated: None,
             expose_prompts: None,
+            isolation: None,
             extra: Map::new(),
         }
     }
@@ -566,6 +575,12 @@ impl ServerConfig {
             30,
             86_400,
         );
+        if let Some(isolation) = &self.isolation {
+            errors.extend(crate::isolation::validate_server(
+                isolation,
+                &field("isolation"),
+            ));
+        }
         errors
     }
 }
@@ -846,6 +861,9 @@ impl Config {
             if value < 0 {
                 errors.push(ValidationError::new(key, "cannot be negative"));
             }
+        }
+        if let Some(isolation) = &self.docker_isolation {
+            errors.extend(crate::isolation::validate_global(isolation));
         }
         let mut seen = std::collections::HashSet::new();
         for (i, server) in self.servers.iter().enumerate() {

@@ -9,6 +9,7 @@ pub mod envelope;
 pub mod import;
 pub mod prompts;
 pub mod registries;
+pub mod isolation;
 pub mod servers;
 pub mod system;
 pub mod tools;
@@ -20,7 +21,7 @@ use std::time::Instant;
 use mcpproxy_application::ports::{ConfigStore, ServerLogs};
 use mcpproxy_application::{
     ActivityLog, AuthService, CallService, ClientService, EventBus, ImportService,
-    ManagementService, PromptService, RegistryService, ToolCatalog,
+    IsolationService, ManagementService, PromptService, RegistryService, ToolCatalog,
 };
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -42,6 +43,7 @@ pub struct Api {
     pub calls: Arc<CallService>,
     pub activity: Arc<ActivityLog>,
     pub auth: Arc<AuthService>,
+    pub isolation: Arc<IsolationService>,
     pub logs: Arc<dyn ServerLogs>,
     pub registries: Arc<RegistryService>,
     pub imports: Arc<ImportService>,
@@ -129,6 +131,8 @@ pub fn routes() -> OpenApiRouter<Arc<Api>> {
         .routes(routes!(system::get_config))
         .routes(routes!(system::validate_config))
         .routes(routes!(system::apply_config))
+        .routes(routes!(isolation::docker_status))
+        .routes(routes!(isolation::report))
         .routes(routes!(servers::list, servers::add))
         .routes(routes!(servers::patch, servers::remove, servers::bulk))
         .routes(routes!(servers::action))
