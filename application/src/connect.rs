@@ -6,13 +6,25 @@
 
 use std::sync::Arc;
 
+use mcpproxy_domain::Caller;
 use mcpproxy_domain::activity::{ActivityKind, ActivityStatus, Source};
 use serde::Serialize;
 
 use crate::activity::{ActivityDraft, ActivityLog};
+use crate::gates::{self, Action, Gate};
 use crate::ports::{
     ClientChange, ClientConfigs, ClientError, ClientStatus, ConfigStore, ProxyEndpoint,
 };
+use crate::settings::LiveSettings;
+
+/// Why a client was not connected or disconnected.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ConnectError {
+    #[error("{0}")]
+    Forbidden(Gate),
+    #[error(transparent)]
+    Client(#[from] ClientError),
+}
 
 /// The name of the proxy's entry in a client's config unless another is asked for.
 pub const DEFAULT_ENTRY_NAME: &str = "mcpproxy";
@@ -41,7 +53,7 @@ pub struct ClientOutcome {
 }
 
 pub struct ClientService {
-    config: Arc<dyn ConfigStore>,
+    settings: LiveSettings,
     clients: Arc<dyn ClientConfigs>,
     activity: Arc<ActivityLog>,
 }
@@ -65,7 +77,7 @@ impl ClientService {
         activity: Arc<ActivityLog>,
     ) -> Self {
         Self {
-            config,
+            settings: LiveSettings::new(config),
             clients,
             activity,
         }
@@ -73,7 +85,7 @@ impl ClientService {
 
     /// What a client's entry points at.
     pub fn endpoint(&self) -> ProxyEndpoint {
-        let config = self.config.current();
+        let config = self.settings.document();
         ProxyEndpoint {
             url: format!("http://{}/mcp", reachable(&config.listen)),
             api_key: (config.require_mcp_auth && !config.api_key.is_empty())
@@ -115,6 +127,11 @@ impl ClientService {
         self.activity.record_or_log(draft).await;
     }
 
+    fn gate(&self, caller: &Caller) -> Result<(), ConnectError> {
+        gates::check(&self.settings.current(), Action::ConnectClients, caller)
+            .map_err(ConnectError::Forbidden)
+    }
+
     /// Writes the proxy's entry into a client's config; an entry of that name that points
     /// elsewhere is replaced only with `force`.
     pub async fn connect(
@@ -122,8 +139,11 @@ impl ClientService {
         client: &str,
         name: Option<&str>,
         force: bool,
-        source: Source,
-    ) -> Result<ClientChange, ClientError> {
+        caller: impl Into<Caller>,
+    ) -> Result<ClientChange, ConnectError> {
+        let caller = caller.into();
+        self.gate(&caller)?;
+        let source = caller.source();
         let change = self
             .clients
             .connect(client, entry_name(name), &self.endpoint(), force)
@@ -139,8 +159,10 @@ impl ClientService {
         &self,
         name: Option<&str>,
         force: bool,
-        source: Source,
-    ) -> Vec<ClientOutcome> {
+        caller: impl Into<Caller>,
+    ) -> Result<Vec<ClientOutcome>, ConnectError> {
+        let caller = caller.into();
+        self.gate(&caller)?;
         let mut out = Vec::new();
         for client in self.clients.clients() {
             // Only clients that are set up on this machine: no config is made for an app
@@ -156,7 +178,7 @@ impl ClientService {
                 });
                 continue;
             }
-            let outcome = match self.connect(&client.id, name, force, source).await {
+            let outcome = match self.connect(&client.id, name, force, caller.clone()).await {
                 Ok(change) => ClientOutcome {
                     client: client.id,
                     result: Some(change),
@@ -170,7 +192,7 @@ impl ClientService {
             };
             out.push(outcome);
         }
-        out
+        Ok(out)
     }
 
     /// Removes the proxy's entry from a client's config.
@@ -178,8 +200,11 @@ impl ClientService {
         &self,
         client: &str,
         name: Option<&str>,
-        source: Source,
-    ) -> Result<ClientChange, ClientError> {
+        caller: impl Into<Caller>,
+    ) -> Result<ClientChange, ConnectError> {
+        let caller = caller.into();
+        self.gate(&caller)?;
+        let source = caller.source();
         let change = self.clients.disconnect(client, entry_name(name)).await?;
         if change.backup_path.is_some() {
             self.audit(source, &change).await;

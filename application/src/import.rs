@@ -8,12 +8,13 @@
 
 use std::sync::Arc;
 
-use mcpproxy_domain::activity::Source;
+use mcpproxy_domain::Caller;
 use mcpproxy_domain::plaintext::{PlaintextSecret, plaintext_secrets};
 use mcpproxy_domain::{ServerConfig, ServerName};
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::gates::Action;
 use crate::management::{AddServer, ManagementError, ManagementService};
 use crate::ports::{ClientConfigs, ClientError, ConfigStore, ForeignConfigPath, ImportSource};
 
@@ -170,8 +171,12 @@ impl ImportService {
     pub async fn import(
         &self,
         request: ImportRequest,
-        source: Source,
+        caller: impl Into<Caller>,
     ) -> Result<ImportReport, ImportError> {
+        let caller = caller.into();
+        // Refused as a whole, before the file is read: a preview of what the gates would
+        // refuse anyway helps nobody.
+        self.management.gate(Action::AddServer, &caller)?;
         let foreign = self
             .clients
             .read_servers(&request.source, request.format.clone())
@@ -252,7 +257,7 @@ impl ImportService {
                 config: config.clone(),
                 skip_quarantine: request.skip_quarantine,
             };
-            match self.management.add_server(add, source).await {
+            match self.management.add_server(add, caller.clone()).await {
                 Ok(v) => {
                     report.imported.push(view(
                         &config,

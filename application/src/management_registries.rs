@@ -2,15 +2,17 @@
 //! config change they pass the management gates and the write lock; `registries_locked`
 //! refuses them all, and the built-in registries are never replaced through here.
 
-use mcpproxy_domain::activity::{ActivityKind, ActivityStatus, Source};
+use mcpproxy_domain::Caller;
+use mcpproxy_domain::activity::{ActivityKind, ActivityStatus};
 use mcpproxy_domain::netguard::check_url;
 use mcpproxy_domain::registry::{
     PROTOCOL_DOCKER, PROTOCOL_OFFICIAL, RegistrySource, id_from_url, is_builtin,
 };
 use serde_json::Map;
 
-use super::{Change, ManagementError, ManagementService};
+use super::{ManagementError, ManagementService};
 use crate::activity::ActivityDraft;
+use crate::gates::Action;
 
 /// A registry source to add: only the URL is required.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -57,7 +59,8 @@ impl RegistrySourceError {
             Self::ShadowsBuiltin(_) => "registry_shadows_builtin",
             Self::Duplicate(_) => "duplicate_registry",
             Self::NotFound(_) => "registry_not_found",
-            Self::Management(_) => "forbidden",
+            Self::Management(ManagementError::Forbidden(gate)) => gate.code(),
+            Self::Management(_) => "config_error",
         }
     }
 }
@@ -74,15 +77,15 @@ impl ManagementService {
     /// gates of any config change and `registries_locked`.
     async fn change_registries<T>(
         &self,
-        source: Source,
+        caller: Caller,
         what: &str,
         id: &str,
         change: impl FnOnce(&mut Vec<RegistrySource>, bool) -> Result<T, RegistrySourceError>,
     ) -> Result<T, RegistrySourceError> {
         let value = {
             let _guard = self.write.lock().await;
+            self.gate(Action::ChangeConfig, &caller)?;
             let mut config = (*self.config.current()).clone();
-            Self::gate(&config, Change::Config)?;
             if config.registries_locked {
                 return Err(RegistrySourceError::Locked);
             }
@@ -94,9 +97,13 @@ impl ManagementService {
                 .map_err(ManagementError::from)?;
             value
         };
-        let draft = ActivityDraft::new(ActivityKind::ConfigChange, source, ActivityStatus::Success)
-            .meta("action", what)
-            .meta("registry", id);
+        let draft = ActivityDraft::new(
+            ActivityKind::ConfigChange,
+            caller.source(),
+            ActivityStatus::Success,
+        )
+        .meta("action", what)
+        .meta("registry", id);
         self.activity.record_or_log(draft).await;
         Ok(value)
     }
@@ -105,7 +112,7 @@ impl ManagementService {
     pub async fn add_registry(
         &self,
         new: NewRegistry,
-        source: Source,
+        caller: impl Into<Caller>,
     ) -> Result<RegistrySource, RegistrySourceError> {
         let url = new.url.trim().to_owned();
         let id = new
@@ -139,7 +146,7 @@ impl ManagementService {
             requires_key: false,
             extra: Map::new(),
         };
-        self.change_registries(source, "add_registry", &id, |list, allow_private| {
+        self.change_registries(caller.into(), "add_registry", &id, |list, allow_private| {
             check_source_url(&entry.url, allow_private)?;
             if !entry.servers_url.is_empty() {
                 check_source_url(&entry.servers_url, allow_private)?;
@@ -159,12 +166,12 @@ impl ManagementService {
         &self,
         id: &str,
         edit: RegistryEdit,
-        source: Source,
+        caller: impl Into<Caller>,
     ) -> Result<RegistrySource, RegistrySourceError> {
         if is_builtin(id) {
             return Err(RegistrySourceError::ShadowsBuiltin(id.to_owned()));
         }
-        self.change_registries(source, "edit_registry", id, |list, allow_private| {
+        self.change_registries(caller.into(), "edit_registry", id, |list, allow_private| {
             let entry = list
                 .iter_mut()
                 .find(|r| r.id == id)
@@ -190,12 +197,12 @@ impl ManagementService {
     pub async fn remove_registry(
         &self,
         id: &str,
-        source: Source,
+        caller: impl Into<Caller>,
     ) -> Result<RegistrySource, RegistrySourceError> {
         if is_builtin(id) {
             return Err(RegistrySourceError::ShadowsBuiltin(id.to_owned()));
         }
-        self.change_registries(source, "remove_registry", id, |list, _| {
+        self.change_registries(caller.into(), "remove_registry", id, |list, _| {
             let at = list
                 .iter()
                 .position(|r| r.id == id)

@@ -14,25 +14,25 @@ use std::sync::Arc;
 use mcpproxy_domain::activity::{ActivityKind, ActivityStatus, Source};
 use mcpproxy_domain::prompt::Prompt;
 use mcpproxy_domain::{
-    ApprovalDecision, ApprovalState, DomainEvent, ServerConfig, ServerName, ToolApproval, Trust,
-    TrustMode,
+    ApprovalDecision, ApprovalState, Caller, DomainEvent, ServerName, ServerSettings, ToolApproval,
+    Trust,
 };
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 use tokio::sync::Mutex;
 
 use crate::activity::{ActivityDraft, ActivityLog};
+use crate::gates::{self, Action, Gate};
 use crate::management::ManagementService;
 use crate::ports::{ConfigStore, EventPublisher, PromptApprovalRepository, StorageError};
 use crate::relay::{PROMPT_SEPARATOR, ProtocolRelay, RelayRefusal};
+use crate::settings::LiveSettings;
 
 #[path = "prompts_builtin.rs"]
 pub mod builtin;
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum PromptError {
-    #[error("prompts are turned off on this proxy (enable_prompts)")]
-    Disabled,
     #[error("no prompt named {0:?}; prompts/list shows them")]
     Unknown(String),
     #[error(
@@ -50,6 +50,23 @@ pub enum PromptError {
     Storage(#[from] StorageError),
 }
 
+impl PromptError {
+    /// The reason code of a refusal (a gate, the admission rule, a held prompt).
+    pub fn code(&self) -> Option<&'static str> {
+        match self {
+            Self::Held { .. } => Some("PROMPT_QUARANTINED"),
+            Self::Relay(r) => r.code(),
+            _ => None,
+        }
+    }
+}
+
+impl From<Gate> for PromptError {
+    fn from(gate: Gate) -> Self {
+        Self::Relay(RelayRefusal::Gate(gate))
+    }
+}
+
 /// A prompt of a server with its approval, for review.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -63,7 +80,7 @@ pub struct PromptReview {
 }
 
 pub struct PromptService {
-    config: Arc<dyn ConfigStore>,
+    settings: LiveSettings,
     relay: Arc<ProtocolRelay>,
     approvals: Arc<dyn PromptApprovalRepository>,
     management: Arc<ManagementService>,
@@ -89,7 +106,7 @@ impl PromptService {
         activity: Arc<ActivityLog>,
     ) -> Self {
         Self {
-            config,
+            settings: LiveSettings::new(config),
             relay,
             approvals,
             management,
@@ -99,9 +116,14 @@ impl PromptService {
         }
     }
 
-    /// Whether the aggregated endpoints carry `server`'s prompts.
-    fn exposed(&self, server: &ServerConfig) -> bool {
-        self.config.current().aggregate_upstream_prompts && server.expose_prompts != Some(false)
+    /// Whether the aggregated endpoints carry `server`'s prompts (keys of the Go config
+    /// that only this service reads, so they are taken from the document).
+    fn exposed(&self, server: &ServerName) -> bool {
+        let config = self.settings.document();
+        config.aggregate_upstream_prompts
+            && config
+                .server(server)
+                .is_some_and(|s| s.expose_prompts != Some(false))
     }
 
     async fn record(&self, server: &ServerName, prompt: &str, source: Source, what: &str) {
@@ -121,16 +143,15 @@ impl PromptService {
     /// listed) with its approval.
     async fn settle(
         &self,
-        server: &ServerConfig,
+        server: &ServerSettings,
         items: Vec<Value>,
     ) -> Result<Vec<(Value, ToolApproval)>, StorageError> {
         let _guard = self.settling.lock().await;
-        let config = self.config.current();
         let records = self.approvals.for_server(&server.name).await?;
+        // The tools' trust rules, from the same settings.
         let trust = Trust {
-            auto_approve: !config.quarantine_enabled()
-                || server.effective_trust_mode() == TrustMode::Auto,
-            baseline: !server.is_quarantined() && records.is_empty(),
+            auto_approve: server.auto_approve,
+            baseline: !server.quarantined && records.is_empty(),
         };
         let mut out = Vec::new();
         for item in items {
@@ -165,7 +186,7 @@ impl PromptService {
     }
 
     /// The approved prompts of an open server, as it lists them.
-    async fn approved(&self, server: &ServerConfig) -> Result<Vec<Value>, StorageError> {
+    async fn approved(&self, server: &ServerSettings) -> Result<Vec<Value>, StorageError> {
         let items = self
             .relay
             .list_all(&server.name, "prompts/list", "prompts")
@@ -179,18 +200,20 @@ impl PromptService {
             .collect())
     }
 
-    /// `prompts/list` of the aggregated endpoints.
-    pub async fn list(&self) -> Result<Vec<Value>, PromptError> {
-        let config = self.config.current();
-        if !config.enable_prompts {
+    /// `prompts/list` of the aggregated endpoints: none when prompts are off.
+    pub async fn list(&self, caller: &Caller) -> Result<Vec<Value>, PromptError> {
+        if self.relay.prompts_gate(caller).is_err() {
             return Ok(Vec::new());
         }
         let mut out = builtin::definitions();
-        for name in self.relay.offering("prompts") {
-            let Some(server) = config.server(&name).filter(|s| self.exposed(s)) else {
+        for name in self.relay.offering("prompts", caller) {
+            if !self.exposed(&name) {
+                continue;
+            }
+            let Ok(server) = self.relay.open(name.as_str(), caller) else {
                 continue;
             };
-            for mut item in self.approved(server).await? {
+            for mut item in self.approved(&server).await? {
                 let own = item["name"].as_str().unwrap_or_default().to_owned();
                 item["name"] = json!(format!("{name}{PROMPT_SEPARATOR}{own}"));
                 out.push(item);
@@ -200,7 +223,7 @@ impl PromptService {
     }
 
     /// Refuses a prompt of `server` that is not approved as it is listed now.
-    async fn admit(&self, server: &ServerConfig, prompt: &str) -> Result<(), PromptError> {
+    async fn admit(&self, server: &ServerSettings, prompt: &str) -> Result<(), PromptError> {
         let items = self
             .relay
             .list_all(&server.name, "prompts/list", "prompts")
@@ -218,11 +241,13 @@ impl PromptService {
     }
 
     /// `prompts/get` on the aggregated endpoints: a built-in, or `server__prompt`.
-    pub async fn get(&self, name: &str, arguments: Option<Value>) -> Result<Value, PromptError> {
-        let config = self.config.current();
-        if !config.enable_prompts {
-            return Err(PromptError::Disabled);
-        }
+    pub async fn get(
+        &self,
+        name: &str,
+        arguments: Option<Value>,
+        caller: &Caller,
+    ) -> Result<Value, PromptError> {
+        self.relay.prompts_gate(caller)?;
         let text = |key: &str| {
             arguments
                 .as_ref()
@@ -251,11 +276,11 @@ impl PromptService {
                     });
             return Ok(builtin::troubleshoot(&server, facts.as_ref()));
         }
-        let (server, prompt) = self
-            .relay
-            .split_prompt(name)
-            .map_err(|_| PromptError::Unknown(name.to_owned()))?;
-        if !self.exposed(&server) {
+        let (server, prompt) = self.relay.split_prompt(name, caller).map_err(|e| match e {
+            RelayRefusal::UnknownPrompt(_) => PromptError::Unknown(name.to_owned()),
+            other => PromptError::Relay(other),
+        })?;
+        if !self.exposed(&server.name) {
             return Err(PromptError::Unknown(name.to_owned()));
         }
         self.admit(&server, prompt).await?;
@@ -266,36 +291,52 @@ impl PromptService {
         }
         Ok(self
             .relay
-            .forward(server.name.as_str(), "prompts/get", Value::Object(params))
+            .forward(
+                server.name.as_str(),
+                "prompts/get",
+                Value::Object(params),
+                caller,
+            )
             .await?)
     }
 
     /// `prompts/list` of a server's own endpoint: its approved prompts, its own names.
-    pub async fn server_list(&self, server: &str) -> Result<Value, PromptError> {
-        let open = self.relay.open(server)?;
+    pub async fn server_list(&self, server: &str, caller: &Caller) -> Result<Value, PromptError> {
+        self.relay.prompts_gate(caller)?;
+        let open = self.relay.open(server, caller)?;
         Ok(json!({"prompts": self.approved(&open).await?}))
     }
 
     /// `prompts/get` of a server's own endpoint, for an approved prompt.
-    pub async fn server_get(&self, server: &str, params: Value) -> Result<Value, PromptError> {
-        let open = self.relay.open(server)?;
+    pub async fn server_get(
+        &self,
+        server: &str,
+        params: Value,
+        caller: &Caller,
+    ) -> Result<Value, PromptError> {
+        self.relay.prompts_gate(caller)?;
+        let open = self.relay.open(server, caller)?;
         let prompt = params["name"].as_str().unwrap_or_default().to_owned();
         self.admit(&open, &prompt).await?;
-        Ok(self.relay.forward(server, "prompts/get", params).await?)
+        Ok(self
+            .relay
+            .forward(server, "prompts/get", params, caller)
+            .await?)
     }
 
     fn known(&self, server: &str) -> Result<ServerName, PromptError> {
         ServerName::parse(server)
             .ok()
-            .filter(|n| self.config.current().server(n).is_some())
+            .filter(|n| self.settings.document().server(n).is_some())
             .ok_or_else(|| PromptError::Relay(RelayRefusal::UnknownServer(server.to_owned())))
     }
 
     /// Every recorded prompt of a server with its approval state (listing it first when it
-    /// is connected, so the states are current).
+    /// is connected, so the states are current). Reading is not gated; a quarantined server
+    /// is not asked (nothing of it is relayed), its records are shown as they are.
     pub async fn review(&self, server: &str) -> Result<Vec<PromptReview>, PromptError> {
         let name = self.known(server)?;
-        if let Ok(open) = self.relay.open(server) {
+        if let Ok(open) = self.relay.open(server, &Caller::proxy()) {
             let items = self
                 .relay
                 .list_all(&open.name, "prompts/list", "prompts")
@@ -320,16 +361,19 @@ impl PromptService {
     }
 
     /// Approves (or, with `approve` false, blocks) the named prompts of a server as they
-    /// are now — all of them when `prompts` is `None`. Returns the names changed.
+    /// are now — all of them when `prompts` is `None`, if the gates let `caller` approve
+    /// (as for tools). Returns the names changed.
     pub async fn set_approval(
         &self,
         server: &str,
         prompts: Option<&[String]>,
         approve: bool,
-        source: Source,
+        caller: &Caller,
     ) -> Result<Vec<String>, PromptError> {
         let name = self.known(server)?;
         let _guard = self.settling.lock().await;
+        gates::check(&self.settings.current(), Action::ApproveTools, caller)?;
+        let source = caller.source();
         let records = self.approvals.for_server(&name).await?;
         if let Some(wanted) = prompts
             && let Some(missing) = wanted
@@ -371,7 +415,7 @@ impl PromptService {
     /// proxy was not running, say), so a server added again under an old name starts from
     /// nothing.
     pub async fn forget_removed(&self) -> Result<(), StorageError> {
-        let config = self.config.current();
+        let config = self.settings.document();
         for server in self.approvals.servers().await? {
             if config.server(&server).is_none() {
                 self.approvals.delete_server(&server).await?;

@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use mcpproxy_domain::activity::Source;
+use mcpproxy_domain::Caller;
 use mcpproxy_domain::registry::{
     DEFAULT_LIMIT, MAX_LIMIT, PROTOCOL_REFERENCE, Provenance, RegistryServer, RegistrySource,
     RequiredInput, effective_registries, matches, reference_servers,
@@ -20,6 +20,7 @@ use mcpproxy_domain::{Config, Timestamp};
 use serde::Serialize;
 use tokio::sync::Mutex;
 
+use crate::gates::Action;
 use crate::management::{AddServer, ManagementError, ManagementService, ServerView};
 use crate::ports::{Clock, ConfigStore, Registry, RegistryError, RegistryQuery};
 
@@ -105,7 +106,7 @@ impl RegistryServiceError {
             Self::Registry(_) => "registry_unavailable",
             Self::Derive(d) => d.code(),
             Self::Management(ManagementError::AlreadyExists(_)) => "duplicate_server",
-            Self::Management(ManagementError::Forbidden(_)) => "forbidden",
+            Self::Management(ManagementError::Forbidden(gate)) => gate.code(),
             Self::Management(_) => "add_failed",
         }
     }
@@ -298,8 +299,11 @@ impl RegistryService {
         registry: &str,
         id: &str,
         request: AddFromRegistry,
-        source: Source,
+        caller: impl Into<Caller>,
     ) -> Result<AddedFromRegistry, RegistryServiceError> {
+        let caller = caller.into();
+        // The gates first: nothing is fetched for a server that could not be added.
+        self.management.gate(Action::AddServer, &caller)?;
         let view = self.find(registry)?;
         let config = self.config.current();
         let entry = self.entry(&view.source, &config, id.trim()).await?;
@@ -333,7 +337,7 @@ impl RegistryService {
                     config: server,
                     skip_quarantine: false,
                 },
-                source,
+                caller,
             )
             .await?;
         let message = if added.quarantined {

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use mcpproxy_domain::Config;
+use mcpproxy_domain::activity::Source;
 use mcpproxy_domain::registry::{Input, Package, Remote, Transport};
 use serde_json::Map;
 
@@ -327,4 +328,54 @@ async fn locked_registries_refuse_changes() {
         .await
         .unwrap_err();
     assert_eq!(err.code(), "registries_locked");
+}
+
+#[tokio::test]
+async fn the_gates_hold_adds_and_source_changes_before_any_fetch() {
+    // No expectations: a fetch would panic.
+    let read_only = Config {
+        read_only_mode: true,
+        ..Config::default()
+    };
+    let w = world(read_only, MockRegistry::new(), false);
+    let err = w
+        .service
+        .add(
+            "official",
+            "io.github.upstash/context7",
+            AddFromRegistry::default(),
+            Source::Api,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "READ_ONLY_MODE");
+    let err = w
+        .management
+        .add_registry(
+            NewRegistry {
+                url: "https://registry.example.com".into(),
+                ..NewRegistry::default()
+            },
+            Source::Api,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "READ_ONLY_MODE");
+    let no_add = Config {
+        allow_server_add: false,
+        ..Config::default()
+    };
+    let w = world(no_add, MockRegistry::new(), false);
+    let err = w
+        .service
+        .add(
+            "official",
+            "io.github.upstash/context7",
+            AddFromRegistry::default(),
+            mcpproxy_domain::Caller::agent(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "SERVER_ADD_NOT_ALLOWED");
+    assert!(w.mem.config.lock().unwrap().servers.is_empty());
 }

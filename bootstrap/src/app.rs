@@ -49,6 +49,7 @@ pub struct App {
     pub auth: Arc<AuthService>,
     pub relay: Arc<ProtocolRelay>,
     pub discovery: Discovery,
+    pub prompts: Arc<PromptService>,
     pub isolation: Arc<IsolationService>,
     follower: JoinHandle<()>,
     /// Background work: the activity writer and its retention, the token refresher, the
@@ -70,7 +71,6 @@ pub struct Discovery {
     pub registries: Arc<RegistryService>,
     pub imports: Arc<ImportService>,
     pub clients: Arc<ClientService>,
-    pub prompts: Arc<PromptService>,
 }
 
 impl std::fmt::Debug for Discovery {
@@ -85,9 +85,6 @@ impl Discovery {
     pub fn new(
         store: Arc<dyn ConfigStore>,
         management: Arc<ManagementService>,
-        relay: Arc<ProtocolRelay>,
-        prompt_approvals: Arc<dyn PromptApprovalRepository>,
-        events: Arc<EventBus>,
         activity: Arc<ActivityLog>,
     ) -> Self {
         let registries = Arc::new(RegistryService::new(
@@ -105,19 +102,7 @@ impl Discovery {
                 client_files.clone(),
                 management.clone(),
             )),
-            clients: Arc::new(ClientService::new(
-                store.clone(),
-                client_files,
-                activity.clone(),
-            )),
-            prompts: Arc::new(PromptService::new(
-                store,
-                relay,
-                prompt_approvals,
-                management,
-                events,
-                activity,
-            )),
+            clients: Arc::new(ClientService::new(store, client_files, activity)),
         }
     }
 }
@@ -286,7 +271,6 @@ impl App {
             clock.clone(),
         ));
         let calls = Arc::new(CallService::new(
-            store_port,
             catalog.clone(),
             pool.clone() as Arc<dyn UpstreamPool>,
             Arc::new(db.clone()) as Arc<dyn CacheRepository>,
@@ -301,18 +285,19 @@ impl App {
             activity.clone(),
         ));
         let relay = Arc::new(ProtocolRelay::new(
-            store.clone(),
+            catalog.clone(),
             pool.clone() as Arc<dyn UpstreamPool>,
         ));
-        let discovery = Discovery::new(
+        let discovery = Discovery::new(store.clone(), management.clone(), activity.clone());
+        let prompts = Arc::new(PromptService::new(
             store.clone(),
-            management.clone(),
             relay.clone(),
             Arc::new(db.clone()) as Arc<dyn PromptApprovalRepository>,
+            management.clone(),
             events.clone(),
             activity.clone(),
-        );
-        if let Err(e) = discovery.prompts.forget_removed().await {
+        ));
+        if let Err(e) = prompts.forget_removed().await {
             tracing::warn!("cannot forget the prompt approvals of removed servers: {e}");
         }
         let follower = tokio::spawn(follow_config(
@@ -331,7 +316,7 @@ impl App {
             ),
             tokio::spawn(oauth.clone().refresh_forever()),
             tokio::spawn(follow_auth(bus.subscribe(), auth.clone(), pool.clone())),
-            tokio::spawn(discovery.prompts.clone().follow(bus.subscribe())),
+            tokio::spawn(prompts.clone().follow(bus.subscribe())),
         ];
         pool.reconcile(&store.current()).await;
         Ok(Self {
@@ -348,6 +333,7 @@ impl App {
             auth,
             relay,
             discovery,
+            prompts,
             isolation,
             follower,
             background,
@@ -355,7 +341,9 @@ impl App {
         })
     }
 
-    fn api(&self, listening: SocketAddr, socket: Option<&Path>) -> Arc<Api> {
+    /// The API of one listener; `on_socket`: the unix socket's, whose callers are the user
+    /// at this machine.
+    fn api(&self, listening: SocketAddr, socket: Option<&Path>, on_socket: bool) -> Arc<Api> {
         Arc::new(Api {
             config: self.store.clone(),
             management: self.management.clone(),
@@ -368,12 +356,13 @@ impl App {
             registries: self.discovery.registries.clone(),
             imports: self.discovery.imports.clone(),
             clients: self.discovery.clients.clone(),
-            prompts: self.discovery.prompts.clone(),
+            prompts: self.prompts.clone(),
             bus: self.bus.clone(),
             endpoints: Endpoints {
                 listen_addr: listening.to_string(),
                 socket: socket.map(Path::to_owned),
             },
+            on_socket,
             started: std::time::Instant::now(),
             shutdown: self.sessions.clone(),
         })
@@ -400,7 +389,7 @@ impl App {
             management: self.management.clone(),
             logs: self.logs.clone() as Arc<dyn ServerLogs>,
             relay: self.relay.clone(),
-            prompts: self.discovery.prompts.clone(),
+            prompts: self.prompts.clone(),
             registries: self.discovery.registries.clone(),
         });
         let access = mcpproxy_mcp::Access {
@@ -411,7 +400,7 @@ impl App {
         let mcp = mcpproxy_mcp::router(services, &self.bus, access).layer(
             axum::middleware::from_fn_with_state(policy(|c| c.require_mcp_auth), require_key),
         );
-        let api = self.api(listening, socket);
+        let api = self.api(listening, socket, false);
         let management = management_routes(api.clone(), Some(policy(|_| true)));
         self.health()
             .merge(oauth_routes(api))
@@ -423,8 +412,10 @@ impl App {
     /// The routes of the unix socket: health and management, no key (only this user can
     /// connect).
     pub fn socket_router(&self, listening: SocketAddr, socket: &Path) -> axum::Router {
-        self.health()
-            .merge(management_routes(self.api(listening, Some(socket)), None))
+        self.health().merge(management_routes(
+            self.api(listening, Some(socket), true),
+            None,
+        ))
     }
 
     /// Binds `<data_dir>/mcpproxy.sock` when `enable_socket` is on.

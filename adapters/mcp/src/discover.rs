@@ -2,13 +2,14 @@
 //! operation of `upstream_servers`: arguments in, the registry use cases called, answers
 //! out in the Go proxy's shapes.
 
+use mcpproxy_application::ManagementError;
 use mcpproxy_application::registry::{AddFromRegistry, RegistryServiceError};
-use mcpproxy_domain::activity::Source;
+use mcpproxy_domain::Caller;
 use rmcp::model::CallToolResponse;
 use serde_json::{Map, Value, json};
 
 use crate::Services;
-use crate::handler::{json_result, text_result};
+use crate::handler::{gate_result, json_result, text_result};
 
 fn arg<'a>(args: &'a Map<String, Value>, key: &str) -> &'a str {
     args.get(key).and_then(Value::as_str).unwrap_or_default()
@@ -17,6 +18,9 @@ fn arg<'a>(args: &'a Map<String, Value>, key: &str) -> &'a str {
 /// A refusal an agent can act on: the message, the stable code, and the inputs still
 /// needed.
 fn refused(e: &RegistryServiceError) -> CallToolResponse {
+    if let RegistryServiceError::Management(ManagementError::Forbidden(gate)) = e {
+        return gate_result(*gate);
+    }
     let mut body = json!({"error": e.to_string(), "code": e.code()});
     let missing = e.missing_inputs();
     if !missing.is_empty() {
@@ -56,7 +60,11 @@ pub async fn search_servers(s: &Services, args: &Map<String, Value>) -> CallTool
     }
 }
 
-pub async fn add_from_registry(s: &Services, args: &Map<String, Value>) -> CallToolResponse {
+pub async fn add_from_registry(
+    s: &Services,
+    args: &Map<String, Value>,
+    caller: &Caller,
+) -> CallToolResponse {
     let (registry, id) = (arg(args, "registry"), arg(args, "id"));
     if registry.is_empty() || id.is_empty() {
         return text_result(
@@ -79,7 +87,11 @@ pub async fn add_from_registry(s: &Services, args: &Map<String, Value>) -> CallT
         inputs,
         enabled: args.get("enabled").and_then(Value::as_bool),
     };
-    match s.registries.add(registry, id, request, Source::Mcp).await {
+    match s
+        .registries
+        .add(registry, id, request, caller.clone())
+        .await
+    {
         Ok(added) => json_result(&added),
         Err(e) => refused(&e),
     }

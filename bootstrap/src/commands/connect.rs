@@ -2,6 +2,8 @@
 //! into (or removed from) an AI client's config, the file backed up first.
 
 use clap::Args;
+use mcpproxy_application::ManagementError;
+use mcpproxy_application::connect::ConnectError;
 use mcpproxy_application::ports::ClientError;
 use mcpproxy_domain::activity::Source;
 use serde_json::{Value, json};
@@ -44,6 +46,16 @@ impl From<ClientError> for Refusal {
         Refusal {
             status: None,
             message: e.to_string(),
+            code: None,
+        }
+    }
+}
+
+impl From<ConnectError> for Refusal {
+    fn from(e: ConnectError) -> Self {
+        match e {
+            ConnectError::Forbidden(gate) => ManagementError::Forbidden(gate).into(),
+            ConnectError::Client(c) => c.into(),
         }
     }
 }
@@ -99,7 +111,7 @@ pub async fn connect(ctx: &Context, args: ConnectArgs) -> Result<(), Failure> {
                         .connect_all(Some(&name), args.force, Source::Cli)
                         .await;
                     local.close().await;
-                    to_json(all)
+                    to_json(all.map_err(Refusal::from)?)
                 }
             };
             ctx.show(&local_or_daemon, print_all);

@@ -35,9 +35,9 @@ pub struct ImportArgs {
 
 impl From<ImportError> for Refusal {
     fn from(e: ImportError) -> Self {
-        Refusal {
-            status: None,
-            message: e.to_string(),
+        match e {
+            ImportError::Management(m) => m.into(),
+            ImportError::Client(c) => c.into(),
         }
     }
 }

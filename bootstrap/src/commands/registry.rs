@@ -128,22 +128,23 @@ pub fn segment(raw: &str) -> String {
         .collect()
 }
 
-fn refusal(e: &impl std::fmt::Display) -> Refusal {
+fn refusal(e: &impl std::fmt::Display, code: &str) -> Refusal {
     Refusal {
         status: None,
         message: e.to_string(),
+        code: Some(code.to_owned()),
     }
 }
 
 impl From<RegistryServiceError> for Refusal {
     fn from(e: RegistryServiceError) -> Self {
-        refusal(&e)
+        refusal(&e, e.code())
     }
 }
 
 impl From<RegistrySourceError> for Refusal {
     fn from(e: RegistrySourceError) -> Self {
-        refusal(&e)
+        refusal(&e, e.code())
     }
 }
 

@@ -8,11 +8,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use mcpproxy_application::ports::{
-    ActivityRepository, ApprovalRepository, Clock, ConfigStore, PromptApprovalRepository, Relay,
-    ServerRepository, ServerRuntime, StorageError, SystemClock, UpstreamError, UpstreamNotice,
-    UpstreamPool,
+    ActivityRepository, ApprovalRepository, Clock, ConfigStore, Relay, ServerRepository,
+    ServerRuntime, StorageError, SystemClock, UpstreamError, UpstreamNotice, UpstreamPool,
 };
-use mcpproxy_application::{ActivityLog, EventBus, ManagementService, ProtocolRelay};
+use mcpproxy_application::{ActivityLog, EventBus, ManagementService};
 use mcpproxy_config::FileConfigStore;
 use mcpproxy_domain::{ServerName, Tool};
 use mcpproxy_storage::Database;
@@ -69,14 +68,7 @@ impl Standalone {
             activity.clone(),
             clock,
         ));
-        let discovery = crate::app::Discovery::new(
-            store.clone(),
-            management.clone(),
-            Arc::new(ProtocolRelay::new(store, Arc::new(NoUpstreams))),
-            Arc::new(db.clone()) as Arc<dyn PromptApprovalRepository>,
-            events,
-            activity,
-        );
+        let discovery = crate::app::Discovery::new(store, management.clone(), activity);
         Ok(Self {
             management,
             discovery,

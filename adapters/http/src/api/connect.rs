@@ -3,12 +3,24 @@
 
 use axum::Json;
 use axum::extract::{Path, Query};
+use mcpproxy_application::ManagementError;
+use mcpproxy_application::connect::ConnectError;
 use mcpproxy_application::ports::{ClientChange, ClientStatus};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::envelope::{ApiResult, Envelope, ErrorEnvelope, ok};
+use super::envelope::{ApiError, ApiResult, Envelope, ErrorEnvelope, ok};
 use super::{Caller, State};
+
+impl From<ConnectError> for ApiError {
+    fn from(e: ConnectError) -> Self {
+        match e {
+            // A gate's refusal looks the same on every route.
+            ConnectError::Forbidden(gate) => ManagementError::Forbidden(gate).into(),
+            ConnectError::Client(c) => c.into(),
+        }
+    }
+}
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ClientList {
@@ -67,8 +79,8 @@ pub struct ConnectBody {
 #[utoipa::path(post, operation_id = "connect_client", path = "/connect/{client}", tag = "connect", request_body = ConnectBody,
     params(("client" = String, Path, description = "claude-code, claude-desktop, cursor, windsurf, vscode, codex or gemini")),
     responses((status = 200, description = "Done", body = Envelope<ClientChange>), (status = 400, description = "The config file does not parse (with its line); nothing was written", body = ErrorEnvelope),
-        (status = 401, description = "Missing or wrong API key", body = ErrorEnvelope), (status = 404, description = "Unknown client", body = ErrorEnvelope),
-        (status = 409, description = "An entry of that name points elsewhere; send force", body = ErrorEnvelope), (status = 422, description = "The file cannot be read or written", body = ErrorEnvelope)))]
+        (status = 401, description = "Missing or wrong API key", body = ErrorEnvelope), (status = 403, description = "Refused by a config gate (read_only_mode, disable_management, an agent token)", body = ErrorEnvelope),
+        (status = 404, description = "Unknown client", body = ErrorEnvelope), (status = 409, description = "An entry of that name points elsewhere; send force", body = ErrorEnvelope), (status = 422, description = "The file cannot be read or written", body = ErrorEnvelope)))]
 pub async fn connect(
     state: State,
     Caller(source): Caller,
@@ -87,8 +99,8 @@ pub async fn connect(
 #[utoipa::path(delete, operation_id = "disconnect_client", path = "/connect/{client}", tag = "connect",
     params(("client" = String, Path, description = "claude-code, claude-desktop, cursor, windsurf, vscode, codex or gemini"), EntryQuery),
     responses((status = 200, description = "Done", body = Envelope<ClientChange>), (status = 400, description = "The config file does not parse (with its line); nothing was written", body = ErrorEnvelope),
-        (status = 401, description = "Missing or wrong API key", body = ErrorEnvelope), (status = 404, description = "Unknown client", body = ErrorEnvelope),
-        (status = 422, description = "The file cannot be read or written", body = ErrorEnvelope)))]
+        (status = 401, description = "Missing or wrong API key", body = ErrorEnvelope), (status = 403, description = "Refused by a config gate (read_only_mode, disable_management, an agent token)", body = ErrorEnvelope),
+        (status = 404, description = "Unknown client", body = ErrorEnvelope), (status = 422, description = "The file cannot be read or written", body = ErrorEnvelope)))]
 pub async fn disconnect(
     state: State,
     Caller(source): Caller,

@@ -75,7 +75,7 @@ pub struct PathImport {
 
 async fn run(
     state: &State,
-    source: mcpproxy_domain::activity::Source,
+    source: mcpproxy_domain::Caller,
     from: ImportSource,
     options: ImportOptions,
     q: &ImportQuery,

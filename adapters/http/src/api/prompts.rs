@@ -18,11 +18,16 @@ impl From<PromptError> for ApiError {
             PromptError::Unknown(_) | PromptError::Relay(RelayRefusal::UnknownServer(_)) => {
                 StatusCode::NOT_FOUND
             }
-            PromptError::Held { .. } | PromptError::Disabled => StatusCode::FORBIDDEN,
+            PromptError::Held { .. } | PromptError::Relay(RelayRefusal::Gate(_)) => {
+                StatusCode::FORBIDDEN
+            }
             PromptError::Relay(_) => StatusCode::BAD_GATEWAY,
             PromptError::Storage(_) => StatusCode::SERVICE_UNAVAILABLE,
         };
-        Self::new(status, e.to_string())
+        Self {
+            code: e.code(),
+            ..Self::new(status, e.to_string())
+        }
     }
 }
 
@@ -73,7 +78,7 @@ pub async fn approve(
     let approved = state
         .0
         .prompts
-        .set_approval(&id, body.prompts.as_deref(), true, source)
+        .set_approval(&id, body.prompts.as_deref(), true, &source)
         .await?;
     Ok(ok(PromptsApproved {
         server: id,
