@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is how a test reports
 
 mod connect;
+mod gates;
 mod import;
 mod prompts;
 mod registry;
