@@ -300,6 +300,49 @@ impl PromptService {
             .await?)
     }
 
+    /// `completion/complete` on the aggregated endpoints. A prompt's arguments are completed
+    /// only for a prompt that is offered (exposed and approved): a held prompt reaches
+    /// nobody, not even through its completions. The built-ins complete nothing; a resource
+    /// reference goes to the relay as it is.
+    pub async fn complete(&self, params: Value, caller: &Caller) -> Result<Value, PromptError> {
+        let reference = &params["ref"];
+        if reference["type"] == "ref/prompt" {
+            let name = reference["name"].as_str().unwrap_or_default();
+            self.relay.prompts_gate(caller)?;
+            if name == builtin::SETUP || name == builtin::TROUBLESHOOT {
+                return Ok(json!({"completion": {"values": [], "hasMore": false}}));
+            }
+            let (server, prompt) = self.relay.split_prompt(name, caller)?;
+            if !self.exposed(&server.name) {
+                return Err(PromptError::Unknown(name.to_owned()));
+            }
+            self.admit(&server, prompt).await?;
+        }
+        Ok(self.relay.complete(params, caller).await?)
+    }
+
+    /// `completion/complete` of a server's own endpoint, under the same rule.
+    pub async fn server_complete(
+        &self,
+        server: &str,
+        params: Value,
+        caller: &Caller,
+    ) -> Result<Value, PromptError> {
+        if params["ref"]["type"] == "ref/prompt" {
+            self.relay.prompts_gate(caller)?;
+            let open = self.relay.open(server, caller)?;
+            let prompt = params["ref"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            self.admit(&open, &prompt).await?;
+        }
+        Ok(self
+            .relay
+            .forward(server, "completion/complete", params, caller)
+            .await?)
+    }
+
     /// `prompts/list` of a server's own endpoint: its approved prompts, its own names.
     pub async fn server_list(&self, server: &str, caller: &Caller) -> Result<Value, PromptError> {
         self.relay.prompts_gate(caller)?;

@@ -418,10 +418,10 @@ impl ServerHandler for ProxyHandler {
     ) -> Result<CompleteResult, ErrorData> {
         let answer = self
             .services
-            .relay
+            .prompts
             .complete(to_json(&request)?, &self.caller)
             .await
-            .map_err(refusal)?;
+            .map_err(prompt_refusal)?;
         from_json(answer)
     }
 

@@ -355,7 +355,13 @@ impl ServerHandler for ServerEndpoint {
         request: CompleteRequestParams,
         _context: RequestContext<RoleServer>,
     ) -> Result<CompleteResult, ErrorData> {
-        self.relay("completion/complete", &request).await
+        let answer = self
+            .services
+            .prompts
+            .server_complete(&self.server, to_json(&request)?, &self.caller)
+            .await
+            .map_err(prompt_refusal)?;
+        from_json(answer)
     }
 
     async fn set_level(
