@@ -8,14 +8,14 @@
 
 use std::sync::Arc;
 
-use mcpproxy_domain::Caller;
 use mcpproxy_domain::plaintext::{PlaintextSecret, plaintext_secrets};
+use mcpproxy_domain::{Caller, CallerKind};
 use mcpproxy_domain::{ServerConfig, ServerName};
 use serde::Serialize;
 use serde_json::Value;
 
 use crate::gates::Action;
-use crate::management::{AddServer, ManagementError, ManagementService};
+use crate::management::{AddServer, ManagementError, ManagementService, starts_quarantined};
 use crate::ports::{ClientConfigs, ClientError, ConfigStore, ForeignConfigPath, ImportSource};
 
 /// What to import and how.
@@ -205,7 +205,7 @@ impl ImportService {
             });
         }
         let current = self.config.current();
-        let quarantine = current.quarantine_enabled() && !request.skip_quarantine;
+        let agent = caller.kind() == CallerKind::Agent;
         let mut added = Vec::new();
         for server in foreign
             .servers
@@ -241,7 +241,7 @@ impl ImportService {
                         &config,
                         &foreign.format,
                         &server.original_name,
-                        quarantine,
+                        starts_quarantined(&current, &config, request.skip_quarantine, agent),
                     ));
                     added.push(config);
                 } else {

@@ -47,6 +47,20 @@ pub enum ManagementError {
     Upstream(#[from] UpstreamError),
 }
 
+/// Whether a server added now starts quarantined: unless quarantine is off, or the person
+/// adding it vouches for it (`--no-quarantine`, `trust_mode: auto`). An agent cannot vouch
+/// for the server it adds.
+pub(crate) fn starts_quarantined(
+    config: &Config,
+    server: &ServerConfig,
+    skip_quarantine: bool,
+    agent: bool,
+) -> bool {
+    let skip = skip_quarantine && !agent;
+    let trusted_by_mode = server.effective_trust_mode() == TrustMode::Auto && !agent;
+    config.quarantine_enabled() && !skip && !trusted_by_mode
+}
+
 /// A new server and how to admit it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AddServer {
@@ -271,11 +285,12 @@ impl ManagementService {
                 if !errors.is_empty() {
                     return Err(ManagementError::Invalid(errors));
                 }
-                // An agent cannot vouch for the server it adds.
-                let skip = request.skip_quarantine && !agent;
-                let trusted_by_mode = server.effective_trust_mode() == TrustMode::Auto && !agent;
-                let quarantine = config.quarantine_enabled() && !skip && !trusted_by_mode;
-                server.quarantined = Some(quarantine);
+                server.quarantined = Some(starts_quarantined(
+                    config,
+                    &server,
+                    request.skip_quarantine,
+                    agent,
+                ));
                 server.created = Some(now.clone());
                 server.updated = Some(now);
                 config.servers.push(server.clone());
