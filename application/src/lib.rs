@@ -17,6 +17,7 @@ pub mod events;
 pub mod gates;
 pub mod import;
 pub mod isolation;
+pub mod launch;
 pub mod management;
 pub mod ports;
 pub mod prompts;

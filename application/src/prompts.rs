@@ -12,6 +12,7 @@
 use std::sync::Arc;
 
 use mcpproxy_domain::activity::{ActivityKind, ActivityStatus, Source};
+use mcpproxy_domain::name::{DIRECT_SEPARATOR, direct_name};
 use mcpproxy_domain::prompt::Prompt;
 use mcpproxy_domain::{
     ApprovalDecision, ApprovalState, Caller, DomainEvent, ServerName, ServerSettings, ToolApproval,
@@ -25,7 +26,7 @@ use crate::activity::{ActivityDraft, ActivityLog};
 use crate::gates::{self, Action, Gate};
 use crate::management::ManagementService;
 use crate::ports::{ConfigStore, EventPublisher, PromptApprovalRepository, StorageError};
-use crate::relay::{PROMPT_SEPARATOR, ProtocolRelay, RelayRefusal};
+use crate::relay::{ProtocolRelay, RelayRefusal};
 use crate::settings::LiveSettings;
 
 #[path = "prompts_builtin.rs"]
@@ -206,6 +207,9 @@ impl PromptService {
             return Ok(Vec::new());
         }
         let mut out = builtin::definitions();
+        // Each name once; a server whose name cannot form `server__prompt` names is left
+        // out (its own endpoint still has its prompts), as for tools.
+        let mut seen = std::collections::HashSet::new();
         for name in self.relay.offering("prompts", caller) {
             if !self.exposed(&name) {
                 continue;
@@ -214,9 +218,14 @@ impl PromptService {
                 continue;
             };
             for mut item in self.approved(&server).await? {
-                let own = item["name"].as_str().unwrap_or_default().to_owned();
-                item["name"] = json!(format!("{name}{PROMPT_SEPARATOR}{own}"));
-                out.push(item);
+                if let Some(direct) = item["name"]
+                    .as_str()
+                    .and_then(|own| direct_name(&name, own))
+                    && seen.insert(direct.clone())
+                {
+                    item["name"] = json!(direct);
+                    out.push(item);
+                }
             }
         }
         Ok(out)
@@ -424,7 +433,7 @@ impl PromptService {
                 .find(|w| !records.iter().any(|r| &r.tool == *w))
         {
             return Err(PromptError::Unknown(format!(
-                "{server}{PROMPT_SEPARATOR}{missing}"
+                "{server}{DIRECT_SEPARATOR}{missing}"
             )));
         }
         let mut changed = Vec::new();

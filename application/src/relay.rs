@@ -13,6 +13,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use mcpproxy_domain::name::split_direct;
 use mcpproxy_domain::policy::GrantOrigin;
 use mcpproxy_domain::{Caller, Refusal, ServerName, ServerSettings};
 use serde_json::{Value, json};
@@ -21,9 +22,6 @@ use tokio::sync::RwLock;
 use crate::catalog::ToolCatalog;
 use crate::gates::{self, Action, Gate};
 use crate::ports::{UpstreamError, UpstreamPool};
-
-/// The separator of aggregated prompt names: `github__review_pr`.
-pub const PROMPT_SEPARATOR: &str = "__";
 
 /// How long one relayed request may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
@@ -229,18 +227,11 @@ impl ProtocolRelay {
         caller: &Caller,
     ) -> Result<(Arc<ServerSettings>, &'a str), RelayRefusal> {
         let unknown = || RelayRefusal::UnknownPrompt(name.to_owned());
-        // Server names may hold `__`; try every split, longest server name first.
-        let view = self.catalog.view();
-        let mut splits: Vec<(&str, &str)> = name
-            .match_indices(PROMPT_SEPARATOR)
-            .map(|(i, _)| (&name[..i], &name[i + PROMPT_SEPARATOR.len()..]))
-            .collect();
-        splits.reverse();
-        let (server, prompt) = splits
-            .into_iter()
-            .find(|(server, prompt)| !prompt.is_empty() && view.server(server).is_some())
-            .ok_or_else(unknown)?;
-        Ok((self.open(server, caller)?, prompt))
+        let (server, prompt) = split_direct(name).ok_or_else(unknown)?;
+        match self.open(server.as_str(), caller) {
+            Err(RelayRefusal::UnknownServer(_)) => Err(unknown()),
+            other => Ok((other?, prompt)),
+        }
     }
 
     /// The resources of every server `caller` may reach, URIs unchanged; remembers who owns

@@ -15,7 +15,7 @@ use mcpproxy_application::ports::{
 use mcpproxy_application::{
     ActivityLog, AuthService, CallService, ClientService, EventBus, ImportService,
     IsolationService, ManagementService, PromptService, ProtocolRelay, RegistryService,
-    ToolCatalog, UpstreamTracker,
+    ToolCatalog, UpstreamTracker, launch,
 };
 use mcpproxy_config::FileConfigStore;
 use mcpproxy_domain::{DomainEvent, ServerName};
@@ -185,7 +185,7 @@ async fn follow_config(
         match events.recv().await {
             Ok(DomainEvent::ServerChanged { .. } | DomainEvent::ConfigReloaded { .. })
             | Err(broadcast::error::RecvError::Lagged(_)) => {
-                pool.reconcile(&store.current()).await;
+                pool.reconcile(&launch::runnable(&store.current())).await;
                 if let Err(e) = catalog.config_changed().await {
                     tracing::error!("could not update the tool catalog: {e}");
                 }
@@ -318,7 +318,7 @@ impl App {
             tokio::spawn(follow_auth(bus.subscribe(), auth.clone(), pool.clone())),
             tokio::spawn(prompts.clone().follow(bus.subscribe())),
         ];
-        pool.reconcile(&store.current()).await;
+        pool.reconcile(&launch::runnable(&store.current())).await;
         Ok(Self {
             store,
             db,
