@@ -3,7 +3,8 @@
 //! action with the same [`Gate::code`].
 //!
 //! `disable_management` and `read_only_mode` hold every change: the config, the servers'
-//! connections (restart, rediscover), tool approvals, logins and logouts, the API key.
+//! connections (restart, rediscover), tool and prompt approvals, logins and logouts, the
+//! API key, and the proxy's entry in AI clients' config files (connect, disconnect).
 //! Reading is never gated. `allow_server_add` / `allow_server_remove` hold adding and
 //! removing servers, `enable_prompts` the relay of prompts. Two rules are about who asks:
 //! agents may not lift a quarantine nor change a server's trust (a person decides that a
