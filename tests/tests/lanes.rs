@@ -187,12 +187,20 @@ async fn forty_slow_starting_servers_all_reach_ready_without_passing_through_err
             "{server}"
         );
     }
-    // Servers that waited say so in their log.
-    let waited = t
-        .log(&format!("starter{:02}", STARTERS - 1))
-        .await
-        .join("\n");
-    assert!(waited.contains("waiting for a start slot"), "{waited}");
+    // Servers that waited say so in their log. Which ones waited depends on how fast the
+    // first starts finish (on a loaded machine a late one may find a free slot), so ask
+    // all of them.
+    let mut waited = 0;
+    for i in 0..STARTERS {
+        let log = t.log(&format!("starter{i:02}")).await.join("\n");
+        if log.contains("waiting for a start slot") {
+            waited += 1;
+        }
+    }
+    assert!(
+        waited > 0,
+        "no server's log says it waited for a start slot"
+    );
     println!(
         "{STARTERS} servers burning {BURN_MS} ms of CPU each: all Ready in {elapsed:?} ({} ms of CPU in all)",
         STARTERS as u64 * BURN_MS
