@@ -14,6 +14,7 @@ pub mod events;
 pub mod management;
 pub mod ports;
 pub mod relay;
+pub mod savings;
 pub mod search;
 pub mod upstream;
 
@@ -26,7 +27,8 @@ pub use call::{CallError, CallRequest, CallService};
 pub use catalog::{CatalogError, ToolCatalog, ToolListing};
 pub use events::EventBus;
 pub use management::{
-    AddServer, BulkError, BulkResult, Gate, ManagementError, ManagementService, ServerView,
+    AddServer, Allowed, BulkError, BulkResult, Gate, ManagementError, ManagementService, ServerView,
 };
 pub use relay::{ProtocolRelay, RelayRefusal};
+pub use savings::TokenSavings;
 pub use upstream::UpstreamTracker;

@@ -232,6 +232,24 @@ impl ManagementService {
         Ok(())
     }
 
+    /// `allow_server_add`, on top of [`Self::gate`] for a config change.
+    fn gate_add(config: &Config) -> Result<(), ManagementError> {
+        if config.allow_server_add {
+            Ok(())
+        } else {
+            Err(ManagementError::Forbidden(Gate::AddNotAllowed))
+        }
+    }
+
+    /// `allow_server_remove`, on top of [`Self::gate`] for a config change.
+    fn gate_remove(config: &Config) -> Result<(), ManagementError> {
+        if config.allow_server_remove {
+            Ok(())
+        } else {
+            Err(ManagementError::Forbidden(Gate::RemoveNotAllowed))
+        }
+    }
+
     fn parse_name(name: &str) -> Result<ServerName, ManagementError> {
         ServerName::parse(name).map_err(|_| ManagementError::NotFound(name.to_owned()))
     }
@@ -292,9 +310,7 @@ impl ManagementService {
         let now = self.clock.now().to_string();
         let added = self
             .modify(Change::Config, |config| {
-                if !config.allow_server_add {
-                    return Err(ManagementError::Forbidden(Gate::AddNotAllowed));
-                }
+                Self::gate_add(config)?;
                 let mut server = request.config;
                 if config.server(&server.name).is_some() {
                     return Err(ManagementError::AlreadyExists(server.name.to_string()));
@@ -332,9 +348,7 @@ impl ManagementService {
     pub async fn remove_server(&self, name: &str, source: Source) -> Result<(), ManagementError> {
         let name = Self::parse_name(name)?;
         self.modify(Change::Config, |config| {
-            if !config.allow_server_remove {
-                return Err(ManagementError::Forbidden(Gate::RemoveNotAllowed));
-            }
+            Self::gate_remove(config)?;
             let before = config.servers.len();
             config.servers.retain(|s| s.name != name);
             if config.servers.len() == before {
@@ -617,6 +631,10 @@ impl ManagementService {
 #[path = "management_config.rs"]
 mod config_ops;
 pub use config_ops::AppliedConfig;
+
+#[path = "management_allowed.rs"]
+mod allowed;
+pub use allowed::Allowed;
 
 #[cfg(test)]
 #[path = "management_tests.rs"]

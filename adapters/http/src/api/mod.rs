@@ -125,6 +125,7 @@ pub fn routes() -> OpenApiRouter<Arc<Api>> {
         .routes(routes!(servers::logs))
         .routes(routes!(auth::status))
         .routes(routes!(tools::list))
+        .routes(routes!(tools::token_stats))
         .routes(routes!(tools::search))
         .routes(routes!(tools::call))
         .routes(routes!(activity::list))
