@@ -81,11 +81,9 @@ pub fn token_savings<'a>(
         count += 1;
     }
     let total = tokens(total_bytes);
-    let average = if count == 0 {
-        0
-    } else {
-        tokens(total_bytes / count * tools_limit.min(count))
-    };
+    let average = total_bytes
+        .checked_div(count)
+        .map_or(0, |per_tool| tokens(per_tool * tools_limit.min(count)));
     let saved = total.saturating_sub(average);
     #[allow(clippy::cast_precision_loss)] // a percentage for people
     let percentage = if total == 0 {

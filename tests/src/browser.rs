@@ -52,6 +52,9 @@ fn need(path: &str) {
     );
 }
 
+// chromedriver and the watchdog live as long as this process; the watchdog stops the browser
+// when it ends, and init reaps them both.
+#[allow(clippy::zombie_processes)]
 async fn start() -> Shared {
     need(CHROMIUM);
     need(CHROMEDRIVER);

@@ -168,29 +168,26 @@ fn without_key(query: &str) -> String {
         .join("&")
 }
 
-/// Whether a request that comes with the cookie was made by the panel itself: a browser
-/// says where a request comes from (`Sec-Fetch-Site`, and `Origin` on anything but a GET).
-/// Another site on this machine (same host, another port) would count as "same site" for
-/// `SameSite=Strict`, so changes must also come from this very origin.
+/// Whether a request that comes with the cookie was made by the panel itself. Browsers say
+/// where a request comes from in `Sec-Fetch-Site`, which no script can set; without it
+/// (older browsers), a change must carry an `Origin` equal to this host. Another site on
+/// this machine (same host, another port) counts as "same site" for `SameSite=Strict`, so
+/// nothing less than the same origin will do. (`Origin` alone is not enough: with the
+/// panel's `no-referrer` policy a form's `Origin` is `null`.)
 fn from_this_origin(request: &Request) -> bool {
     let headers = request.headers();
-    let fetch_site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
-    if !matches!(fetch_site, None | Some("same-origin" | "none")) {
-        return false;
-    }
-    if matches!(*request.method(), Method::GET | Method::HEAD) {
-        return true;
-    }
-    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
-    let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
-    match (host, origin) {
-        (Some(host), Some(origin)) => {
-            origin
-                .strip_prefix("http://")
-                .or(origin.strip_prefix("https://"))
-                == Some(host)
+    let safe = matches!(*request.method(), Method::GET | Method::HEAD);
+    match headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
+        Some("same-origin") => true,
+        // Typed in the address bar or opened from a bookmark: reading only.
+        Some("none") => safe,
+        Some(_) => false,
+        None => {
+            let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+            let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
+            safe || matches!((host, origin), (Some(host), Some(origin))
+                if origin.strip_prefix("http://").or(origin.strip_prefix("https://")) == Some(host))
         }
-        _ => false,
     }
 }
 
@@ -314,7 +311,7 @@ async fn sign_in(State(web): State<Web>, request: Request) -> Response {
         let body = signin::page(
             &web.assets,
             &next,
-            Some("That is not this proxy's API key. `mcpproxy status --show-key` prints it."),
+            Some("That is not this proxy's API key. Run mcpproxy status --show-key to see it."),
         );
         return html(StatusCode::UNAUTHORIZED, body);
     }

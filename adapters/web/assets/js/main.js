@@ -1,11 +1,11 @@
-// main.js: the panel starts — what the gates allow first (so no control is offered that
-// would be refused), then the page, then the live events.
+// main.js: the panel starts — the page at once, what the gates allow as soon as the proxy
+// says (until then no control that changes anything is offered), then the live events.
 
-async function start() {
+function start() {
   app.view = $("#main");
   interceptLinks();
-  await loadStatus();
   render({ focus: false });
+  loadStatus();
   startLive();
 }
 

@@ -61,6 +61,8 @@ page({
         card(list.length, "servers", "", "/ui/servers"),
         ...SERVER_BUCKETS.map(([k, label, kind]) =>
           card(counts[k], label.toLowerCase(), counts[k] ? kind : "", `/ui/servers?state=${k}`)));
+      // For the first-paint measurement (tests/tests/web.rs): when the servers first show.
+      if (!performance.getEntriesByName("mcpproxy:servers-shown").length) performance.mark("mcpproxy:servers-shown");
       const needs = list.filter((s) => ["error", "login", "quarantined"].includes(serverBucket(s)));
       fill(attention, h("h2", { id: "attention-h" }, "Needs attention"),
         needs.length

@@ -14,11 +14,18 @@ function toolReview(server, tool, after) {
   if (tool.state === "changed") {
     parts.push(h("p", { class: "small" },
       "This tool changed since it was approved. Agents cannot see or call it until it is approved again."));
-    if ((tool.approved_description ?? null) !== null) {
-      parts.push(diffView("Description: approved → now", tool.approved_description, tool.description));
+    const before = tool.approved_description ?? null;
+    if (before !== null && before !== tool.description) {
+      parts.push(diffView("Description: approved → now", before, tool.description));
+    } else if (before !== null) {
+      parts.push(h("p", { class: "small muted" }, "Description: unchanged."));
     }
     if (tool.approved_input_schema) {
-      parts.push(diffView("Input schema: approved → now", pretty(tool.approved_input_schema), pretty(tool.inputSchema)));
+      const was = pretty(tool.approved_input_schema);
+      const now = pretty(tool.inputSchema);
+      parts.push(was === now
+        ? h("p", { class: "small muted" }, "Input schema: unchanged.")
+        : diffView("Input schema: approved → now", was, now));
     }
   } else {
     parts.push(h("p", { class: "desc" }, tool.description || "No description."));
@@ -103,7 +110,7 @@ page({
       const order = { changed: 0, pending: 1, approved: 2 };
       tools.sort((a, b) => order[a.state] - order[b.state] || a.name.localeCompare(b.name));
       const approveAll = waiting.length && allowed("change_config")
-        ? button(`Approve all ${waiting.length}`, async (e) => {
+        ? button(`Approve all (${waiting.length})`, async (e) => {
           const btn = e.currentTarget;
           const yes = await confirmAction({ title: `Approve ${waiting.length} tools of ${name}?`, message: "They become available to agents as they are now.", confirm: "Approve all" });
           if (yes) act(btn, () => api("POST", `/servers/${enc(name)}/tools/approve`, {}), "Tools approved").then((r) => r && loadTools());

@@ -158,13 +158,19 @@ page({
 
     filterInput.addEventListener("input", () => { ctx.setQuery({ q: filterInput.value }); offset = 0; renderList(); });
     stateSelect.addEventListener("change", () => { ctx.setQuery({ state: stateSelect.value }); offset = 0; renderList(); });
-    const onStatus = () => { if (loaded) { renderToolbar(); renderList(); } };
+    // "Add a server" from elsewhere (?add=1) opens the dialog once the gates allow it.
+    let wantAdd = Boolean(ctx.query.get("add"));
+    const onStatus = () => {
+      if (wantAdd && allowed("add_servers")) {
+        wantAdd = false;
+        ctx.setQuery({ add: null });
+        serverDialog(null, load);
+      }
+      if (loaded) { renderToolbar(); renderList(); }
+    };
     app.statusListeners.add(onStatus);
     load();
-    if (ctx.query.get("add") && allowed("add_servers")) {
-      ctx.setQuery({ add: null });
-      serverDialog(null, load);
-    }
+    if (app.status) onStatus();
     const reload = debounce(load, 200);
     return {
       refresh: load,
