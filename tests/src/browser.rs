@@ -174,7 +174,9 @@ pub async fn page() -> Page {
         http: client(),
         _turn: turn,
     };
-    // A fresh start: a desktop window, no page of the last test.
+    // A fresh start: one desktop window in light colours, no page of the last test.
+    page.close_other_windows().await;
+    page.color_scheme("light").await;
     page.resize(1280, 900).await;
     page.goto("about:blank").await;
     page
@@ -227,6 +229,43 @@ impl Page {
             Some(e) => Err(format!("{e}: {}", answer["value"]["message"])),
             None => Ok(answer["value"].clone()),
         }
+    }
+
+    /// Closes the windows a test opened (a link with `target=_blank`), keeping this one.
+    async fn close_other_windows(&self) {
+        let current = self.call(reqwest::Method::GET, "/window", None).await;
+        let handles = self
+            .call(reqwest::Method::GET, "/window/handles", None)
+            .await;
+        for handle in handles.as_array().unwrap() {
+            if *handle != current {
+                self.call(
+                    reqwest::Method::POST,
+                    "/window",
+                    Some(json!({"handle": handle})),
+                )
+                .await;
+                self.call(reqwest::Method::DELETE, "/window", None).await;
+            }
+        }
+        self.call(
+            reqwest::Method::POST,
+            "/window",
+            Some(json!({"handle": current})),
+        )
+        .await;
+    }
+
+    /// Pretends the system asks for `light` or `dark` colours (`prefers-color-scheme`).
+    pub async fn color_scheme(&self, scheme: &str) {
+        self.call(
+            reqwest::Method::POST,
+            "/goog/cdp/execute",
+            Some(json!({"cmd": "Emulation.setEmulatedMedia", "params": {
+                "features": [{"name": "prefers-color-scheme", "value": scheme}]
+            }})),
+        )
+        .await;
     }
 
     pub async fn goto(&self, url: &str) {
@@ -346,10 +385,21 @@ impl Page {
         .await;
     }
 
-    /// Clicks the first element matching `css`, waiting for it.
+    /// Clicks the first element matching `css`, waiting for it. A live update may replace
+    /// the element between finding and clicking it; then it is found again.
     pub async fn click_on(&self, css: &str) {
-        let element = self.find(css).await;
-        self.click(&element).await;
+        for _ in 0..5 {
+            let element = self.find(css).await;
+            match self
+                .try_call(&format!("/element/{}/click", element.0), json!({}))
+                .await
+            {
+                Ok(_) => return,
+                Err(e) if e.contains("stale element") => {}
+                Err(e) => panic!("clicking {css}: {e}"),
+            }
+        }
+        panic!("{css} kept being replaced");
     }
 
     /// Clicks the first button (or link) whose text is `label` exactly.

@@ -74,8 +74,14 @@ async fn every_page_is_accessible_on_a_desktop_and_a_phone() {
     }
     let page = page().await;
     sign_in(&page, &proxy, "").await;
-    for (width, height, label) in [(1280, 900, "desktop"), (360, 780, "phone")] {
+    for (width, height, label) in [
+        (1280, 900, "desktop"),
+        (360, 780, "phone"),
+        (1280, 900, "dark"),
+    ] {
         page.resize(width, height).await;
+        page.color_scheme(if label == "dark" { "dark" } else { "light" })
+            .await;
         for (path, text) in [
             ("", "Tokens saved"),
             ("servers", "Add server"),
@@ -91,6 +97,13 @@ async fn every_page_is_accessible_on_a_desktop_and_a_phone() {
             let name = if path.is_empty() { "dashboard" } else { path };
             let name = name.replace('/', "-");
             page.check_accessibility(&format!("{name} ({label})")).await;
+            let overflow = page
+                .exec(
+                    "return document.documentElement.scrollWidth - document.documentElement.clientWidth;",
+                    json!([]),
+                )
+                .await;
+            assert_eq!(overflow, 0, "{name} ({label}) fits the width");
             page.screenshot(&format!("page-{name}-{label}")).await;
         }
     }
@@ -224,6 +237,65 @@ async fn a_server_added_in_the_panel_turns_ready_live_and_follows_the_cli() {
     page.until("fx ready again", &format!("{fx}.includes('Ready')"))
         .await;
     assert_eq!(home.read_config()["mcpServers"][0]["enabled"], true);
+
+    // Edit sends what changed; a masked value left as shown keeps its value.
+    page.click_on("button[aria-label='Edit fx']").await;
+    let env = page
+        .exec(
+            "return document.querySelector('dialog textarea[name=env]').value;",
+            json!([]),
+        )
+        .await;
+    assert!(
+        !env.as_str().unwrap().contains("hello"),
+        "secrets are masked: {env}"
+    );
+    page.fill("dialog input[name=working_dir]", "/tmp").await;
+    page.click_button("Save").await;
+    page.until("the dialog closed", "!document.querySelector('dialog')")
+        .await;
+    let saved = home.read_config();
+    assert_eq!(saved["mcpServers"][0]["working_dir"], "/tmp");
+    assert_eq!(saved["mcpServers"][0]["env"]["GREETING"], "hello");
+
+    // Remove asks first.
+    page.click_on("button[aria-label='Remove fx']").await;
+    page.until_text("This cannot be undone").await;
+    page.click_button("Remove").await;
+    page.until_text("No servers yet").await;
+    assert_eq!(home.read_config()["mcpServers"], json!([]));
+}
+
+#[tokio::test]
+async fn logging_in_to_a_server_from_the_panel_turns_it_ready() {
+    let server = mcpproxy_tests::oauth::start(3600, true).await;
+    let home = Home::new();
+    home.write_config(
+        &json!({"api_key": KEY, "mcpServers": [
+            {"name": "secure", "url": server.mcp_url(), "protocol": "streamable-http", "quarantined": false}
+        ]})
+        .to_string(),
+    );
+    let proxy = Proxy::start_with(&home, &[], |cmd| {
+        cmd.env("NO_BROWSER", "1");
+    })
+    .await;
+    let page = page().await;
+    sign_in(&page, &proxy, "servers").await;
+    let secure = row_text("secure");
+    page.until(
+        "secure waiting for a login",
+        &format!("{secure}.includes('Login required') || {secure}.includes('Authenticating')"),
+    )
+    .await;
+    page.click_on("button[aria-label='Log in to secure']").await;
+    page.click_on("dialog a[target=_blank]").await;
+    page.until(
+        "secure ready after the callback",
+        &format!("{secure}.includes('Ready')"),
+    )
+    .await;
+    page.screenshot("logged-in").await;
 }
 
 #[tokio::test]
@@ -254,6 +326,18 @@ async fn a_changed_tool_shows_its_diff_and_approving_it_makes_it_callable() {
 
     let page = page().await;
     sign_in(&page, &proxy, "servers/fx").await;
+    // The log follows: a line the server writes now shows up on its own.
+    api.post(
+        "/tools/call",
+        &json!({"tool_name": "fx:stderr", "arguments": {"text": "a line for the panel"}}),
+    )
+    .await
+    .data();
+    page.until(
+        "the new log line",
+        "document.querySelector('pre.log')?.innerText.includes('a line for the panel')",
+    )
+    .await;
     let echo = "article[data-tool='echo']";
     page.find(&format!("{echo}[data-state='changed']")).await;
     let added = page

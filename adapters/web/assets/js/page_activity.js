@@ -10,7 +10,7 @@ function activityDetail(id) {
       ["Server", r.server_name], ["Tool", r.tool_name], ["Duration", fmtDuration(r.duration_ms)],
       ["Request", r.request_id], ["Session", r.session_id], ["Id", r.id],
     ].filter(([, v]) => v !== null && v !== undefined && v !== "");
-    fill(body, 
+    fill(body,
       h("dl", { class: "facts" }, facts.map(([k, v]) => [h("dt", null, k), h("dd", { class: k === "Id" || k === "Request" ? "mono" : null }, v)])),
       r.error_message ? h("div", { class: "error-box" }, r.error_message) : null,
       r.arguments !== undefined && r.arguments !== null ? [h("h3", null, "Arguments"), h("pre", { class: "code", tabindex: "0", "aria-label": "Arguments" }, pretty(r.arguments))] : null,
@@ -75,7 +75,7 @@ page({
       try {
         const data = await api("GET", `/activity${qs({ ...f, limit, offset })}`);
         fresh.hidden = true;
-        fill(body, 
+        keepFocus(body, () => fill(body,
           table({
             rows: data.activities,
             rowKey: (r) => r.id,
@@ -93,7 +93,7 @@ page({
           data.total > limit || offset ? pager({
             total: data.total, offset, limit,
             onPage: (o) => { offset = o; ctx.setQuery({ offset: o || null }); load(); },
-          }) : h("p", { class: "small muted" }, `${fmtNumber(data.total)} records`));
+          }) : h("p", { class: "small muted" }, `${fmtNumber(data.total)} records`)));
       } catch (e) {
         fill(body, errorBox(e));
       }

@@ -57,7 +57,7 @@ page({
       }
       const counts = Object.fromEntries(SERVER_BUCKETS.map(([k]) => [k, 0]));
       for (const s of list) counts[serverBucket(s)] += 1;
-      fill(cards, 
+      fill(cards,
         card(list.length, "servers", "", "/ui/servers"),
         ...SERVER_BUCKETS.map(([k, label, kind]) =>
           card(counts[k], label.toLowerCase(), counts[k] ? kind : "", `/ui/servers?state=${k}`)));
@@ -84,7 +84,7 @@ page({
           count({ start_time: since(24 * hour), status: "error" }),
         ]);
         const t = status.tools;
-        fill(tools, 
+        fill(tools,
           card(t.total, "tools", "", "/ui/tools"),
           card(t.enabled, "callable", t.enabled ? "ok" : ""),
           card(t.pending_approval, "awaiting approval", t.pending_approval ? "warn" : ""),

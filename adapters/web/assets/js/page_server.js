@@ -81,7 +81,7 @@ page({
       }
       fill(head, h("h1", { class: "wrap" }, name), stateBadge(server));
       const where = server.command ? [server.command, ...(server.args || [])].join(" ") : server.url;
-      fill(summary, 
+      keepFocus(summary, () => fill(summary,
         h("dl", { class: "facts" },
           h("dt", null, "Transport"), h("dd", null, transportOf(server)),
           h("dt", null, server.command ? "Command" : "URL"), h("dd", { class: "mono" }, where || ""),
@@ -91,7 +91,7 @@ page({
         server.last_error ? h("div", { class: "error-box", role: "status" }, server.last_error) : null,
         server.quarantined ? h("p", { class: "notice" },
           "Quarantined: the proxy is connected to it, but agents get none of its tools. Review them below, then unquarantine it.") : null,
-        serverActions(server, afterAction, { detail: true }));
+        serverActions(server, afterAction, { detail: true })));
       fill(configBox, h("h2", { id: "config-h" }, "Configuration"),
         h("p", { class: "small muted" }, "As the proxy keeps it; secrets are masked."),
         h("pre", { class: "code", tabindex: "0", "aria-label": `Configuration of ${name}` }, pretty(server)));
@@ -117,13 +117,13 @@ page({
         })
         : null;
       const shown = tools.slice(0, 100);
-      fill(toolsBox, 
+      keepFocus(toolsBox, () => fill(toolsBox,
         h("div", { class: "section-head" }, h("h2", { id: "tools-h" }, `Tools (${tools.length})`), approveAll),
         tools.length
           ? h("div", { class: "tool-list" }, shown.map((t) => toolReview(name, t, loadTools)))
           : emptyState(server && server.status !== "Ready" ? "No tools yet: the server is not connected." : "This server offers no tools."),
         tools.length > 100 ? h("p", { class: "small" }, `The first 100 of ${tools.length} are shown (those awaiting approval first); `,
-          h("a", { href: `/ui/tools?server=${enc(name)}` }, "all of them are on the Tools page"), ".") : null);
+          h("a", { href: `/ui/tools?server=${enc(name)}` }, "all of them are on the Tools page"), ".") : null));
     }
 
     async function loadLog() {

@@ -126,6 +126,10 @@ page({
         && (!text || [s.name, s.command, ...(s.args || []), s.url].join(" ").toLowerCase().includes(text)));
       if (offset >= shown.length) offset = 0;
       const rows = shown.slice(offset, offset + PAGE);
+      keepFocus(body, () => fillList(rows, shown));
+    }
+
+    function fillList(rows, shown) {
       const empty = list.length
         ? emptyState("No server matches this filter.")
         : emptyState("No servers yet — add one.",

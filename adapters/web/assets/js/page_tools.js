@@ -17,7 +17,7 @@ function variantBadge(callWith) {
 function showResult(box, result) {
   const blocks = (result && result.content) || [];
   const text = blocks.filter((b) => b.type === "text").map((b) => b.text).join("\n");
-  fill(box, 
+  fill(box,
     result && result.isError
       ? h("div", { class: "error-box", role: "alert" }, text || "The tool reported an error.")
       : h("div", { class: "ok-box", role: "status" }, "Done."),
@@ -131,7 +131,7 @@ page({
         const found = await api("GET", `/index/search${qs({ q: text, limit: 30 })}`);
         rows = found.results;
         const shown = serverFilter ? rows.filter((r) => r.server === serverFilter) : rows;
-        fill(results, 
+        fill(results,
           h("p", { class: "small muted" }, `${shown.length} best matches for “${text}”`),
           table({
             rows: shown,
@@ -154,7 +154,7 @@ page({
         const pageData = await api("GET", `/tools${qs({ server: serverFilter, limit: PAGE, offset })}`);
         rows = pageData.tools;
         const st = pageData.stats;
-        fill(results, 
+        fill(results,
           h("p", { class: "small muted" }, `${fmtNumber(st.total)} tools, ${fmtNumber(st.enabled)} callable, ${fmtNumber(st.pending_approval)} awaiting approval`),
           table({
             rows,

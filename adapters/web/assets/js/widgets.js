@@ -122,6 +122,21 @@ function select(name, options, value) {
     options.map(([v, label]) => h("option", { value: v, selected: v === value }, label)));
 }
 
+/** Runs `render` (which replaces what `container` shows) keeping the keyboard focus where it
+ * was: live updates must not throw a keyboard user back to the top of the page. The control
+ * is found again by its label, name or text. */
+function keepFocus(container, render) {
+  const active = document.activeElement;
+  const inside = active && active !== document.body && container.contains(active);
+  const key = inside && (active.getAttribute("aria-label") || active.name || active.textContent.trim());
+  const tag = inside && active.tagName;
+  render();
+  if (!inside || container.contains(active)) return;
+  const again = [...container.querySelectorAll(tag)].find((el) =>
+    (el.getAttribute("aria-label") || el.name || el.textContent.trim()) === key);
+  if (again) again.focus({ preventScroll: true });
+}
+
 /** An error as a box in the page (for what failed to load). */
 function errorBox(error) {
   return h("div", { class: "error-box", role: "alert" }, error.message || String(error));
