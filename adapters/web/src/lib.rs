@@ -80,8 +80,7 @@ impl Web {
     }
 
     fn key_matches(&self, presented: &str) -> bool {
-        let config = self.config.current();
-        !config.api_key.is_empty() && same(presented, &config.api_key)
+        mcpproxy_domain::secret::key_matches(presented, &self.config.current().api_key)
     }
 
     fn cookie_value<'a>(&self, headers: &'a HeaderMap) -> Option<&'a str> {
@@ -112,15 +111,6 @@ impl Web {
         );
         HeaderValue::from_str(&cookie).unwrap_or_else(|_| HeaderValue::from_static(""))
     }
-}
-
-/// Compares without stopping at the first difference, so timing does not leak the key.
-fn same(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
 }
 
 /// Percent-decoding of one query value (`+` is a space in forms).
