@@ -11,6 +11,7 @@ pub mod auth;
 pub mod call;
 pub mod catalog;
 pub mod events;
+pub mod isolation;
 pub mod management;
 pub mod ports;
 pub mod relay;
@@ -26,6 +27,7 @@ pub use auth::{AuthRefusal, AuthService, ServerAuth};
 pub use call::{CallError, CallRequest, CallService};
 pub use catalog::{CatalogError, ToolCatalog, ToolListing};
 pub use events::EventBus;
+pub use isolation::{DockerStatus, IsolationReport, IsolationService, ServerIsolation};
 pub use management::{
     AddServer, Allowed, BulkError, BulkResult, Gate, ManagementError, ManagementService, ServerView,
 };

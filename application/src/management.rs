@@ -109,6 +109,10 @@ pub struct ServerView {
     pub headers: std::collections::BTreeMap<String, String>,
     pub oauth: bool,
     pub trust_mode: TrustMode,
+    /// How a stdio server is isolated (none, Docker and its image, sandbox); absent for
+    /// remote servers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub isolation: Option<mcpproxy_domain::IsolationView>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub created: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -116,7 +120,7 @@ pub struct ServerView {
 }
 
 impl ServerView {
-    fn new(config: &ServerConfig, runtime: Option<&ServerRuntime>) -> Self {
+    fn new(all: &Config, config: &ServerConfig, runtime: Option<&ServerRuntime>) -> Self {
         let state = match runtime {
             Some(r) => r.state,
             None => ConnectionState::Disconnected,
@@ -149,6 +153,7 @@ impl ServerView {
             headers: mask_map(&config.headers),
             oauth: config.oauth.is_some(),
             trust_mode: config.effective_trust_mode(),
+            isolation: crate::isolation::isolation_view(all, config),
             created: config.created.clone(),
             updated: config.updated.clone(),
         }
@@ -260,7 +265,7 @@ impl ManagementService {
         Ok(config
             .servers
             .iter()
-            .map(|s| ServerView::new(s, runtime.iter().find(|r| r.name == s.name)))
+            .map(|s| ServerView::new(&config, s, runtime.iter().find(|r| r.name == s.name)))
             .collect())
     }
 
@@ -271,7 +276,7 @@ impl ManagementService {
             .server(&name)
             .ok_or_else(|| ManagementError::NotFound(name.to_string()))?;
         let runtime = self.servers.runtime(&name).await?;
-        Ok(ServerView::new(server, runtime.as_ref()))
+        Ok(ServerView::new(&config, server, runtime.as_ref()))
     }
 
     /// Applies `change` to a copy of the config in force and saves it, under the write lock.
@@ -342,7 +347,7 @@ impl ManagementService {
             )
             .await;
         }
-        Ok(ServerView::new(&added, None))
+        Ok(ServerView::new(&self.config.current(), &added, None))
     }
 
     pub async fn remove_server(&self, name: &str, source: Source) -> Result<(), ManagementError> {
@@ -426,7 +431,11 @@ impl ManagementService {
                 .await;
         }
         let runtime = self.servers.runtime(&name).await?;
-        Ok(ServerView::new(&after, runtime.as_ref()))
+        Ok(ServerView::new(
+            &self.config.current(),
+            &after,
+            runtime.as_ref(),
+        ))
     }
 
     /// Sets one flag of a server; returns whether anything changed.

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::duration::GoDuration;
+use crate::isolation::{DockerIsolationConfig, IsolationConfig};
 use crate::name::ServerName;
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -94,6 +95,9 @@ pub struct Config {
     pub activity_max_records: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub intent_declaration: Option<IntentDeclarationConfig>,
+    // -- isolation of stdio servers (issue 19; rules in isolation.rs) --
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub docker_isolation: Option<DockerIsolationConfig>,
     /// Every key this proxy does not act on, kept as it was read.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
@@ -128,6 +132,7 @@ impl Default for Config {
             activity_retention_days: 90,
             activity_max_records: 100_000,
             intent_declaration: None,
+            docker_isolation: None,
             extra: Map::new(),
         }
     }
@@ -379,6 +384,9 @@ pub struct ServerConfig {
     pub created: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub updated: Option<String>,
+    // -- isolation (issue 19; rules in isolation.rs) --
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub isolation: Option<IsolationConfig>,
     #[serde(flatten)]
     #[cfg_attr(feature = "openapi", schema(ignore))]
     pub extra: Map<String, Value>,
@@ -410,6 +418,7 @@ impl ServerConfig {
             tool_discovery_interval: None,
             created: None,
             updated: None,
+            isolation: None,
             extra: Map::new(),
         }
     }
@@ -543,6 +552,12 @@ impl ServerConfig {
             30,
             86_400,
         );
+        if let Some(isolation) = &self.isolation {
+            errors.extend(crate::isolation::validate_server(
+                isolation,
+                &field("isolation"),
+            ));
+        }
         errors
     }
 }
@@ -823,6 +838,9 @@ impl Config {
             if value < 0 {
                 errors.push(ValidationError::new(key, "cannot be negative"));
             }
+        }
+        if let Some(isolation) = &self.docker_isolation {
+            errors.extend(crate::isolation::validate_global(isolation));
         }
         let mut seen = std::collections::HashSet::new();
         for (i, server) in self.servers.iter().enumerate() {

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 pub mod browser;
+pub mod docker;
 pub mod mcp;
 pub mod oauth;
 pub mod rest;

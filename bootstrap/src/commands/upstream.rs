@@ -240,7 +240,14 @@ async fn list(ctx: &Context) -> Result<(), Failure> {
             println!("No servers configured; add one with `mcpproxy upstream add NAME URL` or `mcpproxy upstream add NAME -- COMMAND ARGS…`");
             return;
         }
-        let mut table = Table::new(&["NAME", "PROTOCOL", "STATE", "TOOLS", "LAST ERROR"]);
+        let mut table = Table::new(&[
+            "NAME",
+            "PROTOCOL",
+            "ISOLATION",
+            "STATE",
+            "TOOLS",
+            "LAST ERROR",
+        ]);
         for s in &servers {
             let label = if s["enabled"] == false {
                 "Disabled".to_owned()
@@ -251,9 +258,15 @@ async fn list(ctx: &Context) -> Result<(), Failure> {
             } else {
                 text(&s["status"])
             };
+            // Remote servers run nowhere of ours: no isolation to show.
+            let isolation = serde_json::from_value::<mcpproxy_domain::IsolationView>(
+                s["isolation"].clone(),
+            )
+            .map_or_else(|_| "-".to_owned(), |v| v.summary());
             table.row(vec![
                 text(&s["name"]),
                 text(&s["protocol"]),
+                isolation,
                 state(&label, ctx.colour),
                 s["tool_count"].to_string(),
                 cell(&text(&s["last_error"]), 60),

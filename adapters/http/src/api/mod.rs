@@ -5,6 +5,7 @@
 pub mod activity;
 pub mod auth;
 pub mod envelope;
+pub mod isolation;
 pub mod servers;
 pub mod system;
 pub mod tools;
@@ -15,7 +16,8 @@ use std::time::Instant;
 
 use mcpproxy_application::ports::{ConfigStore, ServerLogs};
 use mcpproxy_application::{
-    ActivityLog, AuthService, CallService, EventBus, ManagementService, ToolCatalog,
+    ActivityLog, AuthService, CallService, EventBus, IsolationService, ManagementService,
+    ToolCatalog,
 };
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -37,6 +39,7 @@ pub struct Api {
     pub calls: Arc<CallService>,
     pub activity: Arc<ActivityLog>,
     pub auth: Arc<AuthService>,
+    pub isolation: Arc<IsolationService>,
     pub logs: Arc<dyn ServerLogs>,
     pub bus: EventBus,
     pub endpoints: Endpoints,
@@ -117,6 +120,8 @@ pub fn routes() -> OpenApiRouter<Arc<Api>> {
         .routes(routes!(system::get_config))
         .routes(routes!(system::validate_config))
         .routes(routes!(system::apply_config))
+        .routes(routes!(isolation::docker_status))
+        .routes(routes!(isolation::report))
         .routes(routes!(servers::list, servers::add))
         .routes(routes!(servers::patch, servers::remove, servers::bulk))
         .routes(routes!(servers::action))
