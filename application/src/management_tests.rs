@@ -233,7 +233,8 @@ async fn gates_are_enforced_in_one_place() {
         ..config_with(vec![stdio("a")])
     };
     let mut w = world(ro);
-    w.upstream.expect_restart().times(1).returning(|_| Ok(()));
+    w.upstream.expect_restart().never();
+    w.upstream.expect_rediscover().never();
     let (svc, h) = w.service();
     for result in [
         svc.add_server(add(stdio("b")), Source::Api).await.err(),
@@ -244,11 +245,14 @@ async fn gates_are_enforced_in_one_place() {
             .await
             .err(),
         svc.enable_all(Source::Api).await.err(),
+        // Acting on connections and keys is a change too (the Go proxy's write gates).
+        svc.restart_server("a", Source::Api).await.err(),
+        svc.restart_all(Source::Cli).await.err(),
+        svc.discover_tools("a", Source::Api).await.err(),
+        svc.reset_api_key(Source::Cli).await.err(),
     ] {
         assert_eq!(result, Some(ManagementError::Forbidden(Gate::ReadOnly)));
     }
-    // Restarting changes no configuration, so read-only mode allows it.
-    svc.restart_server("a", Source::Api).await.unwrap();
     assert_eq!(h.saves(), 0);
 
     let off = Config {
@@ -289,7 +293,7 @@ async fn allowed_says_what_the_gates_would_let_through() {
                 read_only_mode: true,
                 ..Config::default()
             },
-            [false, false, false, true],
+            [false, false, false, false],
         ),
         (
             Config {
@@ -321,6 +325,8 @@ async fn allowed_says_what_the_gates_would_let_through() {
             config.allow_server_add,
             config.allow_server_remove
         );
+        let (config_read_only, config_disabled) =
+            (config.read_only_mode, config.disable_management);
         let with_a = Config {
             servers: vec![stdio("a")],
             ..config
@@ -330,7 +336,8 @@ async fn allowed_says_what_the_gates_would_let_through() {
         w.servers.expect_delete().returning(|_| Ok(()));
         w.approvals.expect_delete_server().returning(|_| Ok(()));
         let (svc, _) = w.service();
-        let allowed = svc.allowed();
+        let person = mcpproxy_domain::Caller::from(Source::Api);
+        let allowed = svc.allowed(&person);
         assert_eq!(
             (
                 allowed.add_servers,
@@ -340,6 +347,23 @@ async fn allowed_says_what_the_gates_would_let_through() {
             ),
             (may_add, remove, change, actions),
             "{what}"
+        );
+        assert_eq!(
+            allowed.refusal.as_ref().map(|r| r.code.as_str()),
+            if config_read_only {
+                Some("READ_ONLY_MODE")
+            } else if config_disabled {
+                Some("MANAGEMENT_DISABLED")
+            } else {
+                None
+            },
+            "{what}"
+        );
+        assert_eq!(allowed.approve_tools, change, "{what}");
+        assert_eq!(allowed.unquarantine, change, "{what}");
+        assert!(
+            !svc.allowed(&mcpproxy_domain::Caller::agent()).unquarantine,
+            "agents may not lift a quarantine"
         );
         // Each answer agrees with what the use case does.
         assert_eq!(

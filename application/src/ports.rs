@@ -305,6 +305,12 @@ pub trait UpstreamPool: Send + Sync {
 
     /// The server's connection as it is now, if the pool supervises it.
     fn status(&self, server: &ServerName) -> Option<ServerRuntime>;
+
+    /// Only the state of the server's connection (what the admission rule asks on every
+    /// call); `None` when the pool does not know.
+    fn connection(&self, server: &ServerName) -> Option<ConnectionState> {
+        self.status(server).map(|s| s.state)
+    }
 }
 
 /// What the upstream adapter reports about connections it supervises.

@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use mcpproxy_domain::Caller;
+
 use crate::catalog::{ToolCatalog, ToolRow};
 
 /// Bytes of JSON per token, the usual rule of thumb for English text and JSON.
@@ -46,7 +48,7 @@ fn definition_bytes(row: &ToolRow) -> usize {
         name: &'a str,
         description: &'a str,
         #[serde(rename = "inputSchema")]
-        input_schema: &'a serde_json::Value,
+        input_schema: &'a serde_json::value::RawValue,
         #[serde(skip_serializing_if = "mcpproxy_domain::ToolAnnotations::is_empty")]
         annotations: &'a mcpproxy_domain::ToolAnnotations,
     }
@@ -104,10 +106,10 @@ pub fn token_savings<'a>(
 }
 
 impl ToolCatalog {
-    /// The estimate for the tools callable now.
-    pub async fn token_savings(&self) -> TokenSavings {
-        let limit = usize::try_from(self.tools_limit()).unwrap_or(1).max(1);
-        token_savings(&self.all_tools().await.tools, limit)
+    /// The estimate for the tools an agent may call now.
+    pub fn token_savings(&self) -> TokenSavings {
+        let limit = usize::try_from(self.view().settings().tools_limit).unwrap_or(15);
+        token_savings(&self.all_tools(&Caller::agent()).tools, limit)
     }
 }
 
@@ -126,7 +128,9 @@ mod tests {
             server: server.to_owned(),
             name: name.to_owned(),
             description: description.to_owned(),
-            input_schema: Arc::new(json!({"type": "object"})),
+            input_schema: Arc::from(
+                serde_json::value::to_raw_value(&json!({"type": "object"})).unwrap(),
+            ),
             annotations: Default::default(),
             approval: ApprovalState::Approved,
             enabled,

@@ -223,7 +223,6 @@ impl App {
             clock.clone(),
         ));
         let calls = Arc::new(CallService::new(
-            store_port,
             catalog.clone(),
             pool.clone() as Arc<dyn UpstreamPool>,
             Arc::new(db.clone()) as Arc<dyn CacheRepository>,
@@ -274,7 +273,9 @@ impl App {
         })
     }
 
-    fn api(&self, listening: SocketAddr, socket: Option<&Path>) -> Arc<Api> {
+    /// The API of one listener; `on_socket`: the unix socket's, whose callers are the user
+    /// at this machine.
+    fn api(&self, listening: SocketAddr, socket: Option<&Path>, on_socket: bool) -> Arc<Api> {
         Arc::new(Api {
             config: self.store.clone(),
             management: self.management.clone(),
@@ -289,6 +290,7 @@ impl App {
                 listen_addr: listening.to_string(),
                 socket: socket.map(Path::to_owned),
             },
+            on_socket,
             started: std::time::Instant::now(),
             shutdown: self.sessions.clone(),
         })
@@ -316,7 +318,7 @@ impl App {
             management: self.management.clone(),
             logs: self.logs.clone() as Arc<dyn ServerLogs>,
             relay: Arc::new(ProtocolRelay::new(
-                self.store.clone(),
+                self.catalog.clone(),
                 self.pool.clone() as Arc<dyn UpstreamPool>,
             )),
         });
@@ -328,7 +330,7 @@ impl App {
         let mcp = mcpproxy_mcp::router(services, &self.bus, access).layer(
             axum::middleware::from_fn_with_state(policy(|c| c.require_mcp_auth), require_key),
         );
-        let api = self.api(listening, socket);
+        let api = self.api(listening, socket, false);
         // The web panel's requests carry the key in its cookie; everything else as before.
         let web = mcpproxy_web::Web::new(self.store.clone(), listening.port());
         let management = management_routes(api.clone(), Some(policy(|_| true))).layer(
@@ -345,8 +347,10 @@ impl App {
     /// The routes of the unix socket: health and management, no key (only this user can
     /// connect).
     pub fn socket_router(&self, listening: SocketAddr, socket: &Path) -> axum::Router {
-        self.health()
-            .merge(management_routes(self.api(listening, Some(socket)), None))
+        self.health().merge(management_routes(
+            self.api(listening, Some(socket), true),
+            None,
+        ))
     }
 
     /// Binds `<data_dir>/mcpproxy.sock` when `enable_socket` is on.

@@ -469,14 +469,6 @@ impl ServerConfig {
         }
     }
 
-    /// Whether `enabled_tools` / `disabled_tools` let this tool through.
-    pub fn allows_tool(&self, tool: &str) -> bool {
-        if !self.enabled_tools.is_empty() {
-            return self.enabled_tools.iter().any(|t| t == tool);
-        }
-        !self.disabled_tools.iter().any(|t| t == tool)
-    }
-
     /// The problems of this entry on its own, with keys prefixed by `prefix`
     /// (`mcpServers[2]`).
     pub fn validate(&self, prefix: &str) -> Vec<ValidationError> {
@@ -1053,17 +1045,6 @@ mod tests {
         assert_eq!(names(&d.removed), ["a"]);
         assert_eq!(names(&d.updated), ["b"]);
         assert_eq!(d.needs_restart, ["listen"]);
-    }
-
-    #[test]
-    fn tool_filters() {
-        let mut s = ServerConfig::new(ServerName::parse("a").unwrap());
-        assert!(s.allows_tool("x"));
-        s.disabled_tools = vec!["x".into()];
-        assert!(!s.allows_tool("x") && s.allows_tool("y"));
-        s.disabled_tools.clear();
-        s.enabled_tools = vec!["y".into()];
-        assert!(!s.allows_tool("x") && s.allows_tool("y"));
     }
 
     #[test]

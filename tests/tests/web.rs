@@ -208,7 +208,7 @@ async fn a_server_added_in_the_panel_turns_ready_live_and_follows_the_cli() {
         .await;
     page.until(
         "the fixture's tools counted",
-        &format!("{fx}.includes('14')"),
+        &format!("{fx}.includes('16')"),
     )
     .await;
     assert_eq!(
@@ -536,6 +536,13 @@ async fn a_read_only_proxy_offers_no_write_control_and_rest_refuses_anyway() {
     )
     .await;
     page.until_text("Read-only").await;
+    let badge = page
+        .exec("return document.querySelector('#mode').title;", json!([]))
+        .await;
+    assert!(
+        badge.as_str().unwrap().starts_with("READ_ONLY_MODE: "),
+        "the badge says which gate and why: {badge}"
+    );
     let labels = page
         .exec(
             "return [...document.querySelectorAll('main button, dialog button')].filter(b => b.offsetParent !== null).map(b => b.textContent.trim());",
@@ -549,8 +556,12 @@ async fn a_read_only_proxy_offers_no_write_control_and_rest_refuses_anyway() {
         "Disable",
         "Enable",
         "Quarantine",
+        "Unquarantine",
         "Edit",
         "Remove",
+        "Restart",
+        "Restart all",
+        "Log in",
     ] {
         assert!(
             !labels.as_array().unwrap().iter().any(|l| l == write),
@@ -576,11 +587,12 @@ async fn a_read_only_proxy_offers_no_write_control_and_rest_refuses_anyway() {
         .exec_async(
             "const done = arguments[arguments.length - 1];
              fetch('/api/v1/servers/fx/disable', {method: 'POST'})
-               .then(r => r.json().then(b => done([r.status, b.error])));",
+               .then(r => r.json().then(b => done([r.status, b.error, b.code])));",
             json!([]),
         )
         .await;
     assert_eq!(refused[0], 403, "{refused}");
+    assert_eq!(refused[2], "READ_ONLY_MODE", "{refused}");
     assert!(
         refused[1].as_str().unwrap().contains("read-only"),
         "{refused}"
@@ -589,6 +601,54 @@ async fn a_read_only_proxy_offers_no_write_control_and_rest_refuses_anyway() {
         .await
         .refused(403, "read-only");
     page.screenshot("read-only-settings").await;
+}
+
+/// A gate that closes while a dialog is open: the panel sends the change, and shows the
+/// proxy's refusal with the same code REST and the CLI answer with; the page then follows the
+/// new gates by itself.
+#[tokio::test]
+async fn a_change_refused_by_a_gate_shows_the_proxys_code() {
+    let (home, proxy, api) = start(vec![fixture("fx", false)], &[]).await;
+    let page = page().await;
+    sign_in(&page, &proxy, "servers").await;
+    page.until(
+        "fx listed",
+        &format!("{}.includes('Ready')", row_text("fx")),
+    )
+    .await;
+    page.click_on("button[aria-label='Edit fx']").await;
+    page.fill("dialog input[name=working_dir]", "/tmp").await;
+
+    // Meanwhile someone turns read-only mode on.
+    let mut config = api.get("/config").await.data();
+    config["read_only_mode"] = json!(true);
+    api.post("/config/apply", &config).await.data();
+    page.until_text("Read-only").await;
+
+    page.click_button("Save").await;
+    page.until(
+        "the refusal in the dialog",
+        "document.querySelector('dialog [role=alert]')?.textContent.startsWith('READ_ONLY_MODE: ')",
+    )
+    .await;
+    page.screenshot("gate-refusal-in-dialog").await;
+    assert!(
+        home.read_config()["mcpServers"][0]
+            .get("working_dir")
+            .is_none(),
+        "nothing saved"
+    );
+    // The same refusal from the command line.
+    home.cli(&["upstream", "disable", "fx"])
+        .await
+        .failed(1, "[READ_ONLY_MODE]");
+    page.press("\u{E00C}").await; // Escape closes the dialog
+    page.until(
+        "no write control left",
+        "!document.querySelector('button[aria-label=\"Edit fx\"], button[aria-label=\"Disable fx\"]')",
+    )
+    .await;
+    page.screenshot("gate-closed-live").await;
 }
 
 #[tokio::test]
@@ -689,7 +749,7 @@ async fn a_hundred_servers_and_ten_thousand_tools_page_by_a_hundred() {
     let mut servers: Vec<Value> = (0..10)
         .map(|i| {
             let name = format!("big{i:02}");
-            json!({"name": name, "command": fixture_bin(), "args": ["--name", name, "--tools", "990"], "quarantined": false})
+            json!({"name": name, "command": fixture_bin(), "args": ["--name", name, "--tools", "988"], "quarantined": false})
         })
         .collect();
     servers.extend((0..90).map(

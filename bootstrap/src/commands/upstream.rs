@@ -154,6 +154,10 @@ pub struct PatchArgs {
 /// A refusal from the services in this process, with the status the REST API would give.
 impl From<ManagementError> for Refusal {
     fn from(e: ManagementError) -> Self {
+        let code = match &e {
+            ManagementError::Forbidden(gate) => Some(gate.code().to_owned()),
+            _ => None,
+        };
         let status = match &e {
             ManagementError::NotFound(_) => 404,
             ManagementError::AlreadyExists(_) => 409,
@@ -164,6 +168,7 @@ impl From<ManagementError> for Refusal {
         Self {
             status: Some(status),
             message: e.to_string(),
+            code,
         }
     }
 }
@@ -387,6 +392,7 @@ async fn add(
                 .and_then(|v| {
                     serde_json::to_value(v).map_err(|e| Refusal {
                         status: None,
+                        code: None,
                         message: e.to_string(),
                     })
                 });

@@ -29,7 +29,11 @@ pub struct ToolsQuery {
 /// over all of them. `total_matching` counts the tools the `server` filter keeps.
 #[utoipa::path(get, operation_id = "list_tools", path = "/tools", tag = "tools", params(ToolsQuery),
     responses((status = 200, description = "Done", body = Envelope<ToolPage>), (status = 400, description = "Bad input; the error says what is wrong", body = ErrorEnvelope), (status = 401, description = "Missing or wrong API key", body = ErrorEnvelope)))]
-pub async fn list(state: State, Query(q): Query<ToolsQuery>) -> ApiResult<ToolPage> {
+pub async fn list(
+    state: State,
+    Caller(caller): Caller,
+    Query(q): Query<ToolsQuery>,
+) -> ApiResult<ToolPage> {
     if let Some(limit) = q.limit
         && !(1..=1000).contains(&limit)
     {
@@ -37,7 +41,7 @@ pub async fn list(state: State, Query(q): Query<ToolsQuery>) -> ApiResult<ToolPa
             "limit must be between 1 and 1000, got {limit}"
         )));
     }
-    let ToolListing { mut tools, stats } = state.0.catalog.all_tools().await;
+    let ToolListing { mut tools, stats } = state.0.catalog.all_tools(&caller);
     if let Some(server) = q.server.as_deref().filter(|s| !s.is_empty()) {
         tools.retain(|t| t.server == server);
     }
@@ -66,7 +70,7 @@ pub struct ToolPage {
 #[utoipa::path(get, operation_id = "token_stats", path = "/stats/tokens", tag = "tools",
     responses((status = 200, description = "Done", body = Envelope<TokenSavings>), (status = 401, description = "Missing or wrong API key", body = ErrorEnvelope)))]
 pub async fn token_stats(state: State) -> ApiResult<TokenSavings> {
-    Ok(ok(state.0.catalog.token_savings().await))
+    Ok(ok(state.0.catalog.token_savings()))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -89,7 +93,11 @@ pub struct SearchResults {
 /// Searches the callable tools as `retrieve_tools` does.
 #[utoipa::path(get, operation_id = "search_tools", path = "/index/search", tag = "tools", params(SearchQuery),
     responses((status = 200, description = "Done", body = Envelope<SearchResults>), (status = 400, description = "Bad input; the error says what is wrong", body = ErrorEnvelope), (status = 401, description = "Missing or wrong API key", body = ErrorEnvelope)))]
-pub async fn search(state: State, Query(q): Query<SearchQuery>) -> ApiResult<SearchResults> {
+pub async fn search(
+    state: State,
+    Caller(caller): Caller,
+    Query(q): Query<SearchQuery>,
+) -> ApiResult<SearchResults> {
     let query = q.q.unwrap_or_default();
     if query.trim().is_empty() {
         return Err(ApiError::bad_request(
@@ -99,11 +107,14 @@ pub async fn search(state: State, Query(q): Query<SearchQuery>) -> ApiResult<Sea
     let found = state
         .0
         .catalog
-        .retrieve(&RetrieveRequest {
-            query,
-            limit: Some(q.limit.unwrap_or(10)),
-            ..Default::default()
-        })
+        .retrieve(
+            &RetrieveRequest {
+                query,
+                limit: Some(q.limit.unwrap_or(10)),
+                ..Default::default()
+            },
+            &caller,
+        )
         .await?;
     Ok(ok(SearchResults {
         query: found.query,
@@ -131,7 +142,7 @@ pub struct CallBody {
         (status = 503, description = "Not available now (server disconnected, storage unavailable)", body = ErrorEnvelope), (status = 504, description = "The upstream server did not answer in time", body = ErrorEnvelope)))]
 pub async fn call(
     state: State,
-    Caller(source): Caller,
+    Caller(caller): Caller,
     Json(body): Json<CallBody>,
 ) -> ApiResult<Value> {
     let mut request = match CallVariant::from_tool_name(&body.tool_name) {
@@ -142,7 +153,7 @@ pub async fn call(
             ..CallRequest::default()
         },
     };
-    request.source = Some(source);
+    request.caller = caller;
     request.request_id = super::envelope::current_request_id();
     Ok(ok(state.0.calls.call(request).await?))
 }

@@ -2,10 +2,12 @@
 // as the API wrote them.
 
 class ApiError extends Error {
-  constructor(status, message, requestId) {
-    super(message);
+  constructor(status, message, requestId, code) {
+    // A refusal by a gate or a rule starts with its reason code, as the CLI and MCP show it.
+    super(code ? `${code}: ${message}` : message);
     this.status = status;
     this.requestId = requestId;
+    this.code = code || null;
   }
 }
 
@@ -54,7 +56,7 @@ async function api(method, path, body) {
   if (response.status === 401) signedOut();
   if (!response.ok || !json || json.success === false) {
     const message = (json && json.error) || text || `${response.status} ${response.statusText}`;
-    throw new ApiError(response.status, message, json && json.request_id);
+    throw new ApiError(response.status, message, json && json.request_id, json && json.code);
   }
   return json.data;
 }

@@ -57,14 +57,14 @@ function serverBucket(s) {
   if (!s.enabled) return "disabled";
   if (s.quarantined) return "quarantined";
   if (s.status === "Ready") return "ready";
-  if (s.status === "Error") return "error";
+  if (s.status === "Error" || s.status === "Docker unavailable") return "error";
   if (s.status === "Pending Auth" || s.status === "Authenticating") return "login";
   return "connecting";
 }
 
 function stateBadge(s) {
   const kind = {
-    Ready: "ok", Error: "error", "Pending Auth": "warn", Authenticating: "warn",
+    Ready: "ok", Error: "error", "Pending Auth": "warn", Authenticating: "warn", "Docker unavailable": "error",
     Disabled: "muted", Disconnected: "muted",
   }[s.status] || "info";
   const parts = [h("span", { class: `badge ${kind}` }, s.status === "Pending Auth" ? "Login required" : s.status)];

@@ -3,7 +3,7 @@
 // following live, and its configuration.
 
 function toolReview(server, tool, after) {
-  const canApprove = allowed("change_config") && tool.state !== "approved";
+  const canApprove = allowed("approve_tools") && tool.state !== "approved";
   const approve = canApprove
     ? button("Approve", (e) => act(e.currentTarget,
       () => api("POST", `/servers/${enc(server)}/tools/approve`, { tools: [tool.name] }),
@@ -109,7 +109,7 @@ page({
       const waiting = tools.filter((t) => t.state !== "approved");
       const order = { changed: 0, pending: 1, approved: 2 };
       tools.sort((a, b) => order[a.state] - order[b.state] || a.name.localeCompare(b.name));
-      const approveAll = waiting.length && allowed("change_config")
+      const approveAll = waiting.length && allowed("approve_tools")
         ? button(`Approve all (${waiting.length})`, async (e) => {
           const btn = e.currentTarget;
           const yes = await confirmAction({ title: `Approve ${waiting.length} tools of ${name}?`, message: "They become available to agents as they are now.", confirm: "Approve all" });

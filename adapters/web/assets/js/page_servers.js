@@ -39,13 +39,15 @@ function serverActions(s, after, { detail = false } = {}) {
   }
   if (allowed("server_actions") && s.enabled) {
     out.push(button("Restart", post("restart", "restarting"), { small: true, label: `Restart ${name}` }));
+  }
+  if (allowed("authenticate") && s.enabled) {
     const needsLogin = s.status === "Pending Auth" || s.status === "Authenticating";
     if (needsLogin || (detail && s.oauth)) {
       out.push(button("Log in", (e) => startLogin(e.currentTarget, s), { small: true, kind: needsLogin ? "primary" : "", label: `Log in to ${name}` }));
     }
     if (detail && s.oauth) out.push(button("Log out", post("logout", "logged out"), { small: true, label: `Log out of ${name}` }));
   }
-  if (allowed("change_config")) {
+  if (s.quarantined ? allowed("unquarantine") : allowed("change_config")) {
     out.push(s.quarantined
       ? button("Unquarantine", async (e) => {
         const btn = e.currentTarget;
@@ -57,6 +59,8 @@ function serverActions(s, after, { detail = false } = {}) {
         if (yes) act(btn, () => api("POST", `/servers/${enc(name)}/unquarantine`), `${name}: unquarantined`).then((r) => r && after && after());
       }, { small: true, label: `Unquarantine ${name}` })
       : button("Quarantine", post("quarantine", "quarantined"), { small: true, label: `Quarantine ${name}` }));
+  }
+  if (allowed("change_config")) {
     out.push(button("Edit", () => serverDialog(s, after), { small: true, label: `Edit ${name}` }));
   }
   if (allowed("remove_servers")) {

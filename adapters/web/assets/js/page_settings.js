@@ -51,7 +51,8 @@ page({
         }),
         h("p", { class: "small muted" }, a.change_config
           ? "The gates allow changes: the controls of this panel are active."
-          : "The gates allow no changes to the configuration: this panel shows it read-only, and the proxy refuses changes from anywhere."));
+          : h("span", null, "The proxy refuses changes to the configuration from anywhere, so this panel shows it read-only: ",
+            a.refusal ? h("code", null, a.refusal.code) : null, " ", a.refusal ? a.refusal.message : "")));
       const editable = Boolean(a.change_config);
       editor.readOnly = !editable;
       applyBtn.hidden = !editable;

@@ -123,15 +123,12 @@ async function loadStatus() {
     return;
   }
   const mode = $("#mode");
-  const a = app.status.allowed;
-  if (!a.change_config) {
-    mode.textContent = a.server_actions ? "Read-only" : "Management disabled";
-    mode.title = a.server_actions
-      ? "read_only_mode is on: the configuration cannot be changed here"
-      : "disable_management is on: servers cannot be managed here";
-    mode.hidden = false;
-  } else {
-    mode.hidden = true;
+  // The proxy says which gate holds changes and why; the panel only shows it.
+  const refusal = app.status.allowed.refusal;
+  mode.hidden = !refusal;
+  if (refusal) {
+    mode.textContent = { READ_ONLY_MODE: "Read-only", MANAGEMENT_DISABLED: "Management disabled" }[refusal.code] || "Changes refused";
+    mode.title = `${refusal.code}: ${refusal.message}`;
   }
   for (const listener of app.statusListeners) listener(app.status);
 }
