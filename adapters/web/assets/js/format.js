@@ -86,3 +86,16 @@ function statusBadge(status) {
 function transportOf(s) {
   return s.protocol || (s.command ? "stdio" : "http");
 }
+
+/** How a stdio server is isolated, as the proxy reports it (`isolation` of a server view):
+ * "docker node:22 · network none · 512m · 1.0 CPU", "sandbox · no network", "none". */
+function isolationText(iso) {
+  if (!iso) return null;
+  if (iso.mode === "docker" && iso.own_container) return "docker (the command runs its own container)";
+  const parts = [iso.mode === "docker" && iso.image ? `docker ${iso.image}` : iso.mode];
+  if (iso.mode === "sandbox") parts.push(iso.network_mode === "host" ? "host network" : "no network");
+  else if (iso.network_mode) parts.push(`network ${iso.network_mode}`);
+  if (iso.memory_limit) parts.push(iso.memory_limit);
+  if (iso.cpu_limit) parts.push(`${iso.cpu_limit} CPU`);
+  return parts.join(" · ");
+}

@@ -87,6 +87,7 @@ page({
           h("dt", null, server.command ? "Command" : "URL"), h("dd", { class: "mono" }, where || ""),
           h("dt", null, "Tools"), h("dd", null, fmtNumber(server.tool_count)),
           h("dt", null, "Trust"), h("dd", null, server.trust_mode),
+          server.isolation ? [h("dt", null, "Isolation"), h("dd", null, isolationText(server.isolation))] : null,
           server.oauth ? [h("dt", null, "Login"), h("dd", null, "OAuth")] : null),
         server.last_error ? h("div", { class: "error-box", role: "status" }, server.last_error) : null,
         server.quarantined ? h("p", { class: "notice" },

@@ -26,6 +26,9 @@ async function startLogin(btn, s) {
   }
 }
 
+/** What the row actions need: with none of these allowed, the list has no Actions column. */
+const ROW_ACTIONS = ["change_config", "server_actions", "authenticate", "unquarantine", "remove_servers"];
+
 /** The buttons for one server. `after` runs when an action went through. */
 function serverActions(s, after, { detail = false } = {}) {
   const out = [];
@@ -147,8 +150,9 @@ page({
           { label: "State", cell: stateBadge },
           { label: "Transport", cell: transportOf },
           { label: "Tools", num: true, cell: (s) => fmtNumber(s.tool_count) },
-          { label: "Last error", cell: (s) => s.last_error ? h("span", { class: "cell-error" }, s.last_error) : "" },
-          { label: "Actions", cell: (s) => serverActions(s, load) },
+          { label: "Last error", hidden: !rows.some((s) => s.last_error), cell: (s) => h("span", { class: "cell-error" }, s.last_error) },
+          // A read-only proxy offers no action on a server: no empty column then.
+          { label: "Actions", hidden: !ROW_ACTIONS.some(allowed), cell: (s) => serverActions(s, load) },
         ],
       }), shown.length > PAGE ? pager({ total: shown.length, offset, limit: PAGE, label: "servers", onPage: (o) => { offset = o; renderList(); } }) : null);
     }

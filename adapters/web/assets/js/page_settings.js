@@ -2,12 +2,13 @@
 // (each problem names its key, and the editor shows its line), and the gates in force.
 
 const GATES = [
-  ["read_only_mode", "Read-only mode", "Nothing in the configuration can be changed (from here, REST, the CLI or agents)."],
-  ["disable_management", "Management disabled", "Servers cannot be managed at all; only the config file changes them."],
+  ["read_only_mode", "Read-only mode", "Nothing can be changed — servers, tool approvals, logins, the configuration — from here, REST, the CLI or agents; only the config file changes it."],
+  ["disable_management", "Management disabled", "Servers cannot be managed at all, from anywhere; only the config file changes them."],
   ["allow_server_add", "Servers may be added", "Off: nobody can add a server except in the config file."],
   ["allow_server_remove", "Servers may be removed", "Off: nobody can remove a server except in the config file."],
   ["quarantine_enabled", "New servers start quarantined", "Their tools reach agents only after a person trusts the server."],
   ["require_mcp_auth", "Agents need the API key", "The MCP endpoints ask agents for the key too."],
+  ["enable_prompts", "Prompts are relayed", "Off: agents see no prompts of the servers."],
 ];
 
 page({
@@ -52,7 +53,7 @@ page({
         h("p", { class: "small muted" }, a.change_config
           ? "The gates allow changes: the controls of this panel are active."
           : h("span", null, "The proxy refuses changes to the configuration from anywhere, so this panel shows it read-only: ",
-            a.refusal ? h("code", null, a.refusal.code) : null, " ", a.refusal ? a.refusal.message : "")));
+            a.refusal ? h("code", null, a.refusal.code) : null, a.refusal ? `: ${a.refusal.message}.` : "")));
       const editable = Boolean(a.change_config);
       editor.readOnly = !editable;
       applyBtn.hidden = !editable;

@@ -81,6 +81,11 @@ function serverDialog(server, done) {
   const cancel = button("Cancel", () => d.close());
   const d = openDialog({ title: editing ? `Edit ${s.name}` : "Add a server", body: form, foot: [cancel, save] });
 
+  const showError = (err) => {
+    error.textContent = err.message;
+    error.hidden = false;
+    error.scrollIntoView({ block: "nearest" });
+  };
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
     error.hidden = true;
@@ -88,21 +93,12 @@ function serverDialog(server, done) {
     try {
       body = editing ? patchFrom() : entryFrom();
     } catch (err) {
-      error.textContent = err.message;
-      error.hidden = false;
+      showError(err);
       return;
     }
-    const view = await act(save, async () => {
-      try {
-        return editing
-          ? await api("PATCH", `/servers/${enc(s.name)}`, body)
-          : await api("POST", "/servers", body);
-      } catch (err) {
-        error.textContent = err.message;
-        error.hidden = false;
-        throw err;
-      }
-    }, editing ? `${s.name} saved` : `${name.value.trim()} added`);
+    const view = await act(save, () => (editing
+      ? api("PATCH", `/servers/${enc(s.name)}`, body)
+      : api("POST", "/servers", body)), editing ? `${s.name} saved` : `${name.value.trim()} added`, showError);
     if (view) {
       d.close();
       if (done) done(view);

@@ -13,15 +13,17 @@ function toast(message, kind = "ok") {
 }
 
 /** Runs an action from a button: the button is busy meanwhile, a refusal is shown as the API
- * wrote it. Resolves to the result, or undefined when it failed. */
-async function act(button, fn, success) {
+ * wrote it (in a toast, or by `onError` when the caller shows it in place). Resolves to the
+ * result, or undefined when it failed. */
+async function act(button, fn, success, onError) {
   if (button) button.disabled = true;
   try {
     const result = await fn();
     if (success) toast(typeof success === "function" ? success(result) : success, "ok");
     return result;
   } catch (e) {
-    toast(e.message, "error");
+    if (onError) onError(e);
+    else toast(e.message, "error");
     return undefined;
   } finally {
     if (button && button.isConnected) button.disabled = false;
@@ -76,10 +78,11 @@ function confirmAction({ title, message, confirm = "Confirm", danger = false }) 
   });
 }
 
-/** A table. Each column: {label, cell(row) -> node|string, num?}. Rows stack into cards on
- * narrow screens (each cell labelled by its column). */
-function table({ caption, columns, rows, empty, rowKey }) {
+/** A table. Each column: {label, cell(row) -> node|string, num?, hidden?}. Rows stack into
+ * cards on narrow screens (each cell labelled by its column). */
+function table({ caption, columns: all, rows, empty, rowKey }) {
   if (!rows.length) return empty;
+  const columns = all.filter((c) => !c.hidden);
   const head = h("thead", null, h("tr", null,
     columns.map((c) => h("th", { scope: "col", class: c.num ? "num" : null }, c.label))));
   const body = h("tbody", null, rows.map((row) => h("tr", { dataset: rowKey ? { key: rowKey(row) } : undefined },
