@@ -6,8 +6,8 @@
 //! connections (restart, rediscover), tool approvals, logins and logouts, the API key.
 //! Reading is never gated. `allow_server_add` / `allow_server_remove` hold adding and
 //! removing servers, `enable_prompts` the relay of prompts. Two rules are about who asks:
-//! agents may not lift a quarantine (a person decides that a server is safe), and a caller
-//! under a scope (an agent token) may not administer at all. The proxy acting on its own
+//! agents may not lift a quarantine nor change a server's trust (a person decides that a
+//! server is safe), and a caller under a scope (an agent token) may not administer at all. The proxy acting on its own
 //! (a login a server asks for) passes.
 
 use mcpproxy_domain::{Caller, CallerKind, Settings};
@@ -22,6 +22,8 @@ pub enum Action {
     ChangeConfig,
     /// Lift a server's quarantine.
     Unquarantine,
+    /// Change how far a server is trusted (quarantine, `trust_mode`, `added_by`, ...).
+    ChangeTrust,
     /// Act on a running connection: restart, rediscover its tools.
     Reconnect,
     /// Approve or block tools.
@@ -47,6 +49,8 @@ pub enum Gate {
     PromptsDisabled,
     /// Agents may not lift a quarantine: that is a person's decision.
     UnquarantineOverMcp,
+    /// Agents may not change how far a server is trusted.
+    TrustOverMcp,
     /// A caller under a scope (an agent token) may not administer.
     AdminOnly,
 }
@@ -61,6 +65,7 @@ impl Gate {
             Self::RemoveNotAllowed => "SERVER_REMOVE_NOT_ALLOWED",
             Self::PromptsDisabled => "PROMPTS_DISABLED",
             Self::UnquarantineOverMcp => "UNQUARANTINE_NOT_ALLOWED",
+            Self::TrustOverMcp => "TRUST_CHANGE_NOT_ALLOWED",
             Self::AdminOnly => "ADMIN_ONLY",
         }
     }
@@ -81,6 +86,9 @@ impl Gate {
             Self::PromptsDisabled => "prompts are turned off on this proxy (enable_prompts)",
             Self::UnquarantineOverMcp => {
                 "a quarantine can only be lifted by a person: use the web UI, the tray, `mcpproxy upstream unquarantine`, or the REST API"
+            }
+            Self::TrustOverMcp => {
+                "an agent may not change how far a server is trusted (quarantined, trust_mode, auto_approve_tool_changes, skip_quarantine, added_by); a person does that with the CLI, the REST API or the web UI"
             }
             Self::AdminOnly => {
                 "this operation needs the admin API key; an agent token may discover and call tools but not administer"
@@ -125,6 +133,7 @@ pub fn check(settings: &Settings, action: Action, caller: &Caller) -> Result<(),
         Action::Unquarantine if caller.kind() == CallerKind::Agent => {
             Err(Gate::UnquarantineOverMcp)
         }
+        Action::ChangeTrust if caller.kind() == CallerKind::Agent => Err(Gate::TrustOverMcp),
         _ => Ok(()),
     }
 }
@@ -142,7 +151,8 @@ mod tests {
         Settings::from_config(&config)
     }
 
-    const CHANGES: [Action; 9] = [
+    const CHANGES: [Action; 10] = [
+        Action::ChangeTrust,
         Action::AddServer,
         Action::RemoveServer,
         Action::ChangeConfig,

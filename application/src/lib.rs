@@ -15,6 +15,7 @@ pub mod catalog;
 pub mod events;
 pub mod gates;
 pub mod isolation;
+pub mod launch;
 pub mod management;
 pub mod ports;
 pub mod relay;

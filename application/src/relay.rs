@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use mcpproxy_domain::name::{direct_name, split_direct};
 use mcpproxy_domain::policy::GrantOrigin;
 use mcpproxy_domain::{Caller, Refusal, ServerName, ServerSettings};
 use serde_json::{Map, Value, json};
@@ -19,9 +20,6 @@ use tokio::sync::RwLock;
 use crate::catalog::ToolCatalog;
 use crate::gates::{self, Action, Gate};
 use crate::ports::{UpstreamError, UpstreamPool};
-
-/// The separator of aggregated prompt names: `github__review_pr`.
-pub const PROMPT_SEPARATOR: &str = "__";
 
 /// How long one relayed request may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
@@ -215,17 +213,23 @@ impl ProtocolRelay {
         items
     }
 
-    /// The prompts of every server `caller` may reach, named `server__prompt`; none when
-    /// prompts are off.
+    /// The prompts of every server `caller` may reach, named `server__prompt` (each name
+    /// once; a server whose name cannot form such names is left out); none when prompts are
+    /// off.
     pub async fn list_prompts(&self, caller: &Caller) -> Vec<Value> {
         let mut out = Vec::new();
         if !self.prompts_enabled(caller) {
             return out;
         }
+        let mut seen = std::collections::HashSet::new();
         for server in self.offering("prompts", caller) {
             for mut prompt in self.list_all(&server, "prompts/list", "prompts").await {
-                if let Some(name) = prompt["name"].as_str() {
-                    prompt["name"] = json!(format!("{server}{PROMPT_SEPARATOR}{name}"));
+                if let Some(name) = prompt["name"]
+                    .as_str()
+                    .and_then(|n| direct_name(&server, n))
+                    && seen.insert(name.clone())
+                {
+                    prompt["name"] = json!(name);
                     out.push(prompt);
                 }
             }
@@ -240,18 +244,11 @@ impl ProtocolRelay {
         caller: &Caller,
     ) -> Result<(Arc<ServerSettings>, &'a str), RelayRefusal> {
         let unknown = || RelayRefusal::UnknownPrompt(name.to_owned());
-        // Server names may hold `__`; try every split, longest server name first.
-        let view = self.catalog.view();
-        let mut splits: Vec<(&str, &str)> = name
-            .match_indices(PROMPT_SEPARATOR)
-            .map(|(i, _)| (&name[..i], &name[i + PROMPT_SEPARATOR.len()..]))
-            .collect();
-        splits.reverse();
-        let (server, prompt) = splits
-            .into_iter()
-            .find(|(server, prompt)| !prompt.is_empty() && view.server(server).is_some())
-            .ok_or_else(unknown)?;
-        Ok((self.open(server, caller)?, prompt))
+        let (server, prompt) = split_direct(name).ok_or_else(unknown)?;
+        match self.open(server.as_str(), caller) {
+            Err(RelayRefusal::UnknownServer(_)) => Err(unknown()),
+            other => Ok((other?, prompt)),
+        }
     }
 
     /// `prompts/get` of an aggregated name.

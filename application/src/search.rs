@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use mcpproxy_domain::limits::bound_query;
 use mcpproxy_domain::{Caller, Purpose, Refusal, ToolAnnotations, ToolId};
 use serde::Serialize;
 use serde_json::Value;
@@ -63,8 +64,12 @@ pub struct RetrievedTool {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RetrieveResult {
     pub tools: Vec<RetrievedTool>,
+    /// The query as searched (cut when it was too long).
     pub query: String,
     pub total: usize,
+    /// Said when the query was cut to what one search may cost.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notice: Option<String>,
 }
 
 /// One tool in a `describe_tool` answer.
@@ -147,7 +152,9 @@ impl ToolCatalog {
         request: &RetrieveRequest,
         caller: &Caller,
     ) -> Result<RetrieveResult, RetrieveError> {
-        let query = request.query.trim();
+        // One query may not cost the memory and time of thousands.
+        let bounded = bound_query(request.query.trim());
+        let query = bounded.text.as_str();
         if query.is_empty() {
             return Err(RetrieveError::EmptyQuery);
         }
@@ -206,6 +213,7 @@ impl ToolCatalog {
             total: tools.len(),
             tools,
             query: query.to_owned(),
+            notice: bounded.cut,
         })
     }
 

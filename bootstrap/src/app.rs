@@ -13,7 +13,7 @@ use mcpproxy_application::ports::{
 };
 use mcpproxy_application::{
     ActivityLog, AuthService, CallService, EventBus, IsolationService, ManagementService,
-    ProtocolRelay, ToolCatalog, UpstreamTracker,
+    ProtocolRelay, ToolCatalog, UpstreamTracker, launch,
 };
 use mcpproxy_config::FileConfigStore;
 use mcpproxy_domain::{DomainEvent, ServerName};
@@ -137,7 +137,7 @@ async fn follow_config(
         match events.recv().await {
             Ok(DomainEvent::ServerChanged { .. } | DomainEvent::ConfigReloaded { .. })
             | Err(broadcast::error::RecvError::Lagged(_)) => {
-                pool.reconcile(&store.current()).await;
+                pool.reconcile(&launch::runnable(&store.current())).await;
                 if let Err(e) = catalog.config_changed().await {
                     tracing::error!("could not update the tool catalog: {e}");
                 }
@@ -253,7 +253,7 @@ impl App {
             tokio::spawn(oauth.clone().refresh_forever()),
             tokio::spawn(follow_auth(bus.subscribe(), auth.clone(), pool.clone())),
         ];
-        pool.reconcile(&store.current()).await;
+        pool.reconcile(&launch::runnable(&store.current())).await;
         Ok(Self {
             store,
             db,

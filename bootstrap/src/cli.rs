@@ -207,6 +207,32 @@ mod tests {
     }
 
     #[test]
+    fn the_whole_command_tree_is_consistent() {
+        // Catches what clap only finds when a command runs: two arguments with one id (the
+        // positional `json` of add-json against the global --json), bad defaults, …
+        <Cli as clap::CommandFactory>::command().debug_assert();
+    }
+
+    #[test]
+    fn add_json_takes_its_json_and_the_global_json_flag_alike() {
+        let cli = parse(&[
+            "upstream",
+            "add-json",
+            "fs",
+            "{\"command\": \"x\"}",
+            "--json",
+        ]);
+        assert!(cli.json);
+        let Command::Upstream(UpstreamCommand::AddJson { name, json }) = cli.command() else {
+            panic!("not add-json")
+        };
+        assert_eq!(
+            (name.as_str(), json.as_str()),
+            ("fs", "{\"command\": \"x\"}")
+        );
+    }
+
+    #[test]
     fn bad_values_are_refused() {
         assert!(
             Cli::try_parse_from(["mcpproxy", "--log-level", "loud"]).is_err(),

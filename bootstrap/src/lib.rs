@@ -8,6 +8,7 @@ mod app;
 pub mod cli;
 mod commands;
 mod exit;
+mod fds;
 mod locate;
 mod lock;
 mod logging;

@@ -95,6 +95,18 @@ pub struct Config {
     pub activity_max_records: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub intent_declaration: Option<IntentDeclarationConfig>,
+    // -- Limits against overload (mcpproxy's own keys; absent means the default in
+    // `crate::limits`, and an absent key is not written back) --
+    /// The most TCP connections served at once; more get a 503. Needs a restart.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http_max_connections: Option<i64>,
+    /// How long a client may take to send a request's headers, and how long an idle
+    /// keep-alive connection waits for its next request. Needs a restart.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http_read_header_timeout: Option<GoDuration>,
+    /// The most MCP sessions kept at once; the longest idle goes first.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mcp_max_sessions: Option<i64>,
     // -- isolation of stdio servers (issue 19; rules in isolation.rs) --
     #[serde(skip_serializing_if = "Option::is_none")]
     pub docker_isolation: Option<DockerIsolationConfig>,
@@ -132,6 +144,9 @@ impl Default for Config {
             activity_retention_days: 90,
             activity_max_records: 100_000,
             intent_declaration: None,
+            http_max_connections: None,
+            http_read_header_timeout: None,
+            mcp_max_sessions: None,
             docker_isolation: None,
             extra: Map::new(),
         }
@@ -384,6 +399,11 @@ pub struct ServerConfig {
     pub created: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub updated: Option<String>,
+    /// Who added the server through the proxy, or last changed how it is started: `mcp` (an
+    /// agent), `cli`, `api` (people). Absent for servers written into the file by hand.
+    /// See [`crate::launch`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub added_by: Option<String>,
     // -- isolation (issue 19; rules in isolation.rs) --
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub isolation: Option<IsolationConfig>,
@@ -418,6 +438,7 @@ impl ServerConfig {
             tool_discovery_interval: None,
             created: None,
             updated: None,
+            added_by: None,
             isolation: None,
             extra: Map::new(),
         }
@@ -626,6 +647,14 @@ impl ConfigDiff {
             ("api_key", old.api_key != new.api_key),
             ("tls", old.extra.get("tls") != new.extra.get("tls")),
             ("enable_socket", old.enable_socket != new.enable_socket),
+            (
+                "http_max_connections",
+                old.http_max_connections != new.http_max_connections,
+            ),
+            (
+                "http_read_header_timeout",
+                old.http_read_header_timeout != new.http_read_header_timeout,
+            ),
         ] {
             if changed {
                 diff.needs_restart.push(key);
@@ -831,6 +860,7 @@ impl Config {
                 errors.push(ValidationError::new(key, "cannot be negative"));
             }
         }
+        errors.extend(crate::limits::validate(self));
         if let Some(isolation) = &self.docker_isolation {
             errors.extend(crate::isolation::validate_global(isolation));
         }

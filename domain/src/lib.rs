@@ -17,6 +17,8 @@ pub mod duration;
 pub mod event;
 pub mod fingerprint;
 pub mod isolation;
+pub mod launch;
+pub mod limits;
 pub mod merge;
 pub mod name;
 pub mod policy;

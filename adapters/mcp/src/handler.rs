@@ -9,7 +9,7 @@ use mcpproxy_application::call::CallRequest;
 use mcpproxy_application::catalog::Listing;
 use mcpproxy_application::gates::{self, Action, Gate};
 use mcpproxy_application::search::RetrieveRequest;
-use mcpproxy_domain::{CallVariant, Caller};
+use mcpproxy_domain::{CallVariant, Caller, ToolId};
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, CompleteRequestParams, CompleteResult,
     ContentBlock, GetPromptRequestParams, GetPromptResponse, GetPromptResult, Implementation,
@@ -310,7 +310,8 @@ impl ServerHandler for ProxyHandler {
                 let tool = match self.services.catalog.view().direct(wanted) {
                     Some(entry) => entry.id.to_string(),
                     // No such tool: let the pipeline say so.
-                    None => wanted.replacen("__", ":", 1),
+                    None => ToolId::from_direct(wanted)
+                        .map_or_else(|| wanted.to_owned(), |id| id.to_string()),
                 };
                 let request = self.call_request(tool, Some(args), &context);
                 Ok(self.call_upstream(request, &context).await)

@@ -18,11 +18,13 @@
 #![forbid(unsafe_code)]
 
 mod builtin;
+mod guard;
 mod handler;
 mod manage;
 mod notify;
 mod relay;
 mod server;
+mod sessions;
 
 use std::collections::HashMap;
 use std::sync::{Arc, PoisonError};
@@ -31,7 +33,6 @@ use mcpproxy_application::ports::{ConfigStore, ServerLogs, UpstreamNotice};
 use mcpproxy_application::{CallService, EventBus, ManagementService, ProtocolRelay, ToolCatalog};
 use mcpproxy_domain::config::RoutingMode;
 use mcpproxy_domain::{Caller, DomainEvent};
-use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
 use tokio_util::sync::CancellationToken;
 
@@ -39,6 +40,8 @@ pub use builtin::DEFAULT_INSTRUCTIONS;
 use handler::ProxyHandler;
 use notify::{Change, Notifier};
 use server::{ServerEndpoint, ServerState};
+use sessions::BookedSessions;
+use sessions::SessionBook;
 
 /// Which tools an endpoint offers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,8 +117,9 @@ fn endpoint(
     services: &Arc<Services>,
     access: &Access,
     notifiers: &Notifiers,
+    book: &Arc<SessionBook>,
     mode: impl Fn() -> Mode + Send + Sync + 'static,
-) -> StreamableHttpService<ProxyHandler, LocalSessionManager> {
+) -> StreamableHttpService<ProxyHandler, BookedSessions> {
     let services = services.clone();
     let notifiers = notifiers.clone();
     // The factory runs once per session, so `/mcp` follows `routing_mode` as it is when a
@@ -135,7 +139,7 @@ fn endpoint(
                 caller: Caller::agent(),
             })
         },
-        Arc::new(LocalSessionManager::default()),
+        Arc::new(BookedSessions::new(book.clone())),
         http_config(access),
     )
 }
@@ -144,12 +148,13 @@ fn endpoint(
 struct ServerEndpoints {
     services: Arc<Services>,
     access: Access,
+    book: Arc<SessionBook>,
     made: std::sync::Mutex<HashMap<String, ServerService>>,
 }
 
 type ServerService = (
     Arc<ServerState>,
-    StreamableHttpService<ServerEndpoint, LocalSessionManager>,
+    StreamableHttpService<ServerEndpoint, BookedSessions>,
 );
 
 impl ServerEndpoints {
@@ -166,7 +171,7 @@ impl ServerEndpoints {
                 };
                 let service = StreamableHttpService::new(
                     move || Ok(handler.clone()),
-                    Arc::new(LocalSessionManager::default()),
+                    Arc::new(BookedSessions::new(self.book.clone())),
                     http_config(&self.access),
                 );
                 (state, service)
@@ -218,9 +223,11 @@ pub fn router(services: Arc<Services>, bus: &EventBus, access: Access) -> axum::
             RoutingMode::RetrieveTools | RoutingMode::CodeExecution => Mode::Retrieve,
         }
     };
+    let book = Arc::new(SessionBook::new(services.config.clone()));
     let servers = Arc::new(ServerEndpoints {
         services: services.clone(),
         access: access.clone(),
+        book: book.clone(),
         made: std::sync::Mutex::new(HashMap::new()),
     });
     let router = axum::Router::new()
@@ -230,13 +237,17 @@ pub fn router(services: Arc<Services>, bus: &EventBus, access: Access) -> axum::
         )
         .nest_service(
             "/mcp/call",
-            endpoint(&services, &access, &notifiers, || Mode::Retrieve),
+            endpoint(&services, &access, &notifiers, &book, || Mode::Retrieve),
         )
         .nest_service(
             "/mcp/all",
-            endpoint(&services, &access, &notifiers, || Mode::Direct),
+            endpoint(&services, &access, &notifiers, &book, || Mode::Direct),
         )
-        .nest_service("/mcp", endpoint(&services, &access, &notifiers, routed));
+        .nest_service(
+            "/mcp",
+            endpoint(&services, &access, &notifiers, &book, routed),
+        )
+        .layer(axum::middleware::from_fn_with_state(book, guard::guard));
     tokio::spawn(announce_changes(
         bus.subscribe(),
         notifiers.clone(),

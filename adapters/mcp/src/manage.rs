@@ -232,11 +232,16 @@ async fn run_quarantine_security(
         })),
         "inspect_quarantined" | "inspect_tools" => {
             let name = need(args, "name", op)?;
+            // What the server runs (command, args, env masked) is part of the review.
+            let view = match s.management.get_server(name).await {
+                Ok(v) => v,
+                Err(e) => return Err(e.to_string()),
+            };
             done(
                 s.catalog
                     .review(name)
                     .await
-                    .map(|tools| json!({"server": name, "tools": tools})),
+                    .map(|tools| json!({"server": name, "config": view, "tools": tools})),
             )
         }
         "quarantine_server" => {

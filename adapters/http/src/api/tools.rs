@@ -88,6 +88,9 @@ pub struct SearchResults {
     pub query: String,
     pub results: Vec<RetrievedTool>,
     pub total: usize,
+    /// Said when the query was cut to what one search may cost.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notice: Option<String>,
 }
 
 /// Searches the callable tools as `retrieve_tools` does.
@@ -120,6 +123,7 @@ pub async fn search(
         query: found.query,
         total: found.total,
         results: found.tools,
+        notice: found.notice,
     }))
 }
 
