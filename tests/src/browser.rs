@@ -375,8 +375,18 @@ impl Page {
         .to_owned()
     }
 
+    /// Brings the element to the middle of its scroll box, as a person scrolls to what they
+    /// click (WebDriver alone scrolls it to an edge, under a dialog's sticky buttons).
+    /// A failure (the element replaced meanwhile) is left to the click to report.
+    async fn scroll_to(&self, element: &Element) {
+        let script = "arguments[0].scrollIntoView({block: 'center', inline: 'nearest'});";
+        let args = json!({"script": script, "args": [{ ELEMENT: element.0 }]});
+        let _ = self.try_call("/execute/sync", args).await;
+    }
+
     /// Clicks the element as a person would (it must be visible and not covered).
     pub async fn click(&self, element: &Element) {
+        self.scroll_to(element).await;
         self.call(
             reqwest::Method::POST,
             &format!("/element/{}/click", element.0),
@@ -390,6 +400,7 @@ impl Page {
     pub async fn click_on(&self, css: &str) {
         for _ in 0..5 {
             let element = self.find(css).await;
+            self.scroll_to(&element).await;
             match self
                 .try_call(&format!("/element/{}/click", element.0), json!({}))
                 .await

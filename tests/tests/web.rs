@@ -500,7 +500,7 @@ async fn an_invalid_config_is_refused_with_its_key_and_line() {
     // JSON, but wrong: each problem names its key, and the editor its line.
     page.fill(
         editor,
-        "{\n  \"listen\": \"127.0.0.1:1\",\n  \"tools_limit\": 5000,\n  \"routing_mode\": \"fast\"\n}",
+        "{\n  \"listen\": \"127.0.0.1:1\",\n  \"tools_limit\": 5000,\n  \"routing_mode\": \"fast\",\n  \"mcpServers\": []\n}",
     )
     .await;
     page.click_button("Validate").await;
