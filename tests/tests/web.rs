@@ -110,6 +110,19 @@ async fn every_page_is_accessible_on_a_desktop_and_a_phone() {
 }
 
 /// The visible text of the servers table's row for `name`, as a JavaScript expression.
+/// A proxy with the fixture `fx`, and the servers page showing it Ready.
+async fn fx_on_the_servers_page(extra: &[&str]) -> (Home, Proxy, Rest, Page) {
+    let (home, proxy, api) = start(vec![fixture("fx", false)], extra).await;
+    let page = page().await;
+    sign_in(&page, &proxy, "servers").await;
+    page.until(
+        "fx listed",
+        &format!("{}.includes('Ready')", row_text("fx")),
+    )
+    .await;
+    (home, proxy, api, page)
+}
+
 fn row_text(name: &str) -> String {
     format!("(document.querySelector('tr[data-key=\"{name}\"]')?.innerText || '')")
 }
@@ -527,14 +540,7 @@ async fn an_invalid_config_is_refused_with_its_key_and_line() {
 
 #[tokio::test]
 async fn a_read_only_proxy_offers_no_write_control_and_rest_refuses_anyway() {
-    let (_home, proxy, api) = start(vec![fixture("fx", false)], &["--read-only"]).await;
-    let page = page().await;
-    sign_in(&page, &proxy, "servers").await;
-    page.until(
-        "fx listed",
-        &format!("{}.includes('Ready')", row_text("fx")),
-    )
-    .await;
+    let (_home, _proxy, api, page) = fx_on_the_servers_page(&["--read-only"]).await;
     page.until_text("Read-only").await;
     let badge = page
         .exec("return document.querySelector('#mode').title;", json!([]))
@@ -608,14 +614,7 @@ async fn a_read_only_proxy_offers_no_write_control_and_rest_refuses_anyway() {
 /// new gates by itself.
 #[tokio::test]
 async fn a_change_refused_by_a_gate_shows_the_proxys_code() {
-    let (home, proxy, api) = start(vec![fixture("fx", false)], &[]).await;
-    let page = page().await;
-    sign_in(&page, &proxy, "servers").await;
-    page.until(
-        "fx listed",
-        &format!("{}.includes('Ready')", row_text("fx")),
-    )
-    .await;
+    let (home, _proxy, api, page) = fx_on_the_servers_page(&[]).await;
     page.click_on("button[aria-label='Edit fx']").await;
     page.fill("dialog input[name=working_dir]", "/tmp").await;
 
@@ -653,14 +652,7 @@ async fn a_change_refused_by_a_gate_shows_the_proxys_code() {
 
 #[tokio::test]
 async fn a_lost_event_stream_reconnects_and_catches_up() {
-    let (home, mut proxy, _api) = start(vec![fixture("fx", false)], &[]).await;
-    let page = page().await;
-    sign_in(&page, &proxy, "servers").await;
-    page.until(
-        "fx listed",
-        &format!("{}.includes('Ready')", row_text("fx")),
-    )
-    .await;
+    let (home, mut proxy, _api, page) = fx_on_the_servers_page(&[]).await;
     proxy.stop().await;
     page.until("the stream lost", "document.body.dataset.live === 'down'")
         .await;
@@ -687,14 +679,7 @@ async fn a_lost_event_stream_reconnects_and_catches_up() {
 
 #[tokio::test]
 async fn the_keyboard_reaches_every_control() {
-    let (_home, proxy, _api) = start(vec![fixture("fx", false)], &[]).await;
-    let page = page().await;
-    sign_in(&page, &proxy, "servers").await;
-    page.until(
-        "fx listed",
-        &format!("{}.includes('Ready')", row_text("fx")),
-    )
-    .await;
+    let (_home, _proxy, _api, page) = fx_on_the_servers_page(&[]).await;
     page.exec(
         "document.activeElement.blur(); window.scrollTo(0, 0);",
         json!([]),
