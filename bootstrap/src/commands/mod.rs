@@ -7,7 +7,7 @@
 pub mod activity;
 pub mod auth;
 pub mod call;
-mod daemon;
+pub(crate) mod daemon;
 pub mod output;
 mod standalone;
 pub mod status;
