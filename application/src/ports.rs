@@ -484,3 +484,6 @@ impl Clock for SystemClock {
         Timestamp::from_millis(ms)
     }
 }
+
+mod discovery;
+pub use discovery::*;
