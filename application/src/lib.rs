@@ -23,6 +23,7 @@ pub mod ports;
 pub mod prompts;
 pub mod registry;
 pub mod relay;
+pub mod savings;
 pub mod search;
 pub mod settings;
 pub mod upstream;
@@ -41,9 +42,10 @@ pub use events::EventBus;
 pub use import::ImportService;
 pub use isolation::{DockerStatus, IsolationReport, IsolationService, ServerIsolation};
 pub use management::{
-    AddServer, BulkError, BulkResult, Gate, ManagementError, ManagementService, ServerView,
+    AddServer, Allowed, BulkError, BulkResult, Gate, ManagementError, ManagementService, ServerView,
 };
 pub use prompts::PromptService;
 pub use registry::RegistryService;
 pub use relay::{ProtocolRelay, RelayRefusal};
+pub use savings::TokenSavings;
 pub use upstream::UpstreamTracker;

@@ -690,6 +690,10 @@ impl ManagementService {
 mod config_ops;
 pub use config_ops::{AppliedConfig, generate_api_key};
 
+#[path = "management_allowed.rs"]
+mod allowed;
+pub use allowed::{Allowed, Refusal};
+
 #[path = "management_registries.rs"]
 mod registry_ops;
 pub use registry_ops::{NewRegistry, RegistryEdit, RegistrySourceError};

@@ -385,7 +385,8 @@ impl App {
     }
 
     /// The routes of the TCP listener: health (open), the MCP endpoints (behind the key when
-    /// `require_mcp_auth`), the REST API, events and docs (always behind the key).
+    /// `require_mcp_auth`), the REST API and events (always behind the key), the docs, and
+    /// the web panel at `/ui/` (its pages ask for the key and keep it in a cookie).
     pub fn router(&self, listening: SocketAddr, socket: Option<&Path>) -> axum::Router {
         let policy = |required: fn(&mcpproxy_domain::Config) -> bool| KeyPolicy {
             config: self.store.clone(),
@@ -410,12 +411,17 @@ impl App {
             axum::middleware::from_fn_with_state(policy(|c| c.require_mcp_auth), require_key),
         );
         let api = self.api(listening, socket, false);
-        let management = management_routes(api.clone(), Some(policy(|_| true)));
+        // The web panel's requests carry the key in its cookie; everything else as before.
+        let web = mcpproxy_web::Web::new(self.store.clone(), listening.port());
+        let management = management_routes(api.clone(), Some(policy(|_| true))).layer(
+            axum::middleware::from_fn_with_state(web.clone(), mcpproxy_web::key_from_cookie),
+        );
         self.health()
             .merge(oauth_routes(api))
             .merge(mcp)
             .merge(management)
             .merge(docs_routes())
+            .merge(web.routes())
     }
 
     /// The routes of the unix socket: health and management, no key (only this user can

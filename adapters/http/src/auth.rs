@@ -43,15 +43,6 @@ pub fn presented_key<'a>(headers: &'a HeaderMap, query: Option<&'a str>) -> Opti
         .find_map(|pair| pair.strip_prefix("apikey="))
 }
 
-/// Compares without stopping at the first difference, so timing does not leak the key.
-fn same(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
-}
-
 /// Refuses requests without the right key, with 401 and the API's error envelope.
 pub async fn require_key(
     State(policy): State<KeyPolicy>,
@@ -63,7 +54,7 @@ pub async fn require_key(
         return next.run(request).await;
     }
     let ok = presented_key(request.headers(), request.uri().query())
-        .is_some_and(|k| !config.api_key.is_empty() && same(k, &config.api_key));
+        .is_some_and(|k| mcpproxy_domain::secret::key_matches(k, &config.api_key));
     if ok {
         return next.run(request).await;
     }
@@ -89,6 +80,5 @@ mod tests {
         h.insert("authorization", "Bearer k2".parse().unwrap());
         h.insert("x-api-key", "k3".parse().unwrap());
         assert_eq!(presented_key(&h, None), Some("k3"));
-        assert!(same("abc", "abc") && !same("abc", "abd") && !same("abc", "ab"));
     }
 }

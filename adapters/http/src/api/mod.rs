@@ -169,6 +169,7 @@ pub fn routes() -> OpenApiRouter<Arc<Api>> {
         ))
         .routes(routes!(auth::status))
         .routes(routes!(tools::list))
+        .routes(routes!(tools::token_stats))
         .routes(routes!(tools::search))
         .routes(routes!(tools::call))
         .routes(routes!(activity::list))
