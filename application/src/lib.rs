@@ -12,6 +12,7 @@ pub mod activity;
 pub mod auth;
 pub mod call;
 pub mod catalog;
+pub mod code;
 pub mod events;
 pub mod gates;
 pub mod isolation;
@@ -32,6 +33,7 @@ pub use activity::{ActivityDraft, ActivityLog};
 pub use auth::{AuthRefusal, AuthService, ServerAuth};
 pub use call::{CallError, CallRequest, CallService};
 pub use catalog::{CatalogError, CatalogView, ToolCatalog, ToolEntry, ToolListing};
+pub use code::{CodeError, CodeRequest, CodeService};
 pub use events::EventBus;
 pub use isolation::{DockerStatus, IsolationReport, IsolationService, ServerIsolation};
 pub use management::{

@@ -48,13 +48,7 @@ pub struct CodeExecutionConfig {
     pub code_execution_max_output_bytes: Option<i64>,
 }
 
-fn check(
-    errors: &mut Vec<ValidationError>,
-    field: &str,
-    value: Option<i64>,
-    min: i64,
-    max: i64,
-) {
+fn check(errors: &mut Vec<ValidationError>, field: &str, value: Option<i64>, min: i64, max: i64) {
     if let Some(v) = value
         && !(min..=max).contains(&v)
     {
