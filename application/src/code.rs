@@ -160,7 +160,7 @@ impl CodeService {
         let host = Arc::new(Host {
             calls: self.calls.clone(),
             handle: tokio::runtime::Handle::current(),
-            deadline: tokio::time::Instant::now() + timeout,
+            deadline: tokio::time::Instant::from_std(started + timeout),
             limits: limits.clone(),
             parent: execution_id.clone(),
             caller: request.caller.clone(),
@@ -172,7 +172,7 @@ impl CodeService {
         let job = ScriptJob {
             source: request.code.clone(),
             input: request.input.clone(),
-            timeout,
+            deadline: started + timeout,
             memory_limit_bytes: limits.memory_limit_bytes,
             max_output_bytes: limits.max_output_bytes,
         };

@@ -492,8 +492,9 @@ pub struct ScriptJob {
     pub source: String,
     /// The global `input`.
     pub input: Value,
-    /// When the script is stopped, counted from when it starts running.
-    pub timeout: Duration,
+    /// When the script is stopped (its `timeout_ms` counted from the request, so time
+    /// spent waiting for a free runtime counts).
+    pub deadline: std::time::Instant,
     /// The heap of its runtime.
     pub memory_limit_bytes: usize,
     /// The most bytes of the JSON it may return.
