@@ -9,11 +9,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 use mcpproxy_application::ports::{
     ActivityRepository, ApprovalRepository, CacheRepository, Clock, ConfigStore, OAuthProvider,
-    ServerLogs, ServerRepository, SystemClock, TokenStore, ToolIndex, UpstreamPool,
+    ScriptRunner, ServerLogs, ServerRepository, SystemClock, TokenStore, ToolIndex, UpstreamPool,
 };
 use mcpproxy_application::{
-    ActivityLog, AuthService, CallService, EventBus, IsolationService, ManagementService,
-    ProtocolRelay, ToolCatalog, UpstreamTracker, launch,
+    ActivityLog, AuthService, CallService, CodeService, EventBus, IsolationService,
+    ManagementService, ProtocolRelay, ToolCatalog, UpstreamTracker, launch,
 };
 use mcpproxy_config::FileConfigStore;
 use mcpproxy_domain::{DomainEvent, ServerName};
@@ -23,6 +23,7 @@ use mcpproxy_http::{
 };
 use mcpproxy_logs::{Rotation, ServerLogFiles};
 use mcpproxy_oauth::{OAuth, headless_from_env};
+use mcpproxy_script::QuickJsRunner;
 use mcpproxy_search::TantivyIndex;
 use mcpproxy_storage::Database;
 use mcpproxy_upstream::{Connector, Isolator, OAuthTokens, Pool, Reaper};
@@ -43,6 +44,7 @@ pub struct App {
     pub pool: Arc<Pool>,
     pub management: Arc<ManagementService>,
     pub calls: Arc<CallService>,
+    pub code: Arc<CodeService>,
     pub logs: Arc<ServerLogFiles>,
     pub auth: Arc<AuthService>,
     pub isolation: Arc<IsolationService>,
@@ -229,6 +231,14 @@ impl App {
             activity.clone(),
             clock,
         ));
+        // The pool's size is read once: its threads start with the first script.
+        let scripts = QuickJsRunner::new(store.current().code_execution.settings().pool_size);
+        let code = Arc::new(CodeService::new(
+            catalog.clone(),
+            calls.clone(),
+            Arc::new(scripts) as Arc<dyn ScriptRunner>,
+            activity.clone(),
+        ));
         let auth = Arc::new(AuthService::new(
             store.clone() as Arc<dyn ConfigStore>,
             oauth.clone() as Arc<dyn OAuthProvider>,
@@ -264,6 +274,7 @@ impl App {
             pool,
             management,
             calls,
+            code,
             logs,
             auth,
             isolation,
@@ -281,6 +292,7 @@ impl App {
             management: self.management.clone(),
             catalog: self.catalog.clone(),
             calls: self.calls.clone(),
+            code: self.code.clone(),
             activity: self.activity.clone(),
             auth: self.auth.clone(),
             isolation: self.isolation.clone(),
@@ -314,6 +326,7 @@ impl App {
             config: self.store.clone(),
             catalog: self.catalog.clone(),
             calls: self.calls.clone(),
+            code: self.code.clone(),
             management: self.management.clone(),
             logs: self.logs.clone() as Arc<dyn ServerLogs>,
             relay: Arc::new(ProtocolRelay::new(

@@ -181,6 +181,28 @@ impl Daemon {
         })
     }
 
+    /// Posts to `/api/v1<path>` and returns the HTTP status and the JSON body as they are,
+    /// for a route with its own envelope (`/code/exec`).
+    pub async fn post_raw(&self, path: &str, body: &Value) -> Result<(u16, Value), Refusal> {
+        let response = self
+            .request(Method::POST, &format!("/api/v1{path}"))
+            .json(body)
+            .send()
+            .await
+            .map_err(|e| self.unreachable(&e))?;
+        let status = response.status().as_u16();
+        let text = response.text().await.map_err(|e| self.unreachable(&e))?;
+        let body = serde_json::from_str(&text).map_err(|_| Refusal {
+            status: Some(status),
+            code: None,
+            message: format!(
+                "the daemon answered {status} with something else than JSON: {}",
+                text.trim()
+            ),
+        })?;
+        Ok((status, body))
+    }
+
     pub async fn get(&self, path: &str) -> Result<Value, Refusal> {
         self.call(Method::GET, path, None).await
     }

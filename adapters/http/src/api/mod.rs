@@ -4,6 +4,7 @@
 
 pub mod activity;
 pub mod auth;
+pub mod code;
 pub mod envelope;
 pub mod isolation;
 pub mod servers;
@@ -16,8 +17,8 @@ use std::time::Instant;
 
 use mcpproxy_application::ports::{ConfigStore, ServerLogs};
 use mcpproxy_application::{
-    ActivityLog, AuthService, CallService, EventBus, IsolationService, ManagementService,
-    ToolCatalog,
+    ActivityLog, AuthService, CallService, CodeService, EventBus, IsolationService,
+    ManagementService, ToolCatalog,
 };
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -37,6 +38,8 @@ pub struct Api {
     pub management: Arc<ManagementService>,
     pub catalog: Arc<ToolCatalog>,
     pub calls: Arc<CallService>,
+    /// Code execution (`POST /code/exec`).
+    pub code: Arc<CodeService>,
     pub activity: Arc<ActivityLog>,
     pub auth: Arc<AuthService>,
     pub isolation: Arc<IsolationService>,
@@ -143,6 +146,7 @@ pub fn routes() -> OpenApiRouter<Arc<Api>> {
         .routes(routes!(tools::list))
         .routes(routes!(tools::search))
         .routes(routes!(tools::call))
+        .routes(routes!(code::exec))
         .routes(routes!(activity::list))
         .routes(routes!(activity::export))
         .routes(routes!(activity::get))
