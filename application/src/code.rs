@@ -458,7 +458,8 @@ impl ScriptHost for Host {
         let calls = self.calls.clone();
         let outcome = self
             .handle
-            .block_on(tokio::time::timeout_at(self.deadline, calls.call(request)))
+            // The timer is made inside the runtime: the engine's thread is not one of its.
+            .block_on(async { tokio::time::timeout_at(self.deadline, calls.call(request)).await })
             .map_err(|_| self.timed_out())?;
         Ok(self.envelope(outcome))
     }

@@ -12,7 +12,7 @@ use super::*;
 use crate::activity::ActivityLog;
 use crate::testkit::{Mem, catalog};
 
-/// Calls `call_tool` for each (server, tool) in turn on a blocking thread, as the engine
+/// Calls `call_tool` for each (server, tool) in turn on a thread of its own, as the engine
 /// does, and returns the envelopes.
 struct Steps(Vec<(&'static str, &'static str)>);
 
@@ -20,18 +20,22 @@ struct Steps(Vec<(&'static str, &'static str)>);
 impl ScriptRunner for Steps {
     async fn run(&self, _: ScriptJob, host: Arc<dyn ScriptHost>) -> Result<Value, ScriptFailure> {
         let steps = self.0.clone();
-        tokio::task::spawn_blocking(move || {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        // A plain thread, outside the runtime, as the engine's workers are.
+        std::thread::spawn(move || {
             let mut out = Vec::new();
             for (server, tool) in steps {
-                let envelope = host
-                    .call_tool(json!(server), json!(tool), json!({}))
-                    .map_err(ScriptFailure::Aborted)?;
-                out.push(envelope);
+                match host.call_tool(json!(server), json!(tool), json!({})) {
+                    Ok(envelope) => out.push(envelope),
+                    Err(abort) => {
+                        let _ = reply.send(Err(ScriptFailure::Aborted(abort)));
+                        return;
+                    }
+                }
             }
-            Ok(Value::Array(out))
-        })
-        .await
-        .unwrap()
+            let _ = reply.send(Ok(Value::Array(out)));
+        });
+        answer.await.unwrap()
     }
 }
 
