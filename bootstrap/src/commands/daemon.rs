@@ -41,7 +41,7 @@ pub struct Daemon {
 
 /// `:8080` or `0.0.0.0:8080` (every interface) → `127.0.0.1:8080`, where this machine
 /// reaches it.
-fn reachable(listen: &str) -> String {
+pub fn reachable(listen: &str) -> String {
     let (host, port) = listen.rsplit_once(':').unwrap_or((listen, "8080"));
     let host = match host.trim_matches(['[', ']']) {
         "" | "0.0.0.0" => "127.0.0.1",

@@ -8,7 +8,7 @@ pub mod activity;
 pub mod auth;
 pub mod call;
 pub mod code;
-mod daemon;
+pub(crate) mod daemon;
 pub mod output;
 mod standalone;
 pub mod status;
