@@ -550,3 +550,5 @@ pub enum ScriptFailure {
 pub trait ScriptRunner: Send + Sync {
     async fn run(&self, job: ScriptJob, host: Arc<dyn ScriptHost>) -> Result<Value, ScriptFailure>;
 }
+mod discovery;
+pub use discovery::*;

@@ -9,6 +9,8 @@ use crate::commands::activity::ActivityCommand;
 use crate::commands::auth::AuthCommand;
 use crate::commands::call::CallCommand;
 use crate::commands::code::CodeCommand;
+use crate::commands::connect::{ConnectArgs, DisconnectArgs};
+use crate::commands::registry::{RegistryCommand, SearchServersArgs};
 use crate::commands::status::StatusArgs;
 use crate::commands::tools::ToolsCommand;
 use crate::commands::upstream::UpstreamCommand;
@@ -106,6 +108,15 @@ pub enum Command {
     /// Log in to remote servers (OAuth), see their logins, log out
     #[command(subcommand)]
     Auth(AuthCommand),
+    /// MCP server registries: list, search, add their servers, add your own
+    #[command(subcommand)]
+    Registry(RegistryCommand),
+    /// Search an MCP server registry (like `registry search`)
+    SearchServers(SearchServersArgs),
+    /// Point an AI client (Claude Code, Cursor, VS Code, …) at this proxy
+    Connect(ConnectArgs),
+    /// Remove this proxy from an AI client's config
+    Disconnect(DisconnectArgs),
     /// Print the version
     Version,
     /// Print the OpenAPI document of the REST API

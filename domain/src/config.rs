@@ -107,6 +107,20 @@ pub struct Config {
     /// The most MCP sessions kept at once; the longest idle goes first.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mcp_max_sessions: Option<i64>,
+    // -- Registries and prompts (issue 20) --
+    /// The user's own registries, merged with the built-in ones by id.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub registries: Vec<crate::registry::RegistrySource>,
+    /// Lets registry and remote-server URLs lead to private or loopback addresses (off: a
+    /// URL someone else gave cannot make the proxy fetch from inside the network).
+    #[serde(skip_serializing_if = "is_false")]
+    pub allow_private_registry_fetch: bool,
+    /// Refuses changes to `registries` at run time.
+    #[serde(skip_serializing_if = "is_false")]
+    pub registries_locked: bool,
+    /// Offers the upstream servers' prompts on the aggregated endpoints (opt-in, as in Go).
+    #[serde(skip_serializing_if = "is_false")]
+    pub aggregate_upstream_prompts: bool,
     // -- isolation of stdio servers (issue 19; rules in isolation.rs) --
     #[serde(skip_serializing_if = "Option::is_none")]
     pub docker_isolation: Option<DockerIsolationConfig>,
@@ -150,6 +164,10 @@ impl Default for Config {
             http_max_connections: None,
             http_read_header_timeout: None,
             mcp_max_sessions: None,
+            registries: Vec::new(),
+            allow_private_registry_fetch: false,
+            registries_locked: false,
+            aggregate_upstream_prompts: false,
             docker_isolation: None,
             code_execution: crate::code::CodeExecutionConfig::default(),
             extra: Map::new(),
@@ -408,6 +426,10 @@ pub struct ServerConfig {
     /// See [`crate::launch`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub added_by: Option<String>,
+    /// Whether this server's prompts join the aggregated ones (with
+    /// `aggregate_upstream_prompts`); absent means yes when it offers prompts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expose_prompts: Option<bool>,
     // -- isolation (issue 19; rules in isolation.rs) --
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub isolation: Option<IsolationConfig>,
@@ -443,6 +465,7 @@ impl ServerConfig {
             created: None,
             updated: None,
             added_by: None,
+            expose_prompts: None,
             isolation: None,
             extra: Map::new(),
         }

@@ -16,6 +16,7 @@ pub mod dbus;
 pub mod docker;
 pub mod mcp;
 pub mod oauth;
+pub mod registry;
 pub mod rest;
 pub mod tray;
 pub mod upstream;

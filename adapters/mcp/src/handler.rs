@@ -26,7 +26,7 @@ use crate::builtin::{self, DEFAULT_INSTRUCTIONS};
 use crate::manage;
 use crate::notify::{Change, Notifier, accepted};
 use crate::relay::{Outcome, relayed_call};
-use crate::server::{from_json, refusal, session_of, to_json};
+use crate::server::{from_json, prompt_refusal, refusal, session_of, to_json};
 use crate::{Mode, Services};
 
 /// The most bytes of tool definitions in one `tools/list` page: some clients refuse a single
@@ -224,6 +224,8 @@ impl ProxyHandler {
                     Err(e) => text_result(e.to_string(), true),
                 }
             }
+            "list_registries" => crate::discover::list_registries(s),
+            "search_servers" => crate::discover::search_servers(s, &args).await,
             // The management tools are offered only where the gates allow them; a call to
             // one that is not offered gets the gate's refusal.
             "upstream_servers" | "quarantine_security" => match self.management() {
@@ -345,7 +347,12 @@ impl ServerHandler for ProxyHandler {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListPromptsResult, ErrorData> {
-        let prompts = self.services.relay.list_prompts(&self.caller).await;
+        let prompts = self
+            .services
+            .prompts
+            .list(&self.caller)
+            .await
+            .map_err(prompt_refusal)?;
         from_json(json!({"prompts": prompts}))
     }
 
@@ -357,10 +364,10 @@ impl ServerHandler for ProxyHandler {
         let arguments = request.arguments.map(Value::Object);
         let answer = self
             .services
-            .relay
-            .get_prompt(&request.name, arguments, &self.caller)
+            .prompts
+            .get(&request.name, arguments, &self.caller)
             .await
-            .map_err(refusal)?;
+            .map_err(prompt_refusal)?;
         from_json::<GetPromptResult>(answer).map(Into::into)
     }
 
@@ -433,10 +440,10 @@ impl ServerHandler for ProxyHandler {
     ) -> Result<CompleteResult, ErrorData> {
         let answer = self
             .services
-            .relay
+            .prompts
             .complete(to_json(&request)?, &self.caller)
             .await
-            .map_err(refusal)?;
+            .map_err(prompt_refusal)?;
         from_json(answer)
     }
 

@@ -10,8 +10,8 @@
 //! - `/mcp`: whichever of the three `routing_mode` names;
 //! - `/mcp/server/<name>`: one upstream as it is ([`server`]).
 //!
-//! Everything of the protocol is relayed: prompts (`server__prompt` on the aggregated
-//! endpoints), resources (routed by URI), completion, logging, and during a call the
+//! Everything of the protocol is relayed: prompts (the proxy's own, and with
+//! `aggregate_upstream_prompts` the servers' approved ones as `server__prompt`), resources (routed by URI), completion, logging, and during a call the
 //! server's sampling, elicitation and roots requests, progress and log lines ([`relay`]).
 //!
 //! Clients of every protocol era are served (initialize and sessions up to 2025-11-25, the
@@ -21,6 +21,7 @@
 
 mod builtin;
 mod code;
+mod discover;
 mod guard;
 mod handler;
 mod manage;
@@ -34,7 +35,8 @@ use std::sync::{Arc, PoisonError};
 
 use mcpproxy_application::ports::{ConfigStore, ServerLogs, UpstreamNotice};
 use mcpproxy_application::{
-    CallService, CodeService, EventBus, ManagementService, ProtocolRelay, ToolCatalog,
+    CallService, CodeService, EventBus, ManagementService, PromptService, ProtocolRelay,
+    RegistryService, ToolCatalog,
 };
 use mcpproxy_domain::config::RoutingMode;
 use mcpproxy_domain::{Caller, DomainEvent};
@@ -65,6 +67,8 @@ pub struct Services {
     pub management: Arc<ManagementService>,
     pub logs: Arc<dyn ServerLogs>,
     pub relay: Arc<ProtocolRelay>,
+    pub prompts: Arc<PromptService>,
+    pub registries: Arc<RegistryService>,
 }
 
 impl std::fmt::Debug for Services {
@@ -287,14 +291,25 @@ async fn announce_changes(
         {
             state.notifier.tools_changed().await;
         }
+        // A prompt was held or approved: the prompt lists changed.
+        if let Ok(DomainEvent::PromptApprovalChanged { server, .. }) = &event {
+            if let Some(state) = servers.state(server.as_str()) {
+                state.notifier.announce(Change::Prompts).await;
+            }
+            retrieve.announce(Change::Prompts).await;
+            direct.announce(Change::Prompts).await;
+        }
         match event {
             // The callable tools changed.
             Ok(DomainEvent::ToolsIndexed { .. } | DomainEvent::ToolApprovalChanged { .. })
             | Err(RecvError::Lagged(_)) => direct.tools_changed().await,
             // Management tools come and go with read_only_mode / disable_management.
+            // Prompts come and go with enable_prompts / aggregate_upstream_prompts.
             Ok(DomainEvent::ConfigReloaded { .. }) => {
                 retrieve.tools_changed().await;
                 direct.tools_changed().await;
+                retrieve.announce(Change::Prompts).await;
+                direct.announce(Change::Prompts).await;
             }
             Ok(DomainEvent::ServerChanged { .. }) => direct.tools_changed().await,
             Ok(_) => {}
