@@ -44,6 +44,8 @@ pub struct CallRequest {
     pub session_id: Option<String>,
     pub request_id: Option<String>,
     pub client_name: Option<String>,
+    /// The activity record of the script that makes this call (code execution).
+    pub parent_call_id: Option<String>,
     /// Where the server's requests and notifications during the call go (the caller's MCP
     /// session); `None` drops them.
     pub relay: Option<Relay>,
@@ -379,6 +381,11 @@ impl CallService {
         }
         if let Some(c) = &request.client_name {
             draft = draft.meta("client_name", c.as_str());
+        }
+        if let Some(parent) = &request.parent_call_id {
+            draft = draft
+                .meta("parent_call_id", parent.as_str())
+                .meta("execution_type", "code_execution");
         }
         if let Some(w) = warning {
             draft = draft.meta("warning", w);

@@ -9,11 +9,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 use mcpproxy_application::ports::{
     ActivityRepository, ApprovalRepository, CacheRepository, Clock, ConfigStore, OAuthProvider,
-    PromptApprovalRepository, ServerLogs, ServerRepository, SystemClock, TokenStore, ToolIndex,
-    UpstreamPool,
+    PromptApprovalRepository, ScriptRunner, ServerLogs, ServerRepository, SystemClock, TokenStore,
+    ToolIndex, UpstreamPool,
 };
 use mcpproxy_application::{
-    ActivityLog, AuthService, CallService, ClientService, EventBus, ImportService,
+    ActivityLog, AuthService, CallService, ClientService, CodeService, EventBus, ImportService,
     IsolationService, ManagementService, PromptService, ProtocolRelay, RegistryService,
     ToolCatalog, UpstreamTracker, launch,
 };
@@ -25,6 +25,7 @@ use mcpproxy_http::{
 };
 use mcpproxy_logs::{Rotation, ServerLogFiles};
 use mcpproxy_oauth::{OAuth, headless_from_env};
+use mcpproxy_script::QuickJsRunner;
 use mcpproxy_search::TantivyIndex;
 use mcpproxy_storage::Database;
 use mcpproxy_upstream::{Connector, Isolator, OAuthTokens, Pool, Reaper};
@@ -45,6 +46,7 @@ pub struct App {
     pub pool: Arc<Pool>,
     pub management: Arc<ManagementService>,
     pub calls: Arc<CallService>,
+    pub code: Arc<CodeService>,
     pub logs: Arc<ServerLogFiles>,
     pub auth: Arc<AuthService>,
     pub relay: Arc<ProtocolRelay>,
@@ -286,6 +288,14 @@ impl App {
             activity.clone(),
             clock,
         ));
+        // The pool's size is read once: its threads start with the first script.
+        let scripts = QuickJsRunner::new(store.current().code_execution.settings().pool_size);
+        let code = Arc::new(CodeService::new(
+            catalog.clone(),
+            calls.clone(),
+            Arc::new(scripts) as Arc<dyn ScriptRunner>,
+            activity.clone(),
+        ));
         let auth = Arc::new(AuthService::new(
             store.clone() as Arc<dyn ConfigStore>,
             oauth.clone() as Arc<dyn OAuthProvider>,
@@ -338,6 +348,7 @@ impl App {
             pool,
             management,
             calls,
+            code,
             logs,
             auth,
             relay,
@@ -358,6 +369,7 @@ impl App {
             management: self.management.clone(),
             catalog: self.catalog.clone(),
             calls: self.calls.clone(),
+            code: self.code.clone(),
             activity: self.activity.clone(),
             auth: self.auth.clone(),
             isolation: self.isolation.clone(),
@@ -396,6 +408,7 @@ impl App {
             config: self.store.clone(),
             catalog: self.catalog.clone(),
             calls: self.calls.clone(),
+            code: self.code.clone(),
             management: self.management.clone(),
             logs: self.logs.clone() as Arc<dyn ServerLogs>,
             relay: self.relay.clone(),

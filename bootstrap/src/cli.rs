@@ -8,6 +8,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::commands::activity::ActivityCommand;
 use crate::commands::auth::AuthCommand;
 use crate::commands::call::CallCommand;
+use crate::commands::code::CodeCommand;
 use crate::commands::connect::{ConnectArgs, DisconnectArgs};
 use crate::commands::registry::{RegistryCommand, SearchServersArgs};
 use crate::commands::status::StatusArgs;
@@ -96,6 +97,9 @@ pub enum Command {
     /// Call an upstream tool through the proxy
     #[command(subcommand)]
     Call(CallCommand),
+    /// Run JavaScript that calls several tools in one go (code execution)
+    #[command(subcommand)]
+    Code(CodeCommand),
     /// Show whether the proxy runs, where, and its API key
     Status(StatusArgs),
     /// Read the activity log: calls, changes, decisions

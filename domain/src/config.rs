@@ -128,6 +128,9 @@ pub struct Config {
     // -- isolation of stdio servers (issue 19; rules in isolation.rs) --
     #[serde(skip_serializing_if = "Option::is_none")]
     pub docker_isolation: Option<DockerIsolationConfig>,
+    // -- code execution (issue 22; rules in code.rs). Before `extra`, which takes the rest --
+    #[serde(flatten)]
+    pub code_execution: crate::code::CodeExecutionConfig,
     /// Every key this proxy does not act on, kept as it was read.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
@@ -171,6 +174,7 @@ impl Default for Config {
             registries_locked: false,
             aggregate_upstream_prompts: false,
             docker_isolation: None,
+            code_execution: crate::code::CodeExecutionConfig::default(),
             extra: Map::new(),
         }
     }
@@ -839,6 +843,7 @@ impl Config {
             ));
         }
         check_interval(&mut errors, "init_timeout", self.init_timeout, 1, 1800);
+        self.code_execution.validate(&mut errors);
         check_interval(
             &mut errors,
             "health_check_interval",

@@ -11,6 +11,7 @@ pub mod activity;
 pub mod approval;
 pub mod backoff;
 pub mod call;
+pub mod code;
 pub mod config;
 pub mod connection;
 pub mod duration;

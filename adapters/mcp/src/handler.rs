@@ -254,7 +254,10 @@ impl ServerHandler for ProxyHandler {
     fn get_info(&self) -> ServerConfig {
         let config = self.services.config.current();
         let instructions = if config.instructions.is_empty() {
-            DEFAULT_INSTRUCTIONS.to_owned()
+            match self.mode {
+                Mode::Code => crate::code::CODE_INSTRUCTIONS.to_owned(),
+                Mode::Retrieve | Mode::Direct => DEFAULT_INSTRUCTIONS.to_owned(),
+            }
         } else {
             config.instructions.clone()
         };
@@ -287,6 +290,10 @@ impl ServerHandler for ProxyHandler {
             Mode::Retrieve => Ok(ListToolsResult::with_all_items(builtin::tools(
                 self.management().is_ok(),
             ))),
+            Mode::Code => Ok(ListToolsResult::with_all_items(crate::code::tools(
+                self.management().is_ok(),
+                self.services.code.enabled(),
+            ))),
             Mode::Direct => {
                 let cursor = request.and_then(|r| r.cursor);
                 tools_page(self.services.catalog.view().page(
@@ -307,6 +314,20 @@ impl ServerHandler for ProxyHandler {
         let args = params.arguments.unwrap_or_default();
         match self.mode {
             Mode::Retrieve => self.builtin(&params.name, args, &context).await,
+            Mode::Code if params.name == "code_execution" => {
+                Ok(crate::code::execute(&self.services, &args, &self.caller, &context).await)
+            }
+            // The code endpoint has no call_tool_* tools: calls go through scripts.
+            Mode::Code if CallVariant::from_tool_name(&params.name).is_some() => {
+                Err(ErrorData::invalid_params(
+                    format!(
+                        "no tool named {}; on this endpoint tools are called from code_execution scripts with call_tool(server, tool, args)",
+                        params.name
+                    ),
+                    None,
+                ))
+            }
+            Mode::Code => self.builtin(&params.name, args, &context).await,
             Mode::Direct => {
                 let wanted = params.name.as_ref();
                 let tool = match self.services.catalog.view().direct(wanted) {

@@ -8,6 +8,7 @@
 pub mod activity;
 pub mod auth;
 pub mod call;
+pub mod code;
 pub mod connect;
 pub(crate) mod daemon;
 pub mod import;
@@ -127,6 +128,7 @@ pub async fn run(cli: &Cli, command: Command) -> Result<(), Failure> {
         Command::Upstream(c) => upstream::run(&ctx, c).await,
         Command::Tools(c) => tools::run(&ctx, c).await,
         Command::Call(c) => call::run(&ctx, c).await,
+        Command::Code(c) => code::run(&ctx, c).await,
         Command::Status(a) => status::run(&ctx, &a).await,
         Command::Activity(c) => activity::run(&ctx, c).await,
         Command::Auth(c) => auth::run(&ctx, c).await,

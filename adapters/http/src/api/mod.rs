@@ -4,6 +4,7 @@
 
 pub mod activity;
 pub mod auth;
+pub mod code;
 pub mod connect;
 pub mod envelope;
 pub mod import;
@@ -20,7 +21,7 @@ use std::time::Instant;
 
 use mcpproxy_application::ports::{ConfigStore, ServerLogs};
 use mcpproxy_application::{
-    ActivityLog, AuthService, CallService, ClientService, EventBus, ImportService,
+    ActivityLog, AuthService, CallService, ClientService, CodeService, EventBus, ImportService,
     IsolationService, ManagementService, PromptService, RegistryService, ToolCatalog,
 };
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -41,6 +42,8 @@ pub struct Api {
     pub management: Arc<ManagementService>,
     pub catalog: Arc<ToolCatalog>,
     pub calls: Arc<CallService>,
+    /// Code execution (`POST /code/exec`).
+    pub code: Arc<CodeService>,
     pub activity: Arc<ActivityLog>,
     pub auth: Arc<AuthService>,
     pub isolation: Arc<IsolationService>,
@@ -172,6 +175,7 @@ pub fn routes() -> OpenApiRouter<Arc<Api>> {
         .routes(routes!(tools::token_stats))
         .routes(routes!(tools::search))
         .routes(routes!(tools::call))
+        .routes(routes!(code::exec))
         .routes(routes!(activity::list))
         .routes(routes!(activity::export))
         .routes(routes!(activity::get))
