@@ -123,7 +123,7 @@ pub struct Config {
     #[serde(skip_serializing_if = "is_false")]
     pub registries_locked: bool,
     /// Offers the upstream servers' prompts on the aggregated endpoints (opt-in, as in Go).
-    #[serde(skip_serializing_if = "is_false")]
+    /// Always written, as the Go proxy writes it: a config saved back keeps the key.
     pub aggregate_upstream_prompts: bool,
     // -- isolation of stdio servers (issue 19; rules in isolation.rs) --
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -276,7 +276,10 @@ async fn leaf_commands(home: &Home) -> Vec<Vec<String>> {
 async fn every_command_shows_its_help_and_runs_for_real() {
     let home = Home::new();
     let fx = fixture_bin().display().to_string();
-    home.write_config(&json!({"api_key": "k", "mcpServers": [fixture("fx")]}).to_string());
+    home.write_config(
+        &json!({"api_key": "k", "enable_code_execution": true, "mcpServers": [fixture("fx")]})
+            .to_string(),
+    );
     let proxy = Proxy::start(&home, &[]).await;
     let rest = Rest::new(&proxy.url(""), Some("k"));
     eventually_ready(&rest, "fx").await;
@@ -361,6 +364,14 @@ async fn every_command_shows_its_help_and_runs_for_real() {
         vec!["openapi"],
         vec!["upstream", "restart", "fx"],
         vec!["upstream", "patch", "fx", "--env", "A=B"],
+        vec![
+            "code",
+            "exec",
+            "-e",
+            "[input.a, 1 + 1]",
+            "--input",
+            "{\"a\": 1}",
+        ],
     ];
     for args in &uses {
         let ran = home.cli(args).await;

@@ -151,7 +151,9 @@ page({
     const refresh = () => Promise.all([loadServer(), loadTools(), loadLog()]);
     refresh().then(() => { logPre.scrollTop = logPre.scrollHeight; });
     schedule();
-    const onStatus = () => { if (server) { loadServer(); loadTools(); } };
+    // Both parts follow the gates: either may have been drawn before the status arrived
+    // (the tools often come back first), so both are drawn again, whatever came first.
+    const onStatus = () => { loadServer(); loadTools(); };
     app.statusListeners.add(onStatus);
     const servers = debounce(() => { loadServer(); loadLog(); }, 200);
     const toolsChanged = debounce(loadTools, 200);
