@@ -30,6 +30,9 @@ pub enum ActivityQueryError {
 /// A record before it has an id and a time.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ActivityDraft {
+    /// The record's id when it must be known before it is written (a script's record,
+    /// which its tool calls name as their parent); a new ULID otherwise.
+    pub id: Option<String>,
     pub kind: ActivityKind,
     pub source: Source,
     pub status: ActivityStatus,
@@ -47,6 +50,7 @@ pub struct ActivityDraft {
 impl ActivityDraft {
     pub fn new(kind: ActivityKind, source: Source, status: ActivityStatus) -> Self {
         Self {
+            id: None,
             kind,
             source,
             status,
@@ -301,7 +305,9 @@ impl ActivityLog {
         let ms = u64::try_from(now.millis()).unwrap_or(0);
         let at = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms);
         let mut record = ActivityRecord {
-            id: ulid::Ulid::from_datetime(at).to_string(),
+            id: draft
+                .id
+                .unwrap_or_else(|| ulid::Ulid::from_datetime(at).to_string()),
             kind: draft.kind,
             source: draft.source,
             server_name: draft.server_name,
@@ -319,10 +325,12 @@ impl ActivityLog {
         };
         let mut full = None;
         if let Some(response) = draft.response {
-            record.set_response(&response);
             // The scan reads the whole answer, up to its own limit.
             if self.sensitive.is_some() && record.kind == ActivityKind::ToolCall {
+                record.set_response(response.clone());
                 full = Some(response);
+            } else {
+                record.set_response(response);
             }
         }
         Pending {

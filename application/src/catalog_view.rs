@@ -290,6 +290,11 @@ impl CatalogView {
         })
     }
 
+    /// Whether the server has tools in the catalog (listed before, or now).
+    pub fn has_tools(&self, name: &ServerName) -> bool {
+        self.servers.get(name).is_some_and(|t| !t.tools.is_empty())
+    }
+
     pub(crate) fn server_tools(&self, name: &ServerName) -> Option<&Arc<ServerTools>> {
         self.servers.get(name)
     }

@@ -3,7 +3,8 @@
 //! action with the same [`Gate::code`].
 //!
 //! `disable_management` and `read_only_mode` hold every change: the config, the servers'
-//! connections (restart, rediscover), tool approvals, logins and logouts, the API key.
+//! connections (restart, rediscover), tool and prompt approvals, logins and logouts, the
+//! API key, and the proxy's entry in AI clients' config files (connect, disconnect).
 //! Reading is never gated. `allow_server_add` / `allow_server_remove` hold adding and
 //! removing servers, `enable_prompts` the relay of prompts. Two rules are about who asks:
 //! agents may not lift a quarantine nor change a server's trust (a person decides that a
@@ -40,6 +41,10 @@ pub enum Action {
     /// held by `read_only_mode` like every change, but not by `disable_management` (tokens
     /// are credentials, not server management).
     ManageTokens,
+    /// Write the proxy's entry into an AI client's config file, or take it out: a change on
+    /// this machine made by the proxy (and one that may carry the API key), so it is held
+    /// like a change of the proxy's own config.
+    ConnectClients,
 }
 
 /// A gate that refused an action.
@@ -155,7 +160,7 @@ mod tests {
         Settings::from_config(&config)
     }
 
-    const CHANGES: [Action; 10] = [
+    const CHANGES: [Action; 11] = [
         Action::ChangeTrust,
         Action::AddServer,
         Action::RemoveServer,
@@ -166,6 +171,7 @@ mod tests {
         Action::Authenticate,
         Action::ResetApiKey,
         Action::OfferManagementTools,
+        Action::ConnectClients,
     ];
 
     #[test]

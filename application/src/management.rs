@@ -52,6 +52,20 @@ pub enum ManagementError {
     Upstream(#[from] UpstreamError),
 }
 
+/// Whether a server added now starts quarantined: unless quarantine is off, or the person
+/// adding it vouches for it (`--no-quarantine`, `trust_mode: auto`). An agent cannot vouch
+/// for the server it adds: what it adds waits for a person, whatever the config says about
+/// quarantine, or anything that reaches /mcp could run a command.
+pub(crate) fn starts_quarantined(
+    config: &Config,
+    server: &ServerConfig,
+    skip_quarantine: bool,
+    agent: bool,
+) -> bool {
+    let trusted_by_mode = server.effective_trust_mode() == TrustMode::Auto;
+    agent || (config.quarantine_enabled() && !skip_quarantine && !trusted_by_mode)
+}
+
 /// A new server and how to admit it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AddServer {
@@ -209,7 +223,7 @@ impl ManagementService {
     }
 
     /// Whether `caller` may do `action` under the settings in force.
-    fn gate(&self, action: Action, caller: &Caller) -> Result<(), ManagementError> {
+    pub(crate) fn gate(&self, action: Action, caller: &Caller) -> Result<(), ManagementError> {
         gates::check(&self.settings.current(), action, caller).map_err(ManagementError::Forbidden)
     }
 
@@ -306,15 +320,12 @@ impl ManagementService {
                 if !errors.is_empty() {
                     return Err(ManagementError::Invalid(errors));
                 }
-                // An agent cannot vouch for the server it adds: what it adds waits for a
-                // person, whatever the config says about quarantine, or anything that
-                // reaches /mcp could run a command.
-                let trusted_by_mode = server.effective_trust_mode() == TrustMode::Auto;
-                let quarantine = agent
-                    || (config.quarantine_enabled()
-                        && !request.skip_quarantine
-                        && !trusted_by_mode);
-                server.quarantined = Some(quarantine);
+                server.quarantined = Some(starts_quarantined(
+                    config,
+                    &server,
+                    request.skip_quarantine,
+                    agent,
+                ));
                 server.added_by = Some(added_by(source).to_owned());
                 server.created = Some(now.clone());
                 server.updated = Some(now);
@@ -684,6 +695,14 @@ impl ManagementService {
 #[path = "management_config.rs"]
 mod config_ops;
 pub use config_ops::{AppliedConfig, generate_api_key};
+
+#[path = "management_allowed.rs"]
+mod allowed;
+pub use allowed::{Allowed, Refusal};
+
+#[path = "management_registries.rs"]
+mod registry_ops;
+pub use registry_ops::{NewRegistry, RegistryEdit, RegistrySourceError};
 
 #[cfg(test)]
 #[path = "management_tests.rs"]

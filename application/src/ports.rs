@@ -552,3 +552,71 @@ impl Clock for SystemClock {
         Timestamp::from_millis(ms)
     }
 }
+
+/// A script to run in the sandbox, with its limits.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScriptJob {
+    /// JavaScript source: its last expression, or a top-level `return`, is the result.
+    pub source: String,
+    /// The global `input`.
+    pub input: Value,
+    /// When the script is stopped (its `timeout_ms` counted from the request, so time
+    /// spent waiting for a free runtime counts).
+    pub deadline: std::time::Instant,
+    /// The heap of its runtime.
+    pub memory_limit_bytes: usize,
+    /// The most bytes of the JSON it may return.
+    pub max_output_bytes: usize,
+}
+
+/// Ends a script from inside a host function (a limit of the use case was broken): the
+/// engine stops the script at once, whatever it catches, and reports this.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScriptAbort {
+    /// `MAX_TOOL_CALLS_EXCEEDED`, `SERVER_NOT_ALLOWED`, `TIMEOUT`.
+    pub code: &'static str,
+    pub message: String,
+}
+
+/// What a script reaches: its host functions, answered by the application. Called on the
+/// engine's own thread, which waits for the answer.
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+pub trait ScriptHost: Send + Sync {
+    /// `call_tool(server, tool, args)`, its three arguments as JSON; answers the envelope
+    /// the script sees (`{ok, result}` or `{ok: false, error}`).
+    fn call_tool(&self, server: Value, tool: Value, args: Value) -> Result<Value, ScriptAbort>;
+    /// `call_tools(requests, options)`: an array of envelopes, or one envelope for a
+    /// malformed batch.
+    fn call_tools(&self, requests: Value, options: Value) -> Result<Value, ScriptAbort>;
+}
+
+/// Why a script gave no result.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ScriptFailure {
+    #[error("{message}")]
+    Syntax { message: String },
+    #[error("{message}")]
+    Runtime { message: String, stack: String },
+    #[error("the script ran past its time limit")]
+    Timeout,
+    #[error("the script used more memory than its runtime may have")]
+    OutOfMemory,
+    #[error("the script's result is not JSON: {0}")]
+    Serialization(String),
+    #[error("the script's result is {size} bytes of JSON, over the limit of {limit}")]
+    OutputTooLarge { size: usize, limit: usize },
+    #[error("{}", .0.message)]
+    Aborted(ScriptAbort),
+    #[error("the script engine failed: {0}")]
+    Engine(String),
+}
+
+/// The JavaScript engine: runs one script in a fresh global scope on a runtime of its pool,
+/// with nothing but `input`, `call_tool`, `call_tools`, a bounded `sleep` and `console`.
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+#[async_trait]
+pub trait ScriptRunner: Send + Sync {
+    async fn run(&self, job: ScriptJob, host: Arc<dyn ScriptHost>) -> Result<Value, ScriptFailure>;
+}
+mod discovery;
+pub use discovery::*;

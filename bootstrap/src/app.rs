@@ -9,21 +9,23 @@ use std::time::Duration;
 use async_trait::async_trait;
 use mcpproxy_application::ports::{
     ActivityRepository, ApprovalRepository, CacheRepository, Clock, ConfigStore, OAuthProvider,
-    ServerLogs, ServerRepository, SystemClock, TokenStore, ToolIndex, UpstreamPool,
+    PromptApprovalRepository, ScriptRunner, ServerLogs, ServerRepository, SystemClock, TokenStore,
+    ToolIndex, UpstreamPool,
 };
 use mcpproxy_application::{
-    ActivityLog, AuthService, CallService, EventBus, IsolationService, ManagementService,
-    ProtocolRelay, SecretsService, SensitiveScanner, TokenService, ToolCatalog, UpstreamTracker,
-    launch,
+    ActivityLog, AuthService, CallService, ClientService, CodeService, EventBus, ImportService,
+    IsolationService, ManagementService, PromptService, ProtocolRelay, RegistryService,
+    SecretsService, SensitiveScanner, TokenService, ToolCatalog, UpstreamTracker, launch,
 };
 use mcpproxy_config::FileConfigStore;
-use mcpproxy_domain::{DomainEvent, ServerName};
+use mcpproxy_domain::{Config, DomainEvent, ServerName};
 use mcpproxy_http::{
     Api, Check, Endpoints, KeyPolicy, Readiness, SameUserListener, TokenRoutes, docs_routes,
     health_routes, management_routes, oauth_routes, require_key,
 };
 use mcpproxy_logs::{Rotation, ServerLogFiles};
 use mcpproxy_oauth::{OAuth, headless_from_env};
+use mcpproxy_script::QuickJsRunner;
 use mcpproxy_search::TantivyIndex;
 use mcpproxy_secrets::{Keyring, TokenKeyFile};
 use mcpproxy_storage::Database;
@@ -45,10 +47,14 @@ pub struct App {
     pub pool: Arc<Pool>,
     pub management: Arc<ManagementService>,
     pub calls: Arc<CallService>,
+    pub code: Arc<CodeService>,
     pub logs: Arc<ServerLogFiles>,
     pub auth: Arc<AuthService>,
     pub secrets: Arc<SecretsService>,
     pub tokens: Arc<TokenService>,
+    pub relay: Arc<ProtocolRelay>,
+    pub discovery: Discovery,
+    pub prompts: Arc<PromptService>,
     pub isolation: Arc<IsolationService>,
     follower: JoinHandle<()>,
     /// Background work: the activity writer and its retention, the token refresher, the
@@ -60,6 +66,49 @@ pub struct App {
 impl std::fmt::Debug for App {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("App").finish_non_exhaustive()
+    }
+}
+
+/// The use cases of finding and wiring servers and clients: registries, import, connect,
+/// prompts.
+#[derive(Clone)]
+pub struct Discovery {
+    pub registries: Arc<RegistryService>,
+    pub imports: Arc<ImportService>,
+    pub clients: Arc<ClientService>,
+}
+
+impl std::fmt::Debug for Discovery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Discovery").finish_non_exhaustive()
+    }
+}
+
+impl Discovery {
+    /// The services over `store` and `management`, with the registries read over HTTP and
+    /// this user's client config files.
+    pub fn new(
+        store: Arc<dyn ConfigStore>,
+        management: Arc<ManagementService>,
+        activity: Arc<ActivityLog>,
+    ) -> Self {
+        let registries = Arc::new(RegistryService::new(
+            store.clone(),
+            Arc::new(mcpproxy_registry::HttpRegistries::from_env()),
+            management.clone(),
+            Arc::new(SystemClock),
+            Arc::new(|var: &str| std::env::var(var).is_ok_and(|v| !v.is_empty())),
+        ));
+        let client_files = Arc::new(mcpproxy_clients::ClientFiles::from_env());
+        Self {
+            registries,
+            imports: Arc::new(ImportService::new(
+                store.clone(),
+                client_files.clone(),
+                management.clone(),
+            )),
+            clients: Arc::new(ClientService::new(store, client_files, activity)),
+        }
     }
 }
 
@@ -130,6 +179,15 @@ async fn follow_auth(
     }
 }
 
+/// The servers the pool keeps running, those with tools in the catalog first (they start
+/// first when many start at once).
+fn start_plan(store: &FileConfigStore, catalog: &ToolCatalog) -> Config {
+    let view = catalog.view();
+    launch::start_order(launch::runnable(&store.current()), |name| {
+        view.has_tools(name)
+    })
+}
+
 /// Keeps the upstream connections and the tool catalog in line with the config.
 async fn follow_config(
     mut events: broadcast::Receiver<DomainEvent>,
@@ -141,7 +199,7 @@ async fn follow_config(
         match events.recv().await {
             Ok(DomainEvent::ServerChanged { .. } | DomainEvent::ConfigReloaded { .. })
             | Err(broadcast::error::RecvError::Lagged(_)) => {
-                pool.reconcile(&launch::runnable(&store.current())).await;
+                pool.reconcile(&start_plan(&store, &catalog)).await;
                 if let Err(e) = catalog.config_changed().await {
                     tracing::error!("could not update the tool catalog: {e}");
                 }
@@ -253,6 +311,14 @@ impl App {
             store_port.clone(),
             activity.clone(),
         ));
+        // The pool's size is read once: its threads start with the first script.
+        let scripts = QuickJsRunner::new(store.current().code_execution.settings().pool_size);
+        let code = Arc::new(CodeService::new(
+            catalog.clone(),
+            calls.clone(),
+            Arc::new(scripts) as Arc<dyn ScriptRunner>,
+            activity.clone(),
+        ));
         let auth = Arc::new(AuthService::new(
             store.clone() as Arc<dyn ConfigStore>,
             oauth.clone() as Arc<dyn OAuthProvider>,
@@ -260,6 +326,22 @@ impl App {
             events.clone(),
             activity.clone(),
         ));
+        let relay = Arc::new(ProtocolRelay::new(
+            catalog.clone(),
+            pool.clone() as Arc<dyn UpstreamPool>,
+        ));
+        let discovery = Discovery::new(store.clone(), management.clone(), activity.clone());
+        let prompts = Arc::new(PromptService::new(
+            store.clone(),
+            relay.clone(),
+            Arc::new(db.clone()) as Arc<dyn PromptApprovalRepository>,
+            management.clone(),
+            events.clone(),
+            activity.clone(),
+        ));
+        if let Err(e) = prompts.forget_removed().await {
+            tracing::warn!("cannot forget the prompt approvals of removed servers: {e}");
+        }
         let follower = tokio::spawn(follow_config(
             bus.subscribe(),
             store.clone(),
@@ -276,8 +358,9 @@ impl App {
             ),
             tokio::spawn(oauth.clone().refresh_forever()),
             tokio::spawn(follow_auth(bus.subscribe(), auth.clone(), pool.clone())),
+            tokio::spawn(prompts.clone().follow(bus.subscribe())),
         ];
-        pool.reconcile(&launch::runnable(&store.current())).await;
+        pool.reconcile(&start_plan(&store, &catalog)).await;
         Ok(Self {
             store,
             db,
@@ -288,10 +371,14 @@ impl App {
             pool,
             management,
             calls,
+            code,
             logs,
             auth,
             secrets,
             tokens,
+            relay,
+            discovery,
+            prompts,
             isolation,
             follower,
             background,
@@ -307,12 +394,17 @@ impl App {
             management: self.management.clone(),
             catalog: self.catalog.clone(),
             calls: self.calls.clone(),
+            code: self.code.clone(),
             activity: self.activity.clone(),
             auth: self.auth.clone(),
             secrets: self.secrets.clone(),
             tokens: self.tokens.clone(),
             isolation: self.isolation.clone(),
             logs: self.logs.clone() as Arc<dyn ServerLogs>,
+            registries: self.discovery.registries.clone(),
+            imports: self.discovery.imports.clone(),
+            clients: self.discovery.clients.clone(),
+            prompts: self.prompts.clone(),
             bus: self.bus.clone(),
             endpoints: Endpoints {
                 listen_addr: listening.to_string(),
@@ -332,7 +424,8 @@ impl App {
     }
 
     /// The routes of the TCP listener: health (open), the MCP endpoints (behind the key when
-    /// `require_mcp_auth`), the REST API, events and docs (always behind the key).
+    /// `require_mcp_auth`), the REST API and events (always behind the key), the docs, and
+    /// the web panel at `/ui/` (its pages ask for the key and keep it in a cookie).
     pub fn router(&self, listening: SocketAddr, socket: Option<&Path>) -> axum::Router {
         let policy = |required: fn(&mcpproxy_domain::Config) -> bool, tokens| KeyPolicy {
             config: self.store.clone(),
@@ -343,12 +436,12 @@ impl App {
             config: self.store.clone(),
             catalog: self.catalog.clone(),
             calls: self.calls.clone(),
+            code: self.code.clone(),
             management: self.management.clone(),
             logs: self.logs.clone() as Arc<dyn ServerLogs>,
-            relay: Arc::new(ProtocolRelay::new(
-                self.catalog.clone(),
-                self.pool.clone() as Arc<dyn UpstreamPool>,
-            )),
+            relay: self.relay.clone(),
+            prompts: self.prompts.clone(),
+            registries: self.discovery.registries.clone(),
         });
         let access = mcpproxy_mcp::Access {
             loopback: listening.ip().is_loopback(),
@@ -362,13 +455,17 @@ impl App {
             ),
         );
         let api = self.api(listening, socket, false);
-        let management =
-            management_routes(api.clone(), Some(policy(|_| true, TokenRoutes::RestReads)));
+        // The web panel's requests carry the key in its cookie; everything else as before.
+        let web = mcpproxy_web::Web::new(self.store.clone(), listening.port());
+        let management = management_routes(api.clone(), Some(policy(|_| true, TokenRoutes::RestReads))).layer(
+            axum::middleware::from_fn_with_state(web.clone(), mcpproxy_web::key_from_cookie),
+        );
         self.health()
             .merge(oauth_routes(api))
             .merge(mcp)
             .merge(management)
             .merge(docs_routes())
+            .merge(web.routes())
     }
 
     /// The routes of the unix socket: health and management, no key (only this user can

@@ -9,6 +9,9 @@ use crate::commands::activity::ActivityCommand;
 use crate::commands::auth::AuthCommand;
 use crate::commands::call::CallCommand;
 use crate::commands::secrets::SecretsCommand;
+use crate::commands::code::CodeCommand;
+use crate::commands::connect::{ConnectArgs, DisconnectArgs};
+use crate::commands::registry::{RegistryCommand, SearchServersArgs};
 use crate::commands::status::StatusArgs;
 use crate::commands::token::TokenCommand;
 use crate::commands::tools::ToolsCommand;
@@ -96,6 +99,9 @@ pub enum Command {
     /// Call an upstream tool through the proxy
     #[command(subcommand)]
     Call(CallCommand),
+    /// Run JavaScript that calls several tools in one go (code execution)
+    #[command(subcommand)]
+    Code(CodeCommand),
     /// Show whether the proxy runs, where, and its API key
     Status(StatusArgs),
     /// Read the activity log: calls, changes, decisions
@@ -110,6 +116,15 @@ pub enum Command {
     /// Agent tokens: scoped credentials for AI agents (servers, permission tier, expiry)
     #[command(subcommand, alias = "tokens")]
     Token(TokenCommand),
+    /// MCP server registries: list, search, add their servers, add your own
+    #[command(subcommand)]
+    Registry(RegistryCommand),
+    /// Search an MCP server registry (like `registry search`)
+    SearchServers(SearchServersArgs),
+    /// Point an AI client (Claude Code, Cursor, VS Code, …) at this proxy
+    Connect(ConnectArgs),
+    /// Remove this proxy from an AI client's config
+    Disconnect(DisconnectArgs),
     /// Print the version
     Version,
     /// Print the OpenAPI document of the REST API

@@ -21,12 +21,12 @@ use mcpproxy_tray::notice::Notice;
 use mcpproxy_tray::runner::{self, Channels, Settings, View};
 use tokio::sync::{mpsc, watch};
 
-use crate::commands::daemon::reachable;
 use crate::exit::{Exit, Failure};
 use crate::locate::locate_with;
 use crate::lock;
 use crate::logging::{self, LogSettings};
 use crate::paths;
+use mcpproxy_application::connect::reachable;
 
 #[derive(Debug, Parser)]
 #[command(

@@ -107,12 +107,33 @@ pub struct Config {
     /// The most MCP sessions kept at once; the longest idle goes first.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mcp_max_sessions: Option<i64>,
+    /// The most local (stdio) servers starting at once; absent: one per core. A server
+    /// waiting for its turn is not charged the wait against its `init_timeout`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_concurrent_starts: Option<i64>,
+    // -- Registries and prompts (issue 20) --
+    /// The user's own registries, merged with the built-in ones by id.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub registries: Vec<crate::registry::RegistrySource>,
+    /// Lets registry and remote-server URLs lead to private or loopback addresses (off: a
+    /// URL someone else gave cannot make the proxy fetch from inside the network).
+    #[serde(skip_serializing_if = "is_false")]
+    pub allow_private_registry_fetch: bool,
+    /// Refuses changes to `registries` at run time.
+    #[serde(skip_serializing_if = "is_false")]
+    pub registries_locked: bool,
+    /// Offers the upstream servers' prompts on the aggregated endpoints (opt-in, as in Go).
+    /// Always written, as the Go proxy writes it: a config saved back keeps the key.
+    pub aggregate_upstream_prompts: bool,
     // -- isolation of stdio servers (issue 19; rules in isolation.rs) --
     #[serde(skip_serializing_if = "Option::is_none")]
     pub docker_isolation: Option<DockerIsolationConfig>,
     /// Absent means the defaults (detection on), and stays absent when saved.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sensitive_data_detection: Option<SensitiveDataConfig>,
+    // -- code execution (issue 22; rules in code.rs). Before `extra`, which takes the rest --
+    #[serde(flatten)]
+    pub code_execution: crate::code::CodeExecutionConfig,
     /// Every key this proxy does not act on, kept as it was read.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
@@ -150,8 +171,14 @@ impl Default for Config {
             http_max_connections: None,
             http_read_header_timeout: None,
             mcp_max_sessions: None,
+            max_concurrent_starts: None,
+            registries: Vec::new(),
+            allow_private_registry_fetch: false,
+            registries_locked: false,
+            aggregate_upstream_prompts: false,
             docker_isolation: None,
             sensitive_data_detection: None,
+            code_execution: crate::code::CodeExecutionConfig::default(),
             extra: Map::new(),
         }
     }
@@ -408,6 +435,10 @@ pub struct ServerConfig {
     /// See [`crate::launch`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub added_by: Option<String>,
+    /// Whether this server's prompts join the aggregated ones (with
+    /// `aggregate_upstream_prompts`); absent means yes when it offers prompts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expose_prompts: Option<bool>,
     // -- isolation (issue 19; rules in isolation.rs) --
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub isolation: Option<IsolationConfig>,
@@ -443,6 +474,7 @@ impl ServerConfig {
             created: None,
             updated: None,
             added_by: None,
+            expose_prompts: None,
             isolation: None,
             extra: Map::new(),
         }
@@ -938,6 +970,7 @@ impl Config {
             ));
         }
         check_interval(&mut errors, "init_timeout", self.init_timeout, 1, 1800);
+        self.code_execution.validate(&mut errors);
         check_interval(
             &mut errors,
             "health_check_interval",

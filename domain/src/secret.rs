@@ -118,6 +118,18 @@ pub fn keyring_names(server: &ServerConfig) -> BTreeSet<String> {
         .collect()
 }
 
+/// Whether `presented` is `expected` (the API key), compared without stopping at the first
+/// difference so that timing does not leak the key. An empty key matches nothing.
+pub fn key_matches(presented: &str, expected: &str) -> bool {
+    !expected.is_empty()
+        && presented.len() == expected.len()
+        && presented
+            .bytes()
+            .zip(expected.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
 /// True when the value holds at least one `${env:…}` or `${keyring:…}` reference.
 pub fn has_reference(value: &str) -> bool {
     value.contains("${env:") || value.contains("${keyring:")
@@ -161,6 +173,13 @@ pub fn expand(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keys_match_only_themselves() {
+        assert!(key_matches("abc", "abc"));
+        assert!(!key_matches("abd", "abc") && !key_matches("ab", "abc"));
+        assert!(!key_matches("", ""), "an empty key opens nothing");
+    }
 
     fn env(_: SecretSource, name: &str) -> Option<String> {
         match name {

@@ -113,6 +113,8 @@ pub struct Settings {
     pub strict_intent: bool,
     pub require_mcp_auth: bool,
     pub gates: GateSwitches,
+    /// `enable_code_execution` and the `code_execution_*` limits.
+    pub code: crate::code::CodeSettings,
     /// In config order.
     servers: Vec<Arc<ServerSettings>>,
     by_name: HashMap<ServerName, Arc<ServerSettings>>,
@@ -147,6 +149,7 @@ impl Settings {
                 allow_server_remove: config.allow_server_remove,
                 enable_prompts: config.enable_prompts,
             },
+            code: config.code_execution.settings(),
             servers,
             by_name,
         }

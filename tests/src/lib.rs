@@ -12,11 +12,13 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+pub mod browser;
 pub mod dbus;
 pub mod docker;
 pub mod keyring;
 pub mod mcp;
 pub mod oauth;
+pub mod registry;
 pub mod rest;
 pub mod tray;
 pub mod upstream;
@@ -258,7 +260,17 @@ impl Proxy {
         extra: &[&str],
         tweak: impl FnOnce(&mut Command),
     ) -> Proxy {
-        let addr = format!("127.0.0.1:{}", free_port());
+        Self::start_on(home, &format!("127.0.0.1:{}", free_port()), extra, tweak).await
+    }
+
+    /// Starts on `addr` (to start again where a stopped proxy listened).
+    pub async fn start_on(
+        home: &Home,
+        addr: &str,
+        extra: &[&str],
+        tweak: impl FnOnce(&mut Command),
+    ) -> Proxy {
+        let addr = addr.to_owned();
         let mut args = vec!["serve", "--listen", addr.as_str()];
         args.extend_from_slice(extra);
         let stderr_path = home

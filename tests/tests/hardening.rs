@@ -276,11 +276,17 @@ async fn leaf_commands(home: &Home) -> Vec<Vec<String>> {
 async fn every_command_shows_its_help_and_runs_for_real() {
     let home = Home::new();
     let fx = fixture_bin().display().to_string();
-    home.write_config(&json!({"api_key": "k", "mcpServers": [fixture("fx")]}).to_string());
+    home.write_config(
+        &json!({"api_key": "k", "enable_code_execution": true, "mcpServers": [fixture("fx")]})
+            .to_string(),
+    );
     let proxy = Proxy::start(&home, &[]).await;
     let rest = Rest::new(&proxy.url(""), Some("k"));
     eventually_ready(&rest, "fx").await;
     let add_json = json!({"command": fx, "args": ["--name", "viajson"]}).to_string();
+    let cursor_sample = mcpproxy_tests::fixture("clients/cursor-mcp.json")
+        .display()
+        .to_string();
     // One real use of each command, in an order that works; the serve command is the
     // daemon this test runs against. Each must succeed.
     let uses: Vec<Vec<&str>> = vec![
@@ -329,6 +335,27 @@ async fn every_command_shows_its_help_and_runs_for_real() {
             "-j",
             "{\"id\": \"1\"}",
         ],
+        // Registries (the reference list needs no network), import, connect.
+        vec!["registry", "list"],
+        vec!["registry", "search", "time", "-r", "reference"],
+        vec!["search-servers", "-r", "reference", "-s", "time"],
+        vec![
+            "registry",
+            "add",
+            "reference",
+            "reference/time",
+            "--name",
+            "fromreg",
+            "--enabled",
+            "false",
+        ],
+        vec!["registry", "add-source", "https://registry.example.com"],
+        vec!["registry", "edit", "registry-example-com", "--name", "Acme"],
+        vec!["registry", "remove", "registry-example-com"],
+        vec!["upstream", "import", &cursor_sample, "--dry-run"],
+        vec!["connect", "--list"],
+        vec!["connect", "cursor"],
+        vec!["disconnect", "cursor"],
         vec!["status"],
         vec!["activity", "list"],
         vec!["activity", "export"],
@@ -337,6 +364,14 @@ async fn every_command_shows_its_help_and_runs_for_real() {
         vec!["openapi"],
         vec!["upstream", "restart", "fx"],
         vec!["upstream", "patch", "fx", "--env", "A=B"],
+        vec![
+            "code",
+            "exec",
+            "-e",
+            "[input.a, 1 + 1]",
+            "--input",
+            "{\"a\": 1}",
+        ],
     ];
     for args in &uses {
         let ran = home.cli(args).await;

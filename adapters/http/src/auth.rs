@@ -78,15 +78,6 @@ pub fn presented_key<'a>(headers: &'a HeaderMap, query: Option<&'a str>) -> Opti
         .find_map(|pair| pair.strip_prefix("apikey="))
 }
 
-/// Compares without stopping at the first difference, so timing does not leak the key.
-fn same(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
-}
-
 /// Refuses requests without the right key, with 401 and the API's error envelope; lets an
 /// agent token through where [`KeyPolicy::tokens`] says, with the agent in the extensions.
 pub async fn require_key(
@@ -117,7 +108,9 @@ pub async fn require_key(
     if !(policy.required)(&config) {
         return next.run(request).await;
     }
-    let ok = presented.is_some_and(|k| !config.api_key.is_empty() && same(&k, &config.api_key));
+    let ok = presented
+        .as_deref()
+        .is_some_and(|k| mcpproxy_domain::secret::key_matches(k, &config.api_key));
     if ok {
         return next.run(request).await;
     }
@@ -151,7 +144,6 @@ mod tests {
         h.insert("authorization", "Bearer k2".parse().unwrap());
         h.insert("x-api-key", "k3".parse().unwrap());
         assert_eq!(presented_key(&h, None), Some("k3"));
-        assert!(same("abc", "abc") && !same("abc", "abd") && !same("abc", "ab"));
     }
 
     #[test]

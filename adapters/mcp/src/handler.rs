@@ -28,7 +28,7 @@ use crate::builtin::{self, DEFAULT_INSTRUCTIONS};
 use crate::manage;
 use crate::notify::{Change, Notifier, accepted};
 use crate::relay::{Outcome, relayed_call};
-use crate::server::{from_json, refusal, session_of, to_json};
+use crate::server::{from_json, prompt_refusal, refusal, session_of, to_json};
 use crate::{Mode, Services};
 
 /// The most bytes of tool definitions in one `tools/list` page: some clients refuse a single
@@ -241,6 +241,8 @@ impl ProxyHandler {
                     Err(e) => text_result(e.to_string(), true),
                 }
             }
+            "list_registries" => crate::discover::list_registries(s),
+            "search_servers" => crate::discover::search_servers(s, &args).await,
             // The management tools are offered only where the gates allow them; a call to
             // one that is not offered gets the gate's refusal.
             "upstream_servers" | "quarantine_security" => match self.management() {
@@ -269,7 +271,10 @@ impl ServerHandler for ProxyHandler {
     fn get_info(&self) -> ServerConfig {
         let config = self.services.config.current();
         let instructions = if config.instructions.is_empty() {
-            DEFAULT_INSTRUCTIONS.to_owned()
+            match self.mode {
+                Mode::Code => crate::code::CODE_INSTRUCTIONS.to_owned(),
+                Mode::Retrieve | Mode::Direct => DEFAULT_INSTRUCTIONS.to_owned(),
+            }
         } else {
             config.instructions.clone()
         };
@@ -303,6 +308,10 @@ impl ServerHandler for ProxyHandler {
             Mode::Retrieve => Ok(ListToolsResult::with_all_items(builtin::tools(
                 this.management().is_ok(),
             ))),
+            Mode::Code => Ok(ListToolsResult::with_all_items(crate::code::tools(
+                this.management().is_ok(),
+                this.services.code.enabled(),
+            ))),
             Mode::Direct => {
                 let cursor = request.and_then(|r| r.cursor);
                 tools_page(this.services.catalog.view().page(
@@ -324,6 +333,20 @@ impl ServerHandler for ProxyHandler {
         let args = params.arguments.unwrap_or_default();
         match this.mode {
             Mode::Retrieve => this.builtin(&params.name, args, &context).await,
+            Mode::Code if params.name == "code_execution" => {
+                Ok(crate::code::execute(&this.services, &args, &this.caller, &context).await)
+            }
+            // The code endpoint has no call_tool_* tools: calls go through scripts.
+            Mode::Code if CallVariant::from_tool_name(&params.name).is_some() => {
+                Err(ErrorData::invalid_params(
+                    format!(
+                        "no tool named {}; on this endpoint tools are called from code_execution scripts with call_tool(server, tool, args)",
+                        params.name
+                    ),
+                    None,
+                ))
+            }
+            Mode::Code => this.builtin(&params.name, args, &context).await,
             Mode::Direct => {
                 let wanted = params.name.as_ref();
                 let tool = match this.services.catalog.view().direct(wanted) {
@@ -344,7 +367,12 @@ impl ServerHandler for ProxyHandler {
         context: RequestContext<RoleServer>,
     ) -> Result<ListPromptsResult, ErrorData> {
         let this = self.for_request(&context);
-        let prompts = this.services.relay.list_prompts(&this.caller).await;
+        let prompts = this
+            .services
+            .prompts
+            .list(&this.caller)
+            .await
+            .map_err(prompt_refusal)?;
         from_json(json!({"prompts": prompts}))
     }
 
@@ -357,10 +385,10 @@ impl ServerHandler for ProxyHandler {
         let arguments = request.arguments.map(Value::Object);
         let answer = self
             .services
-            .relay
-            .get_prompt(&request.name, arguments, &this.caller)
+            .prompts
+            .get(&request.name, arguments, &this.caller)
             .await
-            .map_err(refusal)?;
+            .map_err(prompt_refusal)?;
         from_json::<GetPromptResult>(answer).map(Into::into)
     }
 
@@ -439,10 +467,10 @@ impl ServerHandler for ProxyHandler {
         let this = self.for_request(&context);
         let answer = self
             .services
-            .relay
+            .prompts
             .complete(to_json(&request)?, &this.caller)
             .await
-            .map_err(refusal)?;
+            .map_err(prompt_refusal)?;
         from_json(answer)
     }
 

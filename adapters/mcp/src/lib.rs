@@ -5,11 +5,13 @@
 //!   and `quarantine_security`;
 //! - `/mcp/all`: the direct mode — every callable upstream tool as `server__tool`, its
 //!   definition passed on unchanged;
-//! - `/mcp`: whichever of the two `routing_mode` names;
+//! - `/mcp/code`: code execution — `code_execution` (a JavaScript snippet that calls several
+//!   tools), with `retrieve_tools` and `describe_tool` ([`code`]);
+//! - `/mcp`: whichever of the three `routing_mode` names;
 //! - `/mcp/server/<name>`: one upstream as it is ([`server`]).
 //!
-//! Everything of the protocol is relayed: prompts (`server__prompt` on the aggregated
-//! endpoints), resources (routed by URI), completion, logging, and during a call the
+//! Everything of the protocol is relayed: prompts (the proxy's own, and with
+//! `aggregate_upstream_prompts` the servers' approved ones as `server__prompt`), resources (routed by URI), completion, logging, and during a call the
 //! server's sampling, elicitation and roots requests, progress and log lines ([`relay`]).
 //!
 //! Clients of every protocol era are served (initialize and sessions up to 2025-11-25, the
@@ -18,6 +20,8 @@
 #![forbid(unsafe_code)]
 
 mod builtin;
+mod code;
+mod discover;
 mod guard;
 mod handler;
 mod manage;
@@ -30,7 +34,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, PoisonError};
 
 use mcpproxy_application::ports::{ConfigStore, ServerLogs, UpstreamNotice};
-use mcpproxy_application::{CallService, EventBus, ManagementService, ProtocolRelay, ToolCatalog};
+use mcpproxy_application::{
+    CallService, CodeService, EventBus, ManagementService, PromptService, ProtocolRelay,
+    RegistryService, ToolCatalog,
+};
 use mcpproxy_domain::config::RoutingMode;
 use mcpproxy_domain::{Caller, DomainEvent};
 use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
@@ -59,6 +66,7 @@ pub(crate) fn agent_of(
 pub enum Mode {
     Retrieve,
     Direct,
+    Code,
 }
 
 /// The use cases the endpoint calls.
@@ -66,9 +74,12 @@ pub struct Services {
     pub config: Arc<dyn ConfigStore>,
     pub catalog: Arc<ToolCatalog>,
     pub calls: Arc<CallService>,
+    pub code: Arc<CodeService>,
     pub management: Arc<ManagementService>,
     pub logs: Arc<dyn ServerLogs>,
     pub relay: Arc<ProtocolRelay>,
+    pub prompts: Arc<PromptService>,
+    pub registries: Arc<RegistryService>,
 }
 
 impl std::fmt::Debug for Services {
@@ -139,7 +150,8 @@ fn endpoint(
         move || {
             let mode = mode();
             let notifier = match mode {
-                Mode::Retrieve => notifiers.retrieve.clone(),
+                // The code endpoint's tools change when the retrieve endpoint's do.
+                Mode::Retrieve | Mode::Code => notifiers.retrieve.clone(),
                 Mode::Direct => notifiers.direct.clone(),
             };
             Ok(ProxyHandler {
@@ -232,8 +244,8 @@ pub fn router(services: Arc<Services>, bus: &EventBus, access: Access) -> axum::
         let catalog = services.catalog.clone();
         move || match catalog.view().settings().routing {
             RoutingMode::Direct => Mode::Direct,
-            // code_execution is not built; its clients get the retrieve tools.
-            RoutingMode::RetrieveTools | RoutingMode::CodeExecution => Mode::Retrieve,
+            RoutingMode::CodeExecution => Mode::Code,
+            RoutingMode::RetrieveTools => Mode::Retrieve,
         }
     };
     let book = Arc::new(SessionBook::new(services.config.clone()));
@@ -255,6 +267,10 @@ pub fn router(services: Arc<Services>, bus: &EventBus, access: Access) -> axum::
         .nest_service(
             "/mcp/all",
             endpoint(&services, &access, &notifiers, &book, || Mode::Direct),
+        )
+        .nest_service(
+            "/mcp/code",
+            endpoint(&services, &access, &notifiers, &book, || Mode::Code),
         )
         .nest_service(
             "/mcp",
@@ -288,14 +304,25 @@ async fn announce_changes(
         {
             state.notifier.tools_changed().await;
         }
+        // A prompt was held or approved: the prompt lists changed.
+        if let Ok(DomainEvent::PromptApprovalChanged { server, .. }) = &event {
+            if let Some(state) = servers.state(server.as_str()) {
+                state.notifier.announce(Change::Prompts).await;
+            }
+            retrieve.announce(Change::Prompts).await;
+            direct.announce(Change::Prompts).await;
+        }
         match event {
             // The callable tools changed.
             Ok(DomainEvent::ToolsIndexed { .. } | DomainEvent::ToolApprovalChanged { .. })
             | Err(RecvError::Lagged(_)) => direct.tools_changed().await,
             // Management tools come and go with read_only_mode / disable_management.
+            // Prompts come and go with enable_prompts / aggregate_upstream_prompts.
             Ok(DomainEvent::ConfigReloaded { .. }) => {
                 retrieve.tools_changed().await;
                 direct.tools_changed().await;
+                retrieve.announce(Change::Prompts).await;
+                direct.announce(Change::Prompts).await;
             }
             Ok(DomainEvent::ServerChanged { .. }) => direct.tools_changed().await,
             Ok(_) => {}

@@ -16,6 +16,7 @@ use mcpproxy_application::RelayRefusal;
 use mcpproxy_application::call::CallRequest;
 use mcpproxy_application::catalog::Listing;
 use mcpproxy_application::ports::UpstreamError;
+use mcpproxy_application::prompts::PromptError;
 use mcpproxy_domain::Caller;
 use mcpproxy_domain::activity::Source;
 use mcpproxy_domain::token::AuthIdentity;
@@ -147,6 +148,16 @@ pub fn refusal(e: RelayRefusal) -> ErrorData {
     }
 }
 
+/// A refusal of the prompt use cases as a JSON-RPC error: a held or unknown prompt is the
+/// caller's mistake to fix, like an unknown name.
+pub fn prompt_refusal(e: PromptError) -> ErrorData {
+    match e {
+        PromptError::Relay(r) => refusal(r),
+        PromptError::Storage(s) => ErrorData::internal_error(s.to_string(), None),
+        other => ErrorData::invalid_params(other.to_string(), None),
+    }
+}
+
 pub(crate) fn to_json(params: &impl Serialize) -> Result<Value, ErrorData> {
     serde_json::to_value(params).map_err(|e| ErrorData::invalid_params(e.to_string(), None))
 }
@@ -272,12 +283,18 @@ impl ServerHandler for ServerEndpoint {
 
     async fn list_prompts(
         &self,
-        request: Option<PaginatedRequestParams>,
+        _request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListPromptsResult, ErrorData> {
         let this = self.for_request(&context);
-        this.relay("prompts/list", &request.unwrap_or_default())
+        // The server's approved prompts, all on one page.
+        let listed = this
+            .services
+            .prompts
+            .server_list(&this.server, &this.caller)
             .await
+            .map_err(prompt_refusal)?;
+        from_json(listed)
     }
 
     async fn get_prompt(
@@ -286,9 +303,13 @@ impl ServerHandler for ServerEndpoint {
         context: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, ErrorData> {
         let this = self.for_request(&context);
-        this.relay::<GetPromptResult>("prompts/get", &request)
+        let answer = this
+            .services
+            .prompts
+            .server_get(&this.server, to_json(&request)?, &this.caller)
             .await
-            .map(Into::into)
+            .map_err(prompt_refusal)?;
+        from_json::<GetPromptResult>(answer).map(Into::into)
     }
 
     async fn list_resources(
@@ -361,7 +382,13 @@ impl ServerHandler for ServerEndpoint {
         context: RequestContext<RoleServer>,
     ) -> Result<CompleteResult, ErrorData> {
         let this = self.for_request(&context);
-        this.relay("completion/complete", &request).await
+        let answer = this
+            .services
+            .prompts
+            .server_complete(&this.server, to_json(&request)?, &this.caller)
+            .await
+            .map_err(prompt_refusal)?;
+        from_json(answer)
     }
 
     async fn set_level(

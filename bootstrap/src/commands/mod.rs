@@ -2,14 +2,19 @@
 //! parses, asks the proxy's services, and prints. With a daemon running it asks the daemon
 //! over its REST API (the unix socket first); the commands that can work alone (`upstream
 //! list|add|add-json|remove|patch|logs`, `tools list -s`, `status`) use the same services in
-//! this process when none runs.
+//! this process when none runs. So do `upstream import`, `registry …`, `search-servers`,
+//! `connect` and `disconnect`.
 
 pub mod activity;
 pub mod auth;
 pub mod call;
+pub mod code;
+pub mod connect;
 pub(crate) mod daemon;
+pub mod import;
 pub mod output;
 pub mod secrets;
+pub mod registry;
 mod standalone;
 pub mod status;
 pub mod token;
@@ -130,11 +135,16 @@ pub async fn run(cli: &Cli, command: Command) -> Result<(), Failure> {
         Command::Upstream(c) => upstream::run(&ctx, c).await,
         Command::Tools(c) => tools::run(&ctx, c).await,
         Command::Call(c) => call::run(&ctx, c).await,
+        Command::Code(c) => code::run(&ctx, c).await,
         Command::Status(a) => status::run(&ctx, &a).await,
         Command::Activity(c) => activity::run(&ctx, c).await,
         Command::Auth(c) => auth::run(&ctx, c).await,
         Command::Secrets(c) => secrets::run(&ctx, c).await,
         Command::Token(c) => token::run(&ctx, c).await,
+        Command::Registry(c) => registry::run(&ctx, c).await,
+        Command::SearchServers(a) => registry::search_servers(&ctx, &a).await,
+        Command::Connect(a) => connect::connect(&ctx, a).await,
+        Command::Disconnect(a) => connect::disconnect(&ctx, a).await,
         Command::Serve(_) | Command::Openapi | Command::Reaper | Command::Version => Ok(()),
     }
 }

@@ -31,6 +31,8 @@ pub struct Standalone {
     pub secrets: SecretsService,
     /// Agent tokens, in the same database and under the same key file as the daemon's.
     pub tokens: TokenService,
+    /// Registries, import, connect: what works without upstream connections.
+    pub discovery: crate::app::Discovery,
     db: Database,
     _lock: InstanceLock,
 }
@@ -81,16 +83,18 @@ impl Standalone {
         );
         let secrets = SecretsService::new(
             Arc::new(mcpproxy_secrets::Keyring::new()),
-            store,
+            store.clone(),
             management.clone(),
             Arc::new(NoUpstreams),
             events,
-            activity,
+            activity.clone(),
         );
+        let discovery = crate::app::Discovery::new(store, management.clone(), activity);
         Ok(Self {
             management,
             secrets,
             tokens,
+            discovery,
             db,
             _lock: lock,
         })

@@ -57,6 +57,9 @@ pub enum UpstreamCommand {
     },
     /// Approve a server's pending or changed tools (all of them when none is named)
     Approve { name: String, tools: Vec<String> },
+    /// Import the servers of another AI client's config (Claude Desktop, Claude Code,
+    /// Cursor, Codex, Gemini CLI); works without a running proxy
+    Import(super::import::ImportArgs),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -227,6 +230,7 @@ pub async fn run(ctx: &Context, command: UpstreamCommand) -> Result<(), Failure>
         UpstreamCommand::Patch(args) => patch(ctx, &args).await,
         UpstreamCommand::Inspect { name, tool } => inspect(ctx, &name, tool.as_deref()).await,
         UpstreamCommand::Approve { name, tools } => approve(ctx, &name, &tools).await,
+        UpstreamCommand::Import(args) => super::import::run(ctx, args).await,
     }
 }
 

@@ -4,9 +4,14 @@
 
 pub mod activity;
 pub mod auth;
+pub mod code;
+pub mod connect;
 pub mod envelope;
+pub mod import;
 pub mod isolation;
 pub mod secrets;
+pub mod prompts;
+pub mod registries;
 pub mod servers;
 pub mod system;
 pub mod tokens;
@@ -18,8 +23,9 @@ use std::time::Instant;
 
 use mcpproxy_application::ports::{ConfigStore, ServerLogs};
 use mcpproxy_application::{
-    ActivityLog, AuthService, CallService, EventBus, IsolationService, ManagementService,
-    SecretsService, TokenService, ToolCatalog,
+    ActivityLog, AuthService, CallService, ClientService, CodeService, EventBus, ImportService,
+    IsolationService, ManagementService, PromptService, RegistryService, SecretsService,
+    TokenService, ToolCatalog,
 };
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -39,12 +45,18 @@ pub struct Api {
     pub management: Arc<ManagementService>,
     pub catalog: Arc<ToolCatalog>,
     pub calls: Arc<CallService>,
+    /// Code execution (`POST /code/exec`).
+    pub code: Arc<CodeService>,
     pub activity: Arc<ActivityLog>,
     pub auth: Arc<AuthService>,
     pub isolation: Arc<IsolationService>,
     pub secrets: Arc<SecretsService>,
     pub tokens: Arc<TokenService>,
     pub logs: Arc<dyn ServerLogs>,
+    pub registries: Arc<RegistryService>,
+    pub imports: Arc<ImportService>,
+    pub clients: Arc<ClientService>,
+    pub prompts: Arc<PromptService>,
     pub bus: EventBus,
     pub endpoints: Endpoints,
     /// This API answers on the unix socket: its callers are the user at this machine.
@@ -130,6 +142,9 @@ impl Modify for Security {
         (name = "activity", description = "The activity log"),
         (name = "secrets", description = "Secrets in the OS keyring (names and masks, never values)"),
         (name = "tokens", description = "Agent tokens: scoped credentials for AI agents (the secret is shown once)"),
+        (name = "registries", description = "MCP server registries: search them, add their servers"),
+        (name = "import", description = "Servers imported from other AI clients' configs"),
+        (name = "connect", description = "AI clients pointed at the proxy"),
     )
 )]
 struct ApiDoc;
@@ -159,10 +174,29 @@ pub fn routes() -> OpenApiRouter<Arc<Api>> {
         .routes(routes!(tokens::show, tokens::revoke))
         .routes(routes!(tokens::delete))
         .routes(routes!(tokens::regenerate))
+        .routes(routes!(prompts::list))
+        .routes(routes!(prompts::approve))
+        .routes(routes!(import::upload))
+        .routes(routes!(import::from_content))
+        .routes(routes!(import::from_path))
+        .routes(routes!(import::paths))
+        .routes(routes!(registries::list, registries::add_source))
+        .routes(routes!(registries::edit_source, registries::remove_source))
+        .routes(routes!(registries::search))
+        .routes(routes!(registries::add_server))
+        .routes(routes!(registries::refresh))
+        .routes(routes!(connect::list))
+        .routes(routes!(
+            connect::status,
+            connect::connect,
+            connect::disconnect
+        ))
         .routes(routes!(auth::status))
         .routes(routes!(tools::list))
+        .routes(routes!(tools::token_stats))
         .routes(routes!(tools::search))
         .routes(routes!(tools::call))
+        .routes(routes!(code::exec))
         .routes(routes!(activity::list))
         .routes(routes!(activity::export))
         .routes(routes!(activity::get))
