@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use mcpproxy_domain::Caller;
 use mcpproxy_domain::activity::{ActivityKind, ActivityStatus};
 use mcpproxy_domain::code::{CodeOptions, MAX_BATCH, MAX_PARALLEL, ScriptLimits};
+use mcpproxy_domain::token::AuthIdentity;
 use serde_json::{Map, Value, json};
 
 use crate::activity::{ActivityDraft, ActivityLog};
@@ -38,6 +39,8 @@ pub struct CodeRequest {
     pub input: Value,
     pub options: CodeOptions,
     pub caller: Caller,
+    /// The agent token the script came with, recorded on each of its calls (`_auth_*`).
+    pub identity: Option<AuthIdentity>,
     pub session_id: Option<String>,
     pub client_name: Option<String>,
 }
@@ -164,6 +167,7 @@ impl CodeService {
             limits: limits.clone(),
             parent: execution_id.clone(),
             caller: request.caller.clone(),
+            identity: request.identity.clone(),
             session_id: request.session_id.clone(),
             client_name: request.client_name.clone(),
             made: AtomicU64::new(0),
@@ -294,6 +298,7 @@ struct Host {
     limits: ScriptLimits,
     parent: String,
     caller: Caller,
+    identity: Option<AuthIdentity>,
     session_id: Option<String>,
     client_name: Option<String>,
     made: AtomicU64,
@@ -375,6 +380,7 @@ impl Host {
             // No variant: the rule asks the tier the tool's annotations need.
             variant: None,
             caller: self.caller.clone(),
+            identity: self.identity.clone(),
             session_id: self.session_id.clone(),
             request_id: Some(self.parent.clone()),
             client_name: self.client_name.clone(),

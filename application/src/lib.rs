@@ -52,8 +52,8 @@ pub use management::{
 pub use prompts::PromptService;
 pub use registry::RegistryService;
 pub use relay::{ProtocolRelay, RelayRefusal};
+pub use savings::TokenSavings;
 pub use secrets::{SecretsError, SecretsService};
 pub use sensitive::SensitiveScanner;
 pub use tokens::{TokenError, TokenService};
-pub use savings::TokenSavings;
 pub use upstream::UpstreamTracker;

@@ -457,9 +457,10 @@ impl App {
         let api = self.api(listening, socket, false);
         // The web panel's requests carry the key in its cookie; everything else as before.
         let web = mcpproxy_web::Web::new(self.store.clone(), listening.port());
-        let management = management_routes(api.clone(), Some(policy(|_| true, TokenRoutes::RestReads))).layer(
-            axum::middleware::from_fn_with_state(web.clone(), mcpproxy_web::key_from_cookie),
-        );
+        let management =
+            management_routes(api.clone(), Some(policy(|_| true, TokenRoutes::RestReads))).layer(
+                axum::middleware::from_fn_with_state(web.clone(), mcpproxy_web::key_from_cookie),
+            );
         self.health()
             .merge(oauth_routes(api))
             .merge(mcp)

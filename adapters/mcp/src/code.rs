@@ -75,6 +75,7 @@ pub async fn execute(
     services: &Services,
     args: &Map<String, Value>,
     caller: &mcpproxy_domain::Caller,
+    identity: Option<&mcpproxy_domain::token::AuthIdentity>,
     context: &RequestContext<RoleServer>,
 ) -> CallToolResponse {
     let mut request = match CodeRequest::from_arguments(args) {
@@ -82,6 +83,7 @@ pub async fn execute(
         Err(e) => return refused(e),
     };
     request.caller = caller.clone();
+    request.identity = identity.cloned();
     request.session_id = session_of(context);
     request.client_name = context.peer.peer_info().map(|i| i.client_info.name.clone());
     match services.code.execute(request).await {

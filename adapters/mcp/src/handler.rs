@@ -333,9 +333,14 @@ impl ServerHandler for ProxyHandler {
         let args = params.arguments.unwrap_or_default();
         match this.mode {
             Mode::Retrieve => this.builtin(&params.name, args, &context).await,
-            Mode::Code if params.name == "code_execution" => {
-                Ok(crate::code::execute(&this.services, &args, &this.caller, &context).await)
-            }
+            Mode::Code if params.name == "code_execution" => Ok(crate::code::execute(
+                &this.services,
+                &args,
+                &this.caller,
+                this.identity.as_ref(),
+                &context,
+            )
+            .await),
             // The code endpoint has no call_tool_* tools: calls go through scripts.
             Mode::Code if CallVariant::from_tool_name(&params.name).is_some() => {
                 Err(ErrorData::invalid_params(
