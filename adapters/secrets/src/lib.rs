@@ -72,7 +72,30 @@ const NATIVE: &str = if cfg!(target_os = "macos") {
 #[derive(Clone, Default)]
 pub struct Keyring {
     /// The open store, once a call reached it.
-    store: Arc<Mutex<Option<Arc<CredentialStore>>>>,
+    store: Arc<Slot>,
+}
+
+/// Where the open store is kept. Closing the Secret Service connection blocks on its own
+/// runtime, which panics on a tokio worker ("Cannot start a runtime from within a runtime"):
+/// the last owner dropped in async code (`secrets get` did) closes it on a plain thread.
+#[derive(Default)]
+struct Slot(Mutex<Option<Arc<CredentialStore>>>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let store = self
+            .0
+            .get_mut()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some(store) = store {
+            if tokio::runtime::Handle::try_current().is_ok() {
+                std::thread::spawn(move || drop(store));
+            } else {
+                drop(store);
+            }
+        }
+    }
 }
 
 impl std::fmt::Debug for Keyring {
@@ -107,6 +130,7 @@ impl Keyring {
     fn store(&self) -> Result<Arc<CredentialStore>, SecretStoreError> {
         let mut slot = self
             .store
+            .0
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(store) = slot.as_ref() {
@@ -122,6 +146,7 @@ impl Keyring {
     fn reset(&self) {
         *self
             .store
+            .0
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
     }
