@@ -13,13 +13,21 @@ use mcpproxy_tests::{Home, Proxy, eventually_async, fixture_bin};
 const KEY: &str = "tokens-test-admin-key";
 
 async fn start() -> (Home, Proxy, Rest) {
+    start_with(json!({})).await
+}
+
+/// [`start`] with more config keys.
+async fn start_with(extra: Value) -> (Home, Proxy, Rest) {
     let home = Home::new();
     let server = |name: &str| json!({"name": name, "command": fixture_bin(), "args": ["--name", name], "quarantined": false});
-    let config = json!({
+    let mut config = json!({
         "api_key": KEY,
         "require_mcp_auth": true,
         "mcpServers": [server("fx"), server("other")],
     });
+    for (k, v) in extra.as_object().unwrap() {
+        config[k] = v.clone();
+    }
     home.write_config(&config.to_string());
     let proxy = Proxy::start(&home, &[]).await;
     let api = Rest::new(&proxy.url(""), Some(KEY));
@@ -322,4 +330,57 @@ async fn tokens_expire_regenerate_and_are_kept_only_as_hashes() {
 
 fn proxy_url(api: &Rest, path: &str) -> String {
     api.url(path)
+}
+
+#[tokio::test]
+async fn a_tokens_scripts_call_as_the_token_and_are_recorded_by_its_name() {
+    let (home, _proxy, api) = start_with(json!({"enable_code_execution": true})).await;
+    let created = token_cli(
+        &home,
+        &[
+            "create",
+            "--name",
+            "scripter",
+            "--servers",
+            "fx",
+            "--permissions",
+            "read",
+        ],
+    )
+    .await;
+    let token = created["token"].as_str().unwrap().to_owned();
+    let agent = Client::connect_as(&proxy_url(&api, "/mcp/code"), &token)
+        .await
+        .unwrap();
+    let result = agent
+        .call(
+            "code_execution",
+            json!({"code": "[call_tool('fx', 'echo', {message: 'in'}), call_tool('other', 'echo', {message: 'out'})].map(r => r.ok ? r.result.content[0].text : r.error.code + ': ' + r.error.message)"}),
+        )
+        .await;
+    let envelope: Value = serde_json::from_str(&text(&result)).unwrap();
+    assert_eq!(envelope["ok"], true, "{envelope}");
+    // Its own server answers; the other is outside the token's scope.
+    assert_eq!(envelope["value"][0], "in", "{envelope}");
+    let refused = envelope["value"][1].as_str().unwrap();
+    assert!(
+        refused.contains("other") && refused.contains("scripter"),
+        "{envelope}"
+    );
+    // The script's call is recorded under the token, with the script as its parent.
+    let mine = eventually_async("the script's call in the activity log", || async {
+        let mine = home
+            .cli(&["activity", "list", "--agent", "scripter", "-o", "json"])
+            .await
+            .json();
+        mine["activities"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["tool_name"] == "echo" && r["status"] == "success")
+            .cloned()
+    })
+    .await;
+    assert_eq!(mine["metadata"]["_auth_type"], "agent", "{mine}");
+    assert!(mine["metadata"]["parent_call_id"].is_string(), "{mine}");
 }
