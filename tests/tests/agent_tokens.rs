@@ -195,6 +195,18 @@ async fn a_read_token_reaches_the_read_tools_of_its_servers_and_nothing_else() {
         .refused(403, "admin");
     as_agent.get("/tokens").await.refused(403, "admin");
     as_agent.get("/secrets").await.refused(403, "admin");
+    // /status says what this caller may do (the web panel draws its buttons from it).
+    let theirs = as_agent.get("/status").await.data();
+    let admins = api.get("/status").await.data();
+    for what in [
+        "add_servers",
+        "change_config",
+        "approve_tools",
+        "server_actions",
+    ] {
+        assert_eq!(theirs["allowed"][what], false, "{what}: {theirs}");
+        assert_eq!(admins["allowed"][what], true, "{what}: {admins}");
+    }
 
     // The activity log names the agent; --agent and --auth-type find its calls.
     // (The log is written off the call path: wait for the call's record.)
