@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use mcpproxy_tests::mcp::{Client, text};
 use mcpproxy_tests::rest::Rest;
-use mcpproxy_tests::{Home, Proxy, eventually_async, fixture_bin};
+use mcpproxy_tests::{Home, Proxy, conformance_bin, eventually_async, fixture_bin};
 
 const KEY: &str = "tokens-test-admin-key";
 
@@ -395,4 +395,52 @@ async fn a_tokens_scripts_call_as_the_token_and_are_recorded_by_its_name() {
     .await;
     assert_eq!(mine["metadata"]["_auth_type"], "agent", "{mine}");
     assert!(mine["metadata"]["parent_call_id"].is_string(), "{mine}");
+}
+
+#[tokio::test]
+async fn a_token_is_offered_the_prompts_of_its_servers_only() {
+    let home = Home::new();
+    let conf =
+        |name: &str| json!({"name": name, "command": conformance_bin(), "quarantined": false});
+    home.write_config(
+        &json!({"api_key": KEY, "require_mcp_auth": true, "aggregate_upstream_prompts": true,
+            "mcpServers": [conf("mine"), conf("theirs")]})
+        .to_string(),
+    );
+    let proxy = Proxy::start(&home, &[]).await;
+    let api = Rest::new(&proxy.url(""), Some(KEY));
+    let admin = Client::connect_as(&proxy.url("/mcp"), KEY).await.unwrap();
+    let all = eventually_async("both servers' prompts offered to the admin", || async {
+        let names = admin.prompt_names().await;
+        (names.iter().any(|n| n.starts_with("mine__"))
+            && names.iter().any(|n| n.starts_with("theirs__")))
+        .then_some(names)
+    })
+    .await;
+    let created = token_cli(
+        &home,
+        &[
+            "create",
+            "--name",
+            "prompter",
+            "--servers",
+            "mine",
+            "--permissions",
+            "read",
+        ],
+    )
+    .await;
+    let token = created["token"].as_str().unwrap().to_owned();
+    let agent = Client::connect_as(&proxy_url(&api, "/mcp"), &token)
+        .await
+        .unwrap();
+    let names = agent.prompt_names().await;
+    assert!(
+        names.iter().any(|n| n.starts_with("mine__")),
+        "{names:?} of {all:?}"
+    );
+    assert!(
+        !names.iter().any(|n| n.starts_with("theirs__")),
+        "{names:?}"
+    );
 }
