@@ -281,11 +281,7 @@ impl ToolCatalog {
             })
             .collect();
         let own: Vec<&str> = tools.iter().map(|t| t.name.as_str()).collect();
-        let context = ScanContext {
-            server: server.as_str(),
-            own_tools: &own,
-            peers: &peers,
-        };
+        let context = ScanContext::new(server.as_str(), &own, &peers);
         let mut entries = Vec::with_capacity(tools.len());
         for tool in &tools {
             // The same tool as before keeps its entry's compiled parts and its shared schema.

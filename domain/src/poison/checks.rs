@@ -378,7 +378,7 @@ const COMMON: &[&str] = &[
 ];
 
 /// A tool name specific enough that naming it points at that tool.
-fn distinctive(name: &str) -> bool {
+pub(super) fn distinctive(name: &str) -> bool {
     let camel = name
         .as_bytes()
         .windows(2)
@@ -387,34 +387,21 @@ fn distinctive(name: &str) -> bool {
 }
 
 pub(super) fn shadowing(tool: &Tool, context: &Context<'_>, out: &mut Vec<Finding>) {
-    let words: Vec<&str> = tool
+    let words = tool
         .description
         .split(|c: char| !(c.is_alphanumeric() || matches!(c, '_' | '-' | ':' | '.')))
         .map(|w| w.trim_end_matches(['.', ':']))
-        .filter(|w| !w.is_empty())
-        .collect();
-    for peer in context.peers {
-        if peer.server == context.server || context.own_tools.contains(&peer.name) {
-            continue;
-        }
-        let qualified = [
-            format!("{}:{}", peer.server, peer.name),
-            format!("{}__{}", peer.server, peer.name),
-            format!("{}.{}", peer.server, peer.name),
-        ];
-        let named = words.iter().any(|w| {
-            qualified.iter().any(|q| q == w) || (distinctive(peer.name) && *w == peer.name)
-        });
-        if named {
-            out.push(finding(
-                "shadowing.cross_server",
-                Tier::Hard,
-                Severity::High,
-                "names a tool of another server, to steer which tool the model calls",
-                "description",
-                Some(format!("{} of server '{}'", peer.name, peer.server)),
-            ));
-        }
+        .filter(|w| !w.is_empty());
+    // One finding per place is all a person needs: the first peer named, in peer order.
+    if let Some(peer) = context.named_peer(words) {
+        out.push(finding(
+            "shadowing.cross_server",
+            Tier::Hard,
+            Severity::High,
+            "names a tool of another server, to steer which tool the model calls",
+            "description",
+            Some(format!("{} of server '{}'", peer.name, peer.server)),
+        ));
     }
 }
 

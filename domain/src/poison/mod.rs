@@ -17,6 +17,8 @@
 mod checks;
 mod text;
 
+use std::collections::{HashMap, HashSet};
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -112,13 +114,46 @@ pub struct PeerTool<'a> {
     pub name: &'a str,
 }
 
-/// What the scanner knows besides the tool: its server's other tool names, and the tools of
-/// every other server.
-#[derive(Debug, Clone, Copy, Default)]
+/// What the scanner knows besides the tool: the tools of every other server, indexed once by
+/// every word that names one (`server:tool`, `server__tool`, `server.tool`, and a distinctive
+/// bare name), so a discovery of thousands of tools beside thousands of peers scans each
+/// description in time of its own length, not of the peer count.
+#[derive(Debug, Clone, Default)]
 pub struct Context<'a> {
-    pub server: &'a str,
-    pub own_tools: &'a [&'a str],
-    pub peers: &'a [PeerTool<'a>],
+    peers: &'a [PeerTool<'a>],
+    /// A word that names a peer -> the position of the first such peer.
+    naming: HashMap<String, usize>,
+}
+
+impl<'a> Context<'a> {
+    /// The context of a tool of `server`, whose own tools are `own_tools` (naming one of them
+    /// is never shadowing, even when another server has a tool of that name).
+    pub fn new(server: &str, own_tools: &[&str], peers: &'a [PeerTool<'a>]) -> Self {
+        let own: HashSet<&str> = own_tools.iter().copied().collect();
+        let mut naming = HashMap::new();
+        for (i, peer) in peers.iter().enumerate() {
+            if peer.server == server || own.contains(peer.name) {
+                continue;
+            }
+            for sep in [":", "__", "."] {
+                naming
+                    .entry(format!("{}{sep}{}", peer.server, peer.name))
+                    .or_insert(i);
+            }
+            if checks::distinctive(peer.name) {
+                naming.entry(peer.name.to_owned()).or_insert(i);
+            }
+        }
+        Self { peers, naming }
+    }
+
+    /// The first peer (in the order given) that one of `words` names.
+    fn named_peer<'w>(&self, words: impl Iterator<Item = &'w str>) -> Option<PeerTool<'a>> {
+        words
+            .filter_map(|w| self.naming.get(w).copied())
+            .min()
+            .map(|i| self.peers[i])
+    }
 }
 
 /// The texts of a tool, each with where it is: name, description, and every description,

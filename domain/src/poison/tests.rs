@@ -123,11 +123,7 @@ fn naming_another_servers_tool_is_shadowing_but_ones_own_is_not() {
         },
     ];
     let own = ["query", "list_tables"];
-    let context = Context {
-        server: "db",
-        own_tools: &own,
-        peers: &peers,
-    };
+    let context = Context::new("db", &own, &peers);
     let s = scan(
         &tool(
             "query",
@@ -260,14 +256,7 @@ fn scan_entry(e: &Entry) -> ToolScan {
         .map(|p| p.name.as_str())
         .chain(std::iter::once(e.tool.name.as_str()))
         .collect();
-    scan(
-        &e.tool,
-        &Context {
-            server: &e.server,
-            own_tools: &own,
-            peers: &peers,
-        },
-    )
+    scan(&e.tool, &Context::new(&e.server, &own, &peers))
 }
 
 /// Recall on malicious tools and the false-positive rate on benign ones, per split. Both
@@ -367,7 +356,7 @@ proptest! {
             .filter(|p| p.server == t.server)
             .map(|p| p.tool.name.as_str())
             .collect();
-        let context = Context { server: &t.server, own_tools: &own, peers: &peers };
+        let context = Context::new(&t.server, &own, &peers);
         let s = scan(&changed, &context);
         prop_assert_ne!(s.verdict, Verdict::Dangerous, "{:?} -> {:?}", changed.description, s);
     }
