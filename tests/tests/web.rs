@@ -761,26 +761,46 @@ async fn a_hundred_servers_and_ten_thousand_tools_page_by_a_hundred() {
 
     let page = page().await;
     sign_in(&page, &proxy, "").await;
-    page.goto(&proxy.url("/ui/")).await;
-    page.until(
-        "the servers shown",
-        "performance.getEntriesByName('mcpproxy:servers-shown').length > 0",
-    )
-    .await;
-    let timing = page
-        .exec(
-            "const nav = performance.getEntriesByType('navigation')[0];
-             const paint = performance.getEntriesByName('first-contentful-paint')[0];
-             const shown = performance.getEntriesByName('mcpproxy:servers-shown')[0];
-             return {html: nav.responseEnd, first_paint: paint ? paint.startTime : null, servers_shown: shown.startTime};",
-            json!([]),
+    // Five loads of the dashboard from a blank page (the assets cached, as for anyone who
+    // opened the panel before): when the HTML arrived, when the first paint showed the
+    // dashboard (drawn in the page, before any script), when the script started, and when
+    // the servers' numbers were shown.
+    let mut runs = Vec::new();
+    for _ in 0..5 {
+        page.goto("about:blank").await;
+        page.goto(&proxy.url("/ui/")).await;
+        page.until(
+            "the servers shown",
+            "performance.getEntriesByName('mcpproxy:servers-shown').length > 0",
         )
         .await;
+        let timing = page
+            .exec(
+                "const nav = performance.getEntriesByType('navigation')[0];
+                 const at = (name) => performance.getEntriesByName(name)[0]?.startTime ?? null;
+                 return [nav.responseEnd, at('first-contentful-paint'), at('mcpproxy:script'), at('mcpproxy:servers-shown')];",
+                json!([]),
+            )
+            .await;
+        let ms: Vec<f64> = timing
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap_or(f64::NAN))
+            .collect();
+        runs.push(ms);
+    }
+    let median = |i: usize| {
+        let mut values: Vec<f64> = runs.iter().map(|r| r[i]).collect();
+        values.sort_by(f64::total_cmp);
+        values[values.len() / 2]
+    };
     println!(
-        "web panel, 100 servers and 10,040 tools (debug build): HTML in {:.1} ms, first contentful paint at {:.1} ms, the servers shown at {:.1} ms",
-        timing["html"].as_f64().unwrap(),
-        timing["first_paint"].as_f64().unwrap_or(f64::NAN),
-        timing["servers_shown"].as_f64().unwrap()
+        "web panel, 100 servers and 10,040 tools, median of 5 loads: HTML in {:.1} ms, first contentful paint at {:.1} ms, script started at {:.1} ms, the servers shown at {:.1} ms (each run: {runs:?})",
+        median(0),
+        median(1),
+        median(2),
+        median(3)
     );
     page.until_text("100\nservers").await;
     page.until_text("90\ndisabled").await;

@@ -33,6 +33,11 @@ const APP_JS: &str = concat!(
 const APP_CSS: &str = include_str!("../assets/app.css");
 const ICON: &str = include_str!("../assets/icon.svg");
 const INDEX: &str = include_str!("../assets/index.html");
+/// The dashboard as it looks before its numbers arrive: sent inside the page, so the first
+/// paint is the dashboard itself and waits for no script (the script then draws the same
+/// structure and fills it in).
+const DASHBOARD: &str = include_str!("../assets/dashboard.html");
+const LOADING: &str = "<p class=\"loading\">Loading…</p>";
 
 /// One file under its hashed name.
 #[derive(Debug)]
@@ -65,6 +70,8 @@ pub struct Assets {
     pub js: Asset,
     pub css: Asset,
     pub icon: Asset,
+    /// The app's page for the dashboard, and for every other page.
+    index_dashboard: String,
     index: String,
 }
 
@@ -73,18 +80,29 @@ impl Assets {
         let js = Asset::new("app", "js", "text/javascript; charset=utf-8", APP_JS);
         let css = Asset::new("app", "css", "text/css; charset=utf-8", APP_CSS);
         let icon = Asset::new("icon", "svg", "image/svg+xml", ICON);
-        let index = fill(INDEX, &js, &css, &icon);
+        let page = fill(INDEX, &js, &css, &icon);
+        let index_dashboard = page.replace("{{main}}", DASHBOARD).replacen(
+            "<a href=\"/ui/\">",
+            "<a href=\"/ui/\" aria-current=\"page\">",
+            1,
+        );
+        let index = page.replace("{{main}}", LOADING);
         Self {
             js,
             css,
             icon,
+            index_dashboard,
             index,
         }
     }
 
-    /// The app's page.
-    pub fn index(&self) -> &str {
-        &self.index
+    /// The app's page at `path`: the dashboard's comes with the dashboard drawn in.
+    pub fn index(&self, path: &str) -> &str {
+        if path == "/ui/" {
+            &self.index_dashboard
+        } else {
+            &self.index
+        }
     }
 
     pub fn get(&self, name: &str) -> Option<&Asset> {

@@ -103,6 +103,27 @@ async fn the_cookie_opens_the_app_and_its_assets_are_hashed() {
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
 
+/// The dashboard comes drawn (its structure, waiting for numbers) and the top bar comes with
+/// its links, so the first paint waits for no script; other pages say they are loading.
+#[tokio::test]
+async fn the_dashboard_and_the_top_bar_come_in_the_page() {
+    let w = web();
+    let signed_in = |uri: &str| {
+        Request::get(uri)
+            .header(header::COOKIE, "mcpproxy_key_8123=the-key")
+            .body(Body::empty())
+            .unwrap()
+    };
+    let (_, _, dashboard) = send(&w, signed_in("/ui/")).await;
+    assert!(dashboard.contains("<h1>Dashboard</h1>"), "{dashboard}");
+    assert!(dashboard.contains("awaiting approval"));
+    assert!(dashboard.contains("<a href=\"/ui/\" aria-current=\"page\">Dashboard</a>"));
+    assert!(!dashboard.contains("{{"), "every placeholder filled");
+    let (_, _, servers) = send(&w, signed_in("/ui/servers")).await;
+    assert!(servers.contains("<a href=\"/ui/servers\">Servers</a>"));
+    assert!(servers.contains("Loading…") && !servers.contains("<h1>Dashboard</h1>"));
+}
+
 #[tokio::test]
 async fn signing_in_with_the_form() {
     let form = |body: &str| {

@@ -2,6 +2,7 @@
 // says (until then no control that changes anything is offered), then the live events.
 
 function start() {
+  performance.mark("mcpproxy:script");
   app.view = $("#main");
   interceptLinks();
   render({ focus: false });

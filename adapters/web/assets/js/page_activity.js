@@ -36,8 +36,6 @@ function localFromIso(value) {
 page({
   path: "activity",
   title: "Activity",
-  nav: "Activity",
-  navOrder: 3,
   mount(view, ctx) {
     const q = ctx.query;
     const limit = Math.min(100, Math.max(1, Number(q.get("limit") || 50)));

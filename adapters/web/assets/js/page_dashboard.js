@@ -21,8 +21,6 @@ function activityTable(records, caption) {
 page({
   path: "",
   title: "Dashboard",
-  nav: "Dashboard",
-  navOrder: 0,
   mount(view) {
     const hour = 3600 * 1000;
     const cards = h("div", { class: "cards", "aria-label": "Servers by state" });
@@ -39,17 +37,28 @@ page({
 
     const card = (value, label, kind, href) => h(href ? "a" : "div", { class: `card ${kind || ""}`, href },
       h("div", { class: "value" }, fmtNumber(value)), h("div", { class: "label" }, label));
+    // Until the numbers arrive: the same cards as the page came with (assets/dashboard.html).
+    const waiting = (box, labels) => {
+      box.setAttribute("aria-busy", "true");
+      fill(box, labels.map((label) => h("div", { class: "card" }, h("div", { class: "value" }, "…"), h("div", { class: "label" }, label))));
+    };
+    const done = (box, ...children) => {
+      box.removeAttribute("aria-busy");
+      fill(box, ...children);
+    };
+    waiting(cards, ["servers", ...SERVER_BUCKETS.map(([, label]) => label.toLowerCase())]);
+    waiting(tools, ["tools", "callable", "awaiting approval", "calls in the last hour", "calls in the last day", "errors in the last hour"]);
 
     async function loadServers() {
       let list;
       try {
         list = (await api("GET", "/servers")).servers;
       } catch (e) {
-        fill(cards, errorBox(e));
+        done(cards, errorBox(e));
         return;
       }
       if (!list.length) {
-        fill(cards, h("div", { class: "empty" },
+        done(cards, h("div", { class: "empty" },
           h("p", null, "No servers yet — add one to give your agents tools."),
           h("a", { class: "btn primary", href: "/ui/servers?add=1" }, "Add a server")));
         fill(attention, h("h2", { id: "attention-h" }, "Needs attention"), h("p", { class: "muted" }, "Nothing."));
@@ -57,7 +66,7 @@ page({
       }
       const counts = Object.fromEntries(SERVER_BUCKETS.map(([k]) => [k, 0]));
       for (const s of list) counts[serverBucket(s)] += 1;
-      fill(cards,
+      done(cards,
         card(list.length, "servers", "", "/ui/servers"),
         ...SERVER_BUCKETS.map(([k, label, kind]) =>
           card(counts[k], label.toLowerCase(), counts[k] ? kind : "", `/ui/servers?state=${k}`)));
@@ -77,14 +86,14 @@ page({
       const count = (params) => api("GET", `/activity${qs({ ...params, type: "tool_call", limit: 1 })}`).then((p) => p.total);
       try {
         const [status, h1, d1, e1, ed] = await Promise.all([
-          api("GET", "/status"),
+          fetchStatus(),
           count({ start_time: since(hour) }),
           count({ start_time: since(24 * hour) }),
           count({ start_time: since(hour), status: "error" }),
           count({ start_time: since(24 * hour), status: "error" }),
         ]);
         const t = status.tools;
-        fill(tools,
+        done(tools,
           card(t.total, "tools", "", "/ui/tools"),
           card(t.enabled, "callable", t.enabled ? "ok" : ""),
           card(t.pending_approval, "awaiting approval", t.pending_approval ? "warn" : ""),
@@ -92,7 +101,7 @@ page({
           card(d1, "calls in the last day", "", "/ui/activity?type=tool_call"),
           card(e1, `errors in the last hour (${fmtNumber(ed)} today)`, e1 ? "error" : "", "/ui/activity?type=tool_call&status=error"));
       } catch (e) {
-        fill(tools, errorBox(e));
+        done(tools, errorBox(e));
       }
     }
 

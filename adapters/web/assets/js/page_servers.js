@@ -86,8 +86,6 @@ function serverActions(s, after, { detail = false } = {}) {
 page({
   path: "servers",
   title: "Servers",
-  nav: "Servers",
-  navOrder: 1,
   mount(view, ctx) {
     const PAGE = 100;
     let list = [];

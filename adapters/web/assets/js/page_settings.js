@@ -14,8 +14,6 @@ const GATES = [
 page({
   path: "settings",
   title: "Settings",
-  nav: "Settings",
-  navOrder: 4,
   mount(view) {
     const gates = h("section", { class: "section", "aria-labelledby": "gates-h" });
     const editor = h("textarea", { class: "config", name: "config", spellcheck: "false", autocomplete: "off", rows: 24 });

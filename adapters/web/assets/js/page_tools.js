@@ -91,8 +91,6 @@ function toolDialog(tool) {
 page({
   path: "tools",
   title: "Tools",
-  nav: "Tools",
-  navOrder: 2,
   mount(view, ctx) {
     const PAGE = 100;
     let offset = Number(ctx.query.get("offset") || 0);

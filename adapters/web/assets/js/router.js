@@ -1,9 +1,10 @@
 // router.js: the pages of the panel and how the address picks one. A page registers itself:
 //
-//   page({ path: "servers/:name", title: (p) => p.name, nav: null,
+//   page({ path: "servers/:name", title: (p) => p.name,
 //          mount(view, ctx) { ...; return { refresh, onEvent, unmount }; } });
 //
-// `nav` (a label) and `navOrder` put it in the top bar. `ctx` has the address's params and
+// The top bar's links are in the page itself (assets/index.html, drawn before any script
+// runs); the link whose address starts the current one is marked current. `ctx` has the address's params and
 // query, `app` (the proxy's status, with what the config gates allow), and setQuery() to
 // keep filters in the address. `onEvent(name, payload)` hears the live events; `refresh()`
 // reloads everything after a lost event stream.
@@ -27,18 +28,13 @@ function match(def, route) {
   return params;
 }
 
-function uiPath(route) {
-  return `/ui/${route}`;
-}
-
 function renderNav() {
-  const nav = $("#nav");
-  const route = location.pathname.replace(/^\/ui\/?/, "");
-  const links = pages.filter((p) => p.nav).sort((a, b) => a.navOrder - b.navOrder).map((p) => {
-    const active = p.path === "" ? route === "" : route === p.path || route.startsWith(`${p.path}/`);
-    return h("a", { href: uiPath(p.path), "aria-current": active ? "page" : null }, p.nav);
-  });
-  fill(nav, ...links);
+  const route = location.pathname.replace(/^\/ui\/?/, "").split("/")[0];
+  for (const a of document.querySelectorAll("#nav a")) {
+    const linked = a.getAttribute("href").replace(/^\/ui\/?/, "");
+    if (linked === route) a.setAttribute("aria-current", "page");
+    else a.removeAttribute("aria-current");
+  }
 }
 
 async function render({ focus = true } = {}) {
@@ -115,9 +111,17 @@ function allowed(what) {
   return Boolean(app.status && app.status.allowed && app.status.allowed[what]);
 }
 
+/** The proxy's status; callers asking at the same time share one request (the dashboard and
+ * the gates both want it as the panel starts). */
+let statusInFlight = null;
+function fetchStatus() {
+  if (!statusInFlight) statusInFlight = api("GET", "/status").finally(() => { statusInFlight = null; });
+  return statusInFlight;
+}
+
 async function loadStatus() {
   try {
-    app.status = await api("GET", "/status");
+    app.status = await fetchStatus();
   } catch (e) {
     if (e.status !== 401) toast(e.message, "error");
     return;
