@@ -97,7 +97,7 @@ impl Assets {
     }
 
     /// The app's page at `path`: the dashboard's comes with the dashboard drawn in.
-    pub fn index(&self, path: &str) -> &str {
+    pub fn app_page(&self, path: &str) -> &str {
         if path == "/ui/" {
             &self.index_dashboard
         } else {

@@ -251,7 +251,7 @@ async fn page(State(web): State<Web>, request: Request) -> Response {
         .cookie_value(request.headers())
         .is_some_and(|k| web.key_matches(k));
     if signed_in {
-        return html(StatusCode::OK, web.assets.index(&path).to_owned());
+        return html(StatusCode::OK, web.assets.app_page(&path).to_owned());
     }
     let body = signin::page(&web.assets, &next_target(&path, &query), None);
     html(StatusCode::UNAUTHORIZED, body)
