@@ -27,6 +27,10 @@ pub struct Allowed {
     pub server_actions: bool,
     /// Log in to servers and out of them.
     pub authenticate: bool,
+    /// Create and revoke agent tokens.
+    pub manage_tokens: bool,
+    /// Write the proxy's entry into AI clients' config files, or take it out.
+    pub connect_clients: bool,
     /// Why the config cannot be changed, when it cannot: the gate's code (`READ_ONLY_MODE`,
     /// `MANAGEMENT_DISABLED`, …) and what to do.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -54,6 +58,8 @@ impl ManagementService {
             approve_tools: may(Action::ApproveTools),
             server_actions: may(Action::Reconnect),
             authenticate: may(Action::Authenticate),
+            manage_tokens: may(Action::ManageTokens),
+            connect_clients: may(Action::ConnectClients),
             refusal: gates::check(&settings, Action::ChangeConfig, caller)
                 .err()
                 .map(|gate| Refusal {

@@ -504,6 +504,9 @@ async fn allowed_says_what_the_gates_would_let_through() {
         );
         assert_eq!(allowed.approve_tools, change, "{what}");
         assert_eq!(allowed.unquarantine, change, "{what}");
+        assert_eq!(allowed.connect_clients, change, "{what}");
+        // Tokens are credentials: only read-only mode holds them.
+        assert_eq!(allowed.manage_tokens, !config_read_only, "{what}");
         assert!(
             !svc.allowed(&mcpproxy_domain::Caller::agent()).unquarantine,
             "agents may not lift a quarantine"
