@@ -26,6 +26,11 @@ const APP_JS: &str = concat!(
     include_str!("../assets/js/page_server.js"),
     include_str!("../assets/js/page_tools.js"),
     include_str!("../assets/js/page_activity.js"),
+    include_str!("../assets/js/page_clients.js"),
+    include_str!("../assets/js/page_registries.js"),
+    include_str!("../assets/js/page_import.js"),
+    include_str!("../assets/js/page_tokens.js"),
+    include_str!("../assets/js/page_secrets.js"),
     include_str!("../assets/js/page_settings.js"),
     include_str!("../assets/js/main.js"),
     "})();\n"

@@ -10,7 +10,8 @@ function toolReview(server, tool, after) {
       `${tool.name} approved`).then((r) => r && after()), { small: true, kind: "primary", label: `Approve ${tool.name}` })
     : null;
   const parts = [h("div", { class: "section-head" },
-    h("h3", { class: "mono" }, tool.name), approvalBadge(tool.state), approve)];
+    h("h3", { class: "mono" }, tool.name), approvalBadge(tool.state), scanBadge(tool.scan), approve)];
+  if (tool.scan && tool.scan.findings.length) parts.push(scanFindings(tool.scan));
   if (tool.state === "changed") {
     parts.push(h("p", { class: "small" },
       "This tool changed since it was approved. Agents cannot see or call it until it is approved again."));
@@ -36,6 +37,38 @@ function toolReview(server, tool, after) {
   return h("article", { class: "tool-review", dataset: { tool: tool.name, state: tool.state } }, parts);
 }
 
+/** The tool-poisoning scanner's verdict on this version of a tool, when it found something. */
+function scanBadge(scan) {
+  if (!scan || scan.verdict === "clean") return null;
+  return h("span", { class: `badge ${scan.verdict === "dangerous" ? "error" : "warn"}` }, scan.verdict === "dangerous" ? "Dangerous" : "Warnings");
+}
+
+function scanFindings(scan) {
+  return h("div", { class: `findings ${scan.verdict}` },
+    scan.verdict === "dangerous"
+      ? h("p", { class: "small" }, h("strong", null, "The scanner holds this tool back: "),
+        "it is left out of Approve all and can only be approved by its own button, after reading what was found.")
+      : null,
+    h("ul", { class: "plain" }, scan.findings.map((f) => h("li", null,
+      h("span", { class: `badge ${f.severity === "high" || f.severity === "critical" ? "error" : "warn"}` }, f.severity),
+      " ", f.message, h("span", { class: "small muted" }, ` (${f.location}; ${f.check})`),
+      f.evidence ? h("div", { class: "small mono wrap" }, f.evidence) : null))));
+}
+
+function promptReview(server, prompt, after) {
+  const approve = allowed("approve_tools") && prompt.state !== "approved"
+    ? button("Approve", (e) => act(e.currentTarget,
+      () => api("POST", `/servers/${enc(server)}/prompts/approve`, { prompts: [prompt.name] }),
+      `${prompt.name} approved`).then((r) => r && after()), { small: true, kind: "primary", label: `Approve prompt ${prompt.name}` })
+    : null;
+  const changed = prompt.state === "changed" && prompt.approved_description !== null && prompt.approved_description !== undefined;
+  return h("article", { class: "tool-review", dataset: { prompt: prompt.name, state: prompt.state } },
+    h("div", { class: "section-head" }, h("h3", { class: "mono" }, prompt.name), approvalBadge(prompt.state), approve),
+    changed ? diffView("Description: approved → now", prompt.approved_description, prompt.description)
+      : h("p", { class: "desc" }, prompt.description || "No description."),
+    prompt.state !== "approved" ? h("p", { class: "small" }, "Held: agents are not offered this prompt until it is approved.") : null);
+}
+
 page({
   path: "servers/:name",
   title: (p) => p.name,
@@ -47,13 +80,14 @@ page({
     const head = h("div", { class: "page-head" }, h("h1", { class: "wrap" }, name));
     const summary = h("section", { class: "section", "aria-label": "State" }, h("p", { class: "loading" }, "Loading…"));
     const toolsBox = h("section", { class: "section", "aria-labelledby": "tools-h" });
+    const promptsBox = h("section", { class: "section", "aria-labelledby": "prompts-h", hidden: true });
     const follow = h("input", { type: "checkbox", checked: true, name: "follow" });
     const logPre = h("pre", { class: "code log", tabindex: "0", "aria-label": `Log of ${name}` }, "");
     const logBox = h("section", { class: "section", "aria-labelledby": "log-h" },
       h("div", { class: "section-head" }, h("h2", { id: "log-h" }, "Log"), field("Follow", follow)),
       logPre);
     const configBox = h("section", { class: "section", "aria-labelledby": "config-h" });
-    view.append(h("p", { class: "small" }, h("a", { href: "/ui/servers" }, "← Servers")), head, summary, toolsBox, logBox, configBox);
+    view.append(h("p", { class: "small" }, h("a", { href: "/ui/servers" }, "← Servers")), head, summary, toolsBox, promptsBox, logBox, configBox);
 
     function afterAction(result) {
       if (result && result.removed) {
@@ -75,6 +109,7 @@ page({
         fill(head, h("h1", null, name));
         fill(summary, emptyState(`There is no server named ${name} (any more).`, h("a", { class: "btn", href: "/ui/servers" }, "All servers")));
         toolsBox.hidden = true;
+        promptsBox.hidden = true;
         logBox.hidden = true;
         configBox.hidden = true;
         return;
@@ -108,13 +143,17 @@ page({
         return;
       }
       const waiting = tools.filter((t) => t.state !== "approved");
+      // Approve all leaves out what the scanner calls dangerous (the proxy's rule; shown here).
+      const held = waiting.filter((t) => t.scan && t.scan.verdict === "dangerous");
+      const bulk = waiting.length - held.length;
       const order = { changed: 0, pending: 1, approved: 2 };
       tools.sort((a, b) => order[a.state] - order[b.state] || a.name.localeCompare(b.name));
-      const approveAll = waiting.length && allowed("approve_tools")
-        ? button(`Approve all (${waiting.length})`, async (e) => {
+      const approveAll = bulk && allowed("approve_tools")
+        ? button(`Approve all (${bulk})`, async (e) => {
           const btn = e.currentTarget;
-          const yes = await confirmAction({ title: `Approve ${waiting.length} tools of ${name}?`, message: "They become available to agents as they are now.", confirm: "Approve all" });
-          if (yes) act(btn, () => api("POST", `/servers/${enc(name)}/tools/approve`, {}), "Tools approved").then((r) => r && loadTools());
+          const left = held.length ? ` ${held.length} tools the scanner calls dangerous are left out: approve each by name.` : "";
+          const yes = await confirmAction({ title: `Approve ${bulk} tools of ${name}?`, message: `They become available to agents as they are now.${left}`, confirm: "Approve all" });
+          if (yes) act(btn, () => api("POST", `/servers/${enc(name)}/tools/approve`, {}), (r) => `${r.approved.length} tools approved`).then((r) => r && loadTools());
         })
         : null;
       const shown = tools.slice(0, 100);
@@ -125,6 +164,24 @@ page({
           : emptyState(server && server.status !== "Ready" ? "No tools yet: the server is not connected." : "This server offers no tools."),
         tools.length > 100 ? h("p", { class: "small" }, `The first 100 of ${tools.length} are shown (those awaiting approval first); `,
           h("a", { href: `/ui/tools?server=${enc(name)}` }, "all of them are on the Tools page"), ".") : null));
+    }
+
+    async function loadPrompts() {
+      let prompts;
+      try {
+        prompts = (await api("GET", `/servers/${enc(name)}/prompts`)).prompts;
+      } catch (e) {
+        if (e.status === 404) return;
+        promptsBox.hidden = false;
+        fill(promptsBox, h("h2", { id: "prompts-h" }, "Prompts"), errorBox(e));
+        return;
+      }
+      promptsBox.hidden = !prompts.length;
+      const order = { changed: 0, pending: 1, approved: 2 };
+      prompts.sort((a, b) => order[a.state] - order[b.state] || a.name.localeCompare(b.name));
+      keepFocus(promptsBox, () => fill(promptsBox,
+        h("h2", { id: "prompts-h" }, `Prompts (${prompts.length})`),
+        h("div", { class: "tool-list" }, prompts.slice(0, 100).map((p) => promptReview(name, p, loadPrompts)))));
     }
 
     async function loadLog() {
@@ -148,12 +205,12 @@ page({
       schedule();
     });
 
-    const refresh = () => Promise.all([loadServer(), loadTools(), loadLog()]);
+    const refresh = () => Promise.all([loadServer(), loadTools(), loadPrompts(), loadLog()]);
     refresh().then(() => { logPre.scrollTop = logPre.scrollHeight; });
     schedule();
     // Both parts follow the gates: either may have been drawn before the status arrived
     // (the tools often come back first), so both are drawn again, whatever came first.
-    const onStatus = () => { loadServer(); loadTools(); };
+    const onStatus = () => { loadServer(); loadTools(); loadPrompts(); };
     app.statusListeners.add(onStatus);
     const servers = debounce(() => { loadServer(); loadLog(); }, 200);
     const toolsChanged = debounce(loadTools, 200);
@@ -161,9 +218,10 @@ page({
       refresh,
       onEvent(event, payload) {
         const about = payload.server || payload.server_name;
-        if (event === "config.reloaded") { servers(); toolsChanged(); return; }
+        if (event === "config.reloaded") { servers(); toolsChanged(); loadPrompts(); return; }
         if (about && about !== name) return;
         if (event.startsWith("tools.")) { toolsChanged(); servers(); }
+        else if (event.startsWith("prompts.")) loadPrompts();
         else if (event === "servers.changed" || event.startsWith("oauth.")) servers();
       },
       unmount() {
