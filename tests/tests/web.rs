@@ -11,6 +11,9 @@ use mcpproxy_tests::browser::{Page, page};
 use mcpproxy_tests::rest::Rest;
 use mcpproxy_tests::{Home, Proxy, eventually_async, fixture_bin};
 
+#[path = "web/pages.rs"]
+mod pages;
+
 const KEY: &str = "web-test-key";
 
 fn fixture(name: &str, quarantined: bool) -> Value {
@@ -89,6 +92,11 @@ async fn every_page_is_accessible_on_a_desktop_and_a_phone() {
             ("tools", "awaiting approval"),
             ("activity", "Export CSV"),
             ("settings", "mcp_config.json"),
+            ("clients", "VS Code"),
+            ("registries", "Find a server"),
+            ("import", "Pasted text"),
+            ("tokens", "Agent tokens"),
+            ("secrets", "Secrets"),
         ] {
             page.goto(&proxy.url(&format!("/ui/{path}"))).await;
             page.until_text(text).await;

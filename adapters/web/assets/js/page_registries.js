@@ -10,11 +10,12 @@ function addFromRegistryDialog(registry, found, after) {
     const input = h("input", { type: i.secret ? "password" : "text", name: i.name, autocomplete: "off", required: i.required });
     return { input, i, el: field(`${i.name}${i.required ? " (required)" : ""}`, input, `${i.kind}${i.description ? ` — ${i.description}` : ""}`) };
   });
+  const start = h("input", { type: "checkbox", name: "enabled", checked: true });
   const problem = h("div", { role: "alert" });
   const add = button("Add", async (e) => {
     const env = {};
     for (const { input, i } of fields) if (input.value) env[i.name] = input.value;
-    const body = { env };
+    const body = { env, enabled: start.checked };
     if (nameInput.value.trim()) body.name = nameInput.value.trim();
     const path = `/registries/${enc(registry)}/servers/${enc(found.id)}/add`;
     const result = await act(e.currentTarget, () => api("POST", path, body), null,
@@ -30,6 +31,7 @@ function addFromRegistryDialog(registry, found, after) {
       h("p", { class: "small muted" }, "It is added quarantined: agents get none of its tools until you review them and unquarantine it."),
       problem,
       field("Name", nameInput, "The server's name in this proxy."),
+      field("Start it now", start, "Off: it is added disabled, to be enabled once its inputs are set."),
       inputs.length ? h("h3", null, "Inputs") : null,
       fields.map((f) => f.el)),
     foot: [button("Cancel", () => d.close()), add],
