@@ -333,7 +333,15 @@ async fn the_server_page_shows_the_scanners_findings_and_held_prompts() {
     assert_eq!(state(&tools, "utc_time"), "approved");
     assert_ne!(state(&tools, "convert_units"), "approved");
     page.click_on("button[aria-label='Approve convert_units']").await;
+    page.until_text("despite the findings").await;
+    page.click_on("dialog .dialog-foot .btn.danger").await;
     page.find(&format!("{convert}[data-state='approved']")).await;
+    page.exec(
+        "document.querySelector(\"article[data-prompt='summarize']\").scrollIntoView();",
+        json!([]),
+    )
+    .await;
+    page.screenshot("server-prompt-held").await;
     page.click_on("button[aria-label='Approve prompt summarize']").await;
     page.until("the prompt approved", "!!document.querySelector(\"article[data-prompt='summarize'][data-state='approved']\")")
         .await;

@@ -97,7 +97,8 @@ page({
       fill(out, h("h2", { id: "report-h" }, preview ? "Preview" : "Imported"), importReport(report),
         preview ? null : h("p", null, h("a", { href: "/ui/servers?state=quarantined" }, "Review the quarantined servers")));
       importBtn.hidden = !(preview && report.summary.imported > 0 && allowed("add_servers"));
-      if (!preview) toast(`${report.summary.imported} servers imported`);
+      const n = report.summary.imported;
+      if (!preview) toast(`${n} server${n === 1 ? "" : "s"} imported`);
     }
 
     async function load() {

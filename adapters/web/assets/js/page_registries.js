@@ -126,7 +126,7 @@ page({
             { label: "Id", cell: (r) => h("span", { class: "mono" }, r.id) },
             { label: "Address", class: "wrap", cell: (r) => h("span", { class: "mono small" }, r.url || "built in") },
             { label: "Source", cell: (r) => h("span", { class: `badge ${r.builtin ? "info" : "muted"}` }, r.builtin ? "built in" : "added") },
-            { label: "State", class: "wrap", cell: (r) => r.unavailable ? h("span", { class: "cell-error" }, r.unavailable) : "searchable" },
+            { label: "State", cell: (r) => r.unavailable ? h("span", { class: "cell-error" }, r.unavailable) : "searchable" },
           ],
         }));
       if (ctx.query.get("q") !== null && !results.childElementCount) search();

@@ -4,10 +4,19 @@
 
 function toolReview(server, tool, after) {
   const canApprove = allowed("approve_tools") && tool.state !== "approved";
+  const dangerous = tool.scan && tool.scan.verdict === "dangerous";
   const approve = canApprove
-    ? button("Approve", (e) => act(e.currentTarget,
-      () => api("POST", `/servers/${enc(server)}/tools/approve`, { tools: [tool.name] }),
-      `${tool.name} approved`).then((r) => r && after()), { small: true, kind: "primary", label: `Approve ${tool.name}` })
+    ? button("Approve", async (e) => {
+      const btn = e.currentTarget;
+      if (dangerous && !await confirmAction({
+        title: `Approve ${tool.name} despite the findings?`,
+        message: "The scanner found signs of tool poisoning in it (listed under its name). Agents will see and call it as it is now.",
+        confirm: "Approve it",
+        danger: true,
+      })) return;
+      act(btn, () => api("POST", `/servers/${enc(server)}/tools/approve`, { tools: [tool.name] }),
+        `${tool.name} approved`).then((r) => r && after());
+    }, { small: true, kind: dangerous ? "danger" : "primary", label: `Approve ${tool.name}` })
     : null;
   const parts = [h("div", { class: "section-head" },
     h("h3", { class: "mono" }, tool.name), approvalBadge(tool.state), scanBadge(tool.scan), approve)];
@@ -153,7 +162,7 @@ page({
           const btn = e.currentTarget;
           const left = held.length ? ` ${held.length} tools the scanner calls dangerous are left out: approve each by name.` : "";
           const yes = await confirmAction({ title: `Approve ${bulk} tools of ${name}?`, message: `They become available to agents as they are now.${left}`, confirm: "Approve all" });
-          if (yes) act(btn, () => api("POST", `/servers/${enc(name)}/tools/approve`, {}), (r) => `${r.approved.length} tools approved`).then((r) => r && loadTools());
+          if (yes) act(btn, () => api("POST", `/servers/${enc(name)}/tools/approve`, {}), (r) => `${r.approved.length} tool${r.approved.length === 1 ? "" : "s"} approved`).then((r) => r && loadTools());
         })
         : null;
       const shown = tools.slice(0, 100);

@@ -114,7 +114,7 @@ function field(label, input, hint) {
     hintEl = h("p", { class: "hint", id: uid("hint") }, hint);
     input.setAttribute("aria-describedby", hintEl.id);
   }
-  if (input.type === "checkbox") {
+  if (input.type === "checkbox" || input.type === "radio") {
     return h("div", { class: "field check" }, input, h("label", { for: input.id }, label), hintEl);
   }
   return h("div", { class: "field" }, h("label", { for: input.id }, label), input, hintEl);
