@@ -615,6 +615,32 @@ async fn a_read_only_proxy_offers_no_write_control_and_rest_refuses_anyway() {
         .await
         .refused(403, "read-only");
     page.screenshot("read-only-settings").await;
+
+    // The pages of clients, import, tokens and secrets offer nothing that changes anything.
+    for (path, loaded, write) in [
+        ("clients", "VS Code", &["Connect", "Disconnect"][..]),
+        ("import", "READ_ONLY_MODE", &["Preview", "Import"][..]),
+        ("tokens", "READ_ONLY_MODE", &["New token", "Revoke"][..]),
+        ("secrets", "Secrets", &["New secret", "Set", "Change", "Delete"][..]),
+    ] {
+        page.click_on(&format!("nav a[href='/ui/{path}']")).await;
+        page.until_text(loaded).await;
+        page.until("nothing loading", "!document.querySelector('.loading')")
+            .await;
+        let labels = page
+            .exec(
+                "return [...document.querySelectorAll('main button')].filter(b => b.offsetParent !== null).map(b => b.textContent.trim());",
+                json!([]),
+            )
+            .await;
+        for w in write {
+            assert!(
+                !labels.as_array().unwrap().iter().any(|l| l == w),
+                "a read-only proxy offers no {w:?} on {path}: {labels}"
+            );
+        }
+        page.screenshot(&format!("read-only-{path}")).await;
+    }
 }
 
 /// A gate that closes while a dialog is open: the panel sends the change, and shows the

@@ -45,7 +45,7 @@ page({
     const format = select("format", IMPORT_FORMATS, "");
     const fromFile = h("input", { type: "radio", name: "source", value: "file", checked: true });
     const fromText = h("input", { type: "radio", name: "source", value: "text" });
-    const out = h("section", { class: "section", "aria-labelledby": "report-h", "aria-live": "polite" });
+    const out = h("section", { class: "section", "aria-labelledby": "report-h", "aria-live": "polite", hidden: true });
     let previewed = null;
     const previewBtn = button("Preview", () => run(true, previewBtn), { kind: "primary" });
     const importBtn = button("Import", () => run(false, importBtn));
@@ -81,6 +81,7 @@ page({
     }
 
     async function run(preview, btn) {
+      out.hidden = false;
       const [path, body] = request(preview);
       if (fromFile.checked && !body.path) {
         fill(out, h("h2", { id: "report-h" }, "Preview"), errorBox(new Error("Choose a config file first.")));

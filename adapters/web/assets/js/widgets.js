@@ -86,9 +86,14 @@ function table({ caption, columns: all, rows, empty, rowKey }) {
   const head = h("thead", null, h("tr", null,
     columns.map((c) => h("th", { scope: "col", class: c.num ? "num" : null }, c.label))));
   const body = h("tbody", null, rows.map((row) => h("tr", { dataset: rowKey ? { key: rowKey(row) } : undefined },
-    columns.map((c) => h("td", { "data-label": c.label, class: c.num ? "num" : c.class || null }, c.cell(row))))));
+    columns.map((c) => h("td", { "data-label": c.label, class: c.num ? "num" : c.class || null }, oneBlock(c.cell(row)))))));
   return h("div", { class: "table-wrap" },
     h("table", { class: "table stack" }, caption ? h("caption", null, caption) : null, head, body));
+}
+
+/** Several things in one cell stay one block (a stacked cell lays its children out in a row). */
+function oneBlock(content) {
+  return Array.isArray(content) ? h("div", { class: "cell" }, content) : content;
 }
 
 /** A clear empty state, with the action that fills it when there is one. */
