@@ -621,7 +621,11 @@ async fn a_read_only_proxy_offers_no_write_control_and_rest_refuses_anyway() {
         ("clients", "VS Code", &["Connect", "Disconnect"][..]),
         ("import", "READ_ONLY_MODE", &["Preview", "Import"][..]),
         ("tokens", "READ_ONLY_MODE", &["New token", "Revoke"][..]),
-        ("secrets", "Secrets", &["New secret", "Set", "Change", "Delete"][..]),
+        (
+            "secrets",
+            "Secrets",
+            &["New secret", "Set", "Change", "Delete"][..],
+        ),
     ] {
         page.click_on(&format!("nav a[href='/ui/{path}']")).await;
         page.until_text(loaded).await;

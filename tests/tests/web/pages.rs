@@ -26,15 +26,24 @@ async fn a_client_is_connected_and_disconnected_and_a_broken_file_is_named_with_
     std::fs::write(&cursor, "{\n  \"mcpServers\": {\n    \"x\": \n}\n").unwrap();
     let page = page().await;
     sign_in(&page, &proxy, "clients").await;
-    page.until("VS Code listed", &format!("{}.includes('Not connected')", row("vscode")))
-        .await;
-    page.until("cursor's error", &format!("{}.includes('line')", row("cursor")))
-        .await;
+    page.until(
+        "VS Code listed",
+        &format!("{}.includes('Not connected')", row("vscode")),
+    )
+    .await;
+    page.until(
+        "cursor's error",
+        &format!("{}.includes('line')", row("cursor")),
+    )
+    .await;
     page.check_accessibility("clients").await;
 
     page.click_on("button[aria-label='Connect VS Code']").await;
-    page.until("connected", &format!("{}.includes('Connected')", row("vscode")))
-        .await;
+    page.until(
+        "connected",
+        &format!("{}.includes('Connected')", row("vscode")),
+    )
+    .await;
     let vscode = home.path().join(".config/Code/User/mcp.json");
     let written: Value = serde_json::from_str(&std::fs::read_to_string(&vscode).unwrap()).unwrap();
     assert_eq!(written["servers"]["mcpproxy"]["url"], proxy.url("/mcp"));
@@ -53,9 +62,13 @@ async fn a_client_is_connected_and_disconnected_and_a_broken_file_is_named_with_
         "{\n  \"mcpServers\": {\n    \"x\": \n}\n"
     );
 
-    page.click_on("button[aria-label='Disconnect VS Code']").await;
-    page.until("disconnected", &format!("{}.includes('Not connected')", row("vscode")))
+    page.click_on("button[aria-label='Disconnect VS Code']")
         .await;
+    page.until(
+        "disconnected",
+        &format!("{}.includes('Not connected')", row("vscode")),
+    )
+    .await;
     assert_eq!(api.get("/connect/vscode").await.data()["connected"], false);
     let after: Value = serde_json::from_str(&std::fs::read_to_string(&vscode).unwrap()).unwrap();
     assert!(after["servers"].get("mcpproxy").is_none(), "{after}");
@@ -77,7 +90,8 @@ async fn a_server_found_in_a_registry_is_added_quarantined_and_says_what_it_need
     let api = Rest::new(&proxy.url(""), Some(KEY));
     let page = page().await;
     sign_in(&page, &proxy, "registries").await;
-    page.goto(&proxy.url("/ui/registries?registry=fixture")).await;
+    page.goto(&proxy.url("/ui/registries?registry=fixture"))
+        .await;
     page.until_text("Fixture Registry").await;
     page.fill("input[name='search']", "context7").await;
     page.click_button("Search").await;
@@ -120,8 +134,11 @@ async fn a_pasted_config_is_previewed_with_its_duplicate_then_imported() {
     .to_string();
     let page = page().await;
     sign_in(&page, &proxy, "import").await;
-    page.until("the files looked for", "!document.querySelector('select[name=path] option')?.innerText.includes('Looking')")
-        .await;
+    page.until(
+        "the files looked for",
+        "!document.querySelector('select[name=path] option')?.innerText.includes('Looking')",
+    )
+    .await;
     page.click_on("input[name='source'][value='text']").await;
     page.fill("textarea[name='content']", &sample).await;
     page.click_button("Preview").await;
@@ -167,9 +184,7 @@ async fn a_pasted_config_is_previewed_with_its_duplicate_then_imported() {
 async fn a_token_is_shown_once_and_revoked_and_a_secret_is_set_and_deleted_by_name() {
     let keyring = SecretService::start().await;
     let home = Home::new();
-    home.write_config(
-        &json!({"api_key": KEY, "mcpServers": [fixture("fx", false)]}).to_string(),
-    );
+    home.write_config(&json!({"api_key": KEY, "mcpServers": [fixture("fx", false)]}).to_string());
     let proxy = Proxy::start_with(&home, &[], |c| keyring.apply(c)).await;
     let api = Rest::new(&proxy.url(""), Some(KEY));
     let page = page().await;
@@ -179,8 +194,11 @@ async fn a_token_is_shown_once_and_revoked_and_a_secret_is_set_and_deleted_by_na
     page.click_button("New token").await;
     page.fill("dialog input[name='name']", "reporter").await;
     page.click_button("Create").await;
-    page.until("the secret shown", "!!document.querySelector('dialog input[name=token]')")
-        .await;
+    page.until(
+        "the secret shown",
+        "!!document.querySelector('dialog input[name=token]')",
+    )
+    .await;
     let secret = page
         .exec(
             "return document.querySelector('dialog input[name=token]').value;",
@@ -203,8 +221,11 @@ async fn a_token_is_shown_once_and_revoked_and_a_secret_is_set_and_deleted_by_na
     );
     page.click_on("button[aria-label='Revoke reporter']").await;
     page.click_on("dialog .btn.danger").await;
-    page.until("revoked", &format!("{}.includes('revoked')", row("reporter")))
-        .await;
+    page.until(
+        "revoked",
+        &format!("{}.includes('revoked')", row("reporter")),
+    )
+    .await;
     let tokens = api.get("/tokens").await.data();
     assert_eq!(tokens[0]["status"], "revoked", "{tokens}");
     page.screenshot("token-revoked").await;
@@ -216,8 +237,11 @@ async fn a_token_is_shown_once_and_revoked_and_a_secret_is_set_and_deleted_by_na
     page.fill("dialog input[name='value']", "ghp_not_really_a_secret_1234")
         .await;
     page.click_button("Save").await;
-    page.until("the secret listed", &format!("{}.includes('set')", row("github_token")))
-        .await;
+    page.until(
+        "the secret listed",
+        &format!("{}.includes('set')", row("github_token")),
+    )
+    .await;
     assert!(
         !page.body_text().await.contains("ghp_not_really"),
         "values are never shown"
@@ -225,7 +249,8 @@ async fn a_token_is_shown_once_and_revoked_and_a_secret_is_set_and_deleted_by_na
     assert_eq!(api.get("/secrets/github_token").await.data()["set"], true);
     page.check_accessibility("secrets").await;
     page.screenshot("secrets").await;
-    page.click_on("button[aria-label='Delete github_token']").await;
+    page.click_on("button[aria-label='Delete github_token']")
+        .await;
     page.click_on("dialog .btn.danger").await;
     page.until_text("No secrets yet").await;
     api.get("/secrets/github_token")
@@ -244,9 +269,7 @@ async fn the_server_page_shows_the_scanners_findings_and_held_prompts() {
     );
     let proxy = Proxy::start(&home, &[]).await;
     let api = Rest::new(&proxy.url(""), Some(KEY));
-    let call = |tool: &str, arguments: Value| {
-        json!({"tool_name": format!("fx:{tool}"), "arguments": arguments})
-    };
+    let call = |tool: &str, arguments: Value| json!({"tool_name": format!("fx:{tool}"), "arguments": arguments});
     eventually_async("fx ready", || async {
         (api.get("/servers").await.data()["servers"][0]["status"] == "Ready").then_some(())
     })
@@ -260,14 +283,22 @@ async fn the_server_page_shows_the_scanners_findings_and_held_prompts() {
     ] {
         api.post(
             "/tools/call",
-            &call("add_tool", json!({"name": name, "description": description})),
+            &call(
+                "add_tool",
+                json!({"name": name, "description": description}),
+            ),
         )
         .await
         .data();
     }
     // An agent sees the prompt (it is approved as first seen), then the server changes it.
     let agent = Client::connect(&proxy.url("/mcp")).await;
-    assert!(agent.prompt_names().await.contains(&"fx__summarize".to_owned()));
+    assert!(
+        agent
+            .prompt_names()
+            .await
+            .contains(&"fx__summarize".to_owned())
+    );
     api.post(
         "/tools/call",
         &call(
@@ -306,7 +337,8 @@ async fn the_server_page_shows_the_scanners_findings_and_held_prompts() {
     page.until_text("U+200B").await;
     page.until("the prompt held", "!!document.querySelector(\"article[data-prompt='summarize']:not([data-state='approved'])\")")
         .await;
-    page.check_accessibility("scanner findings and prompts").await;
+    page.check_accessibility("scanner findings and prompts")
+        .await;
     page.exec(
         &format!("document.querySelector(\"{convert}\").scrollIntoView();"),
         json!([]),
@@ -318,8 +350,11 @@ async fn the_server_page_shows_the_scanners_findings_and_held_prompts() {
     page.click_button("Approve all (1)").await;
     page.until_text("left out").await;
     page.click_on("dialog .dialog-foot .btn.primary").await;
-    page.until("utc_time approved", "!!document.querySelector(\"article[data-tool='utc_time'][data-state='approved']\")")
-        .await;
+    page.until(
+        "utc_time approved",
+        "!!document.querySelector(\"article[data-tool='utc_time'][data-state='approved']\")",
+    )
+    .await;
     let state = |tools: &Value, name: &str| {
         tools["tools"]
             .as_array()
@@ -332,19 +367,25 @@ async fn the_server_page_shows_the_scanners_findings_and_held_prompts() {
     let tools = api.get("/servers/fx/tools").await.data();
     assert_eq!(state(&tools, "utc_time"), "approved");
     assert_ne!(state(&tools, "convert_units"), "approved");
-    page.click_on("button[aria-label='Approve convert_units']").await;
+    page.click_on("button[aria-label='Approve convert_units']")
+        .await;
     page.until_text("despite the findings").await;
     page.click_on("dialog .dialog-foot .btn.danger").await;
-    page.find(&format!("{convert}[data-state='approved']")).await;
+    page.find(&format!("{convert}[data-state='approved']"))
+        .await;
     page.exec(
         "document.querySelector(\"article[data-prompt='summarize']\").scrollIntoView();",
         json!([]),
     )
     .await;
     page.screenshot("server-prompt-held").await;
-    page.click_on("button[aria-label='Approve prompt summarize']").await;
-    page.until("the prompt approved", "!!document.querySelector(\"article[data-prompt='summarize'][data-state='approved']\")")
+    page.click_on("button[aria-label='Approve prompt summarize']")
         .await;
+    page.until(
+        "the prompt approved",
+        "!!document.querySelector(\"article[data-prompt='summarize'][data-state='approved']\")",
+    )
+    .await;
     let prompts = api.get("/servers/fx/prompts").await.data();
     assert_eq!(prompts["prompts"][0]["state"], "approved", "{prompts}");
     page.screenshot("server-approved-by-name").await;
