@@ -389,7 +389,10 @@ async fn a_changed_tool_shows_its_diff_and_approving_it_makes_it_callable() {
     .await;
     page.screenshot("tool-changed-diff").await;
 
+    // The scanner calls the new description dangerous: approving it asks first.
     page.click_on("button[aria-label='Approve echo']").await;
+    page.until_text("despite the findings").await;
+    page.click_on("dialog .dialog-foot .btn.danger").await;
     page.find(&format!("{echo}[data-state='approved']")).await;
     let answer = api.post("/tools/call", &call_echo).await.data();
     assert_eq!(answer["content"][0]["text"], "hi", "callable again");
@@ -724,7 +727,7 @@ async fn the_keyboard_reaches_every_control() {
     )
     .await;
     let mut reached = Vec::new();
-    for _ in 0..20 {
+    for _ in 0..30 {
         page.press("\u{E004}").await; // Tab
         let label = page
             .exec(
