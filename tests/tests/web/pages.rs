@@ -125,34 +125,44 @@ async fn a_server_found_in_a_registry_is_added_quarantined_and_says_what_it_need
 }
 
 #[tokio::test]
-async fn a_pasted_config_is_previewed_with_its_duplicate_then_imported() {
-    let (_home, proxy, api) = start(vec![fixture("fx", false)], &[]).await;
+async fn a_client_config_found_here_is_previewed_with_its_duplicate_then_imported() {
+    let (home, proxy, api) = start(vec![fixture("fx", false)], &[]).await;
+    let claude = home
+        .path()
+        .join(".config/Claude/claude_desktop_config.json");
+    std::fs::create_dir_all(claude.parent().unwrap()).unwrap();
     let sample = json!({"mcpServers": {
         "fx": {"command": fixture_bin(), "args": ["--name", "fx"]},
         "notes": {"command": fixture_bin(), "args": ["--name", "notes"]}
-    }})
-    .to_string();
+    }});
+    std::fs::write(&claude, sample.to_string()).unwrap();
     let page = page().await;
     sign_in(&page, &proxy, "import").await;
+    let path = claude.to_str().unwrap();
     page.until(
-        "the files looked for",
-        "!document.querySelector('select[name=path] option')?.innerText.includes('Looking')",
+        "the file offered",
+        &format!(
+            "!!document.querySelector('select[name=path] option[value=\"{path}\"]:not([disabled])')"
+        ),
     )
     .await;
-    page.click_on("input[name='source'][value='text']").await;
-    page.fill("textarea[name='content']", &sample).await;
+    page.exec(
+        "const s = document.querySelector('select[name=path]'); s.value = arguments[0]; s.dispatchEvent(new Event('input'));",
+        json!([path]),
+    )
+    .await;
     page.click_button("Preview").await;
     page.until_text("1 of 2 would be imported").await;
     page.until_text("Skipped").await;
-    let skipped = page
+    let report = page
         .exec(
             "return document.querySelector('.import-report').innerText;",
             json!([]),
         )
         .await;
     assert!(
-        skipped.as_str().unwrap().contains("fx"),
-        "the duplicate is named: {skipped}"
+        report.as_str().unwrap().contains("already exists"),
+        "the duplicate is named: {report}"
     );
     assert_eq!(
         api.get("/servers").await.data()["servers"]
@@ -178,6 +188,18 @@ async fn a_pasted_config_is_previewed_with_its_duplicate_then_imported() {
     .await;
     assert_eq!(notes["quarantined"], true);
     page.screenshot("import-done").await;
+
+    // Pasted text that is not JSON: the proxy's refusal, as it wrote it.
+    page.click_on("input[name='source'][value='text']").await;
+    page.fill("textarea[name='content']", "{\n  \"mcpServers\": {,\n}")
+        .await;
+    page.click_button("Preview").await;
+    page.until(
+        "the refusal shown",
+        "document.querySelector('.error-box')?.innerText.includes('line')",
+    )
+    .await;
+    page.screenshot("import-refused").await;
 }
 
 #[tokio::test]
