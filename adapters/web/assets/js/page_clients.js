@@ -86,16 +86,6 @@ page({
         may ? null : h("p", { class: "small muted" }, "The proxy's gates hold changes now: clients can be looked at, not connected.")));
     }
 
-    load();
-    app.statusListeners.add(load);
-    return {
-      refresh: load,
-      onEvent(name) {
-        if (name === "config.reloaded") load();
-      },
-      unmount() {
-        app.statusListeners.delete(load);
-      },
-    };
+    return reloading(load);
   },
 });

@@ -74,16 +74,6 @@ page({
         })));
     }
 
-    load();
-    app.statusListeners.add(load);
-    return {
-      refresh: load,
-      onEvent(name) {
-        if (name === "config.reloaded" || name.startsWith("secrets.")) load();
-      },
-      unmount() {
-        app.statusListeners.delete(load);
-      },
-    };
+    return reloading(load, (name) => name.startsWith("secrets."));
   },
 });

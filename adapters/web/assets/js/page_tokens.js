@@ -126,16 +126,6 @@ page({
         })));
     }
 
-    load();
-    app.statusListeners.add(load);
-    return {
-      refresh: load,
-      onEvent(name) {
-        if (name === "config.reloaded") load();
-      },
-      unmount() {
-        app.statusListeners.delete(load);
-      },
-    };
+    return reloading(load);
   },
 });

@@ -106,6 +106,22 @@ function interceptLinks() {
   window.addEventListener("popstate", () => render());
 }
 
+/** What a simple page returns from mount(): `load` draws it, now, again when the gates
+ * change (the status) and on `config.reloaded` or an event `also(name)` accepts. */
+function reloading(load, also = () => false) {
+  load();
+  app.statusListeners.add(load);
+  return {
+    refresh: load,
+    onEvent(name) {
+      if (name === "config.reloaded" || also(name)) load();
+    },
+    unmount() {
+      app.statusListeners.delete(load);
+    },
+  };
+}
+
 /** What the gates allow now; false until the status is known, so nothing is offered early. */
 function allowed(what) {
   return Boolean(app.status && app.status.allowed && app.status.allowed[what]);
