@@ -10,5 +10,8 @@ function start() {
   startLive();
 }
 
-if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
-else start();
+// The page came drawn (the top bar, the dashboard's structure): let the browser paint it
+// before the script builds anything (a frame, then a task after it).
+const afterFirstPaint = () => requestAnimationFrame(() => setTimeout(start, 0));
+if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", afterFirstPaint);
+else afterFirstPaint();
