@@ -32,7 +32,7 @@ function showSecret(created) {
 }
 
 function createTokenDialog(servers, after) {
-  const name = h("input", { type: "text", name: "name", required: true, autocomplete: "off", pattern: "[A-Za-z0-9_.\\-]+" });
+  const name = h("input", { type: "text", name: "name", required: true, autocomplete: "off" });
   const all = h("input", { type: "checkbox", name: "all_servers", checked: true });
   const boxes = servers.map((s) => ({ s, box: h("input", { type: "checkbox", name: "server", value: s }) }));
   const serverList = h("fieldset", { class: "choice", disabled: true },
