@@ -311,3 +311,51 @@ pub fn catalog(mem: &Arc<Mem>) -> Arc<ToolCatalog> {
         activity,
     ))
 }
+
+/// A keyring in memory; one made with `unavailable` refuses everything, as a machine without
+/// a Secret Service does.
+#[derive(Default)]
+pub struct Keyring(
+    pub Mutex<std::collections::BTreeMap<String, String>>,
+    pub bool,
+);
+
+impl Keyring {
+    pub fn unavailable() -> Self {
+        Self(Mutex::default(), true)
+    }
+
+    fn check(&self) -> Result<(), SecretStoreError> {
+        if self.1 {
+            Err(SecretStoreError::Unavailable(
+                "no Secret Service on the session bus".into(),
+            ))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+#[async_trait]
+impl SecretStore for Keyring {
+    async fn get(&self, name: &str) -> Result<Option<String>, SecretStoreError> {
+        self.check()?;
+        Ok(self.0.lock().unwrap().get(name).cloned())
+    }
+    async fn set(&self, name: &str, value: &str) -> Result<(), SecretStoreError> {
+        self.check()?;
+        self.0.lock().unwrap().insert(name.into(), value.into());
+        Ok(())
+    }
+    async fn delete(&self, name: &str) -> Result<bool, SecretStoreError> {
+        self.check()?;
+        Ok(self.0.lock().unwrap().remove(name).is_some())
+    }
+    async fn list(&self) -> Result<Vec<String>, SecretStoreError> {
+        self.check()?;
+        Ok(self.0.lock().unwrap().keys().cloned().collect())
+    }
+    fn describe(&self) -> String {
+        "memory".into()
+    }
+}
