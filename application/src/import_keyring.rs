@@ -23,6 +23,7 @@ pub struct ImportedSecret {
     /// `_2`, `_3`… when the keyring holds another value under that name.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub secret_name: Option<String>,
+    /// `${keyring:<secret_name>}`, as the imported entry holds it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reference: Option<String>,
 }
