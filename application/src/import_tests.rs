@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use super::*;
 use crate::ports::{ForeignConfig, ForeignServer, MockClientConfigs};
-use crate::testkit::{Keyring, Mem};
+use crate::testkit::{self, Keyring, Mem};
 
 const TOKEN: &str = "ghp_aB3dE5fG7hJ9kL1mN3pQ5rS7tU9vW1xY3z";
 
@@ -47,20 +47,7 @@ fn service(
             warnings: Vec::new(),
         })
     });
-    let activity = Arc::new(crate::ActivityLog::new(
-        mem.clone(),
-        mem.clone(),
-        mem.clone(),
-    ));
-    let management = Arc::new(ManagementService::new(
-        mem.clone(),
-        mem.clone(),
-        mem.clone(),
-        mem.clone(),
-        mem.clone(),
-        activity,
-        mem.clone(),
-    ));
+    let (management, _) = testkit::management(&mem, mem.clone());
     let imports = ImportService::new(mem.clone(), Arc::new(clients), management, keyring);
     (mem, imports)
 }

@@ -30,16 +30,7 @@ fn world(servers: Vec<ServerConfig>, upstream: MockUpstreamPool) -> World {
         ..Config::default()
     };
     let upstream: Arc<dyn UpstreamPool> = Arc::new(upstream);
-    let activity = Arc::new(ActivityLog::new(mem.clone(), mem.clone(), mem.clone()));
-    let management = Arc::new(ManagementService::new(
-        mem.clone(),
-        mem.clone(),
-        mem.clone(),
-        upstream.clone(),
-        mem.clone(),
-        activity.clone(),
-        mem.clone(),
-    ));
+    let (management, activity) = crate::testkit::management(&mem, upstream.clone());
     let keyring = Arc::new(Keyring::default());
     let secrets = SecretsService::new(
         keyring.clone(),

@@ -299,6 +299,24 @@ impl UpstreamPool for Mem {
     }
 }
 
+/// The management service over `mem` with `upstream`, and the activity log it records to.
+pub fn management(
+    mem: &Arc<Mem>,
+    upstream: Arc<dyn UpstreamPool>,
+) -> (Arc<crate::ManagementService>, Arc<ActivityLog>) {
+    let activity = Arc::new(ActivityLog::new(mem.clone(), mem.clone(), mem.clone()));
+    let management = Arc::new(crate::ManagementService::new(
+        mem.clone(),
+        mem.clone(),
+        mem.clone(),
+        upstream,
+        mem.clone(),
+        activity.clone(),
+        mem.clone(),
+    ));
+    (management, activity)
+}
+
 /// A catalog over `mem`.
 pub fn catalog(mem: &Arc<Mem>) -> Arc<ToolCatalog> {
     let activity = Arc::new(ActivityLog::new(mem.clone(), mem.clone(), mem.clone()));
