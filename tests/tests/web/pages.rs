@@ -126,14 +126,19 @@ async fn a_server_found_in_a_registry_is_added_quarantined_and_says_what_it_need
 
 #[tokio::test]
 async fn a_client_config_found_here_is_previewed_with_its_duplicate_then_imported() {
-    let (home, proxy, api) = start(vec![fixture("fx", false)], &[]).await;
+    let keyring = SecretService::start().await;
+    let home = Home::new();
+    home.write_config(&json!({"api_key": KEY, "mcpServers": [fixture("fx", false)]}).to_string());
+    let proxy = Proxy::start_with(&home, &[], |c| keyring.apply(c)).await;
+    let api = Rest::new(&proxy.url(""), Some(KEY));
     let claude = home
         .path()
         .join(".config/Claude/claude_desktop_config.json");
     std::fs::create_dir_all(claude.parent().unwrap()).unwrap();
     let sample = json!({"mcpServers": {
         "fx": {"command": fixture_bin(), "args": ["--name", "fx"]},
-        "notes": {"command": fixture_bin(), "args": ["--name", "notes"]}
+        "notes": {"command": fixture_bin(), "args": ["--name", "notes"],
+                  "env": {"GITHUB_TOKEN": "ghp_aB3dE5fG7hJ9kL1mN3pQ5rS7tU9vW1xY3z"}}
     }});
     std::fs::write(&claude, sample.to_string()).unwrap();
     let page = page().await;
@@ -151,8 +156,10 @@ async fn a_client_config_found_here_is_previewed_with_its_duplicate_then_importe
         json!([path]),
     )
     .await;
+    page.click_on("input[name='to_keyring']").await;
     page.click_button("Preview").await;
     page.until_text("1 of 2 would be imported").await;
+    page.until_text("would be stored in the keyring").await;
     page.until_text("Skipped").await;
     let report = page
         .exec(
@@ -187,6 +194,18 @@ async fn a_client_config_found_here_is_previewed_with_its_duplicate_then_importe
     })
     .await;
     assert_eq!(notes["quarantined"], true);
+    let saved = home.read_config();
+    let env = saved["mcpServers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "notes")
+        .unwrap()["env"]["GITHUB_TOKEN"]
+        .clone();
+    assert!(
+        env.as_str().unwrap().starts_with("${keyring:"),
+        "the token went into the keyring: {env}"
+    );
     page.screenshot("import-done").await;
 
     // Pasted text that is not JSON: the proxy's refusal, as it wrote it.

@@ -31,9 +31,18 @@ function importReport(report) {
         { label: "Why", class: "wrap", cell: (r) => h("span", { class: "cell-error" }, r.reason) },
       ])] : null,
     (report.warnings || []).length ? h("ul", { class: "notice" }, report.warnings.map((w) => h("li", null, w))) : null,
-    (report.secrets || []).length
-      ? h("p", { class: "notice" }, `Plain-text secrets came along: ${report.secrets.map((x) => `${x.server} ${x.kind} ${x.name}`).join(", ")}. Move them into the keyring on the Secrets page.`)
-      : null);
+    keyringNote(report));
+}
+
+/** What became of the secrets that came along: stored in the keyring, or left in plain text. */
+function keyringNote(report) {
+  const k = report.keyring;
+  const found = (report.secrets || []).map((x) => `${x.server} ${x.kind} ${x.name}`).join(", ");
+  if (k && k.requested && k.error) return h("p", { class: "error-box" }, `Not stored in the keyring: ${k.error}`);
+  if (k && k.stored) {
+    return h("p", { class: "notice" }, `${k.stored} secret value${k.stored === 1 ? "" : "s"} ${report.dry_run ? "would be" : "were"} stored in the keyring and referred to as \${keyring:…}${k.plaintext ? `; ${k.plaintext} left in plain text` : ""}.`);
+  }
+  return found ? h("p", { class: "notice" }, `Plain-text secrets came along: ${found}. Tick "Store secrets in the keyring" to keep them out of the config file.`) : null;
 }
 
 page({
@@ -43,6 +52,7 @@ page({
     const pathSelect = h("select", { name: "path" }, h("option", { value: "" }, "Looking for client configs…"));
     const content = h("textarea", { name: "content", rows: "8", class: "mono", spellcheck: "false", placeholder: "{\"mcpServers\": {…}}" });
     const format = select("format", IMPORT_FORMATS, "");
+    const toKeyring = h("input", { type: "checkbox", name: "to_keyring" });
     const fromFile = h("input", { type: "radio", name: "source", value: "file", checked: true });
     const fromText = h("input", { type: "radio", name: "source", value: "text" });
     const out = h("section", { class: "section", "aria-labelledby": "report-h", "aria-live": "polite", hidden: true });
@@ -60,7 +70,7 @@ page({
     };
     fromFile.addEventListener("change", choose);
     fromText.addEventListener("change", choose);
-    for (const input of [pathSelect, content, format]) input.addEventListener("input", () => { previewed = null; importBtn.hidden = true; });
+    for (const input of [pathSelect, content, format, toKeyring]) input.addEventListener("input", () => { previewed = null; importBtn.hidden = true; });
     view.append(
       h("div", { class: "page-head" }, h("h1", null, "Import servers")),
       h("p", { class: "muted" }, "Bring the servers of another AI client into this proxy. Nothing changes until you import after a preview; imported servers start quarantined."),
@@ -69,13 +79,15 @@ page({
         h("fieldset", { class: "choice" }, h("legend", { class: "visually-hidden" }, "Where the servers come from"),
           field("A client's config file", fromFile), field("Pasted text", fromText)),
         fileBox, textBox,
+        field("Store secrets in the keyring", toKeyring, "Values that look like secrets go into the OS keyring; the config gets ${keyring:NAME} references."),
         h("div", { class: "toolbar" }, previewBtn, importBtn)),
       out);
 
     function request(preview) {
       const query = qs({ preview: preview ? "true" : "" });
-      if (fromFile.checked) return ["/servers/import/path" + query, { path: pathSelect.value }];
-      const body = { content: content.value };
+      const keyring = toKeyring.checked ? { to_keyring: true } : {};
+      if (fromFile.checked) return ["/servers/import/path" + query, { path: pathSelect.value, ...keyring }];
+      const body = { content: content.value, ...keyring };
       if (format.value) body.format = format.value;
       return ["/servers/import/json" + query, body];
     }
