@@ -53,6 +53,9 @@ pub struct CallRequest {
     /// Where the server's requests and notifications during the call go (the caller's MCP
     /// session); `None` drops them.
     pub relay: Option<Relay>,
+    /// The caller's own deadline for the upstream's answer (`call tool --timeout`); `None`:
+    /// `call_tool_timeout`.
+    pub timeout: Option<std::time::Duration>,
 }
 
 /// Why a call did not reach the upstream, or failed there.
@@ -458,7 +461,7 @@ impl CallService {
                 id.server(),
                 id.tool(),
                 arguments.clone(),
-                settings.call_tool_timeout,
+                request.timeout.unwrap_or(settings.call_tool_timeout),
                 request.relay.clone(),
             )
             .await?;

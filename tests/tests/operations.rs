@@ -323,3 +323,171 @@ async fn blocking_approves_and_switches_off_at_once_and_reviewers_see_diffs_and_
         .refused(400, "unknown format");
     mcp.close().await;
 }
+
+#[tokio::test]
+async fn the_go_health_routes_answer_with_gos_bodies_without_a_key() {
+    let Rig { proxy, .. } = rig().await;
+    let health = reqwest::get(proxy.url("/health")).await.unwrap();
+    assert_eq!(health.status(), 200);
+    assert_eq!(
+        health.json::<Value>().await.unwrap(),
+        json!({"status": "ok"})
+    );
+    let ready = reqwest::get(proxy.url("/ready")).await.unwrap();
+    assert_eq!(ready.status(), 200);
+    assert_eq!(ready.json::<Value>().await.unwrap(), json!({"ready": true}));
+}
+
+#[tokio::test]
+async fn a_recorded_call_is_announced_under_our_event_name_and_gos() {
+    let Rig { proxy, api, .. } = rig().await;
+    let mut events = mcpproxy_tests::rest::EventStream::open(&api).await;
+    assert_eq!(events.next().await.unwrap().name, "status");
+    let mcp = Client::connect(&proxy.url("/mcp")).await;
+    let call = mcp
+        .call(
+            "call_tool_read",
+            json!({"name": "fx:echo", "args": {"message": "hi"}}),
+        )
+        .await;
+    assert_eq!(text(&call), "hi");
+    let ours = events
+        .until("activity.tool_call", |d| {
+            d["payload"]["tool_name"] == "echo"
+        })
+        .await;
+    let go = events
+        .until("activity.tool_call.completed", |d| {
+            d["payload"]["tool_name"] == "echo"
+        })
+        .await;
+    assert_eq!(ours.data["payload"], go.data["payload"], "the same record");
+    assert!(go.data["timestamp"].is_string());
+    mcp.close().await;
+}
+
+#[tokio::test]
+async fn activity_takes_a_comma_list_of_types_and_exports_to_the_file_output_names() {
+    let Rig { home, proxy, api } = rig().await;
+    let mcp = Client::connect(&proxy.url("/mcp")).await;
+    let call = mcp
+        .call(
+            "call_tool_read",
+            json!({"name": "fx:echo", "args": {"message": "hi"}}),
+        )
+        .await;
+    assert_eq!(text(&call), "hi");
+    api.post("/servers/fx/tools/echo/enabled", &json!({"enabled": false}))
+        .await
+        .data();
+    let types = |list: &Value| -> std::collections::BTreeSet<String> {
+        list["activities"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["type"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let both = ["tool_call", "tool_quarantine_change"];
+    eventually_async("both records", || async {
+        let list = api
+            .get("/activity?type=tool_call,tool_quarantine_change")
+            .await
+            .data();
+        (types(&list).len() == 2).then_some(())
+    })
+    .await;
+    let listed = home
+        .cli(&[
+            "activity",
+            "list",
+            "-t",
+            "tool_call,tool_quarantine_change",
+            "-o",
+            "json",
+        ])
+        .await
+        .json();
+    assert_eq!(
+        types(&listed),
+        both.iter().map(|s| (*s).to_owned()).collect()
+    );
+    let one = home
+        .cli(&["activity", "list", "-t", "tool_call", "-o", "json"])
+        .await
+        .json();
+    assert_eq!(types(&one), ["tool_call".to_owned()].into());
+    home.cli(&["activity", "list", "-t", "tool_call,nope"])
+        .await
+        .failed(1, "\"nope\" is not an activity type");
+
+    // `--output FILE` names the file, as in Go; `-o FORMAT` stays the format flag.
+    let file = home.path().join("export.jsonl");
+    let exported = home
+        .cli(&[
+            "activity",
+            "export",
+            "-t",
+            "tool_call",
+            "--output",
+            file.to_str().unwrap(),
+        ])
+        .await;
+    exported.ok();
+    let lines = std::fs::read_to_string(&file).unwrap();
+    let records: Vec<Value> = lines
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(!records.is_empty(), "{lines}");
+    assert!(records.iter().all(|r| r["type"] == "tool_call"), "{lines}");
+    mcp.close().await;
+}
+
+#[tokio::test]
+async fn call_tool_takes_its_own_timeout() {
+    let Rig { home, api, .. } = rig().await;
+    let slow = home
+        .cli(&[
+            "call",
+            "tool",
+            "-t",
+            "fx:slow",
+            "-j",
+            r#"{"ms": 5000}"#,
+            "--timeout",
+            "300ms",
+        ])
+        .await;
+    assert_eq!(slow.code, Some(1), "{slow:?}");
+    assert!(
+        slow.stderr.contains("300ms"),
+        "the refusal names the deadline: {slow:?}"
+    );
+    let quick = home
+        .cli(&[
+            "call",
+            "tool",
+            "-t",
+            "fx:slow",
+            "-j",
+            r#"{"ms": 10}"#,
+            "--timeout",
+            "30s",
+        ])
+        .await;
+    assert!(quick.ok().contains("slept 10 ms"), "{quick:?}");
+    api.post(
+        "/tools/call",
+        &json!({"tool_name": "fx:slow", "arguments": {"ms": 10}, "timeout": "soon"}),
+    )
+    .await
+    .refused(400, "not a duration");
+    let timed_out = api
+        .post(
+            "/tools/call",
+            &json!({"tool_name": "fx:slow", "arguments": {"ms": 5000}, "timeout": "300ms"}),
+        )
+        .await;
+    timed_out.refused(504, "300ms");
+}
