@@ -422,7 +422,7 @@ async fn activity_takes_a_comma_list_of_types_and_exports_to_the_file_output_nam
         .failed(1, "\"nope\" is not an activity type");
 
     // `--output FILE` names the file, as in Go; `-o FORMAT` stays the format flag.
-    let file = home.path().join("export.jsonl");
+    let file = home.path().join("export.json");
     let exported = home
         .cli(&[
             "activity",
@@ -434,19 +434,23 @@ async fn activity_takes_a_comma_list_of_types_and_exports_to_the_file_output_nam
         ])
         .await;
     exported.ok();
-    let lines = std::fs::read_to_string(&file).unwrap();
-    let records: Vec<Value> = lines
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    assert!(!records.is_empty(), "{lines}");
-    assert!(records.iter().all(|r| r["type"] == "tool_call"), "{lines}");
+    let written = std::fs::read_to_string(&file).unwrap();
+    let records: Vec<Value> = serde_json::from_str(&written).unwrap();
+    assert!(!records.is_empty(), "{written}");
+    assert!(
+        records.iter().all(|r| r["type"] == "tool_call"),
+        "{written}"
+    );
     mcp.close().await;
 }
 
 #[tokio::test]
 async fn call_tool_takes_its_own_timeout() {
-    let Rig { home, api, .. } = rig().await;
+    let Rig {
+        home,
+        api,
+        proxy: _running,
+    } = rig().await;
     let slow = home
         .cli(&[
             "call",
