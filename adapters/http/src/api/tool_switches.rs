@@ -46,7 +46,7 @@ pub async fn set_enabled(
     let changed = state
         .0
         .catalog
-        .set_enabled(&id, Some(&[tool.clone()]), body.enabled, caller)
+        .set_enabled(&id, Some(std::slice::from_ref(&tool)), body.enabled, caller)
         .await?;
     Ok(ok(ToolEnabled {
         server_name: id,
