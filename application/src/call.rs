@@ -53,6 +53,9 @@ pub struct CallRequest {
     /// Where the server's requests and notifications during the call go (the caller's MCP
     /// session); `None` drops them.
     pub relay: Option<Relay>,
+    /// The caller's own deadline for the upstream's answer (`call tool --timeout`); `None`:
+    /// `call_tool_timeout`.
+    pub timeout: Option<std::time::Duration>,
 }
 
 /// Why a call did not reach the upstream, or failed there.
@@ -95,6 +98,8 @@ pub enum CallError {
     UnknownTool(ToolId),
     #[error("{0} is disabled by the server's enabled_tools/disabled_tools setting")]
     ToolDisabled(ToolId),
+    #[error("{0} was switched off by a person; `mcpproxy tools enable {0}` switches it on")]
+    ToolSwitchedOff(ToolId),
     #[error("{id} is not approved ({})", state.refusal_reason().unwrap_or("not approved"))]
     ToolQuarantined {
         id: ToolId,
@@ -120,6 +125,7 @@ impl CallError {
             Self::QuarantinedServer { id, .. }
             | Self::UnknownTool(id)
             | Self::ToolDisabled(id)
+            | Self::ToolSwitchedOff(id)
             | Self::ToolQuarantined { id, .. }
             | Self::InvalidArguments { id, .. } => Some(id.server().as_str()),
             Self::ServerDisabled(s) | Self::OutOfScope { server: s, .. } => Some(s.as_str()),
@@ -137,7 +143,7 @@ impl CallError {
             Self::ServerDisabled(_) => "SERVER_DISABLED",
             Self::QuarantinedServer { .. } => "QUARANTINED_SERVER_BLOCKED",
             Self::UnknownTool(_) => "UNKNOWN_TOOL",
-            Self::ToolDisabled(_) => "TOOL_DISABLED",
+            Self::ToolDisabled(_) | Self::ToolSwitchedOff(_) => "TOOL_DISABLED",
             Self::ToolQuarantined { .. } => "TOOL_QUARANTINED",
             Self::Intent(IntentError::DestructiveTool { .. }) => "INTENT_MISMATCH",
             Self::Upstream(UpstreamError::Unavailable { .. }) => "SERVER_UNAVAILABLE",
@@ -151,6 +157,7 @@ impl CallError {
             Self::QuarantinedServer { .. }
             | Self::ToolQuarantined { .. }
             | Self::ToolDisabled(_)
+            | Self::ToolSwitchedOff(_)
             | Self::OutOfScope { .. }
             | Self::NotPermitted { .. } => ActivityStatus::Blocked,
             Self::Upstream(_) => ActivityStatus::Error,
@@ -454,7 +461,7 @@ impl CallService {
                 id.server(),
                 id.tool(),
                 arguments.clone(),
-                settings.call_tool_timeout,
+                request.timeout.unwrap_or(settings.call_tool_timeout),
                 request.relay.clone(),
             )
             .await?;
@@ -490,6 +497,7 @@ impl CallService {
                 used,
             }),
             Refusal::ToolDisabled => CallError::ToolDisabled(id),
+            Refusal::ToolSwitchedOff => CallError::ToolSwitchedOff(id),
             Refusal::NotApproved(state) => CallError::ToolQuarantined {
                 state,
                 description: entry

@@ -49,6 +49,41 @@ pub enum CatalogError {
     UnknownTool { server: String, tool: String },
     #[error("{0}")]
     Forbidden(Gate),
+    #[error(
+        "{server}:{tool} is hidden by the server's enabled_tools/disabled_tools setting; change that setting (`mcpproxy upstream patch {server}`) to switch it on"
+    )]
+    ConfigDenied { server: String, tool: String },
+}
+
+/// What a person does to a set of a server's tools.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ToolChange {
+    Approve,
+    Block,
+    Switch(bool),
+}
+
+impl ToolChange {
+    /// Whether "all of the server's tools" includes this one.
+    fn takes_all(self, e: &ToolEntry) -> bool {
+        match self {
+            // A tool the scanner calls dangerous is approved only by name.
+            Self::Approve => !e.approval.as_ref().is_some_and(|a| a.is_dangerous()),
+            // Blocking everything settles what waits for review, as Go's `block_all`.
+            Self::Block => e.state != ApprovalState::Approved,
+            Self::Switch(_) => true,
+        }
+    }
+
+    /// The `action` of its activity record (Go's names).
+    fn action(self) -> &'static str {
+        match self {
+            Self::Approve => "approve",
+            Self::Block => "block",
+            Self::Switch(true) => "tool_enabled",
+            Self::Switch(false) => "tool_disabled",
+        }
+    }
 }
 
 /// What the writers keep besides the view.
@@ -430,26 +465,44 @@ impl ToolCatalog {
         tools: Option<&[String]>,
         caller: impl Into<Caller>,
     ) -> Result<Vec<String>, CatalogError> {
-        self.set_approval(server, tools, &caller.into(), true).await
+        self.change_tools(server, tools, &caller.into(), ToolChange::Approve)
+            .await
     }
 
-    /// Withdraws approval: the tools are refused and hidden until approved again.
+    /// Blocks tools as the Go MCPProxy does: each is approved as it is now and switched off
+    /// in one write, so it leaves review without ever becoming callable (all the tools
+    /// waiting for review when `tools` is `None`). Returns the names blocked.
     pub async fn block(
         &self,
         server: &str,
         tools: Option<&[String]>,
         caller: impl Into<Caller>,
     ) -> Result<Vec<String>, CatalogError> {
-        self.set_approval(server, tools, &caller.into(), false)
+        self.change_tools(server, tools, &caller.into(), ToolChange::Block)
             .await
     }
 
-    async fn set_approval(
+    /// Switches tools on or off by hand (every tool of the server when `tools` is `None`),
+    /// whatever their approval; the switch is kept with the approval record, so it survives
+    /// new versions of the tool and restarts. A tool the server's config hides cannot be
+    /// switched on here. Returns the names whose switch changed.
+    pub async fn set_enabled(
+        &self,
+        server: &str,
+        tools: Option<&[String]>,
+        enabled: bool,
+        caller: impl Into<Caller>,
+    ) -> Result<Vec<String>, CatalogError> {
+        self.change_tools(server, tools, &caller.into(), ToolChange::Switch(enabled))
+            .await
+    }
+
+    async fn change_tools(
         &self,
         server: &str,
         tools: Option<&[String]>,
         caller: &Caller,
-        approve: bool,
+        change: ToolChange,
     ) -> Result<Vec<String>, CatalogError> {
         let mut book = self.write.lock().await;
         let view = self.view();
@@ -458,14 +511,11 @@ impl ToolCatalog {
         let name = Self::parse_server(&view, server)?;
         let current = view.server_tools(&name).cloned().unwrap_or_default();
         let targets: Vec<&Arc<ToolEntry>> = match tools {
-            // "Everything" leaves out what the scanner calls dangerous: such a tool is
-            // approved only by name.
-            None if approve => current
+            None => current
                 .tools
                 .iter()
-                .filter(|e| !e.approval.as_ref().is_some_and(|a| a.is_dangerous()))
+                .filter(|e| change.takes_all(e))
                 .collect(),
-            None => current.tools.iter().collect(),
             Some(wanted) => wanted
                 .iter()
                 .map(|w| {
@@ -476,6 +526,18 @@ impl ToolCatalog {
                 })
                 .collect::<Result<_, _>>()?,
         };
+        if change == ToolChange::Switch(true) && tools.is_some() {
+            let settings = view.settings().server(&name);
+            if let Some(hidden) = targets
+                .iter()
+                .find(|e| settings.is_some_and(|s| !s.tools.allows(&e.tool.name)))
+            {
+                return Err(CatalogError::ConfigDenied {
+                    server: name.to_string(),
+                    tool: hidden.tool.name.clone(),
+                });
+            }
+        }
         let manual = Trust {
             auto_approve: false,
             baseline: false,
@@ -486,7 +548,13 @@ impl ToolCatalog {
                 Some(r) => (**r).clone(),
                 None => ToolApproval::evaluate(&name, None, &entry.tool, manual).0,
             };
-            if !record.decide(approve) {
+            let before = record.clone();
+            match change {
+                ToolChange::Approve => record.approve(),
+                ToolChange::Block => record.approve_switched_off(),
+                ToolChange::Switch(on) => record.disabled = !on,
+            }
+            if record == before {
                 continue;
             }
             self.approvals.save(&record).await?;
@@ -502,7 +570,7 @@ impl ToolCatalog {
             )
             .server(name.as_str())
             .tool(&record.tool)
-            .meta("action", if approve { "approve" } else { "block" });
+            .meta("action", change.action());
             self.activity.record_or_log(draft).await;
             changed.push(record);
         }

@@ -28,9 +28,14 @@ pub struct ToolReview {
     #[cfg_attr(feature = "openapi", schema(value_type = Option<Value>))]
     pub approved_input_schema: Option<Arc<serde_json::Value>>,
     pub fingerprint: String,
+    /// What was approved, for a changed tool.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approved_fingerprint: Option<String>,
     /// The tool-poisoning scanner's verdict and findings on this version.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scan: Option<ToolScan>,
+    /// Switched off by a person (`tools disable`, a block): hidden and refused.
+    pub disabled: bool,
 }
 
 /// One tool in the list of every tool the proxy knows.
@@ -51,8 +56,11 @@ pub struct ToolRow {
     /// The tool-poisoning scanner's verdict on this version, once scanned.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scan_verdict: Option<Verdict>,
-    /// The caller may call it now: server enabled and trusted, tool allowed and approved.
+    /// The caller may call it now: server enabled and trusted, tool allowed, approved and
+    /// switched on.
     pub enabled: bool,
+    /// Switched off by a person (`tools disable`, a block).
+    pub disabled: bool,
     pub call_with: &'static str,
 }
 
@@ -94,7 +102,11 @@ impl ToolCatalog {
                     approved_description: approval.and_then(|a| a.approved_description.clone()),
                     approved_input_schema: approval.and_then(|a| a.approved_schema.clone()),
                     fingerprint: e.fingerprint.to_string(),
+                    approved_fingerprint: approval
+                        .and_then(|a| a.approved_fingerprint.as_ref())
+                        .map(ToString::to_string),
                     scan: e.scan().cloned(),
+                    disabled: e.facts().switched_off,
                 }
             })
             .collect())
@@ -129,6 +141,7 @@ impl ToolCatalog {
                 approval: entry.state,
                 scan_verdict: entry.scan().map(|s| s.verdict),
                 enabled,
+                disabled: entry.facts().switched_off,
                 call_with: entry.tool.annotations.call_with().tool_name(),
             });
         }

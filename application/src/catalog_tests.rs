@@ -2,6 +2,7 @@ use std::sync::Arc;
 
 use mcpproxy_domain::activity::{ActivityKind, Source};
 use mcpproxy_domain::approval::ApprovalState;
+use mcpproxy_domain::policy::{Purpose, Refusal};
 use mcpproxy_domain::{Caller, Config, ServerConfig, ServerName, Tool, ToolAnnotations, ToolId};
 use serde_json::json;
 
@@ -185,17 +186,36 @@ async fn a_new_tool_later_waits_and_auto_trust_approves_it() {
     assert_eq!(indexed(&mem, "auto"), ["one", "two"]);
 }
 
+fn refusal(cat: &ToolCatalog, tool: &str) -> Option<Refusal> {
+    cat.view()
+        .admit(&Caller::agent(), Purpose::Call(None), &id(tool), None)
+        .1
+        .err()
+}
+
 #[tokio::test]
-async fn blocking_withdraws_approval_and_unknown_names_are_refused() {
+async fn blocking_approves_and_switches_off_and_unknown_names_are_refused() {
     let mem = mem_with(vec![server("a")]);
+    *mem.config.lock().unwrap() = Config {
+        servers: vec![{
+            let mut s = server("a");
+            s.quarantined = Some(true);
+            s
+        }],
+        ..Config::default()
+    };
     let cat = catalog(&mem);
     cat.discovered(&name("a"), vec![tool("one", "1"), tool("two", "2")])
         .await
         .unwrap();
-    cat.block("a", Some(&["two".to_owned()]), Source::Mcp)
+    cat.approve("a", Some(&["one".to_owned()]), Source::Api)
         .await
         .unwrap();
-    assert_eq!(indexed(&mem, "a"), ["one"]);
+    // Blocking "everything" settles what waits for review, and only that.
+    assert_eq!(cat.block("a", None, Source::Mcp).await.unwrap(), ["two"]);
+    assert_eq!(state(&cat, "a:two"), ApprovalState::Approved);
+    assert!(cat.view().tool(&id("a:two")).unwrap().facts().switched_off);
+    assert!(!cat.view().tool(&id("a:one")).unwrap().facts().switched_off);
     let err = cat
         .approve("a", Some(&["nope".to_owned()]), Source::Api)
         .await
@@ -203,7 +223,76 @@ async fn blocking_withdraws_approval_and_unknown_names_are_refused() {
     assert!(err.to_string().contains("no tool named \"nope\""), "{err}");
     let err = cat.approve("zzz", None, Source::Api).await.unwrap_err();
     assert!(err.to_string().contains("not found"), "{err}");
-    assert_eq!(cat.approve("a", None, Source::Api).await.unwrap(), ["two"]);
+}
+
+#[tokio::test]
+async fn a_switched_off_tool_is_refused_kept_through_new_versions_and_switched_on_again() {
+    let mem = mem_with(vec![server("a")]);
+    let cat = catalog(&mem);
+    cat.discovered(&name("a"), vec![tool("one", "1"), tool("two", "2")])
+        .await
+        .unwrap();
+    let off = cat
+        .set_enabled("a", Some(&["two".to_owned()]), false, Source::Cli)
+        .await
+        .unwrap();
+    assert_eq!(off, ["two"]);
+    assert_eq!(refusal(&cat, "a:two"), Some(Refusal::ToolSwitchedOff));
+    assert_eq!(refusal(&cat, "a:one"), None);
+    // Still indexed: search shows it when asked for disabled tools.
+    assert_eq!(indexed(&mem, "a"), ["one", "two"]);
+    // A second switch-off changes nothing; a new version of the tool keeps the switch.
+    assert!(
+        cat.set_enabled("a", Some(&["two".to_owned()]), false, Source::Cli)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    cat.discovered(&name("a"), vec![tool("one", "1"), tool("two", "2 changed")])
+        .await
+        .unwrap();
+    assert!(cat.view().tool(&id("a:two")).unwrap().facts().switched_off);
+    // The switch is in the stored record: a fresh catalog over the same store agrees.
+    let again = catalog(&mem);
+    again.load().await.unwrap();
+    assert!(
+        again
+            .view()
+            .tool(&id("a:two"))
+            .unwrap()
+            .facts()
+            .switched_off
+    );
+    assert_eq!(
+        cat.set_enabled("a", None, true, Source::Api).await.unwrap(),
+        ["two"]
+    );
+    assert_eq!(
+        cat.set_enabled("a", None, false, Source::Api)
+            .await
+            .unwrap(),
+        ["one", "two"]
+    );
+}
+
+#[tokio::test]
+async fn a_tool_the_config_hides_cannot_be_switched_on_by_hand() {
+    let mut hidden = server("a");
+    hidden.disabled_tools = vec!["two".into()];
+    let mem = mem_with(vec![hidden]);
+    let cat = catalog(&mem);
+    cat.discovered(&name("a"), vec![tool("one", "1"), tool("two", "2")])
+        .await
+        .unwrap();
+    let err = cat
+        .set_enabled("a", Some(&["two".to_owned()]), true, Source::Api)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, crate::catalog::CatalogError::ConfigDenied { .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("disabled_tools"), "{err}");
 }
 
 #[tokio::test]

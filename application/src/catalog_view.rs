@@ -101,6 +101,7 @@ impl ToolEntry {
         ToolFacts {
             annotations: &self.tool.annotations,
             approval: self.state,
+            switched_off: self.approval.as_ref().is_some_and(|a| a.disabled),
         }
     }
 

@@ -114,7 +114,8 @@ pub trait TokenKeys: Send + Sync {
 /// Which activity records to list. Every field narrows the result.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ActivityFilter {
-    pub kind: Option<ActivityKind>,
+    /// Any of these types (none: every type).
+    pub kinds: Vec<ActivityKind>,
     pub server: Option<String>,
     pub tool: Option<String>,
     pub status: Option<ActivityStatus>,

@@ -134,6 +134,7 @@ mod tests {
             annotations: Default::default(),
             approval: ApprovalState::Approved,
             enabled,
+            disabled: false,
             call_with: "call_tool_read",
             scan_verdict: None,
         }

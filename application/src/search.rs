@@ -21,7 +21,8 @@ pub struct RetrieveRequest {
     pub query: String,
     /// Defaults to `tools_limit`.
     pub limit: Option<u32>,
-    /// Also return tools the config hides (`enabled_tools` / `disabled_tools`), marked.
+    /// Also return tools the config hides (`enabled_tools` / `disabled_tools`) or a person
+    /// switched off, marked.
     pub include_disabled: bool,
     pub read_only_only: bool,
     pub exclude_destructive: bool,
@@ -129,6 +130,10 @@ fn describe_refusal(id: &ToolId, refusal: &Refusal) -> (String, &'static str) {
         Refusal::ToolDisabled => (
             "the tool is disabled by the server's enabled_tools/disabled_tools".into(),
             "a person must allow it in the server's config",
+        ),
+        Refusal::ToolSwitchedOff => (
+            "the tool was switched off by a person".into(),
+            "a person must switch it on again (mcpproxy tools enable)",
         ),
         Refusal::OutOfScope { origin } => (
             format!("server {server} is not in the scope of {origin}"),

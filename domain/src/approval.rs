@@ -71,6 +71,10 @@ pub struct ToolApproval {
     /// The tool-poisoning scanner's report on the current version.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scan: Option<ToolScan>,
+    /// Switched off by a person (`tools disable`, `tools/{tool}/enabled`, or a block):
+    /// hidden and refused whatever its approval, kept across versions and restarts.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub disabled: bool,
 }
 
 /// How the server's trust settles a tool that needs a decision.
@@ -165,6 +169,7 @@ impl ToolApproval {
             approved_description: None,
             approved_schema: None,
             scan: None,
+            disabled: false,
         }
     }
 
@@ -220,9 +225,16 @@ impl ToolApproval {
         self.approved_schema = None;
     }
 
+    /// A person acknowledges the tool as it is now but keeps it hidden: approved and
+    /// switched off in one write, so it is never approved and on in between (Go's `block`).
+    pub fn approve_switched_off(&mut self) {
+        self.approve();
+        self.disabled = true;
+    }
+
     /// A person approves (`true`) or blocks (`false`) the item as it is now; whether that
-    /// changed the record (when not, there is nothing to save or announce). Tools and
-    /// prompts are decided alike.
+    /// changed the record (when not, there is nothing to save or announce). Prompts are
+    /// decided so; a tool's block is [`Self::approve_switched_off`] (the Go MCPProxy's).
     pub fn decide(&mut self, approve: bool) -> bool {
         let before = self.clone();
         if approve {

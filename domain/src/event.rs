@@ -140,6 +140,20 @@ impl DomainEvent {
         }
     }
 
+    /// The name the Go MCPProxy gives this event on `/events` where it differs from ours:
+    /// scripts written for it listen for these, so both are sent.
+    pub fn go_name(&self) -> Option<&'static str> {
+        match self {
+            Self::ActivityRecorded { kind, .. } => match kind {
+                ActivityKind::ToolCall => Some("activity.tool_call.completed"),
+                ActivityKind::SystemStart => Some("activity.system.start"),
+                ActivityKind::SystemStop => Some("activity.system.stop"),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
     /// The server the event is about, if any.
     pub fn server(&self) -> Option<&ServerName> {
         match self {

@@ -23,7 +23,8 @@
 //! 5. the variant used agrees with the tool's annotations (a read or write call on a
 //!    destructive tool is refused in strict mode, else admitted with a warning);
 //! 6. the tool is approved as it is now (not `pending`, not `changed`);
-//! 7. the server's config lets the tool through (`enabled_tools` / `disabled_tools`);
+//! 7. the server's config lets the tool through (`enabled_tools` / `disabled_tools`), and no
+//!    person switched the tool off (`tools disable`, a block);
 //! 8. (a call) the server is connected, or will reconnect for it (`reconnect_on_use`).
 //!
 //! Callers are made at the edge: the MCP endpoints (`Caller::agent()` per session today), the
@@ -41,8 +42,9 @@
 //! - **Profiles**: a profile is one more grant (`GrantOrigin::Profile`, its servers, tier
 //!   `Destructive`); a caller holds every grant it is under and each must allow (their
 //!   intersection), and a refusal names the grant that refused.
-//! - **Per-tool switches**: they belong to the server's [`crate::settings::ToolFilter`],
-//!   which this rule consults (check 7).
+//! - **Per-tool switches**: a person's switch is a fact of the tool
+//!   ([`ToolFacts::switched_off`], kept with its approval record), consulted with the
+//!   server's [`crate::settings::ToolFilter`] (check 7).
 //! - **Code execution**: each tool call a script makes is admitted as a call by the caller who
 //!   runs the script, with the variant the script's call API names.
 
@@ -233,6 +235,8 @@ pub struct ToolFacts<'a> {
     /// Its approval as it is now (`approved` only if its current fingerprint is the approved
     /// one: see [`crate::approval::ToolApproval::state_for`]).
     pub approval: ApprovalState,
+    /// A person switched it off by hand (kept with its approval record).
+    pub switched_off: bool,
 }
 
 /// What is asked about: a server (the relay), or one of its tools.
@@ -316,6 +320,8 @@ pub enum Refusal {
     },
     /// The server's config (`enabled_tools` / `disabled_tools`) hides the tool.
     ToolDisabled,
+    /// A person switched the tool off (`tools disable`, a block).
+    ToolSwitchedOff,
     /// Not approved as it is now: `pending` (new) or `changed` (a possible rug pull).
     NotApproved(ApprovalState),
     /// Not connected, and it will not reconnect for this call.
@@ -334,16 +340,16 @@ impl Refusal {
             Self::ServerQuarantined => "QUARANTINED_SERVER_BLOCKED",
             Self::UnknownTool => "UNKNOWN_TOOL",
             Self::WrongVariant { .. } => "INTENT_MISMATCH",
-            Self::ToolDisabled => "TOOL_DISABLED",
+            Self::ToolDisabled | Self::ToolSwitchedOff => "TOOL_DISABLED",
             Self::NotApproved(_) => "TOOL_QUARANTINED",
             Self::Unavailable(_) => "SERVER_UNAVAILABLE",
         }
     }
 
-    /// Whether only the server's tool filter stands in the way: search may still show such
-    /// a tool, marked disabled, when asked to (`include_disabled`).
+    /// Whether only the server's tool filter or a person's switch stands in the way: search
+    /// may still show such a tool, marked disabled, when asked to (`include_disabled`).
     pub fn is_tool_filter(&self) -> bool {
-        matches!(self, Self::ToolDisabled)
+        matches!(self, Self::ToolDisabled | Self::ToolSwitchedOff)
     }
 }
 
@@ -417,6 +423,9 @@ pub fn admit(ask: &Ask<'_>) -> Result<Admitted, Refusal> {
     // Last of what a listing asks: a refusal here means only the filter stands in the way.
     if !server.tools.allows(name) {
         return Err(Refusal::ToolDisabled);
+    }
+    if facts.switched_off {
+        return Err(Refusal::ToolSwitchedOff);
     }
     if let (Purpose::Call(_), Some(state)) = (ask.purpose, ask.connection)
         && !reachable(state, server.reconnect_on_use)

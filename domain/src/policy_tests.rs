@@ -29,6 +29,7 @@ struct World {
     approval: ApprovalState,
     connection: Option<ConnectionState>,
     strict: bool,
+    switched_off: bool,
 }
 
 impl World {
@@ -39,6 +40,7 @@ impl World {
             approval: ApprovalState::Approved,
             connection: Some(ConnectionState::Ready),
             strict: true,
+            switched_off: false,
         }
     }
 
@@ -47,6 +49,7 @@ impl World {
         let facts = (tool != "missing").then_some(ToolFacts {
             annotations: &self.annotations,
             approval: self.approval,
+            switched_off: self.switched_off,
         });
         admit(&Ask {
             caller,
@@ -126,6 +129,26 @@ fn tool_refusals_name_why() {
     assert!(
         refused.is_tool_filter(),
         "only the filter stands in the way"
+    );
+}
+
+#[test]
+fn a_tool_a_person_switched_off_is_refused_to_everyone_after_its_approval() {
+    let mut w = World::plain();
+    w.switched_off = true;
+    for caller in [Caller::agent(), Caller::from(Source::Cli), Caller::proxy()] {
+        for purpose in [Purpose::Discover, CALL] {
+            let refused = w.ask(&caller, purpose, "t").unwrap_err();
+            assert_eq!(refused, Refusal::ToolSwitchedOff);
+            assert_eq!(refused.code(), "TOOL_DISABLED");
+            assert!(refused.is_tool_filter(), "search may show it on request");
+        }
+    }
+    w.approval = ApprovalState::Pending;
+    assert_eq!(
+        w.ask(&Caller::agent(), CALL, "t").unwrap_err(),
+        Refusal::NotApproved(ApprovalState::Pending),
+        "a pending tool says so first: approving it alone does not make it callable"
     );
 }
 

@@ -118,6 +118,7 @@ fn a_token_caller_is_limited_by_the_admission_rule() {
                 facts: Some(ToolFacts {
                     annotations: &annotations,
                     approval: ApprovalState::Approved,
+                    switched_off: false,
                 }),
             },
             strict_intent: false,

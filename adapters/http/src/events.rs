@@ -1,6 +1,7 @@
 //! `/events`: a Server-Sent Events stream of what happens — a `status` event first, a `ping`
 //! every 30 s, then `servers.changed`, `config.reloaded`, `tools.indexed`, `activity.*`, …,
-//! each as `{"payload": …, "timestamp": …}`.
+//! each as `{"payload": …, "timestamp": …}`. An event the Go MCPProxy names otherwise
+//! (`activity.tool_call.completed`, `activity.system.start`, …) is sent under both names.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -56,6 +57,8 @@ struct Subscriber {
     events: broadcast::Receiver<DomainEvent>,
     ping: tokio::time::Interval,
     step: Step,
+    /// The same event under the Go MCPProxy's name, sent next.
+    alias: Option<Event>,
 }
 
 /// The stream of one subscriber. It never slows the proxy: a subscriber that falls behind
@@ -68,6 +71,7 @@ fn stream(api: Arc<Api>) -> impl Stream<Item = Result<Event, Infallible>> {
         api,
         ping,
         step: Step::Start,
+        alias: None,
     };
     futures::stream::unfold(subscriber, |mut s| async move {
         if let Step::Start = s.step {
@@ -75,12 +79,16 @@ fn stream(api: Arc<Api>) -> impl Stream<Item = Result<Event, Infallible>> {
             let first = event("status", status(&s.api).await).retry(RETRY);
             return Some((Ok(first), s));
         }
+        if let Some(alias) = s.alias.take() {
+            return Some((Ok(alias), s));
+        }
         let next = tokio::select! {
             () = s.api.shutdown.cancelled() => return None,
             _ = s.ping.tick() => event("ping", json!({})),
             received = s.events.recv() => match received {
                 Ok(e) => {
                     let payload = serde_json::to_value(&e).unwrap_or(Value::Null);
+                    s.alias = e.go_name().map(|go| event(go, payload.clone()));
                     event(&e.name(), payload)
                 }
                 Err(RecvError::Lagged(missed)) => event(

@@ -41,13 +41,27 @@ async fn ready(State(readiness): State<Arc<dyn Readiness>>) -> (StatusCode, Json
     (status, Json(body))
 }
 
-/// `/healthz` and `/livez` answer while the process serves; `/readyz` answers 200 only when
-/// every readiness check passes, else 503 with the failing checks.
+/// The Go MCPProxy's readiness body, which its tray and scripts read: `{"ready": bool}`.
+async fn ready_go(State(readiness): State<Arc<dyn Readiness>>) -> (StatusCode, Json<Value>) {
+    let ok = readiness.checks().await.iter().all(|c| c.ok);
+    let status = if ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(json!({"ready": ok})))
+}
+
+/// `/healthz`, `/livez` (and Go's `/health`) answer while the process serves; `/readyz`
+/// answers 200 only when every readiness check passes, else 503 with the failing checks;
+/// Go's `/ready` answers the same with Go's body.
 pub fn health_routes(readiness: Arc<dyn Readiness>) -> Router {
     Router::new()
         .route("/healthz", get(alive))
         .route("/livez", get(alive))
+        .route("/health", get(alive))
         .route("/readyz", get(ready))
+        .route("/ready", get(ready_go))
         .with_state(readiness)
 }
 
@@ -101,5 +115,22 @@ mod tests {
         let (status, body) = get(health_routes(Arc::new(Fixed(false))), "/readyz").await;
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(body["checks"][0]["detail"], "database closed");
+    }
+
+    #[tokio::test]
+    async fn the_go_aliases_answer_with_gos_bodies() {
+        let up = health_routes(Arc::new(Fixed(true)));
+        assert_eq!(
+            get(up.clone(), "/health").await,
+            (StatusCode::OK, json!({"status": "ok"}))
+        );
+        assert_eq!(
+            get(up, "/ready").await,
+            (StatusCode::OK, json!({"ready": true}))
+        );
+        assert_eq!(
+            get(health_routes(Arc::new(Fixed(false))), "/ready").await,
+            (StatusCode::SERVICE_UNAVAILABLE, json!({"ready": false}))
+        );
     }
 }

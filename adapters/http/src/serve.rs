@@ -4,7 +4,7 @@
 //!   keep-alive connection is closed after as long (hyper's header timer runs while it waits
 //!   for the next request): idle and slow sockets do not pile up.
 //! - At most `max_connections` connections are served. Past that, a few more are still
-//!   answered — `/healthz`, `/livez` and `/readyz` as usual, everything else with a 503 that
+//!   answered — `/healthz`, `/livez`, `/readyz` (and the Go aliases) as usual, everything else with a 503 that
 //!   says why — and closed; past those, a connection is closed at once.
 //! - Running out of file descriptors does not spin or stop the accept loop: it waits a moment
 //!   and says so in the log (once in a while, not per attempt).
@@ -139,7 +139,10 @@ pub async fn serve(
             let service = hyper::service::service_fn(move |request: Request<Incoming>| {
                 let app = app.clone();
                 async move {
-                    if matches!(request.uri().path(), "/healthz" | "/livez" | "/readyz") {
+                    if matches!(
+                        request.uri().path(),
+                        "/healthz" | "/livez" | "/readyz" | "/health" | "/ready"
+                    ) {
                         return app.oneshot(request.map(Body::new)).await;
                     }
                     Ok(overloaded(limit))

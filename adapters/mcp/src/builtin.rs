@@ -138,11 +138,11 @@ pub fn tools(with_management: bool) -> Vec<Tool> {
         ));
         tools.push(tool(
             "quarantine_security",
-            "Review quarantined servers, tool and prompt approvals: list_quarantined, inspect_quarantined, quarantine_server, inspect_tools, approve_tool, approve_all_tools, block_tool, block_all_tools, inspect_prompts, approve_prompt, approve_all_prompts. A server's prompt whose name, description or arguments changed since it was approved is held until approved. Lifting a server's quarantine is for people, not agents.",
+            "Review quarantined servers, tool and prompt approvals: list_quarantined, inspect_quarantined, quarantine_server, inspect_tools, approve_tool, approve_all_tools, block_tool, block_all_tools, enable_tool, disable_tool, inspect_prompts, approve_prompt, approve_all_prompts. block_tool/block_all_tools approve a tool and switch it off in one step (acknowledged but hidden); enable_tool/disable_tool switch one tool on or off. A server's prompt whose name, description or arguments changed since it was approved is held until approved. Lifting a server's quarantine is for people, not agents.",
             json!({
-                "operation": {"type": "string", "enum": ["list_quarantined", "inspect_quarantined", "quarantine_server", "inspect_tools", "approve_tool", "approve_all_tools", "block_tool", "block_all_tools", "inspect_prompts", "approve_prompt", "approve_all_prompts"]},
+                "operation": {"type": "string", "enum": ["list_quarantined", "inspect_quarantined", "quarantine_server", "inspect_tools", "approve_tool", "approve_all_tools", "block_tool", "block_all_tools", "enable_tool", "disable_tool", "inspect_prompts", "approve_prompt", "approve_all_prompts"]},
                 "name": {"type": "string", "description": "The server"},
-                "tool_name": {"type": "string", "description": "approve_tool/block_tool: the tool"},
+                "tool_name": {"type": "string", "description": "approve_tool/block_tool/enable_tool/disable_tool: the tool"},
                 "prompt_name": {"type": "string", "description": "approve_prompt: the prompt (its own name, without the server prefix)"},
             }),
             &["operation"],

@@ -273,6 +273,17 @@ async fn run_quarantine_security(
             };
             done(result.map(|changed| json!({"server": name, "changed": changed})))
         }
+        "enable_tool" | "disable_tool" => {
+            let name = need(args, "name", op)?;
+            let tool = vec![need(args, "tool_name", op)?.to_owned()];
+            let on = op == "enable_tool";
+            done(
+                s.catalog
+                    .set_enabled(name, Some(&tool), on, caller)
+                    .await
+                    .map(|changed| json!({"server": name, "enabled": on, "changed": changed})),
+            )
+        }
         "approve_all_tools" | "block_all_tools" => {
             let name = need(args, "name", op)?;
             let result = if op == "approve_all_tools" {
@@ -307,7 +318,7 @@ async fn run_quarantine_security(
         }
         other => text_result(
             format!(
-                "unknown operation {other:?}; use list_quarantined, inspect_quarantined, quarantine_server, inspect_tools, approve_tool, approve_all_tools, block_tool, block_all_tools, inspect_prompts, approve_prompt or approve_all_prompts"
+                "unknown operation {other:?}; use list_quarantined, inspect_quarantined, quarantine_server, inspect_tools, approve_tool, approve_all_tools, block_tool, block_all_tools, enable_tool, disable_tool, inspect_prompts, approve_prompt or approve_all_prompts"
             ),
             true,
         ),

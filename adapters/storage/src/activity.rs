@@ -47,8 +47,13 @@ fn from_row(row: &sqlx::sqlite::SqliteRow) -> Result<ActivityRecord, StorageErro
 /// Appends the `WHERE` clause of `filter` to `q`.
 fn push_filter(q: &mut QueryBuilder<Sqlite>, f: &ActivityFilter) {
     q.push(" WHERE 1 = 1");
-    if let Some(kind) = f.kind {
-        q.push(" AND type = ").push_bind(kind.as_str());
+    if !f.kinds.is_empty() {
+        q.push(" AND type IN (");
+        let mut list = q.separated(", ");
+        for kind in &f.kinds {
+            list.push_bind(kind.as_str());
+        }
+        q.push(")");
     }
     if let Some(server) = &f.server {
         q.push(" AND server_name = ").push_bind(server.clone());

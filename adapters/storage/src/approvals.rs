@@ -49,6 +49,7 @@ pub(crate) fn from_row(row: &sqlx::sqlite::SqliteRow) -> Result<ToolApproval, St
         scan: json_col(row, "scan")?
             .map(|v| serde_json::from_value(v).map_err(storage_err))
             .transpose()?,
+        disabled: row.try_get("disabled").map_err(storage_err)?,
     })
 }
 
@@ -62,8 +63,8 @@ pub(crate) async fn save_into(
     let sql = format!(
         "INSERT OR REPLACE INTO {table} (server, tool, state, current_fingerprint,
             current_description, current_schema, approved_fingerprint, approved_description,
-            approved_schema, scan)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            approved_schema, scan, disabled)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
     );
     // The table name is one of two constants, never input.
     sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -83,6 +84,7 @@ pub(crate) async fn save_into(
                 .transpose()
                 .map_err(storage_err)?,
         )
+        .bind(a.disabled)
         .execute(&db.pool)
         .await
         .map_err(storage_err)?;

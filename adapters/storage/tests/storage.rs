@@ -198,7 +198,7 @@ async fn activity_filters_pages_and_counts() {
     );
 
     let f = ActivityFilter {
-        kind: Some(ActivityKind::ToolCall),
+        kinds: vec![ActivityKind::ToolCall],
         limit: 50,
         ..Default::default()
     };

@@ -41,7 +41,7 @@ pub enum ActivityCommand {
 #[derive(Debug, Clone, Default, Args)]
 pub struct Filters {
     /// tool_call, policy_decision, quarantine_change, server_change, system_start,
-    /// system_stop, config_change or tool_quarantine_change
+    /// system_stop, config_change or tool_quarantine_change; several separated by commas
     #[arg(short = 't', long = "type")]
     pub kind: Option<String>,
     #[arg(short = 's', long)]

@@ -34,6 +34,9 @@ pub struct ToolArgs {
         value_name = "JSON"
     )]
     pub json_args: String,
+    /// How long the server may take to answer, like 30s [default: call_tool_timeout]
+    #[arg(long, value_name = "DURATION")]
+    pub timeout: Option<String>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -64,10 +67,16 @@ fn arguments(raw: &str) -> Result<Map<String, Value>, Failure> {
 
 pub async fn run(ctx: &Context, command: CallCommand) -> Result<(), Failure> {
     let body = match command {
-        CallCommand::Tool(args) => json!({
-            "tool_name": args.tool_name,
-            "arguments": arguments(&args.json_args)?,
-        }),
+        CallCommand::Tool(args) => {
+            let mut body = json!({
+                "tool_name": args.tool_name,
+                "arguments": arguments(&args.json_args)?,
+            });
+            if let Some(t) = args.timeout {
+                body["timeout"] = json!(t);
+            }
+            body
+        }
         CallCommand::ToolRead(a) => variant("call_tool_read", a)?,
         CallCommand::ToolWrite(a) => variant("call_tool_write", a)?,
         CallCommand::ToolDestructive(a) => variant("call_tool_destructive", a)?,
@@ -108,5 +117,9 @@ fn variant(name: &str, a: IntentArgs) -> Result<Value, Failure> {
     if let Some(s) = a.sensitivity {
         arguments.insert("intent_data_sensitivity".into(), json!(s));
     }
-    Ok(json!({"tool_name": name, "arguments": arguments}))
+    let mut body = json!({"tool_name": name, "arguments": arguments});
+    if let Some(t) = a.tool.timeout {
+        body["timeout"] = json!(t);
+    }
+    Ok(body)
 }

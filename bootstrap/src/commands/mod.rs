@@ -18,6 +18,7 @@ pub mod secrets;
 mod standalone;
 pub mod status;
 pub mod token;
+pub mod tool_switches;
 pub mod tools;
 pub mod upstream;
 

@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 
 use super::Context;
 use super::output::{Table, cell, state, text};
+use super::tool_switches as switches;
 use super::upstream::{approve as approve_on, path};
 use crate::exit::{Exit, Failure};
 
@@ -23,6 +24,13 @@ pub enum ToolsCommand {
     List(ListArgs),
     /// Approve tools: `server:tool` names, bare names with -s, or every pending one with -s --all
     Approve(ApproveArgs),
+    /// Switch tools on by hand: `server:tool`…
+    Enable { targets: Vec<String> },
+    /// Switch tools off by hand (neither listed, searched nor callable): `server:tool`…
+    Disable { targets: Vec<String> },
+    /// Reject (block) tools waiting for review: approve and switch them off at once;
+    /// `server:tool` names, bare names with -s, or every waiting one with -s --all
+    Reject(ApproveArgs),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -53,6 +61,11 @@ pub async fn run(ctx: &Context, command: ToolsCommand) -> Result<(), Failure> {
     match command {
         ToolsCommand::List(args) => list(ctx, &args).await,
         ToolsCommand::Approve(args) => approve(ctx, args).await,
+        ToolsCommand::Enable { targets } => switches::switch_targets(ctx, &targets, true).await,
+        ToolsCommand::Disable { targets } => switches::switch_targets(ctx, &targets, false).await,
+        ToolsCommand::Reject(args) => {
+            switches::reject(ctx, &args.targets, args.server.as_deref(), args.all).await
+        }
     }
 }
 

@@ -57,6 +57,9 @@ pub enum UpstreamCommand {
     },
     /// Approve a server's pending or changed tools (all of them when none is named)
     Approve { name: String, tools: Vec<String> },
+    /// Switch single tools (or all tools) of a server on or off by hand
+    #[command(subcommand)]
+    Tools(super::tool_switches::UpstreamToolsCommand),
     /// Import the servers of another AI client's config (Claude Desktop, Claude Code,
     /// Cursor, Codex, Gemini CLI); works without a running proxy
     Import(super::import::ImportArgs),
@@ -227,6 +230,7 @@ pub async fn run(ctx: &Context, command: UpstreamCommand) -> Result<(), Failure>
         UpstreamCommand::Quarantine { name } => single(ctx, "quarantine", &name, false).await,
         UpstreamCommand::Unquarantine { name } => single(ctx, "unquarantine", &name, false).await,
         UpstreamCommand::Logs(args) => logs(ctx, args).await,
+        UpstreamCommand::Tools(command) => super::tool_switches::upstream(ctx, command).await,
         UpstreamCommand::Patch(args) => patch(ctx, &args).await,
         UpstreamCommand::Inspect { name, tool } => inspect(ctx, &name, tool.as_deref()).await,
         UpstreamCommand::Approve { name, tools } => approve(ctx, &name, &tools).await,

@@ -16,7 +16,7 @@ use super::envelope::{ApiError, ApiResult, Envelope, ErrorEnvelope, ok};
 #[derive(Debug, Default, Deserialize, IntoParams)]
 pub struct ActivityQuery {
     /// tool_call, policy_decision, quarantine_change, server_change, system_start,
-    /// system_stop, config_change or tool_quarantine_change
+    /// system_stop, config_change or tool_quarantine_change; several separated by commas
     #[serde(rename = "type")]
     pub kind: Option<String>,
     pub server: Option<String>,
@@ -60,16 +60,20 @@ fn time(field: &str, raw: Option<&str>) -> Result<Option<Timestamp>, ApiError> {
 
 impl ActivityQuery {
     fn filter(&self) -> Result<ActivityFilter, ApiError> {
-        let kind = self
+        // One type, or several separated by commas (`tool_call,policy_decision`).
+        let kinds = self
             .kind
             .as_deref()
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
             .filter(|s| !s.is_empty())
             .map(|k| {
                 ActivityKind::parse(k).ok_or_else(|| {
                     ApiError::bad_request(format!("type {k:?} is not an activity type"))
                 })
             })
-            .transpose()?;
+            .collect::<Result<Vec<_>, _>>()?;
         let status = self
             .status
             .as_deref()
@@ -101,7 +105,7 @@ impl ActivityQuery {
             )));
         }
         Ok(ActivityFilter {
-            kind,
+            kinds,
             server: text(&self.server),
             tool: text(&self.tool),
             status,

@@ -77,6 +77,10 @@ impl ApiError {
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, message)
     }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, message)
+    }
 }
 
 /// The id of the request being answered, inside [`request_id`].
@@ -162,6 +166,10 @@ impl From<CatalogError> for ApiError {
             }
             CatalogError::Storage(_) | CatalogError::Index(_) => StatusCode::SERVICE_UNAVAILABLE,
             CatalogError::Forbidden(g) => return Self::gate(*g),
+            CatalogError::ConfigDenied { .. } => {
+                return Self::new(StatusCode::CONFLICT, e.to_string())
+                    .with_code(Some("TOOL_CONFIG_DENIED"));
+            }
         };
         Self::new(status, e.to_string())
     }
@@ -189,6 +197,7 @@ impl From<CallError> for ApiError {
             CallError::ServerDisabled(_)
             | CallError::QuarantinedServer { .. }
             | CallError::ToolDisabled(_)
+            | CallError::ToolSwitchedOff(_)
             | CallError::ToolQuarantined { .. }
             | CallError::OutOfScope { .. }
             | CallError::NotPermitted { .. } => StatusCode::FORBIDDEN,

@@ -15,6 +15,7 @@ pub mod secrets;
 pub mod servers;
 pub mod system;
 pub mod tokens;
+pub mod tool_switches;
 pub mod tools;
 
 use std::path::PathBuf;
@@ -165,6 +166,12 @@ pub fn routes() -> OpenApiRouter<Arc<Api>> {
         .routes(routes!(servers::action))
         .routes(routes!(servers::tools))
         .routes(routes!(servers::approve))
+        .routes(routes!(tool_switches::set_enabled))
+        .routes(routes!(tool_switches::enable_all))
+        .routes(routes!(tool_switches::disable_all))
+        .routes(routes!(tool_switches::block))
+        .routes(routes!(tool_switches::diff))
+        .routes(routes!(tool_switches::export))
         .routes(routes!(servers::logs))
         .routes(routes!(secrets::config_to_secret))
         .routes(routes!(secrets::list, secrets::set))

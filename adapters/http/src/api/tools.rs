@@ -136,6 +136,10 @@ pub struct CallBody {
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
     pub arguments: Option<Map<String, Value>>,
+    /// How long the upstream may take to answer, a Go duration like `30s` (default
+    /// `call_tool_timeout`).
+    #[serde(default)]
+    pub timeout: Option<String>,
 }
 
 /// Calls a tool through the same checks as agents' calls (quarantine, approval, arguments).
@@ -159,5 +163,18 @@ pub async fn call(
     };
     request.caller = caller;
     request.request_id = super::envelope::current_request_id();
+    request.timeout = body
+        .timeout
+        .as_deref()
+        .map(|t| {
+            mcpproxy_domain::GoDuration::parse(t)
+                .map(|d| d.to_std())
+                .ok()
+                .filter(|d| !d.is_zero())
+                .ok_or_else(|| {
+                    ApiError::bad_request(format!("timeout {t:?} is not a duration like 30s or 2m"))
+                })
+        })
+        .transpose()?;
     Ok(ok(state.0.calls.call(request).await?))
 }
