@@ -39,6 +39,8 @@ use crate::sessions::{Busy, SessionBook};
 
 const SESSION_HEADER: &str = "mcp-session-id";
 const VERSION_HEADER: &str = "mcp-protocol-version";
+/// rmcp's default: an SSE comment every 15 s while a call runs.
+const KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(15);
 
 /// A session's handler, as the fast path calls it.
 pub(crate) trait Target: Send + Sync {
@@ -166,7 +168,7 @@ fn locked<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 pub(crate) enum Taken {
     Call(Arc<Lane>, Box<JsonRpcRequest<ClientRequest>>),
     /// The client's answer to a question asked during a call served here.
-    Answer(oneshot::Sender<ClientJsonRpcMessage>, ClientJsonRpcMessage),
+    Answer(oneshot::Sender<ClientJsonRpcMessage>, Box<ClientJsonRpcMessage>),
     /// The client cancelled a call served here.
     Cancel(CancellationToken),
 }
@@ -199,12 +201,12 @@ pub(crate) fn take(book: &SessionBook, session: &str, parts: &Parts, body: &[u8]
         ClientJsonRpcMessage::Response(ref r) => {
             let key = (session.to_owned(), r.id.clone());
             let waiter = locked(&lanes.asks).remove(&key)?;
-            Some(Taken::Answer(waiter, message))
+            Some(Taken::Answer(waiter, Box::new(message)))
         }
         ClientJsonRpcMessage::Error(ref e) => {
             let key = (session.to_owned(), e.id.clone()?);
             let waiter = locked(&lanes.asks).remove(&key)?;
-            Some(Taken::Answer(waiter, message))
+            Some(Taken::Answer(waiter, Box::new(message)))
         }
         ClientJsonRpcMessage::Notification(ref n) => match &n.notification {
             ClientNotification::CancelledNotification(c) => {
@@ -245,7 +247,7 @@ pub(crate) fn serve(
 ) -> Response {
     match taken {
         Taken::Answer(waiter, message) => {
-            let _ = waiter.send(message);
+            let _ = waiter.send(*message);
             accepted()
         }
         Taken::Cancel(ct) => {
@@ -265,6 +267,7 @@ struct CallStream {
     last: Option<Bytes>,
     ct: CancellationToken,
     id: Option<RequestId>,
+    keep_alive: std::pin::Pin<Box<tokio::time::Sleep>>,
     _in_flight: InFlight,
 }
 
@@ -323,6 +326,7 @@ fn call(
         last: None,
         ct,
         id: Some(id),
+        keep_alive: Box::pin(tokio::time::sleep(KEEP_ALIVE)),
         _in_flight: in_flight,
     };
     // The body is polled by the connection's task: the call runs there, and ends (the
@@ -333,6 +337,12 @@ fn call(
                 biased;
                 Some(bytes) = st.pending.recv() => Err(bytes),
                 result = answer => Ok(result),
+                // A long call's stream is kept alive, as rmcp keeps its streams.
+                () = &mut st.keep_alive => {
+                    let deadline = tokio::time::Instant::now() + KEEP_ALIVE;
+                    st.keep_alive.as_mut().reset(deadline);
+                    Err(Bytes::from_static(b":\n\n"))
+                }
             };
             let result = match next {
                 Err(bytes) => return Some((Ok::<_, std::convert::Infallible>(bytes), st)),
