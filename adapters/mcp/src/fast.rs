@@ -406,3 +406,34 @@ impl Link {
         answer
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn accept(values: &[&str]) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for v in values {
+            headers.append(header::ACCEPT, HeaderValue::from_str(v).unwrap());
+        }
+        headers
+    }
+
+    #[test]
+    fn only_a_client_that_takes_both_answer_types_is_served_here() {
+        assert!(accepts_both(&accept(&["application/json, text/event-stream"])));
+        assert!(accepts_both(&accept(&["application/json", "text/event-stream;q=0.5"])));
+        assert!(!accepts_both(&accept(&["application/json"])));
+        assert!(!accepts_both(&accept(&["application/json, text/event-stream;q=0"])));
+        assert!(!accepts_both(&accept(&[])));
+    }
+
+    #[test]
+    fn an_event_is_one_data_line() {
+        let note = ServerJsonRpcMessage::error(ErrorData::invalid_params("no", None), None);
+        let bytes = event(&note);
+        let text = std::str::from_utf8(&bytes).unwrap();
+        assert!(text.starts_with("data: {") && text.ends_with("}\n\n"), "{text}");
+        assert_eq!(text.matches('\n').count(), 2, "{text}");
+    }
+}
