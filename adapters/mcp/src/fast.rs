@@ -168,7 +168,10 @@ fn locked<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 pub(crate) enum Taken {
     Call(Arc<Lane>, Box<JsonRpcRequest<ClientRequest>>),
     /// The client's answer to a question asked during a call served here.
-    Answer(oneshot::Sender<ClientJsonRpcMessage>, Box<ClientJsonRpcMessage>),
+    Answer(
+        oneshot::Sender<ClientJsonRpcMessage>,
+        Box<ClientJsonRpcMessage>,
+    ),
     /// The client cancelled a call served here.
     Cancel(CancellationToken),
 }
@@ -421,10 +424,17 @@ mod tests {
 
     #[test]
     fn only_a_client_that_takes_both_answer_types_is_served_here() {
-        assert!(accepts_both(&accept(&["application/json, text/event-stream"])));
-        assert!(accepts_both(&accept(&["application/json", "text/event-stream;q=0.5"])));
+        assert!(accepts_both(&accept(&[
+            "application/json, text/event-stream"
+        ])));
+        assert!(accepts_both(&accept(&[
+            "application/json",
+            "text/event-stream;q=0.5"
+        ])));
         assert!(!accepts_both(&accept(&["application/json"])));
-        assert!(!accepts_both(&accept(&["application/json, text/event-stream;q=0"])));
+        assert!(!accepts_both(&accept(&[
+            "application/json, text/event-stream;q=0"
+        ])));
         assert!(!accepts_both(&accept(&[])));
     }
 
@@ -433,7 +443,10 @@ mod tests {
         let note = ServerJsonRpcMessage::error(ErrorData::invalid_params("no", None), None);
         let bytes = event(&note);
         let text = std::str::from_utf8(&bytes).unwrap();
-        assert!(text.starts_with("data: {") && text.ends_with("}\n\n"), "{text}");
+        assert!(
+            text.starts_with("data: {") && text.ends_with("}\n\n"),
+            "{text}"
+        );
         assert_eq!(text.matches('\n').count(), 2, "{text}");
     }
 }
