@@ -414,3 +414,105 @@ async fn a_client_that_cancels_a_call_cancels_it_upstream() {
     let next = call(&fx, "echo", json!({"message": "still here"})).await;
     assert_eq!(text(&next), "still here");
 }
+
+/// How many tool calls the proxy's log says took the fast path.
+fn fast_calls(home: &Home) -> usize {
+    std::fs::read_to_string(home.main_log())
+        .unwrap_or_default()
+        .matches("tools/call on the fast path")
+        .count()
+}
+
+/// Calls `tool` until the proxy's log shows one served on the fast path (a session's calls
+/// take it once the proxy has seen its `initialized`).
+async fn until_fast(home: &Home, client: &RunningService<RoleClient, Agent>, tool: &str) {
+    let before = fast_calls(home);
+    eventually_async("a call on the fast path", || async {
+        let echoed = call(client, tool, json!({"message": "warm"})).await;
+        assert_eq!(text(&echoed), "warm", "{echoed}");
+        (fast_calls(home) > before).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn calls_on_the_fast_path_still_relay_sampling_elicitation_progress_and_cancellation() {
+    let home = Home::new();
+    home.write_config(
+        &json!({"api_key": "k", "mcpServers": [
+            {"name": "conf", "command": conformance_bin(), "quarantined": false},
+            {"name": "fx", "command": mcpproxy_tests::fixture_bin(), "args": ["--name", "fx"], "quarantined": false}
+        ]})
+        .to_string(),
+    );
+    let proxy = Proxy::start(&home, &["--log-level", "debug"]).await;
+    let api = Rest::new(&proxy.url(""), Some("k"));
+    eventually_async("conf and fx ready", || async {
+        let servers = api.get("/servers").await.data();
+        let ready = servers["servers"].as_array().unwrap().iter();
+        (ready.filter(|s| s["status"] == "Ready").count() == 2).then_some(())
+    })
+    .await;
+
+    // The aggregated endpoint: the server's questions and progress reach the agent.
+    let (agent, all) = connect(&proxy.url("/mcp/all")).await;
+    until_fast(&home, &all, "fx__echo").await;
+    let before = fast_calls(&home);
+    let sampled = call(&all, "conf__test_sampling", json!({"prompt": "2+2?"})).await;
+    assert_eq!(
+        text(&sampled),
+        "LLM response: sampled by the agent",
+        "{sampled}"
+    );
+    let elicited = call(&all, "conf__test_elicitation", json!({"message": "Who?"})).await;
+    assert!(text(&elicited).contains("ada@example.com"), "{elicited}");
+    call(&all, "conf__test_tool_with_progress", json!({})).await;
+    assert!(
+        agent.progress.lock().unwrap().len() >= 3,
+        "three progress notifications"
+    );
+    let fast = eventually_async("three more calls logged", || async {
+        let n = fast_calls(&home);
+        (n >= before + 3).then_some(n)
+    })
+    .await;
+    assert_eq!(
+        fast,
+        before + 3,
+        "each of the three calls took the fast path"
+    );
+    // The calls are recorded like any other.
+    let activity = api.get("/activity?limit=50").await.data().to_string();
+    assert!(activity.contains("test_sampling"), "{activity}");
+
+    // A server's own endpoint: a cancelled call is cancelled upstream, and gets no answer.
+    let (_agent, fx) = connect(&proxy.url("/mcp/server/fx")).await;
+    until_fast(&home, &fx, "echo").await;
+    let mut params = CallToolRequestParams::new("hang");
+    params.arguments = Some(serde_json::Map::new());
+    let request = rmcp::model::ClientRequest::CallToolRequest(rmcp::model::Request::new(params));
+    let before = fast_calls(&home);
+    let handle = fx
+        .peer()
+        .send_cancellable_request(request, rmcp::service::PeerRequestOptions::default())
+        .await
+        .unwrap();
+    eventually_async("the server working on the call", || async {
+        let logs = api.get("/servers/fx/logs?tail=50").await.data();
+        Some(()).filter(|()| logs.to_string().contains("hang: never answering"))
+    })
+    .await;
+    assert_eq!(
+        fast_calls(&home),
+        before + 1,
+        "the hanging call took the fast path"
+    );
+    handle.cancel(Some("changed my mind".into())).await.unwrap();
+    eventually_async("the upstream hears the cancellation", || async {
+        let logs = api.get("/servers/fx/logs?tail=50").await.data();
+        Some(()).filter(|()| logs.to_string().contains("cancelled request"))
+    })
+    .await;
+    let next = call(&fx, "echo", json!({"message": "still here"})).await;
+    assert_eq!(text(&next), "still here");
+}

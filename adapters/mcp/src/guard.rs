@@ -7,6 +7,7 @@
 //!   answers both with a 415 in plain text;
 //! - DELETE of a session that does not exist gets 404, as for any other request with an
 //!   unknown `Mcp-Session-Id` (rmcp alone answers 202);
+//! - a `tools/call` on a session whose handshake is done takes the fast path ([`fast`]);
 //! - each request is logged (at debug) by its shape and size only: method (cut), session,
 //!   bytes — never arguments, headers or secrets.
 
@@ -19,6 +20,7 @@ use axum::response::{IntoResponse, Response};
 use http::{Method, StatusCode, header};
 use serde_json::{Value, json};
 
+use crate::fast;
 use crate::sessions::SessionBook;
 
 /// rmcp's own limit on a POST body, kept: bigger bodies get 413.
@@ -155,6 +157,12 @@ pub async fn guard(State(book): State<Arc<SessionBook>>, request: Request, next:
                 .insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
             return response;
         }
+    }
+    // A tool call on a session whose handshake is done is answered on this task.
+    if let Some(id) = &session
+        && let Some(taken) = fast::take(&book, id, &parts, &bytes)
+    {
+        return fast::serve(&book, id, parts, taken);
     }
     let response = next
         .run(Request::from_parts(parts, Body::from(bytes.clone())))

@@ -44,6 +44,8 @@ pub struct ProxyHandler {
     pub caller: Caller,
     /// The agent token behind `caller`, for the record.
     pub identity: Option<AuthIdentity>,
+    /// Every session; a session's tool calls take the fast path once it is initialized.
+    pub(crate) book: Arc<crate::sessions::SessionBook>,
 }
 
 impl std::fmt::Debug for ProxyHandler {
@@ -493,6 +495,7 @@ impl ServerHandler for ProxyHandler {
     }
 
     async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
+        crate::fast::Lane::open(&self.book, &context, Arc::new(self.clone()));
         self.notifier.add_session(context.peer);
     }
 

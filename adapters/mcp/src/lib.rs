@@ -22,6 +22,7 @@
 mod builtin;
 mod code;
 mod discover;
+mod fast;
 mod guard;
 mod handler;
 mod manage;
@@ -144,6 +145,7 @@ fn endpoint(
 ) -> StreamableHttpService<ProxyHandler, BookedSessions> {
     let services = services.clone();
     let notifiers = notifiers.clone();
+    let sessions = book.clone();
     // The factory runs once per session, so `/mcp` follows `routing_mode` as it is when a
     // client connects.
     StreamableHttpService::new(
@@ -161,6 +163,7 @@ fn endpoint(
                 // An unlimited agent; a request with an agent token is that token's agent.
                 caller: Caller::agent(),
                 identity: None,
+                book: sessions.clone(),
             })
         },
         Arc::new(BookedSessions::new(book.clone())),
@@ -193,6 +196,7 @@ impl ServerEndpoints {
                     state: state.clone(),
                     caller: Caller::agent(),
                     identity: None,
+                    book: self.book.clone(),
                 };
                 let service = StreamableHttpService::new(
                     move || Ok(handler.clone()),

@@ -1,7 +1,8 @@
 //! A tool call that relays: while the upstream works on it, what the server asks the client
 //! (sampling, elicitation, roots) is asked of the client that made the call, from the task
 //! serving that call — so it travels on that request's stream — and progress and log lines
-//! reach that client too.
+//! reach that client too. A call the fast path serves has its own stream ([`Link`]): the
+//! questions and progress go there.
 
 use std::sync::Arc;
 
@@ -10,11 +11,16 @@ use mcpproxy_application::call::{CallError, CallRequest, CallService};
 use mcpproxy_application::ports::{Relay, RelayError, RelaySink};
 #[allow(deprecated)] // logging is deprecated in the newest protocol, still widely used
 use rmcp::model::LoggingMessageNotificationParam;
-use rmcp::model::{ErrorCode, ProgressNotificationParam, ProgressToken, ServerRequest};
+use rmcp::model::{
+    ClientJsonRpcMessage, ErrorCode, Notification, ProgressNotificationParam, ProgressToken,
+    ServerJsonRpcMessage, ServerNotification, ServerRequest,
+};
 use rmcp::service::{RequestContext, ServiceError};
 use rmcp::{Peer, RoleServer};
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot};
+
+use crate::fast::Link;
 
 /// A request of the server, waiting for the client's answer.
 struct Ask {
@@ -28,6 +34,8 @@ struct CallSink {
     peer: Peer<RoleServer>,
     /// The token the client gave the call, if it wants progress.
     progress: Option<ProgressToken>,
+    /// The call's own stream, when the fast path serves it (rmcp's otherwise).
+    link: Option<Link>,
 }
 
 fn gone() -> RelayError {
@@ -57,9 +65,18 @@ impl RelaySink for CallSink {
                 let Some(token) = &self.progress else { return };
                 let mut params = params;
                 params["progressToken"] = serde_json::to_value(token).unwrap_or_default();
-                match serde_json::from_value::<ProgressNotificationParam>(params) {
-                    Ok(p) => self.peer.notify_progress(p).await,
-                    Err(_) => return,
+                let Ok(p) = serde_json::from_value::<ProgressNotificationParam>(params) else {
+                    return;
+                };
+                match &self.link {
+                    Some(link) => {
+                        let note = ServerNotification::ProgressNotification(Notification::new(p));
+                        if !link.send(&ServerJsonRpcMessage::notification(note)).await {
+                            tracing::debug!("the client did not take a relayed {method}");
+                        }
+                        return;
+                    }
+                    None => self.peer.notify_progress(p).await,
                 }
             }
             "notifications/message" => {
@@ -90,9 +107,11 @@ fn client_supports(peer: &Peer<RoleServer>, method: &str) -> bool {
     }
 }
 
-/// Asks the client `method` with `params`; its result, or its refusal.
+/// Asks the client `method` with `params`, on `link` when the fast path serves the call;
+/// its result, or its refusal.
 async fn ask_client(
     peer: &Peer<RoleServer>,
+    link: Option<&Link>,
     method: &str,
     params: Value,
 ) -> Result<Value, RelayError> {
@@ -110,6 +129,24 @@ async fn ask_client(
         code: ErrorCode::INVALID_PARAMS.0,
         message: format!("not a valid {method} request: {e}"),
     })?;
+    if let Some(link) = link {
+        return match link.ask(request).await {
+            Some(ClientJsonRpcMessage::Response(r)) => {
+                serde_json::to_value(r.result).map_err(|e| RelayError {
+                    code: ErrorCode::INTERNAL_ERROR.0,
+                    message: e.to_string(),
+                })
+            }
+            Some(ClientJsonRpcMessage::Error(e)) => Err(RelayError {
+                code: e.error.code.0,
+                message: e.error.message.to_string(),
+            }),
+            _ => Err(RelayError {
+                code: ErrorCode::INTERNAL_ERROR.0,
+                message: format!("the client did not answer {method}: it went away"),
+            }),
+        };
+    }
     match peer.send_request(request).await {
         Ok(result) => serde_json::to_value(result).map_err(|e| RelayError {
             code: ErrorCode::INTERNAL_ERROR.0,
@@ -141,10 +178,12 @@ pub async fn relayed_call(
     context: &RequestContext<RoleServer>,
 ) -> Outcome {
     let (asks, mut asked) = mpsc::channel::<Ask>(8);
+    let link = context.extensions.get::<Link>().cloned();
     request.relay = Some(Relay(Arc::new(CallSink {
         asks,
         peer: context.peer.clone(),
         progress: context.meta.get_progress_token(),
+        link: link.clone(),
     })));
     let call = calls.call(request);
     tokio::pin!(call);
@@ -152,7 +191,8 @@ pub async fn relayed_call(
         tokio::select! {
             result = &mut call => return Outcome::Done(result),
             Some(ask) = asked.recv() => {
-                let answer = ask_client(&context.peer, &ask.method, ask.params).await;
+                let answer =
+                    ask_client(&context.peer, link.as_ref(), &ask.method, ask.params).await;
                 let _ = ask.reply.send(answer);
             }
             // Dropping the call tells the upstream it was cancelled.

@@ -114,6 +114,8 @@ pub struct ServerEndpoint {
     pub caller: Caller,
     /// The agent token behind `caller`, for the record.
     pub identity: Option<AuthIdentity>,
+    /// Every session; a session's tool calls take the fast path once it is initialized.
+    pub(crate) book: Arc<crate::sessions::SessionBook>,
 }
 
 impl std::fmt::Debug for ServerEndpoint {
@@ -402,6 +404,7 @@ impl ServerHandler for ServerEndpoint {
     }
 
     async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
+        crate::fast::Lane::open(&self.book, &context, Arc::new(self.clone()));
         self.state.notifier.add_session(context.peer);
     }
 

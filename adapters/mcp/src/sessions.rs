@@ -19,6 +19,8 @@ use rmcp::transport::streamable_http_server::session::{
     ServerSseMessage, SessionId, SessionManager,
 };
 
+use crate::fast::{Lane, Lanes};
+
 /// What the book knows of one session.
 struct Entry {
     /// The endpoint's session manager, to end the session when it is evicted.
@@ -26,12 +28,15 @@ struct Entry {
     last_used: Instant,
     /// Requests under way and streams open.
     busy: usize,
+    /// The `tools/call` fast path of the session, once its handshake is done.
+    lane: Option<Arc<Lane>>,
 }
 
 /// Every live session of every MCP endpoint.
 pub struct SessionBook {
     config: Arc<dyn ConfigStore>,
     entries: Mutex<HashMap<SessionId, Entry>>,
+    lanes: Lanes,
 }
 
 impl std::fmt::Debug for SessionBook {
@@ -63,6 +68,23 @@ impl SessionBook {
         Self {
             config,
             entries: Mutex::default(),
+            lanes: Lanes::default(),
+        }
+    }
+
+    /// The fast path's calls in flight and questions waiting.
+    pub(crate) fn lanes(&self) -> &Lanes {
+        &self.lanes
+    }
+
+    /// The session's fast path, if its handshake is done.
+    pub(crate) fn lane(&self, id: &str) -> Option<Arc<Lane>> {
+        self.entries().get(id)?.lane.clone()
+    }
+
+    pub(crate) fn open_lane(&self, id: &str, lane: Arc<Lane>) {
+        if let Some(e) = self.entries().get_mut(id) {
+            e.lane = Some(lane);
         }
     }
 
@@ -111,6 +133,7 @@ impl SessionBook {
                 owner: owner.clone(),
                 last_used: Instant::now(),
                 busy: 0,
+                lane: None,
             },
         );
     }
@@ -126,7 +149,7 @@ impl SessionBook {
     }
 
     /// The session is busy until the returned guard drops.
-    fn busy(self: &Arc<Self>, id: &SessionId) -> Busy {
+    pub(crate) fn busy(self: &Arc<Self>, id: &SessionId) -> Busy {
         if let Some(e) = self.entries().get_mut(id) {
             e.last_used = Instant::now();
             e.busy += 1;
@@ -139,7 +162,7 @@ impl SessionBook {
 }
 
 /// A request or stream under way in a session.
-struct Busy {
+pub(crate) struct Busy {
     book: Arc<SessionBook>,
     id: SessionId,
 }
