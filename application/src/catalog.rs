@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use mcpproxy_domain::activity::{ActivityKind, ActivityStatus, Source};
 use mcpproxy_domain::approval::{ApprovalDecision, ApprovalState, Trust};
-use mcpproxy_domain::fingerprint::tool_set_signature;
+use mcpproxy_domain::fingerprint::indexed_signature;
 use mcpproxy_domain::{
     Config, DomainEvent, ServerConfig, ServerName, Tool, ToolApproval, ToolId, TrustMode,
 };
@@ -158,12 +158,12 @@ fn searchable(server: &ServerConfig, entry: &Entry) -> Vec<Tool> {
         .collect()
 }
 
-fn signature(tools: &[Tool]) -> String {
+fn signature(tools: &[Tool], aliases: &[String]) -> String {
     let fps: Vec<(String, mcpproxy_domain::Fingerprint)> = tools
         .iter()
         .map(|t| (t.name.clone(), t.fingerprint()))
         .collect();
-    tool_set_signature(fps.iter().map(|(n, f)| (n.as_str(), f)))
+    indexed_signature(fps.iter().map(|(n, f)| (n.as_str(), f)), aliases)
 }
 
 impl ToolCatalog {
@@ -212,6 +212,7 @@ impl ToolCatalog {
             .iter()
             .map(|s| (s.name.clone(), s.is_quarantined()))
             .collect();
+        self.index.configure(&config.search);
         *self.indexed.lock().await = self.index.signatures().await?;
         self.sync_index(&config).await
     }
@@ -251,9 +252,10 @@ impl ToolCatalog {
             if tools.is_empty() {
                 continue;
             }
-            let sig = signature(&tools);
+            let aliases = config.search.aliases_of(name.as_str());
+            let sig = signature(&tools, aliases);
             if indexed.get(&name) != Some(&sig) {
-                self.index.replace_server(&name, &tools).await?;
+                self.index.replace_server(&name, &tools, aliases).await?;
                 indexed.insert(name.clone(), sig);
                 self.events.publish(DomainEvent::ToolsIndexed {
                     server: name,
@@ -383,6 +385,7 @@ impl ToolCatalog {
                     .await?;
             }
         }
+        self.index.configure(&config.search);
         self.sync_index(&config).await
     }
 

@@ -94,6 +94,8 @@ pub struct Config {
     pub activity_max_records: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub intent_declaration: Option<IntentDeclarationConfig>,
+    #[serde(skip_serializing_if = "SearchConfig::is_empty")]
+    pub search: SearchConfig,
     /// Every key this proxy does not act on, kept as it was read.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
@@ -128,6 +130,7 @@ impl Default for Config {
             activity_retention_days: 90,
             activity_max_records: 100_000,
             intent_declaration: None,
+            search: SearchConfig::default(),
             extra: Map::new(),
         }
     }
@@ -247,6 +250,56 @@ pub struct IntentDeclarationConfig {
     pub strict_server_validation: bool,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
+}
+
+/// `search`: how `retrieve_tools` reads queries (this proxy's own section; the Go MCPProxy
+/// has none).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SearchConfig {
+    /// More names a server's tools answer to, by server name: `{"ms365": ["outlook"]}`.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub aliases: BTreeMap<String, Vec<String>>,
+    /// More groups of words that mean the same, beside the built-in thesaurus:
+    /// `[["runbook", "playbook"]]`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub synonyms: Vec<Vec<String>>,
+    /// A local static embedding model (a model2vec folder: `model.safetensors`,
+    /// `tokenizer.json`) for the semantic stage; empty: lexical search only. Read at start.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub embedding_model: String,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+impl SearchConfig {
+    pub fn is_empty(&self) -> bool {
+        self == &Self::default()
+    }
+
+    /// The extra names of one server.
+    pub fn aliases_of(&self, server: &str) -> &[String] {
+        self.aliases.get(server).map_or(&[], Vec::as_slice)
+    }
+
+    fn validate(&self, errors: &mut Vec<ValidationError>) {
+        for (server, names) in &self.aliases {
+            if names.iter().any(|n| n.trim().is_empty()) {
+                errors.push(ValidationError::new(
+                    format!("search.aliases.{server}"),
+                    "an alias cannot be empty; list the names the server's tools answer to",
+                ));
+            }
+        }
+        for (i, group) in self.synonyms.iter().enumerate() {
+            if group.iter().filter(|w| !w.trim().is_empty()).count() < 2 {
+                errors.push(ValidationError::new(
+                    format!("search.synonyms[{i}]"),
+                    "a synonym group needs at least two words, like [\"runbook\", \"playbook\"]",
+                ));
+            }
+        }
+    }
 }
 
 /// How an upstream is reached.
@@ -747,6 +800,7 @@ impl Config {
     /// Every problem in the config, each naming its key.
     pub fn validate(&self) -> Vec<ValidationError> {
         let mut errors = Vec::new();
+        self.search.validate(&mut errors);
         if !is_valid_listen(&self.listen) {
             errors.push(ValidationError::new(
                 "listen",

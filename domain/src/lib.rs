@@ -27,7 +27,7 @@ pub use activity::{ActivityKind, ActivityRecord, ActivityStatus, Source};
 pub use approval::{ApprovalDecision, ApprovalState, ToolApproval, Trust};
 pub use backoff::BackoffPolicy;
 pub use call::{CallVariant, DataSensitivity, IntentCheck, IntentError};
-pub use config::{Config, ServerConfig, Transport, TrustMode, ValidationError};
+pub use config::{Config, SearchConfig, ServerConfig, Transport, TrustMode, ValidationError};
 pub use connection::{ConnectionEvent, ConnectionState, InvalidTransition};
 pub use duration::GoDuration;
 pub use event::{DomainEvent, ServerChange};

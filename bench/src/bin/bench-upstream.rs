@@ -2,7 +2,8 @@
 //! upstream is never the bottleneck. `echo` answers at once; N−1 generated tools (realistic
 //! names and descriptions) fill the tool list for the search and memory scenarios. Over
 //! HTTP it answers plain JSON (no SSE, no sessions) unless `--sessions`; without `--http`,
-//! over stdio.
+//! over stdio. `--replay FILE` serves the tool list of a dumped real server instead
+//! (`bench/quality/tools/*.json`), for the search-quality harness.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark fixture: a panic is a bug report
 
 use std::sync::Arc;
@@ -57,13 +58,14 @@ impl ServerHandler for Fast {
 #[tokio::main]
 async fn main() {
     let mut args = std::env::args().skip(1);
-    let (mut http, mut count, mut sessions) = (None, 1usize, false);
+    let (mut http, mut count, mut sessions, mut replay) = (None, 1usize, false, None);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--http" => http = args.next(),
             "--tools" => count = args.next().and_then(|n| n.parse().ok()).unwrap_or(1),
             // Sessions and SSE answers, as MCP servers usually run (and as the proxy serves).
             "--sessions" => sessions = true,
+            "--replay" => replay = args.next(),
             other => panic!("unknown argument {other}"),
         }
     }
@@ -78,6 +80,10 @@ async fn main() {
         let (name, description, schema) = generated(i);
         tool(name, description, &schema)
     }));
+    if let Some(file) = replay {
+        let dump: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+        tools = serde_json::from_value(dump["tools"].clone()).unwrap();
+    }
     let fast = Fast {
         tools: Arc::new(tools),
     };

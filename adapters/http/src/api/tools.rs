@@ -35,6 +35,10 @@ pub struct SearchResults {
     pub query: String,
     pub results: Vec<RetrievedTool>,
     pub total: usize,
+    /// How much of the query the best match covers (0–1).
+    pub confidence: f32,
+    /// The best match is weak: probably no tool does this.
+    pub low_confidence: bool,
 }
 
 /// Searches the callable tools as `retrieve_tools` does.
@@ -60,6 +64,8 @@ pub async fn search(state: State, Query(q): Query<SearchQuery>) -> ApiResult<Sea
         query: found.query,
         total: found.total,
         results: found.tools,
+        confidence: found.confidence,
+        low_confidence: found.low_confidence,
     }))
 }
 

@@ -1,0 +1,270 @@
+//! `search-quality [--part tune|blind|all] [--endpoint] [--mcpproxy PATH] [--tune]`:
+//! ranking quality on the dev set in `bench/quality` — recall@1/5/10 and MRR per query kind,
+//! and how often `low_confidence` flags the no-answer queries — for plain BM25 (the
+//! baseline), our index in-process, and (`--endpoint`) `retrieve_tools` on `/mcp` of the real
+//! binary in front of the dumped servers replayed by `bench-upstream --replay`.
+//! `--tune` searches the ranking's knobs on the tuning part. Markdown on stdout.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a measuring tool: a panic is a bug report
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use mcpproxy_application::ports::ToolIndex;
+use mcpproxy_application::search::is_low_confidence;
+use mcpproxy_bench::load::answer_in;
+use mcpproxy_bench::procs::{Proxy, sibling};
+use mcpproxy_bench::quality::{Answer, DevSet, PlainBm25, Query, Scores, table};
+use mcpproxy_search::{SearchOptions, TantivyIndex, Tuning};
+use serde_json::{Value, json};
+
+const SHOWN: usize = 10;
+
+struct Options {
+    dir: PathBuf,
+    part: String,
+    endpoint: bool,
+    mcpproxy: PathBuf,
+    tune: bool,
+}
+
+fn options() -> Options {
+    let mut o = Options {
+        dir: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("quality"),
+        part: "tune".into(),
+        endpoint: false,
+        mcpproxy: sibling("mcpproxy"),
+        tune: false,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--part" => o.part = args.next().expect("--part tune|blind|all"),
+            "--endpoint" => o.endpoint = true,
+            "--mcpproxy" => o.mcpproxy = args.next().expect("--mcpproxy PATH").into(),
+            "--dir" => o.dir = args.next().expect("--dir DIR").into(),
+            "--tune" => o.tune = true,
+            other => panic!("unknown argument {other}; see the top of search-quality.rs"),
+        }
+    }
+    assert!(
+        ["tune", "blind", "all"].contains(&o.part.as_str()),
+        "--part is tune, blind or all"
+    );
+    o
+}
+
+async fn in_process(set: &DevSet) -> (TantivyIndex, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let index = TantivyIndex::open_with(dir.path(), SearchOptions::default()).unwrap();
+    for (name, tools) in set.server_names().unwrap() {
+        index.replace_server(&name, tools, &[]).await.unwrap();
+    }
+    (index, dir)
+}
+
+fn score_index(index: &TantivyIndex, queries: &[Query], tuning: Option<Tuning>) -> Scores {
+    let mut scores = Scores::default();
+    for q in queries {
+        let hits = index
+            .search_tuned(&q.query, 4 * SHOWN + 20, tuning)
+            .unwrap();
+        let answer = Answer {
+            ids: hits
+                .iter()
+                .take(SHOWN)
+                .map(|h| format!("{}:{}", h.server, h.tool))
+                .collect(),
+            low_confidence: Some(is_low_confidence(hits.first().map(|h| h.coverage))),
+        };
+        scores.add(q, &answer);
+    }
+    scores
+}
+
+/// A minimal MCP client of `retrieve_tools` over streamable HTTP.
+struct Session {
+    http: reqwest::Client,
+    url: String,
+    session: Option<String>,
+    next: u64,
+}
+
+impl Session {
+    async fn post(&mut self, body: Value) -> Option<Value> {
+        let id = body["id"].as_u64();
+        let mut request = self
+            .http
+            .post(&self.url)
+            .header("Accept", "application/json, text/event-stream")
+            .json(&body);
+        if let Some(s) = &self.session {
+            request = request.header("Mcp-Session-Id", s);
+        }
+        let response = request.send().await.ok()?;
+        if let Some(s) = response.headers().get("mcp-session-id") {
+            self.session = s.to_str().ok().map(str::to_owned);
+        }
+        let text = response.text().await.ok()?;
+        id.and_then(|id| answer_in(&text, id))
+    }
+
+    async fn open(url: String) -> Self {
+        let mut me = Self {
+            http: reqwest::Client::new(),
+            url,
+            session: None,
+            next: 1,
+        };
+        me.post(
+            json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+            "protocolVersion": "2025-11-25", "capabilities": {},
+            "clientInfo": {"name": "search-quality", "version": "1"}}}),
+        )
+        .await
+        .expect("initialize answered");
+        me.post(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))
+            .await;
+        me
+    }
+
+    async fn retrieve(&mut self, query: &str) -> Option<Value> {
+        self.next += 1;
+        let answer = self
+            .post(
+                json!({"jsonrpc": "2.0", "id": self.next, "method": "tools/call", "params": {
+                "name": "retrieve_tools", "arguments": {"query": query, "limit": SHOWN}}}),
+            )
+            .await?;
+        let text = answer["result"]["content"][0]["text"].as_str()?;
+        serde_json::from_str(text).ok()
+    }
+}
+
+async fn endpoint(o: &Options, set: &DevSet, queries: &[Query]) -> Scores {
+    let servers: Vec<Value> = set
+        .servers
+        .iter()
+        .map(|s| {
+            let file = o.dir.join("tools").join(format!("{}.json", s.server));
+            json!({"name": s.server, "command": sibling("bench-upstream"),
+                   "args": ["--replay", file], "quarantined": false})
+        })
+        .collect();
+    let (proxy, _) = Proxy::start(&o.mcpproxy, Value::Array(servers))
+        .await
+        .unwrap();
+    proxy
+        .until_servers_ready(set.tool_count(), Duration::from_secs(120))
+        .await
+        .unwrap();
+    let mut session = Session::open(proxy.mcp("/mcp")).await;
+    // Ready servers are indexed a moment later: wait until each server's first tool is found.
+    for s in &set.servers {
+        let id = format!("{}:{}", s.server, s.tools[0].name);
+        for _ in 0..600 {
+            let found = session.retrieve(&id).await;
+            if found.is_some_and(|r| r["tools"][0]["name"] == id.as_str()) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    let mut scores = Scores::default();
+    for q in queries {
+        let r = session.retrieve(&q.query).await.unwrap_or_default();
+        let ids = r["tools"]
+            .as_array()
+            .map(|t| {
+                t.iter()
+                    .filter_map(|x| x["name"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let answer = Answer {
+            ids,
+            low_confidence: r["low_confidence"].as_bool(),
+        };
+        scores.add(q, &answer);
+    }
+    proxy.process.stop().await;
+    scores
+}
+
+/// The knobs tried by `--tune`, scored on the queries given (the tuning part).
+fn tune(index: &TantivyIndex, queries: &[Query]) {
+    let mut results = Vec::new();
+    for name in [1.5, 2.5, 4.0] {
+        for products in [1.0, 2.0, 3.0] {
+            for description in [0.7, 1.0] {
+                for params in [0.0, 0.2, 0.4, 0.7] {
+                    for coverage_mix in [0.0, 0.3, 0.5, 0.7, 0.9] {
+                        for tie_breaker in [0.1, 0.3] {
+                            let t = Tuning {
+                                boosts: [name, products, description, params],
+                                tie_breaker,
+                                coverage_mix,
+                                ..Tuning::default()
+                            };
+                            let s = score_index(index, queries, Some(t));
+                            let [r1, r5, _, mrr] = s.of("all answerable").unwrap();
+                            results.push((r5 + r1 + mrr, r1, r5, mrr, t));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    results.sort_by(|a, b| b.0.total_cmp(&a.0));
+    println!("| recall@1 | recall@5 | MRR | tuning |\n|---|---|---|---|");
+    for (_, r1, r5, mrr, t) in results.iter().take(15) {
+        println!("| {r1:.3} | {r5:.3} | {mrr:.3} | {t:?} |");
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let o = options();
+    let set = DevSet::load(&o.dir).unwrap();
+    let queries = set.part(&o.part);
+    println!(
+        "Dev set: {} tools from {} servers; {} queries in part `{}`.",
+        set.tool_count(),
+        set.servers.len(),
+        queries.len(),
+        o.part
+    );
+    let (index, _dir) = in_process(&set).await;
+    if o.tune {
+        tune(&index, &queries);
+        return;
+    }
+    let bm25 = PlainBm25::new(&set);
+    let mut baseline = Scores::default();
+    for q in &queries {
+        let answer = Answer {
+            ids: bm25.search(&q.query, SHOWN),
+            low_confidence: None,
+        };
+        baseline.add(q, &answer);
+    }
+    let mut systems = vec![
+        (
+            "plain BM25 (name + description, `\\w+`)".to_owned(),
+            baseline,
+        ),
+        (
+            "mcpproxy, in-process (the index)".to_owned(),
+            score_index(&index, &queries, None),
+        ),
+    ];
+    if o.endpoint {
+        systems.push((
+            format!(
+                "mcpproxy, `retrieve_tools` on `/mcp` ({})",
+                o.mcpproxy.file_name().unwrap_or_default().to_string_lossy()
+            ),
+            endpoint(&o, &set, &queries).await,
+        ));
+    }
+    print!("{}", table(&format!("part `{}`", o.part), &systems));
+}
