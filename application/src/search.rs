@@ -17,7 +17,7 @@ pub const MAX_DESCRIBE: usize = 5;
 /// query's concepts, see [`crate::ports::SearchHit::coverage`]) is flagged
 /// `low_confidence`: most likely no tool does what was asked. Calibrated on the no-answer
 /// queries of the dev set's tuning part (`scripts/search-quality`, BENCHMARKS.md).
-pub const LOW_CONFIDENCE_BELOW: f32 = 0.5;
+pub const LOW_CONFIDENCE_BELOW: f32 = 0.45;
 
 /// Whether a best match with this coverage (none: nothing matched) is too weak to trust.
 pub fn is_low_confidence(best: Option<f32>) -> bool {

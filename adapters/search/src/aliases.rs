@@ -18,8 +18,18 @@ fn is_generic(word: &str) -> bool {
 }
 
 /// Whether a word is one of the verbs or nouns of tool work (not a product).
-fn is_tool_word(word: &str) -> bool {
+pub(crate) fn is_tool_word(word: &str) -> bool {
     GROUPS.iter().any(|g| g.contains(&word))
+}
+
+/// The product names that earn a query the product bonus: those that are not also words of
+/// tool work (a server named `email` or `time` names no product).
+pub fn bonus_names(products: &str) -> String {
+    products
+        .split(' ')
+        .filter(|w| !w.is_empty() && !is_tool_word(w))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Every name of the products `words` name (a product's names joined by spaces).

@@ -53,7 +53,7 @@ pub fn schema() -> (Schema, Fields) {
         terms: b.add_text_field("terms", STORED),
         name: b.add_text_field("name", text.clone()),
         name_exact: b.add_text_field("name_exact", STRING),
-        products: b.add_text_field("products", text.clone()),
+        products: b.add_text_field("products", text.clone().set_stored()),
         description: b.add_text_field("description", text.clone()),
         params: b.add_text_field("params", text),
     };

@@ -14,7 +14,7 @@ use tantivy::schema::{Field, Value};
 use tantivy::tokenizer::TextAnalyzer;
 use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
 
-use crate::aliases::product_names;
+use crate::aliases::{bonus_names, product_names};
 use crate::analysis::{ANALYZER, analyzer, terms};
 use crate::document::{ALIAS_SEPARATOR, DocumentParts, Fields, ToolText, document, schema};
 use crate::query::QueryReader;
@@ -163,17 +163,18 @@ impl Inner {
 
     /// Fills the in-memory mirror from the stored documents (at open).
     fn rebuild_mirror(&self) -> Result<(), IndexError> {
+        let mut analyzer = self.analyzer.clone();
         let searcher = self.reader.searcher();
         let addresses = searcher.search(&AllQuery, &DocSetCollector).map_err(err)?;
         let mut mirror = Mirror::default();
         for address in addresses {
             let doc: TantivyDocument = searcher.doc(address).map_err(err)?;
-            let terms = Self::text(&doc, self.fields.terms);
-            mirror.insert(
-                &Self::text(&doc, self.fields.server),
-                Self::text(&doc, self.fields.id),
-                terms.split(' '),
-            );
+            let all = Self::text(&doc, self.fields.terms);
+            let server = Self::text(&doc, self.fields.server);
+            mirror.insert(&server, Self::text(&doc, self.fields.id), all.split(' '));
+            let products = Self::text(&doc, self.fields.products);
+            let products = terms(&mut analyzer, &bonus_names(&products));
+            mirror.set_products(&server, products.iter().map(String::as_str));
         }
         *write_lock(&self.mirror) = mirror;
         Ok(())
@@ -223,7 +224,8 @@ impl Inner {
                     terms: &all,
                 },
             ));
-            mirrored.push((format!("{server}:{}", tool.name), all));
+            let product_terms = terms(&mut analyzer, &bonus_names(&text.products));
+            mirrored.push((format!("{server}:{}", tool.name), all, product_terms));
         }
         self.write(|w| {
             w.delete_term(Term::from_field_text(self.fields.server, server.as_str()));
@@ -234,8 +236,9 @@ impl Inner {
         })?;
         let mut mirror = write_lock(&self.mirror);
         mirror.remove_server(server.as_str());
-        for (id, all) in mirrored {
+        for (id, all, products) in mirrored {
             mirror.insert(server.as_str(), id, all.split(' '));
+            mirror.set_products(server.as_str(), products.iter().map(String::as_str));
         }
         Ok(())
     }
@@ -249,12 +252,12 @@ impl Inner {
         let mut analyzer = self.analyzer.clone();
         let reader = read_lock(&self.queries).clone();
         let concepts = reader.read(&mut analyzer, raw);
-        let query = tuning.query(&self.fields, &concepts, raw);
+        let mirror = read_lock(&self.mirror);
+        let query = tuning.query(&self.fields, &concepts, raw, &mirror);
         let searcher = self.reader.searcher();
         let top = searcher
             .search(&query, &TopDocs::with_limit(limit.max(1)).order_by_score())
             .map_err(err)?;
-        let mirror = read_lock(&self.mirror);
         let mix = tuning.coverage_mix;
         let mut hits = Vec::with_capacity(top.len());
         for (score, address) in top {

@@ -1,10 +1,12 @@
 //! How a read query becomes a ranking: BM25 per field with our boosts, one disjunction per
 //! concept over its words, and the share of the query each tool covers.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use tantivy::Term;
-use tantivy::query::{BooleanQuery, BoostQuery, DisjunctionMaxQuery, Occur, Query, TermQuery};
+use tantivy::query::{
+    BooleanQuery, BoostQuery, ConstScoreQuery, DisjunctionMaxQuery, Occur, Query, TermQuery,
+};
 use tantivy::schema::IndexRecordOption;
 
 use crate::document::Fields;
@@ -24,25 +26,47 @@ pub struct Tuning {
     /// The final score is BM25 × (1 − mix + mix × coverage): tools that cover more of the
     /// query (weighted by rarity) move up.
     pub coverage_mix: f32,
+    /// A flat score for the tools of a product the query names ("… in Jira"), whatever
+    /// how common the product's name is among the tools.
+    pub product_bonus: f32,
 }
 
 impl Default for Tuning {
     fn default() -> Self {
         Self {
-            boosts: [2.5, 2.0, 1.0, 0.4],
+            boosts: [2.0, 1.0, 1.0, 0.5],
             tie_breaker: 0.2,
             exact_name: 10.0,
             exact_id: 20.0,
-            coverage_mix: 0.5,
+            coverage_mix: 0.9,
+            product_bonus: 4.0,
         }
     }
 }
 
 impl Tuning {
     /// The tantivy query for `concepts` (plus the exact name and id of the raw query).
-    pub fn query(&self, f: &Fields, concepts: &[Concept], raw: &str) -> Box<dyn Query> {
+    pub fn query(
+        &self,
+        f: &Fields,
+        concepts: &[Concept],
+        raw: &str,
+        mirror: &Mirror,
+    ) -> Box<dyn Query> {
         let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
         for concept in concepts {
+            if self.product_bonus > 0.0 {
+                for term in concept.own.iter().filter(|t| mirror.is_product(t)) {
+                    let q = TermQuery::new(
+                        Term::from_field_text(f.products, term),
+                        IndexRecordOption::Basic,
+                    );
+                    clauses.push((
+                        Occur::Should,
+                        Box::new(ConstScoreQuery::new(Box::new(q), self.product_bonus)),
+                    ));
+                }
+            }
             let mut variants: Vec<Box<dyn Query>> = Vec::new();
             for variant in &concept.variants {
                 let mut terms: Vec<(Occur, Box<dyn Query>)> = Vec::new();
@@ -97,6 +121,9 @@ impl Tuning {
     }
 }
 
+/// How much more a named product counts in the coverage than its rarity says.
+const PRODUCT_WEIGHT: f32 = 2.0;
+
 /// Every tool's terms, in memory, to say how much of a query a tool covers.
 #[derive(Debug, Default)]
 pub struct Mirror {
@@ -106,10 +133,26 @@ pub struct Mirror {
     /// `server:tool` → its terms (sorted, unique).
     docs: HashMap<String, Box<[u32]>>,
     by_server: HashMap<String, Vec<String>>,
+    /// The product names each server answers to (analyzed).
+    products: HashMap<String, HashSet<String>>,
 }
 
 impl Mirror {
+    /// Whether some server answers to `term` as a product name.
+    pub fn is_product(&self, term: &str) -> bool {
+        self.products.values().any(|p| p.contains(term))
+    }
+
+    pub fn set_products<'a>(&mut self, server: &str, terms: impl Iterator<Item = &'a str>) {
+        let set: HashSet<String> = terms.map(str::to_owned).collect();
+        self.products
+            .entry(server.to_owned())
+            .or_default()
+            .extend(set);
+    }
+
     pub fn remove_server(&mut self, server: &str) {
+        self.products.remove(server);
         for id in self.by_server.remove(server).unwrap_or_default() {
             if let Some(terms) = self.docs.remove(&id) {
                 for t in terms.iter() {
@@ -168,8 +211,12 @@ impl Mirror {
         let mut total = 0.0;
         let mut covered = 0.0;
         for concept in concepts {
-            let idf = concept.own.iter().map(|t| self.idf(t)).sum::<f32>()
+            let mut idf = concept.own.iter().map(|t| self.idf(t)).sum::<f32>()
                 / concept.own.len().max(1) as f32;
+            // A product the query names ("… from my Outlook") is what the user insists on.
+            if concept.own.iter().any(|t| self.is_product(t)) {
+                idf *= PRODUCT_WEIGHT;
+            }
             total += idf;
             let credit = concept
                 .variants

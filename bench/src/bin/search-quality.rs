@@ -3,7 +3,8 @@
 //! and how often `low_confidence` flags the no-answer queries — for plain BM25 (the
 //! baseline), our index in-process, and (`--endpoint`) `retrieve_tools` on `/mcp` of the real
 //! binary in front of the dumped servers replayed by `bench-upstream --replay`.
-//! `--tune` searches the ranking's knobs on the tuning part. Markdown on stdout.
+//! `--tune` searches the ranking's knobs on the tuning part; `--misses` lists the tuning
+//! part's misses (never the blind part's). Markdown on stdout.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a measuring tool: a panic is a bug report
 
 use std::path::PathBuf;
@@ -25,6 +26,8 @@ struct Options {
     endpoint: bool,
     mcpproxy: PathBuf,
     tune: bool,
+    misses: bool,
+    calibrate: bool,
 }
 
 fn options() -> Options {
@@ -34,6 +37,8 @@ fn options() -> Options {
         endpoint: false,
         mcpproxy: sibling("mcpproxy"),
         tune: false,
+        misses: false,
+        calibrate: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -43,6 +48,8 @@ fn options() -> Options {
             "--mcpproxy" => o.mcpproxy = args.next().expect("--mcpproxy PATH").into(),
             "--dir" => o.dir = args.next().expect("--dir DIR").into(),
             "--tune" => o.tune = true,
+            "--misses" => o.misses = true,
+            "--calibrate" => o.calibrate = true,
             other => panic!("unknown argument {other}; see the top of search-quality.rs"),
         }
     }
@@ -190,25 +197,82 @@ async fn endpoint(o: &Options, set: &DevSet, queries: &[Query]) -> Scores {
     scores
 }
 
+/// The tuning-part queries whose first right tool is not in the top 5, with what came first.
+fn misses(index: &TantivyIndex, queries: &[Query]) {
+    for q in queries {
+        let hits = index.search_tuned(&q.query, 10, None).unwrap();
+        let ids: Vec<String> = hits
+            .iter()
+            .map(|h| format!("{}:{}", h.server, h.tool))
+            .collect();
+        let rank = ids.iter().position(|id| q.relevant.contains(id));
+        let low = is_low_confidence(hits.first().map(|h| h.coverage));
+        let wrong = if q.relevant.is_empty() {
+            !low
+        } else {
+            rank.is_none_or(|r| r >= 5)
+        };
+        if wrong {
+            let top: Vec<String> = hits
+                .iter()
+                .take(3)
+                .map(|h| format!("{}:{} ({:.2})", h.server, h.tool, h.coverage))
+                .collect();
+            println!(
+                "{} [{}] {:?} rank {:?} → {}",
+                q.id,
+                q.kind,
+                q.query,
+                rank.map(|r| r + 1),
+                top.join(", ")
+            );
+        }
+    }
+}
+
+/// How `low_confidence` would flag the queries at several thresholds (`--calibrate`).
+fn calibrate(index: &TantivyIndex, queries: &[Query]) {
+    let best: Vec<(bool, f32)> = queries
+        .iter()
+        .map(|q| {
+            let hits = index.search_tuned(&q.query, 10, None).unwrap();
+            (
+                q.relevant.is_empty(),
+                hits.first().map_or(0.0, |h| h.coverage),
+            )
+        })
+        .collect();
+    println!("| threshold | no-answer flagged | answerable flagged |\n|---|---|---|");
+    for t in [0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7] {
+        let rate = |none: bool| {
+            let group: Vec<f32> = best.iter().filter(|b| b.0 == none).map(|b| b.1).collect();
+            group.iter().filter(|c| **c < t).count() as f64 / group.len().max(1) as f64
+        };
+        println!(
+            "| {t} | {:.0} % | {:.0} % |",
+            rate(true) * 100.0,
+            rate(false) * 100.0
+        );
+    }
+}
+
 /// The knobs tried by `--tune`, scored on the queries given (the tuning part).
 fn tune(index: &TantivyIndex, queries: &[Query]) {
     let mut results = Vec::new();
-    for name in [1.5, 2.5, 4.0] {
-        for products in [1.0, 2.0, 3.0] {
-            for description in [0.7, 1.0] {
-                for params in [0.0, 0.2, 0.4, 0.7] {
-                    for coverage_mix in [0.0, 0.3, 0.5, 0.7, 0.9] {
-                        for tie_breaker in [0.1, 0.3] {
-                            let t = Tuning {
-                                boosts: [name, products, description, params],
-                                tie_breaker,
-                                coverage_mix,
-                                ..Tuning::default()
-                            };
-                            let s = score_index(index, queries, Some(t));
-                            let [r1, r5, _, mrr] = s.of("all answerable").unwrap();
-                            results.push((r5 + r1 + mrr, r1, r5, mrr, t));
-                        }
+    for name in [2.0, 3.5] {
+        for products in [1.0, 2.5] {
+            for params in [0.2, 0.5] {
+                for coverage_mix in [0.3, 0.6, 0.9] {
+                    for product_bonus in [0.0, 2.0, 4.0] {
+                        let t = Tuning {
+                            boosts: [name, products, 1.0, params],
+                            coverage_mix,
+                            product_bonus,
+                            ..Tuning::default()
+                        };
+                        let s = score_index(index, queries, Some(t));
+                        let [r1, r5, _, mrr] = s.of("all answerable").unwrap();
+                        results.push((r5 + r1 + mrr, r1, r5, mrr, t));
                     }
                 }
             }
@@ -236,6 +300,19 @@ async fn main() {
     let (index, _dir) = in_process(&set).await;
     if o.tune {
         tune(&index, &queries);
+        return;
+    }
+    if o.calibrate {
+        assert!(o.part != "blind", "calibrated on the tuning part only");
+        calibrate(&index, &queries);
+        return;
+    }
+    if o.misses {
+        assert!(
+            o.part != "blind",
+            "the blind part is scored, never looked into"
+        );
+        misses(&index, &queries);
         return;
     }
     let bm25 = PlainBm25::new(&set);

@@ -1,0 +1,108 @@
+//! `retrieve_tools` finds the right tool the way an agent asks for it: through the real
+//! binary, with the real memory and everything servers (npm) and the recorded tool lists of
+//! GitHub, GitLab, Microsoft 365 and a mail server replayed (`bench-upstream --replay`, the
+//! dev set's `bench/quality/tools`), so that several servers compete for every query.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is how a test reports
+
+use serde_json::{Value, json};
+
+use mcpproxy_tests::mcp::Client;
+use mcpproxy_tests::upstream::{everything_js, memory_js};
+use mcpproxy_tests::{Home, Proxy, bench_upstream_bin};
+
+fn replayed(name: &str) -> Value {
+    let dump = concat!(env!("CARGO_MANIFEST_DIR"), "/../bench/quality/tools");
+    json!({"name": name, "command": bench_upstream_bin(),
+           "args": ["--replay", format!("{dump}/{name}.json")]})
+}
+
+async fn start() -> (Home, Proxy, Client) {
+    let home = Home::new();
+    let config = json!({
+        "mcpServers": [
+            {"name": "everything", "command": "node", "args": [everything_js(), "stdio"]},
+            {"name": "memory", "command": "node", "args": [memory_js()],
+             "env": {"MEMORY_FILE_PATH": home.path().join("memory.json")}},
+            replayed("github"), replayed("gitlab"), replayed("ms365"), replayed("email"),
+        ],
+        "search": {"aliases": {"email": ["fastmail"]}},
+    });
+    home.write_config(&config.to_string());
+    let proxy = Proxy::start(&home, &[]).await;
+    let client = Client::connect(&proxy.url("/mcp")).await;
+    // Every server's tools are indexed once its first tool can be found by its id.
+    for id in [
+        "everything:echo",
+        "memory:create_entities",
+        "github:create_issue",
+        "gitlab:create_issue",
+        "ms365:send-mail",
+        "email:send_email",
+    ] {
+        client.wait_for_tool(id, id).await;
+    }
+    (home, proxy, client)
+}
+
+async fn retrieve(client: &Client, query: &str) -> Value {
+    client
+        .call_json("retrieve_tools", json!({"query": query, "limit": 5}))
+        .await
+}
+
+fn names(found: &Value) -> Vec<String> {
+    found["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn product_named_paraphrased_and_unanswerable_queries() {
+    let (_home, mut proxy, client) = start().await;
+
+    // A product named in the query wins over the same capability elsewhere.
+    let found = retrieve(&client, "send an email from my Outlook").await;
+    assert_eq!(names(&found)[0], "ms365:send-mail", "{:?}", names(&found));
+    let found = retrieve(&client, "open a GitLab issue").await;
+    assert_eq!(
+        names(&found)[0],
+        "gitlab:create_issue",
+        "{:?}",
+        names(&found)
+    );
+    // The alias the user gave the mail server in search.aliases.
+    let found = retrieve(&client, "send a message with Fastmail").await;
+    assert_eq!(names(&found)[0], "email:send_email", "{:?}", names(&found));
+
+    // Paraphrases, none of the tool's own words.
+    let found = retrieve(&client, "copy a repository into my account").await;
+    assert!(
+        names(&found)[..3]
+            .iter()
+            .any(|n| n.ends_with(":fork_repository")),
+        "{:?}",
+        names(&found)
+    );
+    let found = retrieve(&client, "which files does this pull request touch").await;
+    assert!(
+        names(&found)[..3]
+            .iter()
+            .any(|n| n == "github:get_pull_request_files" || n.ends_with("_changed_files")),
+        "{:?}",
+        names(&found)
+    );
+    assert_eq!(found["low_confidence"], false, "{}", found["confidence"]);
+
+    // Nothing here books flights: the answer says so instead of guessing.
+    let found = retrieve(&client, "book a flight to Lisbon next Tuesday").await;
+    assert_eq!(found["low_confidence"], true, "{:?}", names(&found));
+    assert!(
+        found["confidence"].as_f64().unwrap() < 0.45,
+        "{:?}",
+        names(&found)
+    );
+    proxy.stop().await;
+}
