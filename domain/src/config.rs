@@ -264,10 +264,6 @@ pub struct SearchConfig {
     /// `[["runbook", "playbook"]]`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub synonyms: Vec<Vec<String>>,
-    /// A local static embedding model (a model2vec folder: `model.safetensors`,
-    /// `tokenizer.json`) for the semantic stage; empty: lexical search only. Read at start.
-    #[serde(skip_serializing_if = "String::is_empty")]
-    pub embedding_model: String,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
@@ -928,6 +924,27 @@ mod tests {
                 .any(|v| v == "PATH")
         );
         assert!(c.validate().is_empty(), "{:?}", c.validate());
+    }
+
+    #[test]
+    fn the_search_section_is_read_checked_and_written_only_when_set() {
+        let c = parse(json!({"search": {"aliases": {"mail": ["fastmail"]},
+            "synonyms": [["runbook", "playbook"]], "future_knob": 1}}));
+        assert_eq!(c.search.aliases_of("mail"), ["fastmail"]);
+        assert!(c.search.aliases_of("other").is_empty());
+        assert!(c.validate().is_empty(), "{:?}", c.validate());
+        let saved = serde_json::to_value(&c).unwrap();
+        assert_eq!(saved["search"]["future_knob"], 1, "unknown keys kept");
+        assert!(
+            serde_json::to_value(parse(json!({})))
+                .unwrap()
+                .get("search")
+                .is_none()
+        );
+
+        let bad = parse(json!({"search": {"aliases": {"mail": [" "]}, "synonyms": [["alone"]]}}));
+        let fields: Vec<String> = bad.validate().into_iter().map(|e| e.field).collect();
+        assert_eq!(fields, ["search.aliases.mail", "search.synonyms[0]"]);
     }
 
     #[test]
