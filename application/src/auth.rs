@@ -7,13 +7,15 @@
 use std::sync::Arc;
 
 use mcpproxy_domain::activity::{ActivityKind, ActivityStatus, Source};
-use mcpproxy_domain::{DomainEvent, ServerConfig, ServerName};
+use mcpproxy_domain::{Caller, DomainEvent, ServerConfig, ServerName};
 use serde::Serialize;
 
 use crate::activity::{ActivityDraft, ActivityLog};
+use crate::gates::{self, Action, Gate};
 use crate::ports::{
     ConfigStore, EventPublisher, LoginStarted, OAuthError, OAuthProvider, OAuthStatus, UpstreamPool,
 };
+use crate::settings::LiveSettings;
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum AuthRefusal {
@@ -23,6 +25,8 @@ pub enum AuthRefusal {
     Local(ServerName),
     #[error("server {0} is disabled; enable it first")]
     Disabled(ServerName),
+    #[error("{0}")]
+    Forbidden(Gate),
     #[error(transparent)]
     OAuth(#[from] OAuthError),
 }
@@ -43,6 +47,7 @@ pub struct AuthService {
     /// Servers logged out by someone: no login starts for them on its own.
     logged_out: std::sync::Mutex<std::collections::HashSet<ServerName>>,
     config: Arc<dyn ConfigStore>,
+    settings: LiveSettings,
     provider: Arc<dyn OAuthProvider>,
     upstream: Arc<dyn UpstreamPool>,
     events: Arc<dyn EventPublisher>,
@@ -65,6 +70,7 @@ impl AuthService {
     ) -> Self {
         Self {
             logged_out: std::sync::Mutex::default(),
+            settings: LiveSettings::new(config.clone()),
             config,
             provider,
             upstream,
@@ -109,9 +115,21 @@ impl AuthService {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// Whether the gates let `caller` log a server in or out.
+    fn gate(&self, caller: &Caller) -> Result<(), AuthRefusal> {
+        gates::check(&self.settings.current(), Action::Authenticate, caller)
+            .map_err(AuthRefusal::Forbidden)
+    }
+
     /// Starts a login to `name` (or joins the one under way).
-    pub async fn login(&self, name: &str, source: Source) -> Result<LoginStarted, AuthRefusal> {
-        self.login_with(name, None, source).await
+    pub async fn login(
+        &self,
+        name: &str,
+        caller: impl Into<Caller>,
+    ) -> Result<LoginStarted, AuthRefusal> {
+        let caller = caller.into();
+        self.gate(&caller)?;
+        self.login_with(name, None, caller.source()).await
     }
 
     /// The login the proxy starts itself when a server asks for authorization — unless
@@ -138,7 +156,7 @@ impl AuthService {
 
     /// Starts a login seeded with the server's `WWW-Authenticate` challenge: what it asked
     /// for when it refused the proxy.
-    pub async fn login_with(
+    async fn login_with(
         &self,
         name: &str,
         challenge: Option<String>,
@@ -184,7 +202,10 @@ impl AuthService {
     }
 
     /// Forgets the server's tokens and drops its connection; it waits for the next login.
-    pub async fn logout(&self, name: &str, source: Source) -> Result<(), AuthRefusal> {
+    pub async fn logout(&self, name: &str, caller: impl Into<Caller>) -> Result<(), AuthRefusal> {
+        let caller = caller.into();
+        let source = caller.source();
+        self.gate(&caller)?;
         let server = self.remote(name)?;
         self.logged_out().insert(server.name.clone());
         self.provider.logout(&server.name).await?;

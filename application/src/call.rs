@@ -1,28 +1,28 @@
 //! The call pipeline: every tool call from an agent (and from REST and the CLI) passes the same
 //! checks in the same order, and leaves the same record.
 //!
-//! tool id → intent vs annotations → server quarantine → tool approval → arguments against the
-//! tool's `inputSchema` → the upstream → truncation (the full answer kept for `read_cache`) →
-//! activity record. Each refusal says what was wrong and what to do.
+//! tool id → the admission rule (the caller's scope, the server's state, the tool's
+//! annotations against the variant used, its approval, the config's filter, the connection)
+//! → arguments against the tool's `inputSchema` → the upstream → truncation (the full answer
+//! kept for `read_cache`) → activity record. Each refusal says what was wrong and what to do,
+//! and carries the rule's reason code.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Instant;
 
-use mcpproxy_domain::activity::{ActivityKind, ActivityStatus, Source};
+use mcpproxy_domain::activity::{ActivityKind, ActivityStatus};
 use mcpproxy_domain::approval::ApprovalState;
 use mcpproxy_domain::call::check_reason;
+use mcpproxy_domain::policy::GrantOrigin;
 use mcpproxy_domain::records::{records, truncated_notice};
 use mcpproxy_domain::{
-    CallVariant, DataSensitivity, IntentCheck, IntentError, ServerName, Tool, ToolId,
+    CallVariant, Caller, DataSensitivity, IntentError, Purpose, Refusal, ServerName, Tool, ToolId,
 };
 use serde_json::{Map, Value, json};
 
 use crate::activity::{ActivityDraft, ActivityLog};
-use crate::catalog::ToolCatalog;
-use crate::ports::{
-    CacheRepository, CachedResponse, Clock, ConfigStore, Relay, UpstreamError, UpstreamPool,
-};
+use crate::catalog::{ToolCatalog, ToolEntry};
+use crate::ports::{CacheRepository, CachedResponse, Clock, Relay, UpstreamError, UpstreamPool};
 
 /// How long a truncated response stays readable through `read_cache`.
 pub const CACHE_TTL_MS: i64 = 2 * 60 * 60 * 1000;
@@ -39,7 +39,8 @@ pub struct CallRequest {
     pub variant: Option<CallVariant>,
     pub intent_reason: Option<String>,
     pub intent_sensitivity: Option<String>,
-    pub source: Option<Source>,
+    /// Who calls; an unlimited agent by default.
+    pub caller: Caller,
     pub session_id: Option<String>,
     pub request_id: Option<String>,
     pub client_name: Option<String>,
@@ -63,6 +64,19 @@ pub enum CallError {
     ArgumentsNotObject(&'static str),
     #[error("server {0:?} is not configured; retrieve_tools shows the tools you can call")]
     UnknownServer(String),
+    #[error(
+        "server {server} is not in scope for the {origin}; retrieve_tools shows the tools you can call"
+    )]
+    OutOfScope {
+        server: ServerName,
+        origin: GrantOrigin,
+    },
+    #[error("{id} needs {needed}, which the {origin} does not allow")]
+    NotPermitted {
+        id: ToolId,
+        origin: GrantOrigin,
+        needed: CallVariant,
+    },
     #[error("server {0} is disabled; a person must enable it before its tools can be called")]
     ServerDisabled(ServerName),
     #[error("server {} is quarantined for security review; its tools cannot be called", id.server())]
@@ -102,9 +116,27 @@ impl CallError {
             | Self::ToolDisabled(id)
             | Self::ToolQuarantined { id, .. }
             | Self::InvalidArguments { id, .. } => Some(id.server().as_str()),
-            Self::ServerDisabled(s) => Some(s.as_str()),
+            Self::ServerDisabled(s) | Self::OutOfScope { server: s, .. } => Some(s.as_str()),
+            Self::NotPermitted { id, .. } => Some(id.server().as_str()),
             _ => None,
         }
+    }
+
+    /// The admission rule's reason code, for a refusal of the rule.
+    pub fn code(&self) -> Option<&'static str> {
+        Some(match self {
+            Self::UnknownServer(_) => "UNKNOWN_SERVER",
+            Self::OutOfScope { .. } => "SERVER_NOT_IN_SCOPE",
+            Self::NotPermitted { .. } => "INSUFFICIENT_PERMISSION",
+            Self::ServerDisabled(_) => "SERVER_DISABLED",
+            Self::QuarantinedServer { .. } => "QUARANTINED_SERVER_BLOCKED",
+            Self::UnknownTool(_) => "UNKNOWN_TOOL",
+            Self::ToolDisabled(_) => "TOOL_DISABLED",
+            Self::ToolQuarantined { .. } => "TOOL_QUARANTINED",
+            Self::Intent(IntentError::DestructiveTool { .. }) => "INTENT_MISMATCH",
+            Self::Upstream(UpstreamError::Unavailable { .. }) => "SERVER_UNAVAILABLE",
+            _ => return None,
+        })
     }
 
     /// How the activity log files this refusal.
@@ -112,7 +144,9 @@ impl CallError {
         match self {
             Self::QuarantinedServer { .. }
             | Self::ToolQuarantined { .. }
-            | Self::ToolDisabled(_) => ActivityStatus::Blocked,
+            | Self::ToolDisabled(_)
+            | Self::OutOfScope { .. }
+            | Self::NotPermitted { .. } => ActivityStatus::Blocked,
             Self::Upstream(_) => ActivityStatus::Error,
             _ => ActivityStatus::Rejected,
         }
@@ -236,15 +270,44 @@ pub enum ReadCacheError {
     Storage(#[from] crate::ports::StorageError),
 }
 
+/// Checks the arguments against the tool's compiled `inputSchema`.
+fn check_arguments(
+    id: &ToolId,
+    entry: &ToolEntry,
+    args: Option<&Map<String, Value>>,
+) -> Result<(), CallError> {
+    let Some(validator) = entry.validator() else {
+        return Ok(());
+    };
+    let instance = Value::Object(args.cloned().unwrap_or_default());
+    let problems: Vec<String> = validator
+        .iter_errors(&instance)
+        .map(|e| {
+            let at = e.instance_path().to_string();
+            if at.is_empty() {
+                e.to_string()
+            } else {
+                format!("at {at}: {e}")
+            }
+        })
+        .collect();
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(CallError::InvalidArguments {
+            id: id.clone(),
+            problems,
+            schema: Box::new(entry.tool.input_schema.as_ref().clone()),
+        })
+    }
+}
+
 pub struct CallService {
-    config: Arc<dyn ConfigStore>,
     catalog: Arc<ToolCatalog>,
     upstream: Arc<dyn UpstreamPool>,
     cache: Arc<dyn CacheRepository>,
     activity: Arc<ActivityLog>,
     clock: Arc<dyn Clock>,
-    /// Compiled input schemas, by tool fingerprint.
-    validators: Mutex<HashMap<String, Arc<jsonschema::Validator>>>,
 }
 
 impl std::fmt::Debug for CallService {
@@ -255,7 +318,6 @@ impl std::fmt::Debug for CallService {
 
 impl CallService {
     pub fn new(
-        config: Arc<dyn ConfigStore>,
         catalog: Arc<ToolCatalog>,
         upstream: Arc<dyn UpstreamPool>,
         cache: Arc<dyn CacheRepository>,
@@ -263,13 +325,11 @@ impl CallService {
         clock: Arc<dyn Clock>,
     ) -> Self {
         Self {
-            config,
             catalog,
             upstream,
             cache,
             activity,
             clock,
-            validators: Mutex::new(HashMap::new()),
         }
     }
 
@@ -280,7 +340,7 @@ impl CallService {
         let outcome = self.run(&request, &mut warning).await;
         let mut draft = ActivityDraft::new(
             ActivityKind::ToolCall,
-            request.source.unwrap_or(Source::Mcp),
+            request.caller.source(),
             match &outcome {
                 Ok(v) if v.get("isError") == Some(&Value::Bool(true)) => ActivityStatus::Error,
                 Ok(_) => ActivityStatus::Success,
@@ -340,108 +400,82 @@ impl CallService {
         if let Some(s) = &request.intent_sensitivity {
             DataSensitivity::parse(s)?;
         }
-        let config = self.config.current();
-        let server = config
-            .server(id.server())
-            .ok_or_else(|| CallError::UnknownServer(id.server().to_string()))?;
-        if !server.enabled {
-            return Err(CallError::ServerDisabled(id.server().clone()));
+        let view = self.catalog.view();
+        let connection = self.upstream.connection(id.server());
+        let (entry, verdict) = view.admit(
+            &request.caller,
+            Purpose::Call(request.variant),
+            &id,
+            connection,
+        );
+        let (admitted, entry) = match (verdict, entry) {
+            (Ok(admitted), Some(entry)) => (admitted, entry),
+            // The rule admits a tool only with its facts; kept for completeness.
+            (Ok(_), None) => return Err(CallError::UnknownTool(id)),
+            (Err(refusal), entry) => return Err(self.refused(refusal, id, entry, request)),
+        };
+        if let Some(w) = admitted.warning {
+            *warning = Some(w.message(&request.tool));
         }
-        let found = self.catalog.lookup(&id).await;
-        if let (Some(variant), Some(f)) = (request.variant, &found) {
-            match variant.check(
-                &id.to_string(),
-                &f.tool.annotations,
-                config.strict_server_validation(),
-            )? {
-                IntentCheck::Allowed => {}
-                IntentCheck::Warning(w) => *warning = Some(w),
-            }
-        }
-        if server.is_quarantined() {
-            return Err(CallError::QuarantinedServer {
-                id,
-                tool: found.map(|f| Box::new(f.tool)),
-                arguments: request.arguments.clone().map(Box::new),
-            });
-        }
-        let found = found.ok_or_else(|| CallError::UnknownTool(id.clone()))?;
-        if !server.allows_tool(id.tool()) {
-            return Err(CallError::ToolDisabled(id));
-        }
-        if !found.is_approved() {
-            let approval = found.approval.as_ref();
-            return Err(CallError::ToolQuarantined {
-                state: approval.map_or(ApprovalState::Pending, |a| a.state),
-                description: found.tool.description.clone(),
-                approved_description: approval.and_then(|a| a.approved_description.clone()),
-                id,
-            });
-        }
-        self.check_arguments(&id, &found.tool, request.arguments.as_ref())?;
+        check_arguments(&id, entry, request.arguments.as_ref())?;
+        let settings = view.settings();
         let result = self
             .upstream
             .call_tool(
                 id.server(),
                 id.tool(),
                 request.arguments.clone(),
-                config.call_tool_timeout.to_std(),
+                settings.call_tool_timeout,
                 request.relay.clone(),
             )
             .await?;
-        let limit = usize::try_from(config.tool_response_limit).unwrap_or(0);
-        Ok(self.truncate(result, limit).await)
+        Ok(self.truncate(result, settings.tool_response_limit).await)
     }
 
-    fn check_arguments(
+    /// The rule's refusal as the error the caller reads.
+    fn refused(
         &self,
-        id: &ToolId,
-        tool: &Tool,
-        args: Option<&Map<String, Value>>,
-    ) -> Result<(), CallError> {
-        let key = tool.fingerprint().to_string();
-        let validator = {
-            let mut cache = self
-                .validators
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            match cache.get(&key) {
-                Some(v) => v.clone(),
-                None => match jsonschema::validator_for(&tool.input_schema) {
-                    Ok(v) => {
-                        let v = Arc::new(v);
-                        cache.insert(key, v.clone());
-                        v
-                    }
-                    Err(e) => {
-                        // A schema we cannot compile is the server's problem; it still gets
-                        // the call and judges the arguments itself.
-                        tracing::warn!(tool = %id, error = %e, "cannot compile the input schema; not checking arguments");
-                        return Ok(());
-                    }
-                },
+        refusal: Refusal,
+        id: ToolId,
+        entry: Option<&Arc<ToolEntry>>,
+        request: &CallRequest,
+    ) -> CallError {
+        match refusal {
+            Refusal::OutOfScope { origin } => CallError::OutOfScope {
+                server: id.server().clone(),
+                origin,
+            },
+            Refusal::TierTooLow { origin, needed, .. } => {
+                CallError::NotPermitted { id, origin, needed }
             }
-        };
-        let instance = Value::Object(args.cloned().unwrap_or_default());
-        let problems: Vec<String> = validator
-            .iter_errors(&instance)
-            .map(|e| {
-                let at = e.instance_path().to_string();
-                if at.is_empty() {
-                    e.to_string()
-                } else {
-                    format!("at {at}: {e}")
-                }
-            })
-            .collect();
-        if problems.is_empty() {
-            Ok(())
-        } else {
-            Err(CallError::InvalidArguments {
-                id: id.clone(),
-                problems,
-                schema: Box::new(tool.input_schema.as_ref().clone()),
-            })
+            Refusal::UnknownServer => CallError::UnknownServer(id.server().to_string()),
+            Refusal::ServerDisabled => CallError::ServerDisabled(id.server().clone()),
+            Refusal::ServerQuarantined => CallError::QuarantinedServer {
+                tool: entry.map(|e| Box::new((*e.tool).clone())),
+                arguments: request.arguments.clone().map(Box::new),
+                id,
+            },
+            Refusal::UnknownTool => CallError::UnknownTool(id),
+            Refusal::WrongVariant { used, .. } => CallError::Intent(IntentError::DestructiveTool {
+                tool: id.to_string(),
+                used,
+            }),
+            Refusal::ToolDisabled => CallError::ToolDisabled(id),
+            Refusal::NotApproved(state) => CallError::ToolQuarantined {
+                state,
+                description: entry
+                    .map(|e| e.tool.description.clone())
+                    .unwrap_or_default(),
+                approved_description: entry
+                    .and_then(|e| e.approval.as_ref())
+                    .and_then(|a| a.approved_description.clone()),
+                id,
+            },
+            Refusal::Unavailable(state) => CallError::Upstream(UpstreamError::Unavailable {
+                last_error: self.upstream.status(id.server()).and_then(|s| s.last_error),
+                server: id.server().clone(),
+                state,
+            }),
         }
     }
 

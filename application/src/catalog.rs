@@ -3,27 +3,36 @@
 //!
 //! Every tool list the upstream adapter discovers passes through here: each tool's fingerprint
 //! is checked against its approval (the rug-pull guard), changes are stored and announced, and
-//! the server's searchable tools are re-indexed. A tool is searchable and callable only when
-//! its server is enabled and not quarantined, the config does not hide it, and its current
-//! fingerprint is the approved one.
+//! the server's searchable tools are re-indexed. Readers never wait for any of it: they get
+//! the [`CatalogView`] in force, a snapshot swapped in whole after each change, and ask the
+//! domain's admission rule of it ([`CatalogView::admit`]).
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use arc_swap::ArcSwap;
 use mcpproxy_domain::activity::{ActivityKind, ActivityStatus, Source};
 use mcpproxy_domain::approval::{ApprovalDecision, ApprovalState, Trust};
 use mcpproxy_domain::fingerprint::indexed_signature;
-use mcpproxy_domain::{
-    Config, DomainEvent, ServerConfig, ServerName, Tool, ToolApproval, ToolId, TrustMode,
-};
-use serde::Serialize;
-use tokio::sync::{Mutex, RwLock};
+use mcpproxy_domain::{Caller, DomainEvent, Purpose, ServerName, Tool, ToolApproval, ToolId};
+use tokio::sync::Mutex;
 
 use crate::activity::{ActivityDraft, ActivityLog};
+use crate::gates::{self, Action, Gate};
 use crate::ports::{
     ApprovalRepository, ConfigStore, EventPublisher, IndexError, ServerRepository, StorageError,
     ToolIndex,
 };
+use crate::settings::LiveSettings;
+
+#[path = "catalog_listing.rs"]
+mod listing;
+#[path = "catalog_view.rs"]
+mod view;
+pub use listing::{ToolListing, ToolReview, ToolRow, ToolStats};
+pub(crate) use view::ServerTools;
+use view::admit_entry;
+pub use view::{BadCursor, CatalogView, Listing, ToolEntry, ToolsPage};
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum CatalogError {
@@ -37,100 +46,29 @@ pub enum CatalogError {
         "server {server} has no tool named {tool:?}; retrieve_tools or `mcpproxy tools list -s {server}` shows its tools"
     )]
     UnknownTool { server: String, tool: String },
+    #[error("{0}")]
+    Forbidden(Gate),
 }
 
-/// What the catalog holds for one server.
-#[derive(Debug, Clone, Default)]
-struct Entry {
-    tools: Vec<Tool>,
-    approvals: HashMap<String, ToolApproval>,
-}
-
-/// A tool with what decides whether it may be used.
-#[derive(Debug, Clone, PartialEq)]
-pub struct CatalogTool {
-    pub id: ToolId,
-    pub tool: Tool,
-    pub approval: Option<ToolApproval>,
-    pub server: ServerConfig,
-}
-
-impl CatalogTool {
-    pub fn is_approved(&self) -> bool {
-        self.approval
-            .as_ref()
-            .is_some_and(ToolApproval::is_approved)
-    }
-}
-
-/// A tool as a reviewer sees it: its state and, for a changed tool, what was approved.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct ToolReview {
-    pub name: String,
-    pub state: ApprovalState,
-    pub description: String,
-    #[serde(rename = "inputSchema")]
-    #[cfg_attr(feature = "openapi", schema(value_type = Value))]
-    pub input_schema: Arc<serde_json::Value>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub approved_description: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<Value>))]
-    pub approved_input_schema: Option<Arc<serde_json::Value>>,
-    pub fingerprint: String,
-}
-
-/// One tool in the list of every tool the proxy knows.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct ToolRow {
-    /// `server:tool`.
-    pub id: String,
-    pub server: String,
-    pub name: String,
-    pub description: String,
-    #[serde(rename = "inputSchema")]
-    #[cfg_attr(feature = "openapi", schema(value_type = Value))]
-    pub input_schema: Arc<serde_json::Value>,
-    #[serde(skip_serializing_if = "mcpproxy_domain::ToolAnnotations::is_empty")]
-    pub annotations: mcpproxy_domain::ToolAnnotations,
-    pub approval: ApprovalState,
-    /// An agent may call it now: server enabled and trusted, tool allowed and approved.
-    pub enabled: bool,
-    pub call_with: &'static str,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct ToolStats {
-    pub total: usize,
-    pub enabled: usize,
-    pub disabled: usize,
-    pub pending_approval: usize,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct ToolListing {
-    pub tools: Vec<ToolRow>,
-    pub stats: ToolStats,
+/// What the writers keep besides the view.
+#[derive(Debug, Default)]
+struct Book {
+    /// The signature of what the index holds per server, to skip needless re-indexing.
+    indexed: HashMap<ServerName, String>,
+    /// Which servers were quarantined at the last look, to notice a quarantine lifted.
+    quarantined: HashMap<ServerName, bool>,
 }
 
 pub struct ToolCatalog {
-    config: Arc<dyn ConfigStore>,
+    settings: LiveSettings,
     repo: Arc<dyn ServerRepository>,
     approvals: Arc<dyn ApprovalRepository>,
     index: Arc<dyn ToolIndex>,
     events: Arc<dyn EventPublisher>,
     activity: Arc<ActivityLog>,
-    entries: RwLock<HashMap<ServerName, Entry>>,
-    /// The signature of what the index holds per server, to skip needless re-indexing.
-    indexed: Mutex<HashMap<ServerName, String>>,
-    /// Which servers were quarantined at the last look, to notice a quarantine lifted.
-    quarantined: Mutex<HashMap<ServerName, bool>>,
+    view: ArcSwap<CatalogView>,
     /// One change at a time: discoveries, approvals and config changes never interleave.
-    write: Mutex<()>,
+    write: Mutex<Book>,
 }
 
 impl std::fmt::Debug for ToolCatalog {
@@ -139,31 +77,19 @@ impl std::fmt::Debug for ToolCatalog {
     }
 }
 
-/// The tools of `server` that may be searched: the server is enabled and trusted, and the tool
-/// is approved as it is now. (Tools the config hides stay in; search filters them.)
-fn searchable(server: &ServerConfig, entry: &Entry) -> Vec<Tool> {
-    if !server.enabled || server.is_quarantined() {
-        return Vec::new();
+/// Whether the index should hold the entry: a caller without limits could find it, or only
+/// its server's tool filter hides it (search shows those on request, marked).
+fn indexable(view: &CatalogView, server: &mcpproxy_domain::ServerSettings, e: &ToolEntry) -> bool {
+    match admit_entry(
+        view.settings(),
+        &Caller::agent(),
+        Purpose::Discover,
+        server,
+        e,
+    ) {
+        Ok(_) => true,
+        Err(refusal) => refusal.is_tool_filter(),
     }
-    entry
-        .tools
-        .iter()
-        .filter(|t| {
-            entry
-                .approvals
-                .get(&t.name)
-                .is_some_and(|a| a.is_approved() && a.current_fingerprint == t.fingerprint())
-        })
-        .cloned()
-        .collect()
-}
-
-fn signature(tools: &[Tool], aliases: &[String]) -> String {
-    let fps: Vec<(String, mcpproxy_domain::Fingerprint)> = tools
-        .iter()
-        .map(|t| (t.name.clone(), t.fingerprint()))
-        .collect();
-    indexed_signature(fps.iter().map(|(n, f)| (n.as_str(), f)), aliases)
 }
 
 impl ToolCatalog {
@@ -175,90 +101,148 @@ impl ToolCatalog {
         events: Arc<dyn EventPublisher>,
         activity: Arc<ActivityLog>,
     ) -> Self {
+        let settings = LiveSettings::new(config);
+        let view = ArcSwap::from_pointee(CatalogView::empty(settings.current()));
         Self {
-            config,
+            settings,
             repo,
             approvals,
             index,
             events,
             activity,
-            entries: RwLock::new(HashMap::new()),
-            indexed: Mutex::new(HashMap::new()),
-            quarantined: Mutex::new(HashMap::new()),
-            write: Mutex::new(()),
+            view,
+            write: Mutex::new(Book::default()),
+        }
+    }
+
+    /// The catalog as it is now, under the settings in force. Two atomic loads when nothing
+    /// changed; after a config change the first reader derives the view again.
+    pub fn view(&self) -> Arc<CatalogView> {
+        let settings = self.settings.current();
+        loop {
+            let current = self.view.load_full();
+            if Arc::ptr_eq(current.settings(), &settings) {
+                return current;
+            }
+            let fresh = Arc::new(CatalogView::derive(
+                settings.clone(),
+                current.servers.clone(),
+            ));
+            let prev = self.view.compare_and_swap(&current, fresh.clone());
+            if Arc::ptr_eq(&prev, &current) {
+                return fresh;
+            }
+        }
+    }
+
+    /// Swaps in a view whose servers are `change`d (under the write lock, so only readers
+    /// race with it, and they change nothing but the settings).
+    fn publish(
+        &self,
+        change: impl Fn(&mut HashMap<ServerName, Arc<ServerTools>>),
+    ) -> Arc<CatalogView> {
+        let settings = self.settings.current();
+        loop {
+            let current = self.view.load_full();
+            let mut servers = current.servers.clone();
+            change(&mut servers);
+            let fresh = Arc::new(CatalogView::derive(settings.clone(), servers));
+            let prev = self.view.compare_and_swap(&current, fresh.clone());
+            if Arc::ptr_eq(&prev, &current) {
+                return fresh;
+            }
         }
     }
 
     /// Loads the last known tools and approvals of every configured server, and makes the
     /// index hold exactly what it should (a missing or rebuilt index is filled again).
     pub async fn load(&self) -> Result<(), CatalogError> {
-        let _guard = self.write.lock().await;
-        let config = self.config.current();
-        let mut entries = HashMap::new();
-        for server in &config.servers {
-            let tools = self.repo.tools(&server.name).await?;
-            let approvals = self
+        let mut book = self.write.lock().await;
+        let settings = self.settings.current();
+        let mut servers = HashMap::new();
+        for server in settings.servers() {
+            let approvals: HashMap<String, Arc<ToolApproval>> = self
                 .approvals
                 .for_server(&server.name)
                 .await?
                 .into_iter()
-                .map(|a| (a.tool.clone(), a))
+                .map(|a| (a.tool.clone(), Arc::new(a)))
                 .collect();
-            entries.insert(server.name.clone(), Entry { tools, approvals });
+            let tools = self
+                .repo
+                .tools(&server.name)
+                .await?
+                .into_iter()
+                .filter_map(|t| {
+                    let id = ToolId::new(server.name.clone(), t.name.clone()).ok()?;
+                    let approval = approvals.get(&t.name).cloned();
+                    Some(Arc::new(ToolEntry::new(id, Arc::new(t), approval)))
+                })
+                .collect();
+            servers.insert(
+                server.name.clone(),
+                Arc::new(ServerTools::new(tools, approvals)),
+            );
         }
-        *self.entries.write().await = entries;
-        *self.quarantined.lock().await = config
-            .servers
+        let view = self.publish(|all| all.clone_from(&servers));
+        book.quarantined = settings
+            .servers()
             .iter()
-            .map(|s| (s.name.clone(), s.is_quarantined()))
+            .map(|s| (s.name.clone(), s.quarantined))
             .collect();
-        self.index.configure(&config.search);
-        *self.indexed.lock().await = self.index.signatures().await?;
-        self.sync_index(&config).await
+        self.index.configure(&settings.search);
+        book.indexed = self.index.signatures().await?;
+        self.sync_index(&mut book, &view).await
     }
 
     /// Re-indexes every server whose searchable tools differ from what is indexed, and drops
     /// servers that should have nothing indexed.
-    async fn sync_index(&self, config: &Config) -> Result<(), CatalogError> {
-        let wanted: HashMap<ServerName, Vec<Tool>> = {
-            let entries = self.entries.read().await;
-            config
-                .servers
-                .iter()
-                .map(|s| {
-                    let tools = entries
-                        .get(&s.name)
-                        .map(|e| searchable(s, e))
-                        .unwrap_or_default();
-                    (s.name.clone(), tools)
-                })
-                .collect()
-        };
-        let mut indexed = self.indexed.lock().await;
-        let stale: Vec<ServerName> = indexed
+    async fn sync_index(&self, book: &mut Book, view: &CatalogView) -> Result<(), CatalogError> {
+        let wanted: HashMap<&ServerName, Vec<&Arc<ToolEntry>>> = view
+            .settings()
+            .servers()
+            .iter()
+            .map(|s| {
+                let tools = view
+                    .server_tools(&s.name)
+                    .map(|t| t.tools.iter().filter(|e| indexable(view, s, e)).collect())
+                    .unwrap_or_default();
+                (&s.name, tools)
+            })
+            .collect();
+        let stale: Vec<ServerName> = book
+            .indexed
             .keys()
-            .filter(|n| wanted.get(*n).is_none_or(Vec::is_empty))
+            .filter(|n| wanted.get(n).is_none_or(Vec::is_empty))
             .cloned()
             .collect();
         for name in stale {
             self.index.remove_server(&name).await?;
-            indexed.remove(&name);
+            book.indexed.remove(&name);
             self.events.publish(DomainEvent::ToolsIndexed {
                 server: name,
                 tools: 0,
             });
         }
-        for (name, tools) in wanted {
-            if tools.is_empty() {
+        for (name, entries) in wanted {
+            if entries.is_empty() {
                 continue;
             }
-            let aliases = config.search.aliases_of(name.as_str());
-            let sig = signature(&tools, aliases);
-            if indexed.get(&name) != Some(&sig) {
-                self.index.replace_server(&name, &tools, aliases).await?;
-                indexed.insert(name.clone(), sig);
+            // A server's search aliases are part of what is indexed: changing them
+            // re-indexes that server only.
+            let aliases = view.settings().search.aliases_of(name.as_str());
+            let sig = indexed_signature(
+                entries
+                    .iter()
+                    .map(|e| (e.tool.name.as_str(), &e.fingerprint)),
+                aliases,
+            );
+            if book.indexed.get(name) != Some(&sig) {
+                let tools: Vec<Tool> = entries.iter().map(|e| (*e.tool).clone()).collect();
+                self.index.replace_server(name, &tools, aliases).await?;
+                book.indexed.insert(name.clone(), sig);
                 self.events.publish(DomainEvent::ToolsIndexed {
-                    server: name,
+                    server: name.clone(),
                     tools: tools.len(),
                 });
             }
@@ -272,43 +256,58 @@ impl ToolCatalog {
         server: &ServerName,
         tools: Vec<Tool>,
     ) -> Result<(), CatalogError> {
-        let _guard = self.write.lock().await;
-        let config = self.config.current();
-        let Some(server_config) = config.server(server) else {
+        let mut book = self.write.lock().await;
+        let view = self.view();
+        let Some(settings) = view.server(server.as_str()).cloned() else {
             // Removed while its tools were being listed; nothing to keep.
             return Ok(());
         };
-        self.quarantined
-            .lock()
-            .await
+        book.quarantined
             .entry(server.clone())
-            .or_insert(server_config.is_quarantined());
-        let mut entry = self
-            .entries
-            .read()
-            .await
-            .get(server)
-            .cloned()
-            .unwrap_or_default();
-        let trust = Trust {
-            auto_approve: !config.quarantine_enabled()
-                || server_config.effective_trust_mode() == TrustMode::Auto,
-            baseline: !server_config.is_quarantined() && entry.approvals.is_empty(),
-        };
-        for tool in &tools {
-            let (record, decision) =
-                ToolApproval::evaluate(server, entry.approvals.get(&tool.name), tool, trust);
-            if decision == ApprovalDecision::Unchanged {
-                continue;
-            }
-            self.approvals.save(&record).await?;
-            self.announce(&record, decision).await;
-            entry.approvals.insert(tool.name.clone(), record);
-        }
+            .or_insert(settings.quarantined);
         self.repo.save_tools(server, &tools).await?;
-        entry.tools = tools;
-        self.entries.write().await.insert(server.clone(), entry);
-        self.sync_index(&config).await
+        let previous = view.server_tools(server).cloned().unwrap_or_default();
+        let mut approvals = previous.approvals.clone();
+        let trust = Trust {
+            auto_approve: settings.auto_approve,
+            baseline: !settings.quarantined && approvals.is_empty(),
+        };
+        let mut entries = Vec::with_capacity(tools.len());
+        for tool in tools {
+            // The same tool as before keeps its entry's compiled parts and its shared schema.
+            let same = previous
+                .get(&tool.name)
+                .filter(|p| *p.tool == tool)
+                .cloned();
+            let kept = same
+                .as_ref()
+                .map_or_else(|| Arc::new(tool), |p| p.tool.clone());
+            let (record, decision) = ToolApproval::evaluate(
+                server,
+                approvals.get(&kept.name).map(|a| &**a),
+                &kept,
+                trust,
+            );
+            if decision != ApprovalDecision::Unchanged {
+                self.approvals.save(&record).await?;
+                self.announce(&record, decision).await;
+            }
+            let record = Arc::new(record);
+            approvals.insert(kept.name.clone(), record.clone());
+            let entry = match same {
+                Some(p) => p.with_approval(Some(record)),
+                None => match ToolId::new(server.clone(), kept.name.clone()) {
+                    Ok(id) => ToolEntry::new(id, kept, Some(record)),
+                    Err(_) => continue,
+                },
+            };
+            entries.push(Arc::new(entry));
+        }
+        let fresh = Arc::new(ServerTools::new(entries, approvals));
+        let view = self.publish(|all| {
+            all.insert(server.clone(), fresh.clone());
+        });
+        self.sync_index(&mut book, &view).await
     }
 
     async fn announce(&self, record: &ToolApproval, decision: ApprovalDecision) {
@@ -339,73 +338,74 @@ impl ToolCatalog {
         self.activity.record_or_log(draft).await;
     }
 
+    /// Puts changed approval records of one server in force.
+    fn put_records(&self, server: &ServerName, records: Vec<ToolApproval>) -> Arc<CatalogView> {
+        let view = self.view();
+        let Some(current) = view.server_tools(server).cloned() else {
+            return view;
+        };
+        let mut approvals = current.approvals.clone();
+        for record in records {
+            approvals.insert(record.tool.clone(), Arc::new(record));
+        }
+        let tools = current
+            .tools
+            .iter()
+            .map(|e| Arc::new(e.with_approval(approvals.get(&e.tool.name).cloned())))
+            .collect();
+        let fresh = Arc::new(ServerTools::new(tools, approvals));
+        self.publish(|all| {
+            all.insert(server.clone(), fresh.clone());
+        })
+    }
+
     /// The config changed: re-index what changed (quarantine, enable, removal), forget
     /// removed servers, and trust the pending tools of servers whose quarantine was lifted.
     pub async fn config_changed(&self) -> Result<(), CatalogError> {
-        let _guard = self.write.lock().await;
-        let config = self.config.current();
-        {
-            let mut entries = self.entries.write().await;
-            entries.retain(|name, _| config.server(name).is_some());
-        }
-        let unquarantined: Vec<ServerName> = {
-            let mut seen = self.quarantined.lock().await;
-            let lifted = config
-                .servers
-                .iter()
-                .filter(|s| seen.get(&s.name).copied().unwrap_or(false) && !s.is_quarantined())
-                .map(|s| s.name.clone())
-                .collect();
-            *seen = config
-                .servers
-                .iter()
-                .map(|s| (s.name.clone(), s.is_quarantined()))
-                .collect();
-            lifted
-        };
-        for name in &unquarantined {
+        let mut book = self.write.lock().await;
+        let settings = self.settings.current();
+        let view = self.publish(|all| all.retain(|name, _| settings.server(name).is_some()));
+        let lifted: Vec<ServerName> = settings
+            .servers()
+            .iter()
+            .filter(|s| book.quarantined.get(&s.name).copied().unwrap_or(false) && !s.quarantined)
+            .map(|s| s.name.clone())
+            .collect();
+        book.quarantined = settings
+            .servers()
+            .iter()
+            .map(|s| (s.name.clone(), s.quarantined))
+            .collect();
+        let mut view = view;
+        for name in &lifted {
             // Approving a server trusts its current tools; a tool that changed after an
             // earlier approval (a rug pull) still needs its own approval.
-            let pending: Vec<ToolApproval> = self
-                .entries
-                .read()
-                .await
-                .get(name)
-                .map(|e| {
-                    e.approvals
+            let pending: Vec<ToolApproval> = view
+                .server_tools(name)
+                .map(|t| {
+                    t.approvals
                         .values()
                         .filter(|a| a.state == ApprovalState::Pending)
-                        .cloned()
+                        .map(|a| (**a).clone())
                         .collect()
                 })
                 .unwrap_or_default();
+            let mut approved = Vec::with_capacity(pending.len());
             for mut record in pending {
                 record.approve();
-                self.store_approval(record, ApprovalDecision::AutoApproved)
-                    .await?;
+                self.approvals.save(&record).await?;
+                self.announce(&record, ApprovalDecision::AutoApproved).await;
+                approved.push(record);
             }
+            view = self.put_records(name, approved);
         }
-        self.index.configure(&config.search);
-        self.sync_index(&config).await
+        self.index.configure(&settings.search);
+        self.sync_index(&mut book, &view).await
     }
 
-    async fn store_approval(
-        &self,
-        record: ToolApproval,
-        decision: ApprovalDecision,
-    ) -> Result<(), CatalogError> {
-        self.approvals.save(&record).await?;
-        self.announce(&record, decision).await;
-        if let Some(entry) = self.entries.write().await.get_mut(&record.server) {
-            entry.approvals.insert(record.tool.clone(), record);
-        }
-        Ok(())
-    }
-
-    fn parse_server(config: &Config, name: &str) -> Result<ServerName, CatalogError> {
-        ServerName::parse(name)
-            .ok()
-            .filter(|n| config.server(n).is_some())
+    pub(crate) fn parse_server(view: &CatalogView, name: &str) -> Result<ServerName, CatalogError> {
+        view.server(name)
+            .map(|s| s.name.clone())
             .ok_or_else(|| CatalogError::UnknownServer(name.to_owned()))
     }
 
@@ -415,9 +415,9 @@ impl ToolCatalog {
         &self,
         server: &str,
         tools: Option<&[String]>,
-        source: Source,
+        caller: impl Into<Caller>,
     ) -> Result<Vec<String>, CatalogError> {
-        self.set_approval(server, tools, source, true).await
+        self.set_approval(server, tools, &caller.into(), true).await
     }
 
     /// Withdraws approval: the tools are refused and hidden until approved again.
@@ -425,58 +425,46 @@ impl ToolCatalog {
         &self,
         server: &str,
         tools: Option<&[String]>,
-        source: Source,
+        caller: impl Into<Caller>,
     ) -> Result<Vec<String>, CatalogError> {
-        self.set_approval(server, tools, source, false).await
+        self.set_approval(server, tools, &caller.into(), false)
+            .await
     }
 
     async fn set_approval(
         &self,
         server: &str,
         tools: Option<&[String]>,
-        source: Source,
+        caller: &Caller,
         approve: bool,
     ) -> Result<Vec<String>, CatalogError> {
-        let _guard = self.write.lock().await;
-        let config = self.config.current();
-        let name = Self::parse_server(&config, server)?;
-        let entry = self
-            .entries
-            .read()
-            .await
-            .get(&name)
-            .cloned()
-            .unwrap_or_default();
-        let targets: Vec<&Tool> = match tools {
-            None => entry.tools.iter().collect(),
+        let mut book = self.write.lock().await;
+        let view = self.view();
+        gates::check(view.settings(), Action::ApproveTools, caller)
+            .map_err(CatalogError::Forbidden)?;
+        let name = Self::parse_server(&view, server)?;
+        let current = view.server_tools(&name).cloned().unwrap_or_default();
+        let targets: Vec<&Arc<ToolEntry>> = match tools {
+            None => current.tools.iter().collect(),
             Some(wanted) => wanted
                 .iter()
                 .map(|w| {
-                    entry.tools.iter().find(|t| &t.name == w).ok_or_else(|| {
-                        CatalogError::UnknownTool {
-                            server: name.to_string(),
-                            tool: w.clone(),
-                        }
+                    current.get(w).ok_or_else(|| CatalogError::UnknownTool {
+                        server: name.to_string(),
+                        tool: w.clone(),
                     })
                 })
                 .collect::<Result<_, _>>()?,
         };
+        let manual = Trust {
+            auto_approve: false,
+            baseline: false,
+        };
         let mut changed = Vec::new();
-        for tool in targets {
-            let mut record = match entry.approvals.get(&tool.name) {
-                Some(r) => r.clone(),
-                None => {
-                    ToolApproval::evaluate(
-                        &name,
-                        None,
-                        tool,
-                        Trust {
-                            auto_approve: false,
-                            baseline: false,
-                        },
-                    )
-                    .0
-                }
+        for entry in targets {
+            let mut record = match current.approvals.get(&entry.tool.name) {
+                Some(r) => (**r).clone(),
+                None => ToolApproval::evaluate(&name, None, &entry.tool, manual).0,
             };
             let before = record.clone();
             if approve {
@@ -484,192 +472,35 @@ impl ToolCatalog {
             } else {
                 record.block();
             }
-            if record != before {
-                self.approvals.save(&record).await?;
-                self.events.publish(DomainEvent::ToolApprovalChanged {
-                    server: name.clone(),
-                    tool: tool.name.clone(),
-                    state: record.state,
-                });
-                let draft = ActivityDraft::new(
-                    ActivityKind::ToolQuarantineChange,
-                    source,
-                    ActivityStatus::Success,
-                )
-                .server(name.as_str())
-                .tool(&tool.name)
-                .meta("action", if approve { "approve" } else { "block" });
-                self.activity.record_or_log(draft).await;
-                if let Some(e) = self.entries.write().await.get_mut(&name) {
-                    e.approvals.insert(tool.name.clone(), record);
-                }
-                changed.push(tool.name.clone());
-            }
-        }
-        self.sync_index(&config).await?;
-        Ok(changed)
-    }
-
-    /// Every tool of a server with its approval state, for review.
-    pub async fn review(&self, server: &str) -> Result<Vec<ToolReview>, CatalogError> {
-        let config = self.config.current();
-        let name = Self::parse_server(&config, server)?;
-        let entries = self.entries.read().await;
-        let Some(entry) = entries.get(&name) else {
-            return Ok(Vec::new());
-        };
-        Ok(entry
-            .tools
-            .iter()
-            .map(|t| {
-                let approval = entry.approvals.get(&t.name);
-                let state = approval.map_or(ApprovalState::Pending, |a| a.state);
-                ToolReview {
-                    name: t.name.clone(),
-                    state,
-                    description: t.description.clone(),
-                    input_schema: t.input_schema.clone(),
-                    approved_description: approval
-                        .filter(|_| state == ApprovalState::Changed)
-                        .and_then(|a| a.approved_description.clone()),
-                    approved_input_schema: approval
-                        .filter(|_| state == ApprovalState::Changed)
-                        .and_then(|a| a.approved_schema.clone()),
-                    fingerprint: t.fingerprint().to_string(),
-                }
-            })
-            .collect())
-    }
-
-    /// The tool with this id, with its server and approval, if the server offers it.
-    pub async fn lookup(&self, id: &ToolId) -> Option<CatalogTool> {
-        let config = self.config.current();
-        let server = config.server(id.server())?.clone();
-        let entries = self.entries.read().await;
-        let entry = entries.get(id.server())?;
-        let tool = entry.tools.iter().find(|t| t.name == id.tool())?.clone();
-        // Each discovery updates the approval next to the tool list, so the record describes
-        // the tool as it is now.
-        let approval = entry.approvals.get(&tool.name).cloned();
-        Some(CatalogTool {
-            id: id.clone(),
-            tool,
-            approval,
-            server,
-        })
-    }
-
-    /// Whether a configured server offers the tool (without copying it, as `lookup` does).
-    async fn offers(&self, id: &ToolId) -> bool {
-        if self.config.current().server(id.server()).is_none() {
-            return false;
-        }
-        self.entries
-            .read()
-            .await
-            .get(id.server())
-            .is_some_and(|e| e.tools.iter().any(|t| t.name == id.tool()))
-    }
-
-    /// The tool a direct-mode name (`server__tool`) means: the first split at `__` whose
-    /// server offers such a tool (server names may hold `__` too).
-    pub async fn direct_id(&self, name: &str) -> Option<ToolId> {
-        for (i, _) in name.match_indices("__") {
-            let (server, tool) = (&name[..i], &name[i + 2..]);
-            let Ok(server) = mcpproxy_domain::ServerName::parse(server) else {
+            if record == before {
                 continue;
-            };
-            let Ok(id) = ToolId::new(server, tool.to_owned()) else {
-                continue;
-            };
-            if self.offers(&id).await {
-                return Some(id);
             }
+            self.approvals.save(&record).await?;
+            self.events.publish(DomainEvent::ToolApprovalChanged {
+                server: name.clone(),
+                tool: record.tool.clone(),
+                state: record.state,
+            });
+            let draft = ActivityDraft::new(
+                ActivityKind::ToolQuarantineChange,
+                caller.source(),
+                ActivityStatus::Success,
+            )
+            .server(name.as_str())
+            .tool(&record.tool)
+            .meta("action", if approve { "approve" } else { "block" });
+            self.activity.record_or_log(draft).await;
+            changed.push(record);
         }
-        None
-    }
-
-    /// Every tool an agent may call now (direct mode lists exactly these).
-    pub async fn callable(&self) -> Vec<CatalogTool> {
-        let config = self.config.current();
-        let entries = self.entries.read().await;
-        let mut out = Vec::new();
-        for server in &config.servers {
-            let Some(entry) = entries.get(&server.name) else {
-                continue;
-            };
-            for tool in searchable(server, entry) {
-                if !server.allows_tool(&tool.name) {
-                    continue;
-                }
-                let Ok(id) = ToolId::new(server.name.clone(), tool.name.clone()) else {
-                    continue;
-                };
-                out.push(CatalogTool {
-                    id,
-                    approval: entry.approvals.get(&tool.name).cloned(),
-                    tool,
-                    server: server.clone(),
-                });
-            }
-        }
-        out
-    }
-
-    /// Every tool of every configured server, with whether it can be called and why not.
-    pub async fn all_tools(&self) -> ToolListing {
-        let config = self.config.current();
-        let entries = self.entries.read().await;
-        let mut listing = ToolListing {
-            tools: Vec::new(),
-            stats: ToolStats::default(),
-        };
-        for server in &config.servers {
-            let Some(entry) = entries.get(&server.name) else {
-                continue;
-            };
-            for tool in &entry.tools {
-                let approval = entry
-                    .approvals
-                    .get(&tool.name)
-                    .map_or(ApprovalState::Pending, |a| a.state);
-                let enabled = server.enabled
-                    && !server.is_quarantined()
-                    && server.allows_tool(&tool.name)
-                    && approval == ApprovalState::Approved;
-                listing.stats.total += 1;
-                if enabled {
-                    listing.stats.enabled += 1;
-                } else {
-                    listing.stats.disabled += 1;
-                }
-                if approval != ApprovalState::Approved {
-                    listing.stats.pending_approval += 1;
-                }
-                listing.tools.push(ToolRow {
-                    id: format!("{}:{}", server.name, tool.name),
-                    server: server.name.to_string(),
-                    name: tool.name.clone(),
-                    description: tool.description.clone(),
-                    input_schema: tool.input_schema.clone(),
-                    annotations: tool.annotations.clone(),
-                    approval,
-                    enabled,
-                    call_with: mcpproxy_domain::CallVariant::for_annotations(&tool.annotations)
-                        .tool_name(),
-                });
-            }
-        }
-        listing
+        let names = changed.iter().map(|r| r.tool.clone()).collect();
+        let view = self.put_records(&name, changed);
+        self.sync_index(&mut book, &view).await?;
+        Ok(names)
     }
 
     /// The search index behind [`crate::search`].
     pub(crate) fn index(&self) -> &Arc<dyn ToolIndex> {
         &self.index
-    }
-
-    pub(crate) fn tools_limit(&self) -> i64 {
-        self.config.current().tools_limit
     }
 }
 

@@ -2,9 +2,10 @@ use std::sync::Arc;
 
 use mcpproxy_domain::activity::{ActivityKind, Source};
 use mcpproxy_domain::approval::ApprovalState;
-use mcpproxy_domain::{Config, ServerConfig, ServerName, Tool, ToolAnnotations, ToolId};
+use mcpproxy_domain::{Caller, Config, ServerConfig, ServerName, Tool, ToolAnnotations, ToolId};
 use serde_json::json;
 
+use crate::catalog::{Listing, ToolCatalog};
 use crate::search::{RetrieveError, RetrieveRequest};
 use crate::testkit::{Mem, catalog};
 
@@ -61,6 +62,11 @@ fn id(s: &str) -> ToolId {
     ToolId::parse(s).unwrap()
 }
 
+/// The approval state of a tool as the catalog serves it now.
+fn state(cat: &ToolCatalog, tool: &str) -> ApprovalState {
+    cat.view().tool(&id(tool)).unwrap().state
+}
+
 #[tokio::test]
 async fn a_trusted_servers_first_tools_are_approved_and_indexed() {
     let mem = mem_with(vec![server("gh")]);
@@ -75,12 +81,7 @@ async fn a_trusted_servers_first_tools_are_approved_and_indexed() {
     .await
     .unwrap();
     assert_eq!(indexed(&mem, "gh"), ["create_issue", "list_repos"]);
-    assert!(
-        cat.lookup(&id("gh:create_issue"))
-            .await
-            .unwrap()
-            .is_approved()
-    );
+    assert_eq!(state(&cat, "gh:create_issue"), ApprovalState::Approved);
     assert_eq!(
         mem.tools.lock().unwrap()[&name("gh")].len(),
         2,
@@ -98,13 +99,12 @@ async fn a_quarantined_server_indexes_nothing_until_a_person_trusts_it() {
         .await
         .unwrap();
     assert!(indexed(&mem, "new").is_empty());
-    let found = cat.lookup(&id("new:fetch")).await.unwrap();
-    assert_eq!(found.approval.unwrap().state, ApprovalState::Pending);
+    assert_eq!(state(&cat, "new:fetch"), ApprovalState::Pending);
 
     mem.config.lock().unwrap().servers[0].quarantined = Some(false);
     cat.config_changed().await.unwrap();
     assert_eq!(indexed(&mem, "new"), ["fetch"]);
-    assert!(cat.lookup(&id("new:fetch")).await.unwrap().is_approved());
+    assert_eq!(state(&cat, "new:fetch"), ApprovalState::Approved);
 }
 
 #[tokio::test]
@@ -134,9 +134,10 @@ async fn a_rug_pull_is_blocked_hidden_and_recorded_until_approved() {
         ["list"],
         "the changed tool left the index"
     );
-    let found = cat.lookup(&id("fs:read")).await.unwrap();
-    let approval = found.approval.unwrap();
-    assert_eq!(approval.state, ApprovalState::Changed);
+    let view = cat.view();
+    let found = view.tool(&id("fs:read")).unwrap();
+    assert_eq!(found.state, ApprovalState::Changed);
+    let approval = found.approval.as_ref().unwrap();
     assert_eq!(
         approval.approved_description.as_deref(),
         Some("Read a file")
@@ -180,15 +181,7 @@ async fn a_new_tool_later_waits_and_auto_trust_approves_it() {
             .unwrap();
     }
     assert_eq!(indexed(&mem, "a"), ["one"]);
-    assert_eq!(
-        cat.lookup(&id("a:two"))
-            .await
-            .unwrap()
-            .approval
-            .unwrap()
-            .state,
-        ApprovalState::Pending
-    );
+    assert_eq!(state(&cat, "a:two"), ApprovalState::Pending);
     assert_eq!(indexed(&mem, "auto"), ["one", "two"]);
 }
 
@@ -257,7 +250,7 @@ async fn load_rebuilds_what_the_index_lost_and_leaves_the_rest() {
         !writes.iter().any(|(s, _)| s == &name("a")),
         "a was right already: {writes:?}"
     );
-    assert!(cat.lookup(&id("a:one")).await.unwrap().is_approved());
+    assert_eq!(state(&cat, "a:one"), ApprovalState::Approved);
 }
 
 #[tokio::test]
@@ -281,10 +274,13 @@ async fn retrieve_ranks_filters_and_says_how_to_call() {
         .unwrap();
 
     let r = cat
-        .retrieve(&RetrieveRequest {
-            query: "echo".into(),
-            ..Default::default()
-        })
+        .retrieve(
+            &RetrieveRequest {
+                query: "echo".into(),
+                ..Default::default()
+            },
+            &Caller::agent(),
+        )
         .await
         .unwrap();
     let names: Vec<&str> = r.tools.iter().map(|t| t.name.as_str()).collect();
@@ -296,12 +292,15 @@ async fn retrieve_ranks_filters_and_says_how_to_call() {
     assert_eq!(r.total, 3);
 
     let r = cat
-        .retrieve(&RetrieveRequest {
-            query: "echo".into(),
-            exclude_destructive: true,
-            include_disabled: true,
-            ..Default::default()
-        })
+        .retrieve(
+            &RetrieveRequest {
+                query: "echo".into(),
+                exclude_destructive: true,
+                include_disabled: true,
+                ..Default::default()
+            },
+            &Caller::agent(),
+        )
         .await
         .unwrap();
     let names: Vec<&str> = r.tools.iter().map(|t| t.name.as_str()).collect();
@@ -309,38 +308,52 @@ async fn retrieve_ranks_filters_and_says_how_to_call() {
     assert!(r.tools[2].disabled);
 
     let r = cat
-        .retrieve(&RetrieveRequest {
-            query: "echo".into(),
-            read_only_only: true,
-            limit: Some(1),
-            ..Default::default()
-        })
+        .retrieve(
+            &RetrieveRequest {
+                query: "echo".into(),
+                read_only_only: true,
+                limit: Some(1),
+                ..Default::default()
+            },
+            &Caller::agent(),
+        )
         .await
         .unwrap();
     assert_eq!(r.tools.len(), 1);
 
     assert_eq!(
-        cat.retrieve(&RetrieveRequest {
-            query: " ".into(),
-            ..Default::default()
-        })
-        .await,
-        Err(RetrieveError::EmptyQuery)
+        cat.retrieve(
+            &RetrieveRequest {
+                query: " ".into(),
+                ..Default::default()
+            },
+            &Caller::agent()
+        )
+        .await
+        .unwrap_err(),
+        RetrieveError::EmptyQuery
     );
     assert_eq!(
-        cat.retrieve(&RetrieveRequest {
-            query: "x".into(),
-            limit: Some(101),
-            ..Default::default()
-        })
-        .await,
-        Err(RetrieveError::BadLimit(101))
+        cat.retrieve(
+            &RetrieveRequest {
+                query: "x".into(),
+                limit: Some(101),
+                ..Default::default()
+            },
+            &Caller::agent()
+        )
+        .await
+        .unwrap_err(),
+        RetrieveError::BadLimit(101)
     );
     let json = serde_json::to_value(
-        cat.retrieve(&RetrieveRequest {
-            query: "nothing-matches".into(),
-            ..Default::default()
-        })
+        cat.retrieve(
+            &RetrieveRequest {
+                query: "nothing-matches".into(),
+                ..Default::default()
+            },
+            &Caller::agent(),
+        )
         .await
         .unwrap(),
     )
@@ -364,12 +377,24 @@ async fn describe_gives_definitions_and_reasons() {
         .iter()
         .map(|s| (*s).to_owned())
         .collect();
-    let d = cat.describe(&ids).await.unwrap();
+    let d = cat.describe(&ids, &Caller::agent()).unwrap();
     assert_eq!(d.definitions.len(), 1);
     assert_eq!(d.definitions[0].name, "a:echo");
     let errors: Vec<&str> = d.errors.iter().map(|e| e.id.as_str()).collect();
     assert_eq!(errors, ["a:nope", "q:evil", "garbage"]);
-    assert!(cat.describe(&vec!["a:echo".to_owned(); 6]).await.is_err());
+    let codes: Vec<Option<&str>> = d.errors.iter().map(|e| e.code).collect();
+    assert_eq!(
+        codes,
+        [
+            Some("UNKNOWN_TOOL"),
+            Some("QUARANTINED_SERVER_BLOCKED"),
+            None
+        ]
+    );
+    assert!(
+        cat.describe(&vec!["a:echo".to_owned(); 6], &Caller::agent())
+            .is_err()
+    );
 }
 
 #[tokio::test]
@@ -389,7 +414,7 @@ async fn the_tool_listing_counts_what_can_be_called() {
     cat.discovered(&name("q"), vec![tool("four", "4")])
         .await
         .unwrap();
-    let listing = cat.all_tools().await;
+    let listing = cat.all_tools(&Caller::agent());
     assert_eq!(listing.stats.total, 4);
     assert_eq!(listing.stats.enabled, 2, "a:one and b:three");
     assert_eq!(listing.stats.disabled, 2);
@@ -399,4 +424,91 @@ async fn the_tool_listing_counts_what_can_be_called() {
     );
     let two = listing.tools.iter().find(|t| t.id == "b:two").unwrap();
     assert!(!two.enabled);
+}
+
+fn page_names(page: &crate::catalog::ToolsPage) -> Vec<String> {
+    page.tools
+        .iter()
+        .map(|json| {
+            let tool: serde_json::Value = serde_json::from_str(json).unwrap();
+            tool["name"].as_str().unwrap().to_owned()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn tools_list_pages_resume_by_name_and_survive_a_change_between_pages() {
+    let mem = mem_with(vec![server("a"), server("b")]);
+    let cat = catalog(&mem);
+    let many = |s: &str| -> Vec<Tool> {
+        (0..300)
+            .map(|i| tool(&format!("{s}_tool_{i:03}"), "d"))
+            .collect()
+    };
+    cat.discovered(&name("a"), many("a")).await.unwrap();
+    cat.discovered(&name("b"), many("b")).await.unwrap();
+    let agent = Caller::agent();
+
+    let first = cat
+        .view()
+        .page(&agent, Listing::Direct, None, 4096)
+        .unwrap();
+    let bytes: usize = first.tools.iter().map(String::len).sum();
+    assert!(bytes <= 4096, "{bytes}");
+    let mut seen = page_names(&first);
+    assert!(seen.len() > 1 && seen.len() < 600, "{}", seen.len());
+    assert_eq!(seen[0], "a__a_tool_000", "direct names, in name order");
+    let definition: serde_json::Value = serde_json::from_str(&first.tools[0]).unwrap();
+    assert_eq!(definition["description"], "d");
+    assert_eq!(
+        definition["inputSchema"]["properties"]["q"]["type"],
+        "string"
+    );
+
+    // Between two pages server a drops a tool already sent and one not sent yet.
+    let fewer: Vec<Tool> = many("a")
+        .into_iter()
+        .filter(|t| t.name != "a_tool_000" && t.name != "a_tool_250")
+        .collect();
+    cat.discovered(&name("a"), fewer).await.unwrap();
+    let mut cursor = first.next_cursor;
+    while let Some(c) = cursor {
+        let page = cat
+            .view()
+            .page(&agent, Listing::Direct, Some(&c), 4096)
+            .unwrap();
+        seen.extend(page_names(&page));
+        cursor = page.next_cursor;
+    }
+    let unique: std::collections::BTreeSet<&String> = seen.iter().collect();
+    assert_eq!(unique.len(), seen.len(), "no tool sent twice");
+    assert_eq!(
+        seen.len(),
+        599,
+        "every tool that stayed, once, plus the one sent before"
+    );
+    assert!(!seen.iter().any(|n| n == "a__a_tool_250"));
+
+    // A server's own endpoint pages in the server's order.
+    let b = name("b");
+    let mut own = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let page = cat
+            .view()
+            .page(&agent, Listing::Server(&b), cursor.as_deref(), 4096)
+            .unwrap();
+        own.extend(page_names(&page));
+        match page.next_cursor {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    let expected: Vec<String> = many("b").into_iter().map(|t| t.name).collect();
+    assert_eq!(own, expected);
+    assert!(
+        cat.view()
+            .page(&agent, Listing::Server(&b), Some("not-a-cursor"), 4096)
+            .is_err()
+    );
 }

@@ -1,7 +1,9 @@
 //! The use cases of mcpproxy and the ports they need.
 //!
 //! Every interface (REST, MCP tools, CLI, tray) manages the proxy through the services here, so
-//! each rule (config gates, quarantine on add, who may unquarantine) is enforced in one place.
+//! each rule (config gates, quarantine on add, who may unquarantine) is enforced in one place,
+//! and every tool call, listing, search and relay asks the domain's admission rule of the
+//! compiled catalog ([`catalog::CatalogView`]).
 //! The services reach the outside world only through the port traits in [`ports`], which the
 //! adapters implement and `bootstrap` wires; tests replace them with mockall mocks.
 #![forbid(unsafe_code)]
@@ -11,20 +13,26 @@ pub mod auth;
 pub mod call;
 pub mod catalog;
 pub mod events;
+pub mod gates;
+pub mod isolation;
 pub mod management;
 pub mod ports;
 pub mod relay;
 pub mod search;
+pub mod settings;
 pub mod upstream;
 
+#[cfg(test)]
+mod admission_tests;
 #[cfg(test)]
 mod testkit;
 
 pub use activity::{ActivityDraft, ActivityLog};
 pub use auth::{AuthRefusal, AuthService, ServerAuth};
 pub use call::{CallError, CallRequest, CallService};
-pub use catalog::{CatalogError, ToolCatalog, ToolListing};
+pub use catalog::{CatalogError, CatalogView, ToolCatalog, ToolEntry, ToolListing};
 pub use events::EventBus;
+pub use isolation::{DockerStatus, IsolationReport, IsolationService, ServerIsolation};
 pub use management::{
     AddServer, BulkError, BulkResult, Gate, ManagementError, ManagementService, ServerView,
 };

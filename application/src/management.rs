@@ -1,9 +1,11 @@
 //! Managing upstream servers: the one service behind REST, the CLI, the MCP `upstream_servers`
 //! and `quarantine_security` tools, and the tray.
 //!
-//! The config gates (`read_only_mode`, `disable_management`, `allow_server_add`,
-//! `allow_server_remove`) and the quarantine rules for new servers are enforced here and only
-//! here, so no interface can forget them.
+//! Every change asks the config gates ([`crate::gates`]: `read_only_mode`,
+//! `disable_management`, `allow_server_add`, `allow_server_remove`, who may lift a
+//! quarantine) here, and the quarantine rules for new servers are applied here and only here,
+//! so no interface can forget them. Each use case takes its caller (`impl Into<Caller>`: a
+//! [`Source`] names an unlimited caller of that door).
 
 use std::sync::Arc;
 
@@ -11,50 +13,21 @@ use mcpproxy_domain::activity::{ActivityKind, ActivityStatus, Source};
 use mcpproxy_domain::merge::merge_patch;
 use mcpproxy_domain::redact;
 use mcpproxy_domain::{
-    Config, ConnectionState, DomainEvent, ServerChange, ServerConfig, ServerName, TrustMode,
-    ValidationError,
+    Caller, CallerKind, Config, ConnectionState, DomainEvent, ServerChange, ServerConfig,
+    ServerName, TrustMode, ValidationError,
 };
 use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::Mutex;
 
 use crate::activity::{ActivityDraft, ActivityLog};
+pub use crate::gates::Gate;
+use crate::gates::{self, Action};
 use crate::ports::{
     ApprovalRepository, Clock, ConfigStore, ConfigStoreError, EventPublisher, ServerRepository,
     ServerRuntime, StorageError, UpstreamError, UpstreamPool, join,
 };
-
-/// A config gate that refused an operation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Gate {
-    ReadOnly,
-    ManagementDisabled,
-    AddNotAllowed,
-    RemoveNotAllowed,
-    /// Agents may not lift a quarantine: that is a person's decision.
-    UnquarantineOverMcp,
-}
-
-impl Gate {
-    fn message(self) -> &'static str {
-        match self {
-            Self::ReadOnly => {
-                "the proxy is in read-only mode (read_only_mode); the configuration cannot be changed"
-            }
-            Self::ManagementDisabled => {
-                "server management is disabled (disable_management); change it in the config file"
-            }
-            Self::AddNotAllowed => "adding servers is not allowed (allow_server_add is false)",
-            Self::RemoveNotAllowed => {
-                "removing servers is not allowed (allow_server_remove is false)"
-            }
-            Self::UnquarantineOverMcp => {
-                "a quarantine can only be lifted by a person: use the web UI, the tray, `mcpproxy upstream approve`, or the REST API"
-            }
-        }
-    }
-}
+use crate::settings::LiveSettings;
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ManagementError {
@@ -64,7 +37,7 @@ pub enum ManagementError {
     AlreadyExists(String),
     #[error("invalid server: {}", join(.0))]
     Invalid(Vec<ValidationError>),
-    #[error("{}", .0.message())]
+    #[error("{0}")]
     Forbidden(Gate),
     #[error(transparent)]
     Config(#[from] ConfigStoreError),
@@ -79,7 +52,7 @@ pub enum ManagementError {
 pub struct AddServer {
     pub config: ServerConfig,
     /// The caller asks to skip quarantine (`--no-quarantine`, or an explicit
-    /// `"quarantined": false`). Ignored for requests made over MCP.
+    /// `"quarantined": false`). Ignored for agents.
     pub skip_quarantine: bool,
 }
 
@@ -109,6 +82,10 @@ pub struct ServerView {
     pub headers: std::collections::BTreeMap<String, String>,
     pub oauth: bool,
     pub trust_mode: TrustMode,
+    /// How a stdio server is isolated (none, Docker and its image, sandbox); absent for
+    /// remote servers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub isolation: Option<mcpproxy_domain::IsolationView>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub created: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -116,7 +93,7 @@ pub struct ServerView {
 }
 
 impl ServerView {
-    fn new(config: &ServerConfig, runtime: Option<&ServerRuntime>) -> Self {
+    fn new(all: &Config, config: &ServerConfig, runtime: Option<&ServerRuntime>) -> Self {
         let state = match runtime {
             Some(r) => r.state,
             None => ConnectionState::Disconnected,
@@ -149,6 +126,7 @@ impl ServerView {
             headers: mask_map(&config.headers),
             oauth: config.oauth.is_some(),
             trust_mode: config.effective_trust_mode(),
+            isolation: crate::isolation::isolation_view(all, config),
             created: config.created.clone(),
             updated: config.updated.clone(),
         }
@@ -172,17 +150,9 @@ pub struct BulkError {
     pub error: String,
 }
 
-/// What kind of change a use case makes, for the gates.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Change {
-    /// Changes the config file.
-    Config,
-    /// Acts on a running connection only.
-    Runtime,
-}
-
 pub struct ManagementService {
     config: Arc<dyn ConfigStore>,
+    settings: LiveSettings,
     servers: Arc<dyn ServerRepository>,
     approvals: Arc<dyn ApprovalRepository>,
     upstream: Arc<dyn UpstreamPool>,
@@ -211,6 +181,7 @@ impl ManagementService {
         clock: Arc<dyn Clock>,
     ) -> Self {
         Self {
+            settings: LiveSettings::new(config.clone()),
             config,
             servers,
             approvals,
@@ -222,14 +193,9 @@ impl ManagementService {
         }
     }
 
-    fn gate(config: &Config, change: Change) -> Result<(), ManagementError> {
-        if config.disable_management {
-            return Err(ManagementError::Forbidden(Gate::ManagementDisabled));
-        }
-        if change == Change::Config && config.read_only_mode {
-            return Err(ManagementError::Forbidden(Gate::ReadOnly));
-        }
-        Ok(())
+    /// Whether `caller` may do `action` under the settings in force.
+    fn gate(&self, action: Action, caller: &Caller) -> Result<(), ManagementError> {
+        gates::check(&self.settings.current(), action, caller).map_err(ManagementError::Forbidden)
     }
 
     fn parse_name(name: &str) -> Result<ServerName, ManagementError> {
@@ -242,7 +208,7 @@ impl ManagementService {
         Ok(config
             .servers
             .iter()
-            .map(|s| ServerView::new(s, runtime.iter().find(|r| r.name == s.name)))
+            .map(|s| ServerView::new(&config, s, runtime.iter().find(|r| r.name == s.name)))
             .collect())
     }
 
@@ -253,18 +219,20 @@ impl ManagementService {
             .server(&name)
             .ok_or_else(|| ManagementError::NotFound(name.to_string()))?;
         let runtime = self.servers.runtime(&name).await?;
-        Ok(ServerView::new(server, runtime.as_ref()))
+        Ok(ServerView::new(&config, server, runtime.as_ref()))
     }
 
-    /// Applies `change` to a copy of the config in force and saves it, under the write lock.
+    /// Applies `change` to a copy of the config in force and saves it, under the write lock,
+    /// if the gates let `caller` do `action`.
     async fn modify<T>(
         &self,
-        kind: Change,
+        action: Action,
+        caller: &Caller,
         change: impl FnOnce(&mut Config) -> Result<T, ManagementError>,
     ) -> Result<T, ManagementError> {
         let _guard = self.write.lock().await;
+        self.gate(action, caller)?;
         let mut config = (*self.config.current()).clone();
-        Self::gate(&config, kind)?;
         let out = change(&mut config)?;
         self.config.save(config).await?;
         Ok(out)
@@ -287,14 +255,14 @@ impl ManagementService {
     pub async fn add_server(
         &self,
         request: AddServer,
-        source: Source,
+        caller: impl Into<Caller>,
     ) -> Result<ServerView, ManagementError> {
+        let caller = caller.into();
+        let source = caller.source();
+        let agent = caller.kind() == CallerKind::Agent;
         let now = self.clock.now().to_string();
         let added = self
-            .modify(Change::Config, |config| {
-                if !config.allow_server_add {
-                    return Err(ManagementError::Forbidden(Gate::AddNotAllowed));
-                }
+            .modify(Action::AddServer, &caller, |config| {
                 let mut server = request.config;
                 if config.server(&server.name).is_some() {
                     return Err(ManagementError::AlreadyExists(server.name.to_string()));
@@ -303,9 +271,9 @@ impl ManagementService {
                 if !errors.is_empty() {
                     return Err(ManagementError::Invalid(errors));
                 }
-                let skip = request.skip_quarantine && source != Source::Mcp;
-                let trusted_by_mode =
-                    server.effective_trust_mode() == TrustMode::Auto && source != Source::Mcp;
+                // An agent cannot vouch for the server it adds.
+                let skip = request.skip_quarantine && !agent;
+                let trusted_by_mode = server.effective_trust_mode() == TrustMode::Auto && !agent;
                 let quarantine = config.quarantine_enabled() && !skip && !trusted_by_mode;
                 server.quarantined = Some(quarantine);
                 server.created = Some(now.clone());
@@ -326,15 +294,18 @@ impl ManagementService {
             )
             .await;
         }
-        Ok(ServerView::new(&added, None))
+        Ok(ServerView::new(&self.config.current(), &added, None))
     }
 
-    pub async fn remove_server(&self, name: &str, source: Source) -> Result<(), ManagementError> {
+    pub async fn remove_server(
+        &self,
+        name: &str,
+        caller: impl Into<Caller>,
+    ) -> Result<(), ManagementError> {
+        let caller = caller.into();
+        let source = caller.source();
         let name = Self::parse_name(name)?;
-        self.modify(Change::Config, |config| {
-            if !config.allow_server_remove {
-                return Err(ManagementError::Forbidden(Gate::RemoveNotAllowed));
-            }
+        self.modify(Action::RemoveServer, &caller, |config| {
             let before = config.servers.len();
             config.servers.retain(|s| s.name != name);
             if config.servers.len() == before {
@@ -358,8 +329,10 @@ impl ManagementService {
         &self,
         name: &str,
         patch: &Value,
-        source: Source,
+        caller: impl Into<Caller>,
     ) -> Result<ServerView, ManagementError> {
+        let caller = caller.into();
+        let source = caller.source();
         let name = Self::parse_name(name)?;
         if !patch.is_object() {
             return Err(ManagementError::Invalid(vec![ValidationError::new(
@@ -368,8 +341,9 @@ impl ManagementService {
             )]));
         }
         let now = self.clock.now().to_string();
+        let settings = self.settings.current();
         let (before, after) = self
-            .modify(Change::Config, |config| {
+            .modify(Action::ChangeConfig, &caller, |config| {
                 let server = config
                     .server_mut(&name)
                     .ok_or_else(|| ManagementError::NotFound(name.to_string()))?;
@@ -387,8 +361,9 @@ impl ManagementService {
                         "a server cannot be renamed; remove it and add it under the new name",
                     )]));
                 }
-                if source == Source::Mcp && before.is_quarantined() && !patched.is_quarantined() {
-                    return Err(ManagementError::Forbidden(Gate::UnquarantineOverMcp));
+                if before.is_quarantined() && !patched.is_quarantined() {
+                    gates::check(&settings, Action::Unquarantine, &caller)
+                        .map_err(ManagementError::Forbidden)?;
                 }
                 let errors = patched.validate("server");
                 if !errors.is_empty() {
@@ -412,17 +387,23 @@ impl ManagementService {
                 .await;
         }
         let runtime = self.servers.runtime(&name).await?;
-        Ok(ServerView::new(&after, runtime.as_ref()))
+        Ok(ServerView::new(
+            &self.config.current(),
+            &after,
+            runtime.as_ref(),
+        ))
     }
 
     /// Sets one flag of a server; returns whether anything changed.
     async fn set_flag(
         &self,
         name: &ServerName,
+        action: Action,
+        caller: &Caller,
         set: impl FnOnce(&mut ServerConfig) -> bool,
     ) -> Result<bool, ManagementError> {
         let now = self.clock.now().to_string();
-        self.modify(Change::Config, |config| {
+        self.modify(action, caller, |config| {
             let server = config
                 .server_mut(name)
                 .ok_or_else(|| ManagementError::NotFound(name.to_string()))?;
@@ -435,23 +416,32 @@ impl ManagementService {
         .await
     }
 
-    pub async fn enable_server(&self, name: &str, source: Source) -> Result<(), ManagementError> {
-        self.set_enabled(name, true, source).await
+    pub async fn enable_server(
+        &self,
+        name: &str,
+        caller: impl Into<Caller>,
+    ) -> Result<(), ManagementError> {
+        self.set_enabled(name, true, &caller.into()).await
     }
 
-    pub async fn disable_server(&self, name: &str, source: Source) -> Result<(), ManagementError> {
-        self.set_enabled(name, false, source).await
+    pub async fn disable_server(
+        &self,
+        name: &str,
+        caller: impl Into<Caller>,
+    ) -> Result<(), ManagementError> {
+        self.set_enabled(name, false, &caller.into()).await
     }
 
     async fn set_enabled(
         &self,
         name: &str,
         enabled: bool,
-        source: Source,
+        caller: &Caller,
     ) -> Result<(), ManagementError> {
+        let source = caller.source();
         let name = Self::parse_name(name)?;
         let changed = self
-            .set_flag(&name, |s| {
+            .set_flag(&name, Action::ChangeConfig, caller, |s| {
                 std::mem::replace(&mut s.enabled, enabled) != enabled
             })
             .await?;
@@ -471,33 +461,36 @@ impl ManagementService {
     pub async fn quarantine_server(
         &self,
         name: &str,
-        source: Source,
+        caller: impl Into<Caller>,
     ) -> Result<(), ManagementError> {
-        self.set_quarantined(name, true, source).await
+        self.set_quarantined(name, true, &caller.into()).await
     }
 
-    /// Lifts a quarantine. Refused over MCP: an agent must not be able to trust a server
+    /// Lifts a quarantine. Refused to agents: an agent must not be able to trust a server
     /// on its own.
     pub async fn unquarantine_server(
         &self,
         name: &str,
-        source: Source,
+        caller: impl Into<Caller>,
     ) -> Result<(), ManagementError> {
-        if source == Source::Mcp {
-            return Err(ManagementError::Forbidden(Gate::UnquarantineOverMcp));
-        }
-        self.set_quarantined(name, false, source).await
+        self.set_quarantined(name, false, &caller.into()).await
     }
 
     async fn set_quarantined(
         &self,
         name: &str,
         quarantined: bool,
-        source: Source,
+        caller: &Caller,
     ) -> Result<(), ManagementError> {
+        let source = caller.source();
+        let action = if quarantined {
+            Action::ChangeConfig
+        } else {
+            Action::Unquarantine
+        };
         let name = Self::parse_name(name)?;
         let changed = self
-            .set_flag(&name, |s| {
+            .set_flag(&name, action, caller, |s| {
                 let was = s.is_quarantined();
                 s.quarantined = Some(quarantined);
                 was != quarantined
@@ -516,10 +509,16 @@ impl ManagementService {
         Ok(())
     }
 
-    pub async fn restart_server(&self, name: &str, source: Source) -> Result<(), ManagementError> {
+    pub async fn restart_server(
+        &self,
+        name: &str,
+        caller: impl Into<Caller>,
+    ) -> Result<(), ManagementError> {
+        let caller = caller.into();
+        let source = caller.source();
         let name = Self::parse_name(name)?;
+        self.gate(Action::Reconnect, &caller)?;
         let config = self.config.current();
-        Self::gate(&config, Change::Runtime)?;
         let Some(server) = config.server(&name) else {
             return Err(ManagementError::NotFound(name.to_string()));
         };
@@ -536,10 +535,14 @@ impl ManagementService {
     }
 
     /// Reads the server's tool list again, without reconnecting.
-    pub async fn discover_tools(&self, name: &str) -> Result<(), ManagementError> {
+    pub async fn discover_tools(
+        &self,
+        name: &str,
+        caller: impl Into<Caller>,
+    ) -> Result<(), ManagementError> {
         let name = Self::parse_name(name)?;
+        self.gate(Action::Reconnect, &caller.into())?;
         let config = self.config.current();
-        Self::gate(&config, Change::Runtime)?;
         if config.server(&name).is_none() {
             return Err(ManagementError::NotFound(name.to_string()));
         }
@@ -547,13 +550,17 @@ impl ManagementService {
         Ok(())
     }
 
-    pub async fn restart_all(&self, source: Source) -> Result<BulkResult, ManagementError> {
+    pub async fn restart_all(
+        &self,
+        caller: impl Into<Caller>,
+    ) -> Result<BulkResult, ManagementError> {
+        let caller = caller.into();
+        self.gate(Action::Reconnect, &caller)?;
         let config = self.config.current();
-        Self::gate(&config, Change::Runtime)?;
         let mut result = BulkResult::default();
         for server in config.servers.iter().filter(|s| s.enabled) {
             result.total += 1;
-            match self.restart_server(server.name.as_str(), source).await {
+            match self.restart_server(server.name.as_str(), &caller).await {
                 Ok(()) => result.successful += 1,
                 Err(e) => {
                     result.failed += 1;
@@ -567,23 +574,30 @@ impl ManagementService {
         Ok(result)
     }
 
-    pub async fn enable_all(&self, source: Source) -> Result<BulkResult, ManagementError> {
-        self.set_all_enabled(true, source).await
+    pub async fn enable_all(
+        &self,
+        caller: impl Into<Caller>,
+    ) -> Result<BulkResult, ManagementError> {
+        self.set_all_enabled(true, &caller.into()).await
     }
 
-    pub async fn disable_all(&self, source: Source) -> Result<BulkResult, ManagementError> {
-        self.set_all_enabled(false, source).await
+    pub async fn disable_all(
+        &self,
+        caller: impl Into<Caller>,
+    ) -> Result<BulkResult, ManagementError> {
+        self.set_all_enabled(false, &caller.into()).await
     }
 
     /// One save for all servers: either every server changes or none does.
     async fn set_all_enabled(
         &self,
         enabled: bool,
-        source: Source,
+        caller: &Caller,
     ) -> Result<BulkResult, ManagementError> {
+        let source = caller.source();
         let now = self.clock.now().to_string();
         let (total, changed) = self
-            .modify(Change::Config, |config| {
+            .modify(Action::ChangeConfig, caller, |config| {
                 let mut changed = Vec::new();
                 for server in &mut config.servers {
                     if server.enabled != enabled {
@@ -616,7 +630,7 @@ impl ManagementService {
 
 #[path = "management_config.rs"]
 mod config_ops;
-pub use config_ops::AppliedConfig;
+pub use config_ops::{AppliedConfig, generate_api_key};
 
 #[cfg(test)]
 #[path = "management_tests.rs"]

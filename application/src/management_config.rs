@@ -1,14 +1,21 @@
 //! The config document as the REST API shows, checks and applies it.
 
-use mcpproxy_domain::activity::{ActivityKind, ActivityStatus, Source};
+use mcpproxy_domain::activity::{ActivityKind, ActivityStatus};
 use mcpproxy_domain::config::ConfigDiff;
 use mcpproxy_domain::redact::mask;
-use mcpproxy_domain::{Config, DomainEvent, ValidationError};
+use mcpproxy_domain::{Caller, Config, DomainEvent, ValidationError};
 use serde::Serialize;
 use serde_json::Value;
 
-use super::{Change, ManagementError, ManagementService};
+use super::{ManagementError, ManagementService};
 use crate::activity::ActivityDraft;
+use crate::gates::Action;
+
+/// A new API key: 32 random bytes, hex (what the Go MCPProxy generates).
+pub fn generate_api_key() -> String {
+    let bytes: [u8; 32] = rand::random();
+    hex::encode(bytes)
+}
 
 /// What applying a config did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -80,13 +87,14 @@ impl ManagementService {
     pub async fn apply_config(
         &self,
         doc: &Value,
-        source: Source,
+        caller: impl Into<Caller>,
     ) -> Result<AppliedConfig, ManagementError> {
+        let caller = caller.into();
         let mut next = self
             .validate_config(doc)
             .map_err(ManagementError::Invalid)?;
         let diff = self
-            .modify(Change::Config, |current| {
+            .modify(Action::ChangeConfig, &caller, |current| {
                 unmask(&mut next.api_key, &current.api_key);
                 for server in &mut next.servers {
                     let Some(old) = current.server(&server.name) else {
@@ -126,11 +134,38 @@ impl ManagementService {
             updated: names(&diff.updated),
             needs_restart: diff.needs_restart.iter().map(|k| (*k).to_owned()).collect(),
         };
-        let draft = ActivityDraft::new(ActivityKind::ConfigChange, source, ActivityStatus::Success)
-            .meta("added", applied.added.clone())
-            .meta("removed", applied.removed.clone())
-            .meta("updated", applied.updated.clone());
+        let draft = ActivityDraft::new(
+            ActivityKind::ConfigChange,
+            caller.source(),
+            ActivityStatus::Success,
+        )
+        .meta("added", applied.added.clone())
+        .meta("removed", applied.removed.clone())
+        .meta("updated", applied.updated.clone());
         self.activity.record_or_log(draft).await;
         Ok(applied)
+    }
+
+    /// Replaces the API key with a new one and returns it (clients using the old key are
+    /// refused from then on; the unix socket needs none).
+    pub async fn reset_api_key(
+        &self,
+        caller: impl Into<Caller>,
+    ) -> Result<String, ManagementError> {
+        let caller = caller.into();
+        let key = generate_api_key();
+        self.modify(Action::ResetApiKey, &caller, |config| {
+            config.api_key.clone_from(&key);
+            Ok(())
+        })
+        .await?;
+        let draft = ActivityDraft::new(
+            ActivityKind::ConfigChange,
+            caller.source(),
+            ActivityStatus::Success,
+        )
+        .meta("action", "reset_api_key");
+        self.activity.record_or_log(draft).await;
+        Ok(key)
     }
 }

@@ -233,7 +233,8 @@ async fn gates_are_enforced_in_one_place() {
         ..config_with(vec![stdio("a")])
     };
     let mut w = world(ro);
-    w.upstream.expect_restart().times(1).returning(|_| Ok(()));
+    w.upstream.expect_restart().never();
+    w.upstream.expect_rediscover().never();
     let (svc, h) = w.service();
     for result in [
         svc.add_server(add(stdio("b")), Source::Api).await.err(),
@@ -244,11 +245,14 @@ async fn gates_are_enforced_in_one_place() {
             .await
             .err(),
         svc.enable_all(Source::Api).await.err(),
+        // Acting on connections and keys is a change too (the Go proxy's write gates).
+        svc.restart_server("a", Source::Api).await.err(),
+        svc.restart_all(Source::Cli).await.err(),
+        svc.discover_tools("a", Source::Api).await.err(),
+        svc.reset_api_key(Source::Cli).await.err(),
     ] {
         assert_eq!(result, Some(ManagementError::Forbidden(Gate::ReadOnly)));
     }
-    // Restarting changes no configuration, so read-only mode allows it.
-    svc.restart_server("a", Source::Api).await.unwrap();
     assert_eq!(h.saves(), 0);
 
     let off = Config {

@@ -317,6 +317,12 @@ pub trait UpstreamPool: Send + Sync {
 
     /// The server's connection as it is now, if the pool supervises it.
     fn status(&self, server: &ServerName) -> Option<ServerRuntime>;
+
+    /// Only the state of the server's connection (what the admission rule asks on every
+    /// call); `None` when the pool does not know.
+    fn connection(&self, server: &ServerName) -> Option<ConnectionState> {
+        self.status(server).map(|s| s.state)
+    }
 }
 
 /// What the upstream adapter reports about connections it supervises.
@@ -402,6 +408,66 @@ pub trait ServerLogs: Send + Sync {
     fn append(&self, server: &ServerName, line: &str);
     /// The last `lines` lines, oldest first.
     async fn tail(&self, server: &ServerName, lines: usize) -> Result<Vec<String>, StorageError>;
+}
+
+/// A reason why a way of isolating servers cannot be used here: an error code of the
+/// `MCPX_*` family (the doctor's), what is wrong, what to do.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct IsolationProblem {
+    pub code: String,
+    pub reason: String,
+    pub fix: String,
+}
+
+/// Whether Docker can run isolated servers on this machine.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DockerFacts {
+    pub available: bool,
+    /// The `docker` program the proxy runs.
+    pub cli_path: Option<String>,
+    /// The daemon's version, when it answers.
+    pub server_version: Option<String>,
+    /// `DOCKER_HOST`, when set.
+    pub docker_host: Option<String>,
+    pub problem: Option<IsolationProblem>,
+}
+
+/// Whether servers can be sandboxed on this machine, and with what.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SandboxFacts {
+    /// A sandbox without network can be built (the strictest kind).
+    pub available: bool,
+    /// What builds it: `bubblewrap` or `landlock`.
+    pub backend: Option<String>,
+    /// What builds a sandbox that may use the network (Landlock before ABI 4 can only
+    /// build those).
+    pub backend_with_network: Option<String>,
+    /// The `bwrap` program found on PATH.
+    pub bwrap_path: Option<String>,
+    /// Why that `bwrap` cannot build a sandbox here.
+    pub bwrap_error: Option<String>,
+    /// The kernel's Landlock ABI version.
+    pub landlock_abi: Option<u8>,
+    pub landlock_error: Option<String>,
+    pub problem: Option<IsolationProblem>,
+}
+
+/// What this machine offers to isolate stdio servers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct IsolationFacts {
+    pub docker: DockerFacts,
+    pub sandbox: SandboxFacts,
+}
+
+/// Looks at the machine: Docker's daemon, bubblewrap, Landlock.
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+#[async_trait]
+pub trait IsolationProbe: Send + Sync {
+    async fn facts(&self) -> IsolationFacts;
 }
 
 /// Publishes domain events. Never blocks: a subscriber that cannot keep up loses events

@@ -2,19 +2,23 @@
 //! servers that own them — one server as it is (the per-server endpoint), or every server
 //! behind one endpoint (prompts named `server__prompt`, resources routed by their URI).
 //!
-//! The same gates as tool calls: a server that is unknown, disabled or quarantined is not
-//! relayed, so a poisoned prompt or resource reaches nobody before someone approved the
-//! server.
+//! The same rule as tool calls: the admission rule is asked about the server, so one that is
+//! unknown, disabled, quarantined or outside the caller's scope is not relayed, and a
+//! poisoned prompt or resource reaches nobody before someone approved the server. Prompts
+//! pass the `enable_prompts` gate on every endpoint.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use mcpproxy_domain::{ServerConfig, ServerName};
+use mcpproxy_domain::policy::GrantOrigin;
+use mcpproxy_domain::{Caller, Refusal, ServerName, ServerSettings};
 use serde_json::{Map, Value, json};
 use tokio::sync::RwLock;
 
-use crate::ports::{ConfigStore, UpstreamError, UpstreamPool};
+use crate::catalog::ToolCatalog;
+use crate::gates::{self, Action, Gate};
+use crate::ports::{UpstreamError, UpstreamPool};
 
 /// The separator of aggregated prompt names: `github__review_pr`.
 pub const PROMPT_SEPARATOR: &str = "__";
@@ -32,6 +36,10 @@ pub enum RelayRefusal {
         "server {0} is quarantined: nothing of it is relayed until someone reviews and unquarantines it"
     )]
     Quarantined(ServerName),
+    #[error("server {0} is not in scope for the {1}")]
+    OutOfScope(ServerName, GrantOrigin),
+    #[error("{0}")]
+    Gate(Gate),
     #[error("server {0} does not offer {1}")]
     Unsupported(ServerName, &'static str),
     #[error("no prompt named {0:?}; prompts/list shows them as server__prompt")]
@@ -42,9 +50,23 @@ pub enum RelayRefusal {
     Upstream(#[from] UpstreamError),
 }
 
+impl RelayRefusal {
+    /// The reason code of a refusal by the admission rule or a gate.
+    pub fn code(&self) -> Option<&'static str> {
+        match self {
+            Self::UnknownServer(_) => Some(Refusal::UnknownServer.code()),
+            Self::Disabled(_) => Some(Refusal::ServerDisabled.code()),
+            Self::Quarantined(_) => Some(Refusal::ServerQuarantined.code()),
+            Self::OutOfScope(..) => Some("SERVER_NOT_IN_SCOPE"),
+            Self::Gate(g) => Some(g.code()),
+            _ => None,
+        }
+    }
+}
+
 /// The relay of everything but tool calls.
 pub struct ProtocolRelay {
-    config: Arc<dyn ConfigStore>,
+    catalog: Arc<ToolCatalog>,
     upstream: Arc<dyn UpstreamPool>,
     /// Which server listed which resource URI, from the last aggregated listing.
     owners: RwLock<HashMap<String, ServerName>>,
@@ -68,9 +90,9 @@ fn capability_of(method: &str) -> Option<&'static str> {
 }
 
 impl ProtocolRelay {
-    pub fn new(config: Arc<dyn ConfigStore>, upstream: Arc<dyn UpstreamPool>) -> Self {
+    pub fn new(catalog: Arc<ToolCatalog>, upstream: Arc<dyn UpstreamPool>) -> Self {
         Self {
-            config,
+            catalog,
             upstream,
             owners: RwLock::new(HashMap::new()),
         }
@@ -81,26 +103,40 @@ impl ProtocolRelay {
         self.upstream.notices()
     }
 
-    /// The server if it may be relayed: configured, enabled and not quarantined.
-    pub fn open(&self, server: &str) -> Result<ServerConfig, RelayRefusal> {
-        let config = self.config.current();
-        let found = config
-            .servers
-            .iter()
-            .find(|s| s.name.as_str() == server)
-            .ok_or_else(|| RelayRefusal::UnknownServer(server.to_owned()))?;
-        if !found.enabled {
-            return Err(RelayRefusal::Disabled(found.name.clone()));
-        }
-        if found.is_quarantined() {
-            return Err(RelayRefusal::Quarantined(found.name.clone()));
-        }
+    /// The server if the admission rule lets `caller` reach it.
+    pub fn open(&self, server: &str, caller: &Caller) -> Result<Arc<ServerSettings>, RelayRefusal> {
+        let view = self.catalog.view();
+        let unknown = || RelayRefusal::UnknownServer(server.to_owned());
+        let found = view.server(server).ok_or_else(unknown)?;
+        view.admit_server(caller, &found.name)
+            .map_err(|refusal| match refusal {
+                Refusal::ServerDisabled => RelayRefusal::Disabled(found.name.clone()),
+                Refusal::ServerQuarantined => RelayRefusal::Quarantined(found.name.clone()),
+                Refusal::OutOfScope { origin } => {
+                    RelayRefusal::OutOfScope(found.name.clone(), origin)
+                }
+                _ => unknown(),
+            })?;
         Ok(found.clone())
     }
 
+    /// Whether the servers' prompts are relayed (`enable_prompts`).
+    pub fn prompts_enabled(&self, caller: &Caller) -> bool {
+        self.prompts_gate(caller).is_ok()
+    }
+
+    fn prompts_gate(&self, caller: &Caller) -> Result<(), RelayRefusal> {
+        gates::check(self.catalog.view().settings(), Action::UsePrompts, caller)
+            .map_err(RelayRefusal::Gate)
+    }
+
     /// The server's `initialize` result, once it is connected.
-    pub fn server_info(&self, server: &str) -> Result<Option<Value>, RelayRefusal> {
-        let found = self.open(server)?;
+    pub fn server_info(
+        &self,
+        server: &str,
+        caller: &Caller,
+    ) -> Result<Option<Value>, RelayRefusal> {
+        let found = self.open(server, caller)?;
         Ok(self.upstream.server_info(&found.name))
     }
 
@@ -118,12 +154,18 @@ impl ProtocolRelay {
         server: &str,
         method: &str,
         params: Value,
+        caller: &Caller,
     ) -> Result<Value, RelayRefusal> {
-        let found = self.open(server)?;
+        let found = self.open(server, caller)?;
+        let about_prompts = capability_of(method) == Some("prompts")
+            || (method == "completion/complete" && params["ref"]["type"] == "ref/prompt");
+        if about_prompts {
+            self.prompts_gate(caller)?;
+        }
         if let Some(capability) = capability_of(method)
             && !self.declares(&found.name, capability)
         {
-            return Err(RelayRefusal::Unsupported(found.name, capability));
+            return Err(RelayRefusal::Unsupported(found.name.clone(), capability));
         }
         Ok(self
             .upstream
@@ -131,13 +173,13 @@ impl ProtocolRelay {
             .await?)
     }
 
-    /// The open, connected servers that declared `capability`.
-    fn offering(&self, capability: &str) -> Vec<ServerName> {
-        self.config
-            .current()
-            .servers
+    /// The servers `caller` may reach that are connected and declared `capability`.
+    fn offering(&self, capability: &str, caller: &Caller) -> Vec<ServerName> {
+        let view = self.catalog.view();
+        view.settings()
+            .servers()
             .iter()
-            .filter(|s| s.enabled && !s.is_quarantined())
+            .filter(|s| view.admit_server(caller, &s.name).is_ok())
             .filter(|s| self.declares(&s.name, capability))
             .map(|s| s.name.clone())
             .collect()
@@ -173,10 +215,14 @@ impl ProtocolRelay {
         items
     }
 
-    /// Every open server's prompts, named `server__prompt`.
-    pub async fn list_prompts(&self) -> Vec<Value> {
+    /// The prompts of every server `caller` may reach, named `server__prompt`; none when
+    /// prompts are off.
+    pub async fn list_prompts(&self, caller: &Caller) -> Vec<Value> {
         let mut out = Vec::new();
-        for server in self.offering("prompts") {
+        if !self.prompts_enabled(caller) {
+            return out;
+        }
+        for server in self.offering("prompts", caller) {
             for mut prompt in self.list_all(&server, "prompts/list", "prompts").await {
                 if let Some(name) = prompt["name"].as_str() {
                     prompt["name"] = json!(format!("{server}{PROMPT_SEPARATOR}{name}"));
@@ -188,10 +234,14 @@ impl ProtocolRelay {
     }
 
     /// `server__prompt` → the server and its own name for the prompt.
-    fn split_prompt<'a>(&self, name: &'a str) -> Result<(ServerConfig, &'a str), RelayRefusal> {
+    fn split_prompt<'a>(
+        &self,
+        name: &'a str,
+        caller: &Caller,
+    ) -> Result<(Arc<ServerSettings>, &'a str), RelayRefusal> {
         let unknown = || RelayRefusal::UnknownPrompt(name.to_owned());
         // Server names may hold `__`; try every split, longest server name first.
-        let config = self.config.current();
+        let view = self.catalog.view();
         let mut splits: Vec<(&str, &str)> = name
             .match_indices(PROMPT_SEPARATOR)
             .map(|(i, _)| (&name[..i], &name[i + PROMPT_SEPARATOR.len()..]))
@@ -199,11 +249,9 @@ impl ProtocolRelay {
         splits.reverse();
         let (server, prompt) = splits
             .into_iter()
-            .find(|(server, prompt)| {
-                !prompt.is_empty() && config.servers.iter().any(|s| s.name.as_str() == *server)
-            })
+            .find(|(server, prompt)| !prompt.is_empty() && view.server(server).is_some())
             .ok_or_else(unknown)?;
-        Ok((self.open(server)?, prompt))
+        Ok((self.open(server, caller)?, prompt))
     }
 
     /// `prompts/get` of an aggregated name.
@@ -211,22 +259,30 @@ impl ProtocolRelay {
         &self,
         name: &str,
         arguments: Option<Value>,
+        caller: &Caller,
     ) -> Result<Value, RelayRefusal> {
-        let (server, prompt) = self.split_prompt(name)?;
+        self.prompts_gate(caller)?;
+        let (server, prompt) = self.split_prompt(name, caller)?;
         let mut params = Map::new();
         params.insert("name".into(), json!(prompt));
         if let Some(arguments) = arguments {
             params.insert("arguments".into(), arguments);
         }
-        self.forward(server.name.as_str(), "prompts/get", Value::Object(params))
-            .await
+        self.forward(
+            server.name.as_str(),
+            "prompts/get",
+            Value::Object(params),
+            caller,
+        )
+        .await
     }
 
-    /// Every open server's resources, URIs unchanged; remembers who owns which URI.
-    pub async fn list_resources(&self) -> Vec<Value> {
+    /// The resources of every server `caller` may reach, URIs unchanged; remembers who owns
+    /// which URI.
+    pub async fn list_resources(&self, caller: &Caller) -> Vec<Value> {
         let mut out = Vec::new();
         let mut owners = HashMap::new();
-        for server in self.offering("resources") {
+        for server in self.offering("resources", caller) {
             for resource in self.list_all(&server, "resources/list", "resources").await {
                 if let Some(uri) = resource["uri"].as_str() {
                     owners.insert(uri.to_owned(), server.clone());
@@ -238,10 +294,10 @@ impl ProtocolRelay {
         out
     }
 
-    /// Every open server's resource templates.
-    pub async fn list_resource_templates(&self) -> Vec<Value> {
+    /// The resource templates of every server `caller` may reach.
+    pub async fn list_resource_templates(&self, caller: &Caller) -> Vec<Value> {
         let mut out = Vec::new();
-        for server in self.offering("resources") {
+        for server in self.offering("resources", caller) {
             out.extend(
                 self.list_all(&server, "resources/templates/list", "resourceTemplates")
                     .await,
@@ -252,14 +308,14 @@ impl ProtocolRelay {
 
     /// The server that owns `uri`: the one that listed it; else the one whose template
     /// matches it; else the only server with resources.
-    async fn owner(&self, uri: &str) -> Result<ServerName, RelayRefusal> {
+    async fn owner(&self, uri: &str, caller: &Caller) -> Result<ServerName, RelayRefusal> {
         if self.owners.read().await.is_empty() {
-            self.list_resources().await;
+            self.list_resources(caller).await;
         }
         if let Some(server) = self.owners.read().await.get(uri) {
             return Ok(server.clone());
         }
-        let offering = self.offering("resources");
+        let offering = self.offering("resources", caller);
         for server in &offering {
             let templates = self
                 .list_all(server, "resources/templates/list", "resourceTemplates")
@@ -284,15 +340,16 @@ impl ProtocolRelay {
         &self,
         method: &str,
         params: Value,
+        caller: &Caller,
     ) -> Result<Value, RelayRefusal> {
         let uri = params["uri"].as_str().unwrap_or_default().to_owned();
-        let server = self.owner(&uri).await?;
-        self.forward(server.as_str(), method, params).await
+        let server = self.owner(&uri, caller).await?;
+        self.forward(server.as_str(), method, params, caller).await
     }
 
-    /// `logging/setLevel` for every open server that logs.
-    pub async fn set_level_everywhere(&self, params: Value) {
-        for server in self.offering("logging") {
+    /// `logging/setLevel` for every server `caller` may reach that logs.
+    pub async fn set_level_everywhere(&self, params: Value, caller: &Caller) {
+        for server in self.offering("logging", caller) {
             if let Err(e) = self
                 .upstream
                 .request(&server, "logging/setLevel", params.clone(), REQUEST_TIMEOUT)
@@ -305,21 +362,26 @@ impl ProtocolRelay {
 
     /// `completion/complete` routed by its reference: a prompt by its aggregated name, a
     /// resource template by its URI.
-    pub async fn complete(&self, mut params: Value) -> Result<Value, RelayRefusal> {
+    pub async fn complete(
+        &self,
+        mut params: Value,
+        caller: &Caller,
+    ) -> Result<Value, RelayRefusal> {
         let reference = params["ref"].clone();
         if let Some(name) = reference["name"]
             .as_str()
             .filter(|_| reference["type"] == "ref/prompt")
         {
-            let (server, prompt) = self.split_prompt(name)?;
+            self.prompts_gate(caller)?;
+            let (server, prompt) = self.split_prompt(name, caller)?;
             params["ref"]["name"] = json!(prompt);
             return self
-                .forward(server.name.as_str(), "completion/complete", params)
+                .forward(server.name.as_str(), "completion/complete", params, caller)
                 .await;
         }
         let uri = reference["uri"].as_str().unwrap_or_default().to_owned();
-        let server = self.owner(&uri).await?;
-        self.forward(server.as_str(), "completion/complete", params)
+        let server = self.owner(&uri, caller).await?;
+        self.forward(server.as_str(), "completion/complete", params, caller)
             .await
     }
 }

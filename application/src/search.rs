@@ -3,11 +3,12 @@
 
 use std::sync::Arc;
 
-use mcpproxy_domain::{CallVariant, ToolAnnotations, ToolId};
+use mcpproxy_domain::{Caller, Purpose, Refusal, ToolAnnotations, ToolId};
 use serde::Serialize;
 use serde_json::Value;
+use serde_json::value::RawValue;
 
-use crate::catalog::{CatalogError, CatalogTool, ToolCatalog};
+use crate::catalog::{CatalogError, ToolCatalog};
 
 /// The most results one query may ask for.
 pub const MAX_LIMIT: u32 = 100;
@@ -48,8 +49,9 @@ pub enum RetrieveError {
     Catalog(#[from] CatalogError),
 }
 
-/// One tool in a `retrieve_tools` answer.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// One tool in a `retrieve_tools` answer. Its schema is the catalog's rendering, sent as it
+/// is: an answer is written without walking a schema again.
+#[derive(Debug, Clone, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RetrievedTool {
     /// `server:tool`, the name to pass to the `call_tool_*` tools.
@@ -58,7 +60,7 @@ pub struct RetrievedTool {
     pub description: String,
     #[serde(rename = "inputSchema")]
     #[cfg_attr(feature = "openapi", schema(value_type = Value))]
-    pub input_schema: Arc<Value>,
+    pub input_schema: Arc<RawValue>,
     #[serde(skip_serializing_if = "ToolAnnotations::is_empty")]
     pub annotations: ToolAnnotations,
     pub score: f32,
@@ -67,7 +69,7 @@ pub struct RetrievedTool {
     pub disabled: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RetrieveResult {
     pub tools: Vec<RetrievedTool>,
@@ -81,7 +83,7 @@ pub struct RetrieveResult {
 }
 
 /// One tool in a `describe_tool` answer.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ToolDefinition {
     pub name: String,
@@ -89,7 +91,7 @@ pub struct ToolDefinition {
     pub description: String,
     #[serde(rename = "inputSchema")]
     #[cfg_attr(feature = "openapi", schema(value_type = Value))]
-    pub input_schema: Arc<Value>,
+    pub input_schema: Arc<RawValue>,
     #[serde(rename = "outputSchema", skip_serializing_if = "Option::is_none")]
     pub output_schema: Option<Value>,
     #[serde(skip_serializing_if = "ToolAnnotations::is_empty")]
@@ -101,33 +103,70 @@ pub struct ToolDefinition {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DescribeError {
     pub id: String,
+    /// The admission rule's reason code, when it refused.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<&'static str>,
     pub error: String,
     pub remediation: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DescribeResult {
     pub definitions: Vec<ToolDefinition>,
     pub errors: Vec<DescribeError>,
 }
 
-fn call_with(t: &CatalogTool) -> &'static str {
-    CallVariant::for_annotations(&t.tool.annotations).tool_name()
+/// Why `describe_tool` cannot give a tool, and what to do.
+fn describe_refusal(id: &ToolId, refusal: &Refusal) -> (String, &'static str) {
+    let server = id.server();
+    match refusal {
+        Refusal::UnknownServer | Refusal::UnknownTool => {
+            ("no such tool".into(), "search for it with retrieve_tools")
+        }
+        Refusal::ServerQuarantined => (
+            format!("server {server} is quarantined"),
+            "a person must review and approve the server first",
+        ),
+        Refusal::ServerDisabled => (
+            format!("server {server} is disabled"),
+            "a person must enable the server first",
+        ),
+        Refusal::NotApproved(_) => (
+            "the tool is waiting for approval".into(),
+            "a person must approve it (quarantine_security approve_tool)",
+        ),
+        Refusal::ToolDisabled => (
+            "the tool is disabled by the server's enabled_tools/disabled_tools".into(),
+            "a person must allow it in the server's config",
+        ),
+        Refusal::OutOfScope { origin } => (
+            format!("server {server} is not in the scope of {origin}"),
+            "use a tool of a server this caller may reach",
+        ),
+        Refusal::TierTooLow { origin, needed, .. } => (
+            format!("{origin} does not allow {needed}"),
+            "use a tool this caller's permissions allow",
+        ),
+        Refusal::WrongVariant { .. } | Refusal::Unavailable(_) => {
+            (format!("{refusal:?}"), "retry later")
+        }
+    }
 }
 
 impl ToolCatalog {
-    /// Finds the tools that best match `request.query`, best first (then by name).
+    /// Finds the tools `caller` may use that best match `request.query`, best first (then by
+    /// name).
     pub async fn retrieve(
         &self,
         request: &RetrieveRequest,
+        caller: &Caller,
     ) -> Result<RetrieveResult, RetrieveError> {
         let query = request.query.trim();
         if query.is_empty() {
             return Err(RetrieveError::EmptyQuery);
         }
-        let default_limit = u32::try_from(self.tools_limit()).unwrap_or(15);
-        let limit = request.limit.unwrap_or(default_limit);
+        let limit = request.limit.unwrap_or(self.view().settings().tools_limit);
         if !(1..=MAX_LIMIT).contains(&limit) {
             return Err(RetrieveError::BadLimit(limit));
         }
@@ -138,21 +177,23 @@ impl ToolCatalog {
             .search(query, wanted * 4 + 20)
             .await
             .map_err(CatalogError::from)?;
+        // The view after the search: the index may lag a change by a moment, the rule never.
+        let view = self.view();
         let mut tools = Vec::new();
         let mut coverage: Vec<f32> = Vec::new();
         for hit in hits {
-            let Ok(id) = ToolId::new(hit.server.clone(), hit.tool.clone()) else {
+            let Ok(id) = ToolId::new(hit.server, hit.tool) else {
                 continue;
             };
-            let Some(found) = self.lookup(&id).await else {
+            let (Some(entry), verdict) = view.admit(caller, Purpose::Discover, &id, None) else {
                 continue;
             };
-            // The index may lag a change by a moment; never show what may not be called.
-            if !found.is_approved() || found.server.is_quarantined() || !found.server.enabled {
-                continue;
-            }
-            let hidden = !found.server.allows_tool(&found.tool.name);
-            let a = &found.tool.annotations;
+            let hidden = match verdict {
+                Ok(_) => false,
+                Err(refusal) if refusal.is_tool_filter() => true,
+                Err(_) => continue,
+            };
+            let a = &entry.tool.annotations;
             if (hidden && !request.include_disabled)
                 || (request.read_only_only && a.read_only_hint != Some(true))
                 || (request.exclude_destructive && a.destructive_hint == Some(true))
@@ -161,13 +202,13 @@ impl ToolCatalog {
                 continue;
             }
             tools.push(RetrievedTool {
-                name: id.to_string(),
                 server: id.server().to_string(),
-                description: found.tool.description.clone(),
-                input_schema: found.tool.input_schema.clone(),
-                annotations: found.tool.annotations.clone(),
+                name: id.to_string(),
+                description: entry.tool.description.clone(),
+                input_schema: entry.schema_json(),
+                annotations: a.clone(),
                 score: hit.score,
-                call_with: call_with(&found),
+                call_with: a.call_with().tool_name(),
                 disabled: hidden,
             });
             coverage.push(hit.coverage);
@@ -193,50 +234,51 @@ impl ToolCatalog {
         })
     }
 
-    /// The full definitions of up to five tools, and why the others could not be given.
-    pub async fn describe(&self, ids: &[String]) -> Result<DescribeResult, RetrieveError> {
+    /// The full definitions of up to five tools `caller` may use, and why the others could
+    /// not be given.
+    pub fn describe(
+        &self,
+        ids: &[String],
+        caller: &Caller,
+    ) -> Result<DescribeResult, RetrieveError> {
         if ids.is_empty() || ids.len() > MAX_DESCRIBE {
             return Err(RetrieveError::BadIdCount(ids.len()));
         }
+        let view = self.view();
         let mut result = DescribeResult {
             definitions: Vec::new(),
             errors: Vec::new(),
         };
         for raw in ids {
-            let error = |error: String, remediation: &str| DescribeError {
-                id: raw.clone(),
-                error,
-                remediation: remediation.to_owned(),
-            };
             let Ok(id) = ToolId::parse(raw) else {
-                result.errors.push(error(
-                    "not a server:tool id".into(),
-                    "use a name from retrieve_tools, like github:create_issue",
-                ));
+                result.errors.push(DescribeError {
+                    id: raw.clone(),
+                    code: None,
+                    error: "not a server:tool id".into(),
+                    remediation: "use a name from retrieve_tools, like github:create_issue".into(),
+                });
                 continue;
             };
-            match self.lookup(&id).await {
-                None => result.errors.push(error(
-                    "no such tool".into(),
-                    "search for it with retrieve_tools",
-                )),
-                Some(t) if t.server.is_quarantined() => result.errors.push(error(
-                    format!("server {} is quarantined", id.server()),
-                    "a person must review and approve the server first",
-                )),
-                Some(t) if !t.is_approved() => result.errors.push(error(
-                    "the tool is waiting for approval".into(),
-                    "a person must approve it (quarantine_security approve_tool)",
-                )),
-                Some(t) => result.definitions.push(ToolDefinition {
+            match view.admit(caller, Purpose::Discover, &id, None) {
+                (Some(entry), Ok(_)) => result.definitions.push(ToolDefinition {
                     name: id.to_string(),
                     server: id.server().to_string(),
-                    description: t.tool.description.clone(),
-                    input_schema: t.tool.input_schema.clone(),
-                    output_schema: t.tool.output_schema.clone(),
-                    annotations: t.tool.annotations.clone(),
-                    call_with: call_with(&t),
+                    description: entry.tool.description.clone(),
+                    input_schema: entry.schema_json(),
+                    output_schema: entry.tool.output_schema.clone(),
+                    annotations: entry.tool.annotations.clone(),
+                    call_with: entry.tool.annotations.call_with().tool_name(),
                 }),
+                (_, verdict) => {
+                    let refusal = verdict.err().unwrap_or(Refusal::UnknownTool);
+                    let (error, remediation) = describe_refusal(&id, &refusal);
+                    result.errors.push(DescribeError {
+                        id: raw.clone(),
+                        code: Some(refusal.code()),
+                        error,
+                        remediation: remediation.to_owned(),
+                    });
+                }
             }
         }
         Ok(result)

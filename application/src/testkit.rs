@@ -20,6 +20,7 @@ pub type UpstreamCall = (String, String, Option<Map<String, Value>>);
 #[derive(Default)]
 pub struct Mem {
     pub config: Mutex<Config>,
+    handed_out: Mutex<Option<Arc<Config>>>,
     pub tools: Mutex<HashMap<ServerName, Vec<Tool>>>,
     pub approvals: Mutex<HashMap<(ServerName, String), ToolApproval>>,
     pub activity: Mutex<Vec<ActivityRecord>>,
@@ -35,8 +36,18 @@ pub struct Mem {
 
 #[async_trait]
 impl ConfigStore for Mem {
+    /// The same `Arc` until the config changes, as the file store hands it out.
     fn current(&self) -> Arc<Config> {
-        Arc::new(self.config.lock().unwrap().clone())
+        let config = self.config.lock().unwrap();
+        let mut handed = self.handed_out.lock().unwrap();
+        match &*handed {
+            Some(c) if **c == *config => c.clone(),
+            _ => {
+                let c = Arc::new(config.clone());
+                *handed = Some(c.clone());
+                c
+            }
+        }
     }
     async fn save(&self, config: Config) -> Result<(), ConfigStoreError> {
         *self.config.lock().unwrap() = config;

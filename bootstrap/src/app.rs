@@ -12,8 +12,8 @@ use mcpproxy_application::ports::{
     ServerLogs, ServerRepository, SystemClock, TokenStore, ToolIndex, UpstreamPool,
 };
 use mcpproxy_application::{
-    ActivityLog, AuthService, CallService, EventBus, ManagementService, ProtocolRelay, ToolCatalog,
-    UpstreamTracker,
+    ActivityLog, AuthService, CallService, EventBus, IsolationService, ManagementService,
+    ProtocolRelay, ToolCatalog, UpstreamTracker,
 };
 use mcpproxy_config::FileConfigStore;
 use mcpproxy_domain::{DomainEvent, ServerName};
@@ -25,7 +25,7 @@ use mcpproxy_logs::{Rotation, ServerLogFiles};
 use mcpproxy_oauth::{OAuth, headless_from_env};
 use mcpproxy_search::TantivyIndex;
 use mcpproxy_storage::Database;
-use mcpproxy_upstream::{Connector, OAuthTokens, Pool, Reaper};
+use mcpproxy_upstream::{Connector, Isolator, OAuthTokens, Pool, Reaper};
 use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -45,6 +45,7 @@ pub struct App {
     pub calls: Arc<CallService>,
     pub logs: Arc<ServerLogFiles>,
     pub auth: Arc<AuthService>,
+    pub isolation: Arc<IsolationService>,
     follower: JoinHandle<()>,
     /// Background work: the activity writer and its retention, the token refresher, the
     /// logins servers ask for.
@@ -67,6 +68,24 @@ fn start_reaper() -> Option<Reaper> {
     Reaper::spawn(&exe, &["__reaper"])
         .map_err(|e| tracing::warn!("cannot start the process reaper: {e}"))
         .ok()
+}
+
+/// Docker and sandbox wrapping for stdio servers, with this program as the Landlock helper.
+/// Without it an isolated server is refused (never run unprotected), so failing to set it
+/// up stops the start.
+pub fn isolator(data_dir: &Path) -> Result<Arc<Isolator>, Failure> {
+    let exe = std::env::current_exe().map_err(|e| {
+        Failure::new(
+            Exit::General,
+            format!("cannot find the mcpproxy executable for sandboxing: {e}"),
+        )
+    })?;
+    Isolator::new(data_dir, exe).map(Arc::new).map_err(|e| {
+        Failure::new(
+            Exit::General,
+            format!("cannot set up isolation in {}: {e}", data_dir.display()),
+        )
+    })
 }
 
 /// The OAuth adapter as the upstream transport asks for it.
@@ -176,10 +195,18 @@ impl App {
             headless_from_env(),
         ));
         oauth.set_callback_base(callback_base);
+        let isolator = isolator(data_dir)?;
+        // Containers and directories a killed run (proxy and reaper both) left behind.
+        isolator.sweep(&|name| std::env::var(name).ok()).await;
         let connector = Arc::new(
             Connector::new(logs.clone(), start_reaper())
-                .with_oauth(Arc::new(OAuthBridge(oauth.clone()))),
+                .with_oauth(Arc::new(OAuthBridge(oauth.clone())))
+                .with_isolation(isolator.clone()),
         );
+        let isolation = Arc::new(IsolationService::new(
+            store_port.clone(),
+            isolator as Arc<dyn mcpproxy_application::ports::IsolationProbe>,
+        ));
         let tracker = Arc::new(UpstreamTracker::new(
             servers.clone(),
             events.clone(),
@@ -196,7 +223,6 @@ impl App {
             clock.clone(),
         ));
         let calls = Arc::new(CallService::new(
-            store_port,
             catalog.clone(),
             pool.clone() as Arc<dyn UpstreamPool>,
             Arc::new(db.clone()) as Arc<dyn CacheRepository>,
@@ -240,13 +266,16 @@ impl App {
             calls,
             logs,
             auth,
+            isolation,
             follower,
             background,
             sessions: CancellationToken::new(),
         })
     }
 
-    fn api(&self, listening: SocketAddr, socket: Option<&Path>) -> Arc<Api> {
+    /// The API of one listener; `on_socket`: the unix socket's, whose callers are the user
+    /// at this machine.
+    fn api(&self, listening: SocketAddr, socket: Option<&Path>, on_socket: bool) -> Arc<Api> {
         Arc::new(Api {
             config: self.store.clone(),
             management: self.management.clone(),
@@ -254,12 +283,14 @@ impl App {
             calls: self.calls.clone(),
             activity: self.activity.clone(),
             auth: self.auth.clone(),
+            isolation: self.isolation.clone(),
             logs: self.logs.clone() as Arc<dyn ServerLogs>,
             bus: self.bus.clone(),
             endpoints: Endpoints {
                 listen_addr: listening.to_string(),
                 socket: socket.map(Path::to_owned),
             },
+            on_socket,
             started: std::time::Instant::now(),
             shutdown: self.sessions.clone(),
         })
@@ -286,7 +317,7 @@ impl App {
             management: self.management.clone(),
             logs: self.logs.clone() as Arc<dyn ServerLogs>,
             relay: Arc::new(ProtocolRelay::new(
-                self.store.clone(),
+                self.catalog.clone(),
                 self.pool.clone() as Arc<dyn UpstreamPool>,
             )),
         });
@@ -298,7 +329,7 @@ impl App {
         let mcp = mcpproxy_mcp::router(services, &self.bus, access).layer(
             axum::middleware::from_fn_with_state(policy(|c| c.require_mcp_auth), require_key),
         );
-        let api = self.api(listening, socket);
+        let api = self.api(listening, socket, false);
         let management = management_routes(api.clone(), Some(policy(|_| true)));
         self.health()
             .merge(oauth_routes(api))
@@ -310,8 +341,10 @@ impl App {
     /// The routes of the unix socket: health and management, no key (only this user can
     /// connect).
     pub fn socket_router(&self, listening: SocketAddr, socket: &Path) -> axum::Router {
-        self.health()
-            .merge(management_routes(self.api(listening, Some(socket)), None))
+        self.health().merge(management_routes(
+            self.api(listening, Some(socket), true),
+            None,
+        ))
     }
 
     /// Binds `<data_dir>/mcpproxy.sock` when `enable_socket` is on.

@@ -20,8 +20,18 @@ use clap::Parser;
 
 pub use exit::{Exit, Failure};
 
+/// The hidden subcommand of sandbox mode without bubblewrap: `mcpproxy __sandbox_exec
+/// --ro P… --rw P… [--no-network] -- PROGRAM ARGS…` confines itself with Landlock and
+/// becomes the server. Dispatched before clap so the server's own arguments are never read
+/// as ours, and before any thread starts (Landlock confines the calling thread).
+pub const SANDBOX_EXEC: &str = "__sandbox_exec";
+
 /// Runs the command line `args` (program name first) and returns the exit code.
 pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
+    let args: Vec<OsString> = args.into_iter().collect();
+    if args.get(1).is_some_and(|a| a == SANDBOX_EXEC) {
+        return sandbox_exec(args.into_iter().skip(2).collect());
+    }
     let cli = match cli::Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(e) => {
@@ -79,4 +89,15 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
             failure.exit as i32
         }
     }
+}
+
+#[cfg(target_os = "linux")]
+fn sandbox_exec(args: Vec<OsString>) -> i32 {
+    mcpproxy_upstream::sandbox_exec(args)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn sandbox_exec(_args: Vec<OsString>) -> i32 {
+    eprintln!("mcpproxy: the Landlock sandbox exists on Linux only");
+    Exit::General as i32
 }

@@ -180,6 +180,18 @@ impl ToolApproval {
     pub fn is_approved(&self) -> bool {
         self.state == ApprovalState::Approved
     }
+
+    /// The state of a tool whose fingerprint is now `fingerprint`, given its record: approved
+    /// only while that fingerprint is the one the record settled (a record that has not seen
+    /// this version yet approves nothing); no record: never approved.
+    pub fn state_for(record: Option<&ToolApproval>, fingerprint: &Fingerprint) -> ApprovalState {
+        match record {
+            None => ApprovalState::Pending,
+            Some(r) if &r.current_fingerprint == fingerprint => r.state,
+            Some(r) if r.approved_fingerprint.is_some() => ApprovalState::Changed,
+            Some(_) => ApprovalState::Pending,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -307,6 +319,30 @@ mod tests {
         let (again, d) = ToolApproval::evaluate(&server(), Some(&rec), &tool("Echo"), MANUAL);
         assert_eq!(again.state, ApprovalState::Pending);
         assert_eq!(d, ApprovalDecision::Unchanged);
+    }
+
+    #[test]
+    fn a_record_approves_only_the_version_it_settled() {
+        let t = tool("Echo");
+        let (approved, _) = ToolApproval::evaluate(&server(), None, &t, BASELINE);
+        assert_eq!(
+            ToolApproval::state_for(Some(&approved), &t.fingerprint()),
+            ApprovalState::Approved
+        );
+        let other = tool("Evil").fingerprint();
+        assert_eq!(
+            ToolApproval::state_for(Some(&approved), &other),
+            ApprovalState::Changed
+        );
+        let (pending, _) = ToolApproval::evaluate(&server(), None, &t, MANUAL);
+        assert_eq!(
+            ToolApproval::state_for(Some(&pending), &other),
+            ApprovalState::Pending
+        );
+        assert_eq!(
+            ToolApproval::state_for(None, &t.fingerprint()),
+            ApprovalState::Pending
+        );
     }
 
     #[test]

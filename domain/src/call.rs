@@ -11,8 +11,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::tool::ToolAnnotations;
 
-/// Which of the three call tools an agent used, or should use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// Which of the three call tools an agent used, or should use. The order is the permission
+/// tier: `Read < Write < Destructive` (a scope that allows `Write` allows `Read`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CallVariant {
     Read,
@@ -57,51 +58,38 @@ impl CallVariant {
         }
     }
 
-    /// Checks this variant against the tool's annotations.
+    /// What the annotations say about calling the tool with this variant.
     ///
-    /// Only an explicit `destructiveHint: true` refuses a read or write call; a tool without
-    /// annotations is trusted to the agent's choice. A write call on a read-only tool is
-    /// allowed with a warning.
-    pub fn check(
-        self,
-        tool_id: &str,
-        annotations: &ToolAnnotations,
-        strict: bool,
-    ) -> Result<IntentCheck, IntentError> {
+    /// Only an explicit `destructiveHint: true` refuses a read or write call (in strict mode;
+    /// otherwise it warns); a tool without annotations is trusted to the agent's choice. A
+    /// write call on a read-only tool is allowed with a warning.
+    pub fn intent(self, annotations: &ToolAnnotations, strict: bool) -> Intent {
         let destructive = annotations.destructive_hint == Some(true);
         match self {
-            Self::Read | Self::Write if destructive => {
-                let err = IntentError::DestructiveTool {
-                    tool: tool_id.to_owned(),
-                    used: self,
-                };
-                if strict {
-                    Err(err)
-                } else {
-                    Ok(IntentCheck::Warning(err.to_string()))
-                }
-            }
-            Self::Write if annotations.read_only_hint == Some(true) => {
-                Ok(IntentCheck::Warning(format!(
-                    "Tool '{tool_id}' is marked read-only by its server; call_tool_read is enough."
-                )))
-            }
-            _ => Ok(IntentCheck::Allowed),
+            Self::Read | Self::Write if destructive && strict => Intent::Refused,
+            Self::Read | Self::Write if destructive => Intent::WarnDestructive,
+            Self::Write if annotations.read_only_hint == Some(true) => Intent::WarnReadOnly,
+            _ => Intent::Allowed,
         }
     }
+}
+
+/// The verdict of [`CallVariant::intent`], before any message is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Intent {
+    Allowed,
+    /// A read or write call on a destructive tool, in strict mode.
+    Refused,
+    /// The same, outside strict mode: allowed, with a warning.
+    WarnDestructive,
+    /// A write call on a read-only tool: allowed, with a warning.
+    WarnReadOnly,
 }
 
 impl fmt::Display for CallVariant {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.tool_name())
     }
-}
-
-/// A passed intent check, possibly with a warning for the activity log.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum IntentCheck {
-    Allowed,
-    Warning(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -184,24 +172,22 @@ mod tests {
     }
 
     #[test]
-    fn strict_mode_refuses_read_on_destructive_and_names_the_variant() {
-        let err = CallVariant::Read
-            .check("gh:delete_repo", &ann(None, Some(true)), true)
-            .unwrap_err();
-        let msg = err.to_string();
+    fn strict_mode_refuses_read_and_write_on_destructive_tools() {
+        for v in [CallVariant::Read, CallVariant::Write] {
+            assert_eq!(v.intent(&ann(None, Some(true)), true), Intent::Refused);
+            assert_eq!(
+                v.intent(&ann(None, Some(true)), false),
+                Intent::WarnDestructive,
+                "lax mode warns instead"
+            );
+        }
+        let msg = IntentError::DestructiveTool {
+            tool: "gh:delete_repo".into(),
+            used: CallVariant::Read,
+        }
+        .to_string();
         assert!(msg.contains("call_tool_destructive"), "{msg}");
         assert!(msg.contains("call_tool_read"), "{msg}");
-        assert!(
-            CallVariant::Write
-                .check("gh:delete_repo", &ann(None, Some(true)), true)
-                .is_err()
-        );
-    }
-
-    #[test]
-    fn lax_mode_warns_instead() {
-        let r = CallVariant::Read.check("x:y", &ann(None, Some(true)), false);
-        assert!(matches!(r, Ok(IntentCheck::Warning(_))));
     }
 
     #[test]
@@ -211,21 +197,20 @@ mod tests {
             ann(Some(true), Some(true)),
             ann(Some(false), None),
         ] {
-            assert_eq!(
-                CallVariant::Destructive.check("x:y", &a, true),
-                Ok(IntentCheck::Allowed)
-            );
+            assert_eq!(CallVariant::Destructive.intent(&a, true), Intent::Allowed);
         }
         assert_eq!(
-            CallVariant::Read.check("x:y", &ann(None, None), true),
-            Ok(IntentCheck::Allowed)
+            CallVariant::Read.intent(&ann(None, None), true),
+            Intent::Allowed
         );
     }
 
     #[test]
     fn write_on_read_only_warns() {
-        let r = CallVariant::Write.check("x:y", &ann(Some(true), None), true);
-        assert!(matches!(r, Ok(IntentCheck::Warning(_))));
+        assert_eq!(
+            CallVariant::Write.intent(&ann(Some(true), None), true),
+            Intent::WarnReadOnly
+        );
     }
 
     #[test]

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::duration::GoDuration;
+use crate::isolation::{DockerIsolationConfig, IsolationConfig};
 use crate::name::ServerName;
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -96,6 +97,9 @@ pub struct Config {
     pub intent_declaration: Option<IntentDeclarationConfig>,
     #[serde(skip_serializing_if = "SearchConfig::is_empty")]
     pub search: SearchConfig,
+    // -- isolation of stdio servers (issue 19; rules in isolation.rs) --
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub docker_isolation: Option<DockerIsolationConfig>,
     /// Every key this proxy does not act on, kept as it was read.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
@@ -131,6 +135,7 @@ impl Default for Config {
             activity_max_records: 100_000,
             intent_declaration: None,
             search: SearchConfig::default(),
+            docker_isolation: None,
             extra: Map::new(),
         }
     }
@@ -428,6 +433,9 @@ pub struct ServerConfig {
     pub created: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub updated: Option<String>,
+    // -- isolation (issue 19; rules in isolation.rs) --
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub isolation: Option<IsolationConfig>,
     #[serde(flatten)]
     #[cfg_attr(feature = "openapi", schema(ignore))]
     pub extra: Map<String, Value>,
@@ -459,6 +467,7 @@ impl ServerConfig {
             tool_discovery_interval: None,
             created: None,
             updated: None,
+            isolation: None,
             extra: Map::new(),
         }
     }
@@ -507,14 +516,6 @@ impl ServerConfig {
                 None => TrustMode::Manual,
             },
         }
-    }
-
-    /// Whether `enabled_tools` / `disabled_tools` let this tool through.
-    pub fn allows_tool(&self, tool: &str) -> bool {
-        if !self.enabled_tools.is_empty() {
-            return self.enabled_tools.iter().any(|t| t == tool);
-        }
-        !self.disabled_tools.iter().any(|t| t == tool)
     }
 
     /// The problems of this entry on its own, with keys prefixed by `prefix`
@@ -592,6 +593,12 @@ impl ServerConfig {
             30,
             86_400,
         );
+        if let Some(isolation) = &self.isolation {
+            errors.extend(crate::isolation::validate_server(
+                isolation,
+                &field("isolation"),
+            ));
+        }
         errors
     }
 }
@@ -874,6 +881,9 @@ impl Config {
                 errors.push(ValidationError::new(key, "cannot be negative"));
             }
         }
+        if let Some(isolation) = &self.docker_isolation {
+            errors.extend(crate::isolation::validate_global(isolation));
+        }
         let mut seen = std::collections::HashSet::new();
         for (i, server) in self.servers.iter().enumerate() {
             let prefix = format!("mcpServers[{i}]");
@@ -1106,17 +1116,6 @@ mod tests {
         assert_eq!(names(&d.removed), ["a"]);
         assert_eq!(names(&d.updated), ["b"]);
         assert_eq!(d.needs_restart, ["listen"]);
-    }
-
-    #[test]
-    fn tool_filters() {
-        let mut s = ServerConfig::new(ServerName::parse("a").unwrap());
-        assert!(s.allows_tool("x"));
-        s.disabled_tools = vec!["x".into()];
-        assert!(!s.allows_tool("x") && s.allows_tool("y"));
-        s.disabled_tools.clear();
-        s.enabled_tools = vec!["y".into()];
-        assert!(!s.allows_tool("x") && s.allows_tool("y"));
     }
 
     #[test]

@@ -20,6 +20,9 @@ pub enum ConnectionState {
     Discovering,
     Ready,
     Error,
+    /// The server runs in Docker and Docker does not answer: it waits, without retries
+    /// counted against it, and connects when Docker is back.
+    DockerUnavailable,
 }
 
 /// What happened to a connection.
@@ -41,6 +44,8 @@ pub enum ConnectionEvent {
     Rediscover,
     /// Anything failed: transport, handshake, health check, login.
     Failed,
+    /// The server needs Docker and Docker does not answer.
+    DockerUnavailable,
     /// The connection was closed on purpose (disable, remove, shutdown, logout).
     Disconnect,
 }
@@ -53,7 +58,7 @@ pub struct InvalidTransition {
 }
 
 impl ConnectionState {
-    pub const ALL: [ConnectionState; 7] = [
+    pub const ALL: [ConnectionState; 8] = [
         Self::Disconnected,
         Self::Connecting,
         Self::PendingAuth,
@@ -61,6 +66,7 @@ impl ConnectionState {
         Self::Discovering,
         Self::Ready,
         Self::Error,
+        Self::DockerUnavailable,
     ];
 
     /// The transition function. Every pair not listed is refused.
@@ -69,7 +75,10 @@ impl ConnectionState {
         use ConnectionState as S;
         let to = match (self, event) {
             (_, E::Disconnect) => S::Disconnected,
-            (S::Disconnected | S::Error | S::PendingAuth, E::Connect) => S::Connecting,
+            (S::Disconnected | S::Error | S::PendingAuth | S::DockerUnavailable, E::Connect) => {
+                S::Connecting
+            }
+            (S::Connecting, E::DockerUnavailable) => S::DockerUnavailable,
             (S::Connecting | S::Discovering | S::Ready, E::AuthRequired) => S::PendingAuth,
             (S::PendingAuth | S::Error, E::AuthStarted) => S::Authenticating,
             (S::Authenticating, E::AuthCompleted) => S::Connecting,
@@ -105,6 +114,7 @@ impl ConnectionState {
             Self::Discovering => "Discovering",
             Self::Ready => "Ready",
             Self::Error => "Error",
+            Self::DockerUnavailable => "Docker unavailable",
         }
     }
 
@@ -126,7 +136,7 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    const EVENTS: [E; 9] = [
+    const EVENTS: [E; 10] = [
         E::Connect,
         E::AuthRequired,
         E::AuthStarted,
@@ -136,6 +146,7 @@ mod tests {
         E::Rediscover,
         E::Failed,
         E::Disconnect,
+        E::DockerUnavailable,
     ];
 
     fn run(events: &[E]) -> Result<S, InvalidTransition> {
@@ -179,6 +190,21 @@ mod tests {
             ]),
             Ok(S::Ready)
         );
+    }
+
+    #[test]
+    fn a_server_waiting_for_docker_connects_when_it_is_back() {
+        assert_eq!(
+            run(&[
+                E::Connect,
+                E::DockerUnavailable,
+                E::Connect,
+                E::Initialized,
+                E::ToolsDiscovered
+            ]),
+            Ok(S::Ready)
+        );
+        assert!(S::Ready.next(E::DockerUnavailable).is_err());
     }
 
     #[test]

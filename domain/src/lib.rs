@@ -1,7 +1,8 @@
 //! The rules of mcpproxy, free of I/O: what a server, a tool and a `server:tool` id are; the
 //! configuration document and its validation; tool fingerprints and the approval states that
 //! guard against tool poisoning and rug pulls; the connection state machine of an upstream and
-//! its backoff; call variants and the intent-vs-annotation rule; the activity record; and the
+//! its backoff; call variants and the intent-vs-annotation rule; the one admission rule (may this caller use
+//! this tool now?) and the configuration as the running proxy uses it; the activity record; and the
 //! events the rest of the program reacts to. Everything here is plain data and pure functions,
 //! so every rule can be tested without a runtime, a file or a socket.
 #![forbid(unsafe_code)]
@@ -15,23 +16,29 @@ pub mod connection;
 pub mod duration;
 pub mod event;
 pub mod fingerprint;
+pub mod isolation;
 pub mod merge;
 pub mod name;
+pub mod policy;
 pub mod records;
 pub mod redact;
 pub mod secret;
+pub mod settings;
 pub mod time;
 pub mod tool;
 
 pub use activity::{ActivityKind, ActivityRecord, ActivityStatus, Source};
 pub use approval::{ApprovalDecision, ApprovalState, ToolApproval, Trust};
 pub use backoff::BackoffPolicy;
-pub use call::{CallVariant, DataSensitivity, IntentCheck, IntentError};
+pub use call::{CallVariant, DataSensitivity, Intent, IntentError};
 pub use config::{Config, SearchConfig, ServerConfig, Transport, TrustMode, ValidationError};
 pub use connection::{ConnectionEvent, ConnectionState, InvalidTransition};
 pub use duration::GoDuration;
 pub use event::{DomainEvent, ServerChange};
 pub use fingerprint::Fingerprint;
+pub use isolation::{Isolation, IsolationMode, IsolationView};
 pub use name::{NameError, ServerName, ToolId};
+pub use policy::{Admitted, Caller, CallerKind, Purpose, Refusal};
+pub use settings::{ServerSettings, Settings};
 pub use time::Timestamp;
 pub use tool::{Tool, ToolAnnotations};

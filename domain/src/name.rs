@@ -80,6 +80,14 @@ impl fmt::Display for ServerName {
     }
 }
 
+/// Lets maps keyed by server name be searched with a `&str` (hashing and equality are the
+/// string's, so this is sound).
+impl std::borrow::Borrow<str> for ServerName {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
 impl AsRef<str> for ServerName {
     fn as_ref(&self) -> &str {
         &self.0

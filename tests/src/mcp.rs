@@ -47,6 +47,11 @@ impl Client {
         Self { service, changes }
     }
 
+    /// The session, for requests the helpers here do not cover.
+    pub fn peer(&self) -> &rmcp::Peer<RoleClient> {
+        self.service.peer()
+    }
+
     pub fn server_info(&self) -> Value {
         serde_json::to_value(self.service.peer().peer_info().unwrap()).unwrap()
     }

@@ -536,7 +536,7 @@ async fn a_large_tool_list_is_paged() {
     let (_home, proxy) = start(json!([big]), json!({})).await;
     let direct = Client::connect(&proxy.url("/mcp/all")).await;
     let names = eventually_async(|| direct.tool_names(), |n: &Vec<String>| n.len() >= 4000).await;
-    assert_eq!(names.len(), 4000 + 14);
+    assert_eq!(names.len(), 4000 + 16);
     // Each page is bounded, so several were needed.
     let http = reqwest::Client::new();
     let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {

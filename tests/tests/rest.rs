@@ -367,7 +367,7 @@ async fn tools_search_and_calls() {
     let (_home, _proxy, api) = start(&[]).await;
     let all = eventually_async("fx's tools indexed", || async {
         let all = api.get("/tools").await.data();
-        (all["tools"].as_array().unwrap().len() >= 14).then_some(all)
+        (all["tools"].as_array().unwrap().len() >= 16).then_some(all)
     })
     .await;
     let echo = all["tools"]

@@ -37,8 +37,8 @@ async fn stdio_fixture_lists_every_page_and_calls() {
         )]))
         .await;
     let status = t.ready("paged").await;
-    assert_eq!(status.tools.len(), 14 + 30, "all pages of tools/list");
-    assert_eq!(t.recorder.tool_names("paged").len(), 44);
+    assert_eq!(status.tools.len(), 16 + 30, "all pages of tools/list");
+    assert_eq!(t.recorder.tool_names("paged").len(), 46);
     let result = t
         .pool
         .call_tool(
@@ -61,7 +61,7 @@ async fn stdio_fixture_lists_every_page_and_calls() {
         ]
     );
     let log = t.log("paged").await.join("\n");
-    assert!(log.contains("ready: 44 tools"), "{log}");
+    assert!(log.contains("ready: 46 tools"), "{log}");
     t.pool.shutdown().await;
 }
 
@@ -632,7 +632,7 @@ async fn the_one_shot_layer_lists_and_calls_without_a_pool() {
     let spec = ConnectSpec::new(&cfg, &cfg.servers[0]).unwrap();
     let listing = oneshot::list_tools(&connector, &spec).await.unwrap();
     assert_eq!(listing.server_info.name, "once");
-    assert_eq!(listing.tools.len(), 23);
+    assert_eq!(listing.tools.len(), 25);
     let result = oneshot::call_tool(
         &connector,
         &spec,

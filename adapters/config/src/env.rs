@@ -31,11 +31,8 @@ impl EnvOverrides {
     }
 }
 
-/// A new API key: 32 random bytes as 64 hex characters.
-pub fn generate_api_key() -> String {
-    let bytes: [u8; 32] = rand::random();
-    hex::encode(bytes)
-}
+/// A new API key: 32 random bytes as 64 hex characters (the application's rule).
+pub use mcpproxy_application::management::generate_api_key;
 
 /// Expands `${env:NAME}` references from the process environment. `${keyring:NAME}` is not
 /// supported yet and is reported as not set.

@@ -35,7 +35,9 @@ fn go_config_loads_with_its_meaning() {
         "skip_quarantine is honoured"
     );
     assert_eq!(fs.env["DEBUG"], "mcp:*");
-    assert!(!fs.allows_tool("write_file"));
+    let settings = mcpproxy_domain::Settings::from_config(&config);
+    let fs_settings = settings.server(&fs.name).unwrap();
+    assert!(!fs_settings.tools.allows("write_file"));
     let sse = &config.servers[2];
     assert_eq!(sse.transport(), Ok(Transport::Sse));
     assert!(!sse.enabled);

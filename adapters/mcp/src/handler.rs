@@ -6,9 +6,10 @@
 use std::sync::Arc;
 
 use mcpproxy_application::call::CallRequest;
+use mcpproxy_application::catalog::Listing;
+use mcpproxy_application::gates::{self, Action, Gate};
 use mcpproxy_application::search::RetrieveRequest;
-use mcpproxy_domain::CallVariant;
-use mcpproxy_domain::activity::Source;
+use mcpproxy_domain::{CallVariant, Caller};
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, CompleteRequestParams, CompleteResult,
     ContentBlock, GetPromptRequestParams, GetPromptResponse, GetPromptResult, Implementation,
@@ -30,13 +31,15 @@ use crate::{Mode, Services};
 
 /// The most bytes of tool definitions in one `tools/list` page: some clients refuse a single
 /// SSE event over 1 MiB.
-const PAGE_BYTES: usize = 512 * 1024;
+pub(crate) const PAGE_BYTES: usize = 512 * 1024;
 
 #[derive(Clone)]
 pub struct ProxyHandler {
     pub services: Arc<Services>,
     pub mode: Mode,
     pub notifier: Arc<Notifier>,
+    /// Who this session is, for every rule it meets.
+    pub caller: Caller,
 }
 
 impl std::fmt::Debug for ProxyHandler {
@@ -61,6 +64,30 @@ pub(crate) fn json_result(value: &impl serde::Serialize) -> CallToolResponse {
         Ok(text) => text_result(text, false),
         Err(e) => text_result(format!("could not render the answer: {e}"), true),
     }
+}
+
+/// A refusal of a gate: the code agents match on, and what to do.
+pub(crate) fn gate_result(gate: Gate) -> CallToolResponse {
+    let body = json!({"status": gate.code(), "error": gate.message()});
+    text_result(body.to_string(), true)
+}
+
+/// A page of the catalog's `tools/list`, as rmcp's result.
+pub(crate) fn tools_page(
+    page: Result<
+        mcpproxy_application::catalog::ToolsPage,
+        mcpproxy_application::catalog::BadCursor,
+    >,
+) -> Result<ListToolsResult, ErrorData> {
+    let page = page.map_err(|e| ErrorData::invalid_params(e.to_string(), None))?;
+    let tools = page
+        .tools
+        .iter()
+        .filter_map(|json| serde_json::from_str::<Tool>(json).ok())
+        .collect();
+    let mut result = ListToolsResult::with_all_items(tools);
+    result.next_cursor = page.next_cursor;
+    Ok(result)
 }
 
 /// An application result (a `CallToolResult` as JSON) as rmcp's type.
@@ -89,28 +116,10 @@ fn arg_u32(args: &Map<String, Value>, key: &str) -> Option<u32> {
 }
 
 impl ProxyHandler {
-    fn management_allowed(&self) -> bool {
-        let config = self.services.config.current();
-        !(config.read_only_mode || config.disable_management)
-    }
-
-    async fn tools(&self) -> Vec<Tool> {
-        match self.mode {
-            Mode::Retrieve => builtin::tools(self.management_allowed()),
-            Mode::Direct => self
-                .services
-                .catalog
-                .callable()
-                .await
-                .into_iter()
-                .filter_map(|t| {
-                    // The definition goes out as the server sent it; only the name changes.
-                    let mut value = serde_json::to_value(&t.tool).ok()?;
-                    value["name"] = Value::String(t.id.direct_name());
-                    serde_json::from_value(value).ok()
-                })
-                .collect(),
-        }
+    /// Whether this session is offered the management tools (the gates decide).
+    fn management(&self) -> Result<(), Gate> {
+        let view = self.services.catalog.view();
+        gates::check(view.settings(), Action::OfferManagementTools, &self.caller)
     }
 
     fn call_request(
@@ -123,7 +132,7 @@ impl ProxyHandler {
         CallRequest {
             tool,
             arguments,
-            source: Some(Source::Mcp),
+            caller: self.caller.clone(),
             session_id,
             request_id: Some(format!("{:?}", context.id).trim_matches('"').to_owned()),
             client_name: context.peer.peer_info().map(|i| i.client_info.name.clone()),
@@ -142,11 +151,6 @@ impl ProxyHandler {
             Outcome::Done(Err(e)) => forward(e.to_tool_result()),
             Outcome::Cancelled => text_result("the call was cancelled", true),
         }
-    }
-
-    /// Whether this endpoint relays the servers' prompts (`enable_prompts`).
-    fn prompts_enabled(&self) -> bool {
-        self.services.config.current().enable_prompts
     }
 
     async fn call_variant(
@@ -184,7 +188,7 @@ impl ProxyHandler {
                     exclude_destructive: arg_bool(&args, "exclude_destructive"),
                     exclude_open_world: arg_bool(&args, "exclude_open_world"),
                 };
-                match s.catalog.retrieve(&request).await {
+                match s.catalog.retrieve(&request, &self.caller).await {
                     Ok(r) => json_result(&r),
                     Err(e) => text_result(e.to_string(), true),
                 }
@@ -200,7 +204,7 @@ impl ProxyHandler {
                             .collect()
                     })
                     .unwrap_or_default();
-                match s.catalog.describe(&ids).await {
+                match s.catalog.describe(&ids, &self.caller) {
                     Ok(r) => json_result(&r),
                     Err(e) => text_result(e.to_string(), true),
                 }
@@ -220,14 +224,15 @@ impl ProxyHandler {
                     Err(e) => text_result(e.to_string(), true),
                 }
             }
-            "upstream_servers" | "quarantine_security" if !self.management_allowed() => {
-                text_result(
-                    "server management is turned off on this proxy (read_only_mode or disable_management)",
-                    true,
-                )
-            }
-            "upstream_servers" => manage::upstream_servers(s, &args).await,
-            "quarantine_security" => manage::quarantine_security(s, &args).await,
+            // The management tools are offered only where the gates allow them; a call to
+            // one that is not offered gets the gate's refusal.
+            "upstream_servers" | "quarantine_security" => match self.management() {
+                Err(gate) => gate_result(gate),
+                Ok(()) if name == "upstream_servers" => {
+                    manage::upstream_servers(s, &args, &self.caller).await
+                }
+                Ok(()) => manage::quarantine_security(s, &args, &self.caller).await,
+            },
             other => match CallVariant::from_tool_name(other) {
                 Some(variant) => self.call_variant(variant, &args, context).await,
                 None => {
@@ -261,7 +266,7 @@ impl ServerHandler for ProxyHandler {
             .enable_completions()
             .enable_logging()
             .build();
-        if config.enable_prompts {
+        if self.services.relay.prompts_enabled(&self.caller) {
             let mut prompts = rmcp::model::PromptsCapability::default();
             prompts.list_changed = Some(true);
             capabilities.prompts = Some(prompts);
@@ -276,26 +281,20 @@ impl ServerHandler for ProxyHandler {
         request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
-        let tools = self.tools().await;
-        let start: usize = request
-            .and_then(|r| r.cursor)
-            .and_then(|c| c.parse().ok())
-            .unwrap_or(0);
-        let mut page = Vec::new();
-        let mut bytes = 0;
-        let mut next = None;
-        for (i, tool) in tools.iter().enumerate().skip(start) {
-            let size = serde_json::to_string(tool).map(|s| s.len()).unwrap_or(0);
-            if !page.is_empty() && bytes + size > PAGE_BYTES {
-                next = Some(i.to_string());
-                break;
+        match self.mode {
+            Mode::Retrieve => Ok(ListToolsResult::with_all_items(builtin::tools(
+                self.management().is_ok(),
+            ))),
+            Mode::Direct => {
+                let cursor = request.and_then(|r| r.cursor);
+                tools_page(self.services.catalog.view().page(
+                    &self.caller,
+                    Listing::Direct,
+                    cursor.as_deref(),
+                    PAGE_BYTES,
+                ))
             }
-            bytes += size;
-            page.push(tool.clone());
         }
-        let mut result = ListToolsResult::with_all_items(page);
-        result.next_cursor = next;
-        Ok(result)
     }
 
     async fn call_tool(
@@ -308,8 +307,8 @@ impl ServerHandler for ProxyHandler {
             Mode::Retrieve => self.builtin(&params.name, args, &context).await,
             Mode::Direct => {
                 let wanted = params.name.as_ref();
-                let tool = match self.services.catalog.direct_id(wanted).await {
-                    Some(id) => id.to_string(),
+                let tool = match self.services.catalog.view().direct(wanted) {
+                    Some(entry) => entry.id.to_string(),
                     // No such tool: let the pipeline say so.
                     None => wanted.replacen("__", ":", 1),
                 };
@@ -324,10 +323,7 @@ impl ServerHandler for ProxyHandler {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListPromptsResult, ErrorData> {
-        if !self.prompts_enabled() {
-            return Ok(ListPromptsResult::with_all_items(Vec::new()));
-        }
-        let prompts = self.services.relay.list_prompts().await;
+        let prompts = self.services.relay.list_prompts(&self.caller).await;
         from_json(json!({"prompts": prompts}))
     }
 
@@ -336,17 +332,11 @@ impl ServerHandler for ProxyHandler {
         request: GetPromptRequestParams,
         _context: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, ErrorData> {
-        if !self.prompts_enabled() {
-            return Err(ErrorData::invalid_params(
-                "prompts are turned off on this proxy (enable_prompts)",
-                None,
-            ));
-        }
         let arguments = request.arguments.map(Value::Object);
         let answer = self
             .services
             .relay
-            .get_prompt(&request.name, arguments)
+            .get_prompt(&request.name, arguments, &self.caller)
             .await
             .map_err(refusal)?;
         from_json::<GetPromptResult>(answer).map(Into::into)
@@ -357,7 +347,7 @@ impl ServerHandler for ProxyHandler {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, ErrorData> {
-        let resources = self.services.relay.list_resources().await;
+        let resources = self.services.relay.list_resources(&self.caller).await;
         from_json(json!({"resources": resources}))
     }
 
@@ -366,7 +356,11 @@ impl ServerHandler for ProxyHandler {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListResourceTemplatesResult, ErrorData> {
-        let templates = self.services.relay.list_resource_templates().await;
+        let templates = self
+            .services
+            .relay
+            .list_resource_templates(&self.caller)
+            .await;
         from_json(json!({"resourceTemplates": templates}))
     }
 
@@ -378,7 +372,7 @@ impl ServerHandler for ProxyHandler {
         let answer = self
             .services
             .relay
-            .resource_request("resources/read", to_json(&request)?)
+            .resource_request("resources/read", to_json(&request)?, &self.caller)
             .await
             .map_err(refusal)?;
         from_json::<ReadResourceResult>(answer).map(Into::into)
@@ -391,7 +385,7 @@ impl ServerHandler for ProxyHandler {
     ) -> Result<(), ErrorData> {
         self.services
             .relay
-            .resource_request("resources/subscribe", to_json(&request)?)
+            .resource_request("resources/subscribe", to_json(&request)?, &self.caller)
             .await
             .map_err(refusal)?;
         Ok(())
@@ -404,7 +398,7 @@ impl ServerHandler for ProxyHandler {
     ) -> Result<(), ErrorData> {
         self.services
             .relay
-            .resource_request("resources/unsubscribe", to_json(&request)?)
+            .resource_request("resources/unsubscribe", to_json(&request)?, &self.caller)
             .await
             .map_err(refusal)?;
         Ok(())
@@ -418,7 +412,7 @@ impl ServerHandler for ProxyHandler {
         let answer = self
             .services
             .relay
-            .complete(to_json(&request)?)
+            .complete(to_json(&request)?, &self.caller)
             .await
             .map_err(refusal)?;
         from_json(answer)
@@ -431,7 +425,7 @@ impl ServerHandler for ProxyHandler {
     ) -> Result<(), ErrorData> {
         self.services
             .relay
-            .set_level_everywhere(to_json(&request)?)
+            .set_level_everywhere(to_json(&request)?, &self.caller)
             .await;
         Ok(())
     }

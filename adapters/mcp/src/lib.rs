@@ -29,8 +29,8 @@ use std::sync::{Arc, PoisonError};
 
 use mcpproxy_application::ports::{ConfigStore, ServerLogs, UpstreamNotice};
 use mcpproxy_application::{CallService, EventBus, ManagementService, ProtocolRelay, ToolCatalog};
-use mcpproxy_domain::DomainEvent;
 use mcpproxy_domain::config::RoutingMode;
+use mcpproxy_domain::{Caller, DomainEvent};
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
 use tokio_util::sync::CancellationToken;
@@ -131,6 +131,8 @@ fn endpoint(
                 services: services.clone(),
                 mode,
                 notifier,
+                // Every MCP client is an unlimited agent until agent tokens say otherwise.
+                caller: Caller::agent(),
             })
         },
         Arc::new(LocalSessionManager::default()),
@@ -160,6 +162,7 @@ impl ServerEndpoints {
                     services: self.services.clone(),
                     server: name.to_owned(),
                     state: state.clone(),
+                    caller: Caller::agent(),
                 };
                 let service = StreamableHttpService::new(
                     move || Ok(handler.clone()),
@@ -185,13 +188,7 @@ async fn serve_server(
 ) -> axum::response::Response {
     use axum::response::IntoResponse;
     use tower::ServiceExt;
-    let known = endpoints
-        .services
-        .config
-        .current()
-        .servers
-        .iter()
-        .any(|s| s.name.as_str() == name);
+    let known = endpoints.services.catalog.view().server(&name).is_some();
     if !known {
         let body = serde_json::json!({
             "jsonrpc": "2.0",
@@ -214,8 +211,8 @@ async fn serve_server(
 pub fn router(services: Arc<Services>, bus: &EventBus, access: Access) -> axum::Router {
     let notifiers = Notifiers::default();
     let routed = {
-        let config = services.config.clone();
-        move || match config.current().routing_mode() {
+        let catalog = services.catalog.clone();
+        move || match catalog.view().settings().routing {
             RoutingMode::Direct => Mode::Direct,
             // code_execution is not built; its clients get the retrieve tools.
             RoutingMode::RetrieveTools | RoutingMode::CodeExecution => Mode::Retrieve,

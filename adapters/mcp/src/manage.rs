@@ -1,14 +1,13 @@
 //! The management tools `upstream_servers` and `quarantine_security`: arguments in, use
 //! cases of the application called, answers out.
 
-use mcpproxy_application::AddServer;
-use mcpproxy_domain::activity::Source;
-use mcpproxy_domain::{ServerConfig, ServerName};
+use mcpproxy_application::{AddServer, CatalogError, ManagementError};
+use mcpproxy_domain::{Caller, ServerConfig, ServerName};
 use rmcp::model::CallToolResponse;
 use serde_json::{Map, Value, json};
 
 use crate::Services;
-use crate::handler::{json_result, text_result};
+use crate::handler::{gate_result, json_result, text_result};
 
 fn arg<'a>(args: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
     args.get(key)
@@ -56,15 +55,51 @@ fn entry_fields(args: &Map<String, Value>) -> Result<Map<String, Value>, Refusal
     Ok(fields)
 }
 
-fn done(result: Result<impl serde::Serialize, impl std::fmt::Display>) -> CallToolResponse {
-    match result {
-        Ok(v) => json_result(&v),
-        Err(e) => text_result(e.to_string(), true),
+/// A use case's error as the agent reads it; a gate's refusal carries its code.
+trait Refused: std::fmt::Display {
+    fn gate(&self) -> Option<mcpproxy_application::Gate>;
+}
+
+impl Refused for ManagementError {
+    fn gate(&self) -> Option<mcpproxy_application::Gate> {
+        match self {
+            Self::Forbidden(g) => Some(*g),
+            _ => None,
+        }
     }
 }
 
-pub async fn upstream_servers(s: &Services, args: &Map<String, Value>) -> CallToolResponse {
-    run_upstream_servers(s, args)
+impl Refused for CatalogError {
+    fn gate(&self) -> Option<mcpproxy_application::Gate> {
+        match self {
+            Self::Forbidden(g) => Some(*g),
+            _ => None,
+        }
+    }
+}
+
+impl Refused for mcpproxy_application::ports::StorageError {
+    fn gate(&self) -> Option<mcpproxy_application::Gate> {
+        None
+    }
+}
+
+fn done(result: Result<impl serde::Serialize, impl Refused>) -> CallToolResponse {
+    match result {
+        Ok(v) => json_result(&v),
+        Err(e) => match e.gate() {
+            Some(gate) => gate_result(gate),
+            None => text_result(e.to_string(), true),
+        },
+    }
+}
+
+pub async fn upstream_servers(
+    s: &Services,
+    args: &Map<String, Value>,
+    caller: &Caller,
+) -> CallToolResponse {
+    run_upstream_servers(s, args, caller)
         .await
         .unwrap_or_else(|refusal| text_result(refusal, true))
 }
@@ -72,6 +107,7 @@ pub async fn upstream_servers(s: &Services, args: &Map<String, Value>) -> CallTo
 async fn run_upstream_servers(
     s: &Services,
     args: &Map<String, Value>,
+    caller: &Caller,
 ) -> Result<CallToolResponse, Refusal> {
     let op = need(args, "operation", "upstream_servers")?;
     let m = &s.management;
@@ -93,7 +129,7 @@ async fn run_upstream_servers(
                         config,
                         skip_quarantine: false,
                     },
-                    Source::Mcp,
+                    caller,
                 )
                 .await,
             )
@@ -101,7 +137,7 @@ async fn run_upstream_servers(
         "remove" => {
             let name = need(args, "name", op)?;
             done(
-                m.remove_server(name, Source::Mcp)
+                m.remove_server(name, caller)
                     .await
                     .map(|()| json!({"removed": name})),
             )
@@ -117,15 +153,12 @@ async fn run_upstream_servers(
                     "{op} needs the fields to change (command, args_json, env_json, url, protocol, headers_json, enabled or patch_json)"
                 ));
             }
-            done(
-                m.patch_server(name, &Value::Object(patch), Source::Mcp)
-                    .await,
-            )
+            done(m.patch_server(name, &Value::Object(patch), caller).await)
         }
         "enable" => {
             let name = need(args, "name", op)?;
             done(
-                m.enable_server(name, Source::Mcp)
+                m.enable_server(name, caller)
                     .await
                     .map(|()| json!({"success": true, "server": name, "enabled": true})),
             )
@@ -133,7 +166,7 @@ async fn run_upstream_servers(
         "disable" => {
             let name = need(args, "name", op)?;
             done(
-                m.disable_server(name, Source::Mcp)
+                m.disable_server(name, caller)
                     .await
                     .map(|()| json!({"success": true, "server": name, "enabled": false})),
             )
@@ -142,7 +175,7 @@ async fn run_upstream_servers(
         "restart" | "refresh" => {
             let name = need(args, "name", op)?;
             done(
-                m.restart_server(name, Source::Mcp)
+                m.restart_server(name, caller)
                     .await
                     .map(|()| json!({"success": true, "server": name})),
             )
@@ -176,8 +209,12 @@ async fn run_upstream_servers(
     })
 }
 
-pub async fn quarantine_security(s: &Services, args: &Map<String, Value>) -> CallToolResponse {
-    run_quarantine_security(s, args)
+pub async fn quarantine_security(
+    s: &Services,
+    args: &Map<String, Value>,
+    caller: &Caller,
+) -> CallToolResponse {
+    run_quarantine_security(s, args, caller)
         .await
         .unwrap_or_else(|refusal| text_result(refusal, true))
 }
@@ -185,6 +222,7 @@ pub async fn quarantine_security(s: &Services, args: &Map<String, Value>) -> Cal
 async fn run_quarantine_security(
     s: &Services,
     args: &Map<String, Value>,
+    caller: &Caller,
 ) -> Result<CallToolResponse, Refusal> {
     let op = need(args, "operation", "quarantine_security")?;
     Ok(match op {
@@ -205,7 +243,7 @@ async fn run_quarantine_security(
             let name = need(args, "name", op)?;
             done(
                 s.management
-                    .quarantine_server(name, Source::Mcp)
+                    .quarantine_server(name, caller)
                     .await
                     .map(|()| json!({"success": true, "server": name, "quarantined": true})),
             )
@@ -214,18 +252,18 @@ async fn run_quarantine_security(
             let name = need(args, "name", op)?;
             let tool = vec![need(args, "tool_name", op)?.to_owned()];
             let result = if op == "approve_tool" {
-                s.catalog.approve(name, Some(&tool), Source::Mcp).await
+                s.catalog.approve(name, Some(&tool), caller).await
             } else {
-                s.catalog.block(name, Some(&tool), Source::Mcp).await
+                s.catalog.block(name, Some(&tool), caller).await
             };
             done(result.map(|changed| json!({"server": name, "changed": changed})))
         }
         "approve_all_tools" | "block_all_tools" => {
             let name = need(args, "name", op)?;
             let result = if op == "approve_all_tools" {
-                s.catalog.approve(name, None, Source::Mcp).await
+                s.catalog.approve(name, None, caller).await
             } else {
-                s.catalog.block(name, None, Source::Mcp).await
+                s.catalog.block(name, None, caller).await
             };
             done(result.map(|changed| json!({"server": name, "changed": changed})))
         }

@@ -14,15 +14,16 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use mcpproxy_application::RelayRefusal;
 use mcpproxy_application::call::CallRequest;
+use mcpproxy_application::catalog::Listing;
 use mcpproxy_application::ports::UpstreamError;
-use mcpproxy_domain::activity::Source;
+use mcpproxy_domain::Caller;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CompleteRequestParams, CompleteResult, ErrorCode,
     GetPromptRequestParams, GetPromptResponse, GetPromptResult, Implementation, ListPromptsResult,
     ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
     ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult,
     ResourceUpdatedNotificationParam, ServerCapabilities, ServerConfig, SetLevelRequestParams,
-    SubscribeRequestParams, SubscriptionFilter, Tool, UnsubscribeRequestParams,
+    SubscribeRequestParams, SubscriptionFilter, UnsubscribeRequestParams,
 };
 use rmcp::service::{NotificationContext, RequestContext, SubscriptionContext};
 use rmcp::{ErrorData, Peer, RoleServer, ServerHandler};
@@ -31,7 +32,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::Services;
-use crate::handler::{forward, text_result};
+use crate::handler::{PAGE_BYTES, forward, text_result, tools_page};
 use crate::notify::{Change, Notifier, accepted};
 use crate::relay::{Outcome, relayed_call};
 
@@ -106,6 +107,8 @@ pub struct ServerEndpoint {
     pub services: Arc<Services>,
     pub server: String,
     pub state: Arc<ServerState>,
+    /// Who the sessions of this endpoint are, for every rule they meet.
+    pub caller: Caller,
 }
 
 impl std::fmt::Debug for ServerEndpoint {
@@ -116,8 +119,16 @@ impl std::fmt::Debug for ServerEndpoint {
     }
 }
 
-/// A refusal of the relay as a JSON-RPC error, keeping the upstream's own code.
+/// A refusal of the relay as a JSON-RPC error, keeping the upstream's own code; a refusal of
+/// the admission rule or a gate carries its reason code in `data.code`.
 pub fn refusal(e: RelayRefusal) -> ErrorData {
+    if let Some(code) = e.code() {
+        let data = Some(serde_json::json!({"code": code}));
+        return match e {
+            RelayRefusal::Gate(_) => ErrorData::invalid_params(e.to_string(), data),
+            other => ErrorData::invalid_request(other.to_string(), data),
+        };
+    }
     match e {
         RelayRefusal::Upstream(UpstreamError::Rejected { code, message, .. }) => {
             ErrorData::new(ErrorCode(code), message, None)
@@ -152,7 +163,7 @@ impl ServerEndpoint {
         let answer = self
             .services
             .relay
-            .forward(&self.server, method, to_json(params)?)
+            .forward(&self.server, method, to_json(params)?, &self.caller)
             .await
             .map_err(refusal)?;
         from_json(answer)
@@ -173,12 +184,16 @@ impl ServerEndpoint {
 
 impl ServerHandler for ServerEndpoint {
     fn get_info(&self) -> ServerConfig {
-        match self.services.relay.server_info(&self.server) {
+        let relay = &self.services.relay;
+        match relay.server_info(&self.server, &self.caller) {
             Ok(Some(info)) => match serde_json::from_value::<ServerConfig>(info) {
                 Ok(mut info) => {
                     // The proxy changes the tool list (approvals) and says so.
                     let tools = info.capabilities.tools.get_or_insert_with(Default::default);
                     tools.list_changed = Some(true);
+                    if !relay.prompts_enabled(&self.caller) {
+                        info.capabilities.prompts = None;
+                    }
                     info
                 }
                 Err(e) => self.placeholder(&format!(
@@ -195,23 +210,21 @@ impl ServerHandler for ServerEndpoint {
 
     async fn list_tools(
         &self,
-        _request: Option<PaginatedRequestParams>,
+        request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
-        if let Err(e) = self.services.relay.open(&self.server) {
-            return Err(refusal(e));
-        }
-        let tools: Vec<Tool> = self
+        let server = self
             .services
-            .catalog
-            .callable()
-            .await
-            .into_iter()
-            .filter(|t| t.id.server().as_str() == self.server)
-            .filter_map(|t| serde_json::to_value(&t.tool).ok())
-            .filter_map(|v| serde_json::from_value(v).ok())
-            .collect();
-        Ok(ListToolsResult::with_all_items(tools))
+            .relay
+            .open(&self.server, &self.caller)
+            .map_err(refusal)?;
+        let cursor = request.and_then(|r| r.cursor);
+        tools_page(self.services.catalog.view().page(
+            &self.caller,
+            Listing::Server(&server.name),
+            cursor.as_deref(),
+            PAGE_BYTES,
+        ))
     }
 
     async fn call_tool(
@@ -223,7 +236,7 @@ impl ServerHandler for ServerEndpoint {
         let request = CallRequest {
             tool: format!("{}:{}", self.server, params.name),
             arguments: params.arguments,
-            source: Some(Source::Mcp),
+            caller: self.caller.clone(),
             session_id,
             request_id: Some(format!("{:?}", context.id).trim_matches('"').to_owned()),
             client_name: context.peer.peer_info().map(|i| i.client_info.name.clone()),
@@ -290,7 +303,10 @@ impl ServerHandler for ServerEndpoint {
         request: SubscribeRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
-        self.services.relay.open(&self.server).map_err(refusal)?;
+        self.services
+            .relay
+            .open(&self.server, &self.caller)
+            .map_err(refusal)?;
         let session = session_of(&context).unwrap_or_default();
         if self
             .state

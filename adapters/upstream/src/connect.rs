@@ -10,7 +10,7 @@ use std::time::Duration;
 use http::{HeaderName, HeaderValue};
 use mcpproxy_application::ports::ServerLogs;
 use mcpproxy_domain::config::EnvironmentConfig;
-use mcpproxy_domain::{Config, ServerConfig, ServerName, Transport, ValidationError};
+use mcpproxy_domain::{Config, Isolation, ServerConfig, ServerName, Transport, ValidationError};
 use rmcp::model::Implementation;
 use rmcp::service::{ClientInitializeError, QuitReason, RunningServiceCancellationToken};
 use rmcp::transport::StreamableHttpClientTransport;
@@ -22,7 +22,8 @@ use tokio::task::JoinHandle;
 
 use crate::env::{self, LaunchError};
 use crate::handler::UpstreamClient;
-use crate::process::{self, ChildProcess, Grace, Launch, Reaper, StderrTail};
+use crate::isolation::{IsolationError, Isolator};
+use crate::process::{self, ChildProcess, Grace, Launch, Leftovers, Reaper, StderrTail};
 use crate::sse::{SseClientTransport, SseError};
 
 /// Everything needed to connect to one server; two equal specs connect the same way.
@@ -41,10 +42,18 @@ pub struct ConnectSpec {
     pub health_check_interval: Duration,
     pub tool_discovery_interval: Duration,
     pub reconnect_on_use: bool,
+    /// What a stdio server runs in (host, Docker, sandbox).
+    pub isolation: Isolation,
 }
 
 impl ConnectSpec {
     pub fn new(config: &Config, server: &ServerConfig) -> Result<Self, ValidationError> {
+        let isolation = config.isolation(server);
+        let mut init_timeout = config.init_timeout(server).to_std();
+        if let Isolation::Docker(run) = &isolation {
+            // A container may take its start-up time before the server inside can answer.
+            init_timeout = init_timeout.max(run.start_timeout.to_std());
+        }
         Ok(Self {
             name: server.name.clone(),
             transport: server.transport()?,
@@ -56,10 +65,11 @@ impl ConnectSpec {
             url: server.url.clone(),
             headers: server.headers.clone(),
             environment: config.environment.clone(),
-            init_timeout: config.init_timeout(server).to_std(),
+            init_timeout,
             health_check_interval: config.health_check_interval(server).to_std(),
             tool_discovery_interval: config.tool_discovery_interval(server).to_std(),
             reconnect_on_use: server.reconnect_on_use,
+            isolation,
         })
     }
 
@@ -101,6 +111,8 @@ pub enum ConnectError {
     },
     #[error("{0}")]
     Config(String),
+    #[error(transparent)]
+    Isolation(#[from] IsolationError),
 }
 
 /// An initialised session with an upstream.
@@ -129,6 +141,14 @@ impl Connection {
     /// The process id of a stdio server.
     pub fn pid(&self) -> Option<u32> {
         self.process.as_ref().and_then(ChildProcess::pid)
+    }
+
+    /// The name of the Docker container the server runs in, if it does.
+    pub fn container(&self) -> Option<String> {
+        self.process
+            .as_ref()
+            .and_then(ChildProcess::container)
+            .map(|c| c.name.clone())
     }
 
     /// Ends the session and, for stdio, stops the process and everything it started.
@@ -171,6 +191,9 @@ pub struct Connector {
     oauth: Option<Arc<dyn OAuthTokens>>,
     /// Where every session tells what its server says outside calls.
     notices: tokio::sync::broadcast::Sender<mcpproxy_application::ports::UpstreamNotice>,
+    /// Docker and sandbox wrapping; without it an isolated server is refused, never run
+    /// unprotected.
+    isolator: Option<Arc<Isolator>>,
 }
 
 impl std::fmt::Debug for Connector {
@@ -188,6 +211,28 @@ impl Connector {
             env_lookup: Arc::new(|name| std::env::var(name).ok()),
             notices: tokio::sync::broadcast::channel(256).0,
             oauth: None,
+            isolator: None,
+        }
+    }
+
+    /// Lets servers run in Docker or a sandbox.
+    pub fn with_isolation(mut self, isolator: Arc<Isolator>) -> Self {
+        self.isolator = Some(isolator);
+        self
+    }
+
+    pub fn isolator(&self) -> Option<&Arc<Isolator>> {
+        self.isolator.as_ref()
+    }
+
+    /// Whether Docker answers now, for a server waiting for it.
+    pub async fn docker_available(&self) -> bool {
+        match &self.isolator {
+            Some(isolator) => matches!(
+                isolator.docker_facts(self.env_lookup.as_ref()).await.state,
+                crate::isolation::docker::State::Available { .. }
+            ),
+            None => false,
         }
     }
 
@@ -307,22 +352,34 @@ impl Connector {
             env::check_working_dir(dir)?;
         }
         let child_env = env::child_env(&spec.environment, &spec.env, self.env_lookup.as_ref())?;
-        let program = env::find_program(
-            &spec.command,
-            child_env.get("PATH").map(String::as_str),
-            spec.working_dir.as_deref(),
-        )?;
-        let launch = Launch {
-            program: &program,
-            args: &spec.args,
-            env: &child_env,
-            working_dir: spec.working_dir.as_deref(),
+        let launch = match &spec.isolation {
+            Isolation::None | Isolation::OwnContainer => {
+                let program = env::find_program(
+                    &spec.command,
+                    child_env.get("PATH").map(String::as_str),
+                    spec.working_dir.as_deref(),
+                )?;
+                Launch {
+                    program,
+                    args: spec.args.iter().map(Into::into).collect(),
+                    env: child_env,
+                    working_dir: spec.working_dir.clone(),
+                    leftovers: Leftovers::default(),
+                }
+            }
+            _ => {
+                let isolator = self.isolator.as_ref().ok_or(IsolationError::NotSetUp)?;
+                isolator
+                    .launch(spec, child_env, self.env_lookup.as_ref())
+                    .await?
+            }
         };
-        let spawned = process::spawn(&spec.name, &launch, self.logs.clone(), self.reaper.as_ref())
+        let program = launch.program.display().to_string();
+        let spawned = process::spawn(&spec.name, launch, self.logs.clone(), self.reaper.as_ref())
             .map_err(|e| ConnectError::Spawn {
-                program: program.display().to_string(),
-                error: e.to_string(),
-            })?;
+            program,
+            error: e.to_string(),
+        })?;
         let result = handshake(spec, client.clone().serve((spawned.stdout, spawned.stdin))).await;
         if result.is_err() {
             // Let the server finish writing why it failed, so the error can quote it.
@@ -357,6 +414,18 @@ async fn handshake(
     }
 }
 
+/// For a container that did not start: the error code and what to do, from Docker's words.
+fn docker_hint(spec: &ConnectSpec, stderr: &StderrTail) -> String {
+    match &spec.isolation {
+        Isolation::Docker(run) => {
+            crate::isolation::docker::explain_failure(&stderr.lines(), &run.image)
+                .map(|hint| format!(" ({hint})"))
+                .unwrap_or_default()
+        }
+        _ => String::new(),
+    }
+}
+
 fn finish(
     spec: &ConnectSpec,
     client: &UpstreamClient,
@@ -372,14 +441,14 @@ fn finish(
             return Err(match failure {
                 HandshakeFailure::TimedOut => ConnectError::Timeout {
                     after: spec.init_timeout,
-                    stderr: stderr.quote(),
+                    stderr: stderr.quote() + &docker_hint(spec, &stderr),
                 },
                 HandshakeFailure::Auth(reason, challenge) => {
                     ConnectError::AuthRequired { reason, challenge }
                 }
                 HandshakeFailure::Other(reason) => ConnectError::Handshake {
                     reason,
-                    stderr: stderr.quote(),
+                    stderr: stderr.quote() + &docker_hint(spec, &stderr),
                 },
             });
         }

@@ -9,18 +9,24 @@
 //!   server sends back during a call is routed to that call's client ([`router`]);
 //! - **cli** ([`oneshot`]): connect once, list or call, disconnect — for `mcpproxy tools list`.
 //!
+//! Stdio servers may run isolated ([`isolation`]): the launch is rewritten into `docker run`,
+//! `bwrap` or our Landlock helper, and what the run leaves besides processes (a container, a
+//! temporary directory) is removed with it.
+//!
 //! No child process outlives the proxy: servers are stopped close → SIGTERM → SIGKILL per
 //! process group, a dropped process handle kills its group, and the [`process::Reaper`]
-//! watchdog kills what is left if the proxy itself is killed.
+//! watchdog kills what is left — containers included — if the proxy itself is killed.
 #![forbid(unsafe_code)]
 
 pub mod connect;
 mod env;
 mod graveyard;
 mod handler;
+pub mod isolation;
 pub mod oneshot;
 pub mod pool;
 pub mod process;
+mod reaper;
 mod router;
 pub mod sse;
 mod supervisor;
@@ -28,6 +34,9 @@ mod supervisor;
 pub use connect::{ConnectError, ConnectSpec, Connection, Connector, OAuthTokens};
 pub use env::LaunchError;
 pub use handler::CLIENT_NAME;
+#[cfg(target_os = "linux")]
+pub use isolation::landlock::sandbox_exec;
+pub use isolation::{IsolationError, Isolator};
 pub use pool::Pool;
 pub use process::{Grace, Reaper, run_reaper};
 pub use supervisor::Status;

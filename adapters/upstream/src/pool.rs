@@ -422,6 +422,11 @@ impl UpstreamPool for Pool {
         self.connector.notices()
     }
 
+    fn connection(&self, server: &ServerName) -> Option<ConnectionState> {
+        let servers = self.servers.try_read().ok()?;
+        Some(servers.get(server)?.status.borrow().state)
+    }
+
     fn status(&self, server: &ServerName) -> Option<ServerRuntime> {
         let servers = self.servers.try_read().ok()?;
         let handle = servers.get(server)?;

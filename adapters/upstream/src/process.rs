@@ -4,11 +4,13 @@
 //! Each server runs in a process group of its own, so stopping it reaches the processes it
 //! started too (`npx` starts `node`, which may start more). A small watchdog process, the
 //! [`Reaper`], knows every group; if the proxy dies without stopping them (even by SIGKILL),
-//! the reaper sees its input pipe close and kills them.
+//! the reaper sees its input pipe close and kills them. What an isolated server leaves beside
+//! its processes — a Docker container, private directories — is [`Leftovers`]: removed when
+//! the server stops, and known to the reaper too.
 
-use std::collections::{BTreeSet, VecDeque};
-use std::io::{BufRead, Write};
-use std::path::Path;
+use std::collections::{BTreeMap, VecDeque};
+use std::ffi::OsString;
+use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -17,6 +19,8 @@ use mcpproxy_application::ports::ServerLogs;
 use mcpproxy_domain::ServerName;
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
+
+pub use crate::reaper::{Reaper, run_reaper};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 
@@ -102,7 +106,7 @@ impl Grace {
     };
 }
 
-fn signal_group(pgid: u32, signal: Signal) {
+pub(crate) fn signal_group(pgid: u32, signal: Signal) {
     // killpg(0) would hit our own group and killpg(1) every process we may signal: a group
     // id below 2 can only be a bug, and is refused rather than obeyed.
     if let Ok(raw) = i32::try_from(pgid)
@@ -113,6 +117,131 @@ fn signal_group(pgid: u32, signal: Signal) {
     }
 }
 
+/// A Docker container a server runs in, named by us and recorded in its cidfile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Container {
+    pub docker: PathBuf,
+    pub name: String,
+    pub cidfile: PathBuf,
+    /// The Docker client's environment (`DOCKER_HOST`, …).
+    pub env: BTreeMap<String, String>,
+}
+
+/// How long `docker rm -f` may take before we give up on it (the reaper still knows it).
+pub(crate) const REMOVE_TIMEOUT: Duration = Duration::from_secs(15);
+/// A container Docker could not remove (the daemon is down) is tried again this often, this
+/// many times (ten minutes).
+const RETRY_EVERY: Duration = Duration::from_secs(2);
+const RETRIES: u32 = 300;
+
+/// What an isolated server leaves besides its processes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Leftovers {
+    pub container: Option<Container>,
+    /// Directories private to this run (a sandbox's temporary directory).
+    pub dirs: Vec<PathBuf>,
+}
+
+impl Leftovers {
+    fn is_empty(&self) -> bool {
+        self.container.is_none() && self.dirs.is_empty()
+    }
+
+    fn docker_rm(container: &Container) -> std::process::Command {
+        let mut cmd = std::process::Command::new(&container.docker);
+        cmd.args(["rm", "-f", container.name.as_str()])
+            .env_clear()
+            .envs(&container.env)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        cmd
+    }
+
+    /// Removes the container (whatever state it is in) and the directories; `Err` says why
+    /// the container is still there.
+    pub async fn remove(&self) -> Result<(), String> {
+        for dir in &self.dirs {
+            let _ = tokio::fs::remove_dir_all(dir).await;
+        }
+        let Some(container) = &self.container else {
+            return Ok(());
+        };
+        let rm = Command::from(Self::docker_rm(container))
+            .kill_on_drop(true)
+            .output();
+        match tokio::time::timeout(REMOVE_TIMEOUT, rm).await {
+            Ok(Ok(out)) if out.status.success() || no_such_container(&out.stderr) => {
+                let _ = std::fs::remove_file(&container.cidfile);
+                Ok(())
+            }
+            Ok(Ok(out)) => Err(format!(
+                "docker rm -f failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            )),
+            Ok(Err(e)) => Err(format!("cannot run docker rm: {e}")),
+            Err(_) => Err(format!(
+                "docker rm -f did not finish within {REMOVE_TIMEOUT:?}"
+            )),
+        }
+    }
+
+    /// Removes them now or, when Docker cannot (it is down), keeps trying every few seconds
+    /// for a while in the background. The reaper forgets them once they are gone; until
+    /// then it would remove them if the proxy ended.
+    async fn remove_until_gone(self, reaper: Option<Reaper>) {
+        let Err(why) = self.remove().await else {
+            if let Some(reaper) = &reaper {
+                reaper.forget(&self);
+            }
+            return;
+        };
+        let name = self
+            .container
+            .as_ref()
+            .map(|c| c.name.clone())
+            .unwrap_or_default();
+        tracing::warn!(container = %name, "{why}; trying again while the proxy runs");
+        tokio::spawn(async move {
+            for _ in 0..RETRIES {
+                tokio::time::sleep(RETRY_EVERY).await;
+                if self.remove().await.is_ok() {
+                    tracing::info!(container = %name, "removed");
+                    if let Some(reaper) = &reaper {
+                        reaper.forget(&self);
+                    }
+                    return;
+                }
+            }
+            tracing::warn!(container = %name, "could not be removed; remove it with `docker rm -f {name}`");
+        });
+    }
+
+    /// The same, from a plain thread (a drop has no runtime to wait on).
+    fn remove_in_background(self) {
+        if self.is_empty() {
+            return;
+        }
+        std::thread::spawn(move || {
+            if let Some(container) = &self.container
+                && let Ok(out) = Self::docker_rm(container).output()
+                && (out.status.success() || no_such_container(&out.stderr))
+            {
+                let _ = std::fs::remove_file(&container.cidfile);
+            }
+            for dir in &self.dirs {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+        });
+    }
+}
+
+/// Docker's answer when the container is already gone (removed by `--rm`, or never made).
+fn no_such_container(stderr: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(stderr);
+    text.contains("No such container") || text.contains("is already in progress")
+}
+
 /// A running stdio server. Dropping it without [`ChildProcess::stop`] kills its whole
 /// group at once, so no path (a cancelled connect, a panic) can leave it running.
 #[derive(Debug)]
@@ -120,6 +249,7 @@ pub struct ChildProcess {
     child: Child,
     pgid: Option<u32>,
     reaper: Option<Reaper>,
+    leftovers: Leftovers,
 }
 
 impl Drop for ChildProcess {
@@ -129,6 +259,9 @@ impl Drop for ChildProcess {
             if let Some(reaper) = &self.reaper {
                 reaper.unregister(pgid);
             }
+            // The reaper keeps the leftovers registered: if this removal does not finish
+            // before the proxy ends, it finishes it.
+            std::mem::take(&mut self.leftovers).remove_in_background();
         }
     }
 }
@@ -160,6 +293,14 @@ impl ChildProcess {
         if let Some(reaper) = &self.reaper {
             reaper.unregister(pgid);
         }
+        std::mem::take(&mut self.leftovers)
+            .remove_until_gone(self.reaper.clone())
+            .await;
+    }
+
+    /// The container this server runs in, if any.
+    pub fn container(&self) -> Option<&Container> {
+        self.leftovers.container.as_ref()
     }
 }
 
@@ -172,44 +313,67 @@ pub struct Spawned {
     pub stderr: StderrTail,
 }
 
-/// What to start.
-#[derive(Debug, Clone)]
-pub struct Launch<'a> {
-    pub program: &'a Path,
-    pub args: &'a [String],
-    pub env: &'a std::collections::BTreeMap<String, String>,
-    pub working_dir: Option<&'a Path>,
+/// What to start: the server's own command, or the same wrapped in Docker or a sandbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Launch {
+    pub program: PathBuf,
+    pub args: Vec<OsString>,
+    pub env: BTreeMap<String, String>,
+    pub working_dir: Option<PathBuf>,
+    pub leftovers: Leftovers,
 }
 
 /// Starts the server in its own process group with exactly `env`; its stderr goes to the
-/// server log and to the returned tail.
+/// server log and to the returned tail. The reaper learns of its leftovers before it starts.
 pub fn spawn(
     name: &ServerName,
-    launch: &Launch<'_>,
+    launch: Launch,
     logs: Arc<dyn ServerLogs>,
     reaper: Option<&Reaper>,
 ) -> std::io::Result<Spawned> {
-    let mut cmd = Command::new(launch.program);
-    cmd.args(launch.args)
+    if let Some(reaper) = reaper {
+        reaper.remember(&launch.leftovers);
+    }
+    let mut cmd = Command::new(&launch.program);
+    cmd.args(&launch.args)
         .env_clear()
-        .envs(launch.env)
+        .envs(&launch.env)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0)
         .kill_on_drop(true);
-    if let Some(dir) = launch.working_dir {
+    if let Some(dir) = &launch.working_dir {
         cmd.current_dir(dir);
     }
-    let mut child = cmd.spawn()?;
+    let child = match cmd.spawn() {
+        Ok(child) => child,
+        Err(e) => {
+            // Nothing ran, so no container exists; only prepared directories are left.
+            for dir in &launch.leftovers.dirs {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+            if let Some(reaper) = reaper {
+                reaper.forget(&launch.leftovers);
+            }
+            return Err(e);
+        }
+    };
     let pgid = child.id();
     if let (Some(reaper), Some(pgid)) = (reaper, pgid) {
         reaper.register(pgid);
     }
+    // From here on, dropping `process` stops the group and removes the leftovers.
+    let mut process = ChildProcess {
+        child,
+        pgid,
+        reaper: reaper.cloned(),
+        leftovers: launch.leftovers,
+    };
     let missing = || std::io::Error::other("the child's pipes were not set up");
-    let stdout = child.stdout.take().ok_or_else(missing)?;
-    let stdin = child.stdin.take().ok_or_else(missing)?;
-    let stderr_pipe = child.stderr.take().ok_or_else(missing)?;
+    let stdout = process.child.stdout.take().ok_or_else(missing)?;
+    let stdin = process.child.stdin.take().ok_or_else(missing)?;
+    let stderr_pipe = process.child.stderr.take().ok_or_else(missing)?;
     let stderr = StderrTail::default();
     let tail = stderr.clone();
     let server = name.clone();
@@ -222,102 +386,11 @@ pub fn spawn(
         tail.close();
     });
     Ok(Spawned {
-        process: ChildProcess {
-            child,
-            pgid,
-            reaper: reaper.cloned(),
-        },
+        process,
         stdout,
         stdin,
         stderr,
     })
-}
-
-/// The watchdog that kills the process groups of upstream servers if the proxy dies.
-#[derive(Debug, Clone)]
-pub struct Reaper {
-    input: Arc<Mutex<std::process::ChildStdin>>,
-}
-
-impl Reaper {
-    /// Starts the watchdog: `program args…` must run [`run_reaper`]. It gets a process group
-    /// of its own so a signal to the proxy's group does not take it down first.
-    pub fn spawn(program: &Path, args: &[&str]) -> std::io::Result<Self> {
-        use std::os::unix::process::CommandExt;
-        let mut child = std::process::Command::new(program)
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .process_group(0)
-            .spawn()?;
-        let input = child
-            .stdin
-            .take()
-            .ok_or_else(|| std::io::Error::other("the reaper's stdin was not set up"))?;
-        // The reaper outlives us by design; nobody waits for it.
-        drop(child);
-        Ok(Self {
-            input: Arc::new(Mutex::new(input)),
-        })
-    }
-
-    fn send(&self, line: &str) {
-        let mut input = self
-            .input
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Err(e) = writeln!(input, "{line}").and_then(|()| input.flush()) {
-            tracing::warn!(error = %e, "the process reaper is gone; children may outlive a crash");
-        }
-    }
-
-    pub fn register(&self, pgid: u32) {
-        self.send(&format!("+{pgid}"));
-    }
-
-    pub fn unregister(&self, pgid: u32) {
-        self.send(&format!("-{pgid}"));
-    }
-}
-
-/// The watchdog's main loop: remember groups until the input ends, then stop them all
-/// (SIGTERM, 2 s, SIGKILL). Returns the exit code.
-pub fn run_reaper(input: impl BufRead) -> i32 {
-    let mut groups = BTreeSet::new();
-    for line in input.lines() {
-        let Ok(line) = line else { break };
-        let (sign, number) = line.split_at(line.len().min(1));
-        match (sign, number.trim().parse::<u32>()) {
-            ("+", Ok(g)) => {
-                groups.insert(g);
-            }
-            ("-", Ok(g)) => {
-                groups.remove(&g);
-            }
-            _ => {}
-        }
-    }
-    if groups.is_empty() {
-        return 0;
-    }
-    for g in &groups {
-        signal_group(*g, Signal::SIGTERM);
-    }
-    let alive = |g: u32| {
-        i32::try_from(g).is_ok_and(|raw| raw > 1 && killpg(Pid::from_raw(raw), None).is_ok())
-    };
-    for _ in 0..40 {
-        if !groups.iter().any(|g| alive(*g)) {
-            return 0;
-        }
-        #[allow(clippy::disallowed_methods)] // The reaper is a plain process, not a runtime.
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    for g in &groups {
-        signal_group(*g, Signal::SIGKILL);
-    }
-    0
 }
 
 #[cfg(test)]
@@ -335,30 +408,5 @@ mod tests {
         assert_eq!(lines.len(), STDERR_LINES);
         assert_eq!(lines[0], "line 10");
         assert!(tail.quote().ends_with("line 29"));
-    }
-
-    #[test]
-    fn the_reaper_kills_the_groups_left_when_its_input_ends() {
-        use std::os::unix::process::CommandExt;
-        let mut doomed = std::process::Command::new("sleep")
-            .arg("300")
-            .process_group(0)
-            .spawn()
-            .unwrap();
-        let mut released = std::process::Command::new("sleep")
-            .arg("300")
-            .process_group(0)
-            .spawn()
-            .unwrap();
-        let input = format!("+{}\n+{}\n-{}\n", doomed.id(), released.id(), released.id());
-        assert_eq!(run_reaper(input.as_bytes()), 0);
-        let status = doomed.wait().unwrap();
-        assert!(!status.success(), "killed by a signal");
-        assert!(
-            released.try_wait().unwrap().is_none(),
-            "unregistered groups are left alone"
-        );
-        released.kill().unwrap();
-        released.wait().unwrap();
     }
 }

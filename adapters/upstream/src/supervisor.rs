@@ -18,10 +18,13 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::connect::{ConnectError, ConnectSpec, Connection, Connector};
 use crate::graveyard::Graveyard;
+use crate::isolation::IsolationError;
 use crate::process::Grace;
 
 /// Consecutive failed pings after which a connection counts as dead.
 const PING_FAILURES: u32 = 3;
+/// How often a server waiting for Docker asks whether it is back.
+const DOCKER_RECHECK: Duration = Duration::from_secs(2);
 
 /// A server's connection as callers see it.
 #[derive(Debug, Clone)]
@@ -71,6 +74,8 @@ pub(crate) enum Command {
 /// What interrupted the connected phase.
 enum Interrupt {
     Failed(String),
+    /// The server runs in Docker, which does not answer: why, and what to do.
+    DockerUnavailable(String),
     /// The server wants a login: why, and its `WWW-Authenticate`.
     AuthRequired(String, Option<String>),
     Restart(oneshot::Sender<()>),
@@ -187,6 +192,9 @@ impl Supervisor {
                 Some(Err(ConnectError::AuthRequired { reason, challenge })) => {
                     Interrupt::AuthRequired(reason, challenge)
                 }
+                Some(Err(ConnectError::Isolation(
+                    e @ IsolationError::DockerUnavailable { .. },
+                ))) => Interrupt::DockerUnavailable(e.to_string()),
                 Some(Err(e)) => Interrupt::Failed(format!("cannot connect: {e}")),
                 Some(Ok(connection)) => {
                     attempt = 0;
@@ -213,6 +221,13 @@ impl Supervisor {
                     continue;
                 }
                 Interrupt::Failed(error) => self.fail(error).await,
+                Interrupt::DockerUnavailable(why) => {
+                    if self.wait_for_docker(why).await {
+                        attempt = 0;
+                        continue;
+                    }
+                    return;
+                }
                 Interrupt::AuthRequired(reason, challenge) => {
                     if self.wait_for_login(reason, challenge).await {
                         attempt = 0;
@@ -263,6 +278,45 @@ impl Supervisor {
                     }
                     Some(Command::Reconnect) => attempt = 0,
                     Some(Command::Rediscover | Command::AuthStarted) => {}
+                },
+            }
+        }
+    }
+
+    /// Waits in `Docker unavailable` — no retries counted, nothing started — until Docker
+    /// answers (asked every couple of seconds) or someone restarts the server. False when
+    /// the supervisor is to stop.
+    async fn wait_for_docker(&mut self, why: String) -> bool {
+        tracing::warn!(server = %self.spec.name, "{why}");
+        self.log(&format!("waiting: {why}"));
+        self.apply(ConnectionEvent::DockerUnavailable, |s| {
+            s.last_error = Some(why);
+            s.peer = None;
+            s.router = None;
+            s.pid = None;
+        })
+        .await;
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep(DOCKER_RECHECK) => {
+                    if self.connector.docker_available().await {
+                        self.log("Docker answers again; connecting");
+                        return true;
+                    }
+                }
+                command = self.commands.recv() => match command {
+                    None | Some(Command::Stop(..)) => {
+                        self.apply(ConnectionEvent::Disconnect, |_| {}).await;
+                        if let Some(Command::Stop(_, ack)) = command {
+                            let _ = ack.send(());
+                        }
+                        return false;
+                    }
+                    Some(Command::Restart(ack)) => {
+                        let _ = ack.send(());
+                        return true;
+                    }
+                    Some(Command::Reconnect | Command::Rediscover | Command::AuthStarted) => {}
                 },
             }
         }
@@ -383,7 +437,14 @@ impl Supervisor {
                 i
             })
         };
-        let mut ping = every(self.spec.health_check_interval);
+        // Containers are not pinged, as in the Go proxy: their liveness is Docker's, and a
+        // crashed container ends the connection anyway.
+        let mut ping = if self.spec.isolation.in_container() {
+            self.log("health checks skipped: the server runs in a container");
+            None
+        } else {
+            every(self.spec.health_check_interval)
+        };
         let mut sweep = every(self.spec.tool_discovery_interval);
         let ping_timeout = self.spec.health_check_interval.min(Duration::from_secs(10));
         let mut failed_pings = 0;
@@ -440,7 +501,9 @@ impl Supervisor {
         self.apply(ConnectionEvent::Rediscover, |_| {}).await;
         if let Err(interrupt) = self.discover(peer).await {
             let why = match interrupt {
-                Interrupt::Failed(e) | Interrupt::AuthRequired(e, _) => e,
+                Interrupt::Failed(e)
+                | Interrupt::AuthRequired(e, _)
+                | Interrupt::DockerUnavailable(e) => e,
                 _ => "interrupted".to_owned(),
             };
             self.log(&format!("{why}; keeping the previous tool list"));

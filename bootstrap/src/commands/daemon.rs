@@ -162,6 +162,7 @@ impl Daemon {
         let text = response.text().await.map_err(|e| self.unreachable(&e))?;
         let envelope: Value = serde_json::from_str(&text).map_err(|_| Refusal {
             status: Some(status),
+            code: None,
             message: format!(
                 "the daemon answered {status} with something else than JSON: {}",
                 text.trim()
@@ -172,6 +173,7 @@ impl Daemon {
         }
         Err(Refusal {
             status: Some(status),
+            code: envelope["code"].as_str().map(str::to_owned),
             message: envelope["error"]
                 .as_str()
                 .unwrap_or("the daemon refused without a reason")
@@ -183,6 +185,14 @@ impl Daemon {
         self.call(Method::GET, path, None).await
     }
 
+    /// The same daemon, asked with another API key from now on (after the key was reset).
+    pub fn with_key(mut self, key: &str) -> Self {
+        if self.key.is_some() {
+            self.key = Some(key.to_owned());
+        }
+        self
+    }
+
     pub async fn post(&self, path: &str, body: &Value) -> Result<Value, Refusal> {
         self.call(Method::POST, path, Some(body)).await
     }
@@ -190,22 +200,28 @@ impl Daemon {
     pub fn unreachable(&self, e: &reqwest::Error) -> Refusal {
         Refusal {
             status: None,
+            code: None,
             message: format!("lost the connection to the daemon at {}: {e}", self.via),
         }
     }
 }
 
 /// Why the daemon did not do what was asked: its answer's status (none when it could not be
-/// reached) and its reason.
+/// reached), its reason, and the reason code of a rule or gate that refused.
 #[derive(Debug, Clone)]
 pub struct Refusal {
     pub status: Option<u16>,
     pub message: String,
+    pub code: Option<String>,
 }
 
 impl From<Refusal> for Failure {
     fn from(r: Refusal) -> Self {
-        Failure::new(Exit::General, r.message)
+        let message = match &r.code {
+            Some(code) => format!("{} [{code}]", r.message),
+            None => r.message,
+        };
+        Failure::new(Exit::General, message)
     }
 }
 

@@ -59,7 +59,7 @@ pub fn state(label: &str, colour: bool) -> String {
     }
     let code = match label {
         "Ready" | "Running" | "success" | "approved" | "yes" => "32",
-        "Error" | "error" | "blocked" | "changed" => "31",
+        "Error" | "error" | "blocked" | "changed" | "Docker unavailable" => "31",
         "Disabled" | "Not running" | "no" => "90",
         "Quarantined" | "pending" | "rejected" => "33",
         _ => "36",

@@ -1,14 +1,15 @@
 //! `mcpproxy status`: whether the proxy runs, where, with which key; `--reset-key` makes a
-//! new API key (a running proxy takes it from the config file at once).
+//! new API key — through the running proxy when there is one (so its gates decide, and it
+//! uses the key at once), else through the same use case over the config file.
 
 use clap::Args;
-use mcpproxy_config::generate_api_key;
+use mcpproxy_domain::activity::Source;
 use serde_json::json;
 
-use super::Context;
+use super::daemon::{Daemon, Refusal};
 use super::output::{state, text};
-use crate::exit::{Exit, Failure};
-use crate::locate::ensure_config_dir;
+use super::{Context, Standalone};
+use crate::exit::Failure;
 
 #[derive(Debug, Clone, Args)]
 pub struct StatusArgs {
@@ -44,15 +45,20 @@ fn uptime(seconds: u64) -> String {
     }
 }
 
-fn reset_key(ctx: &Context) -> Result<String, Failure> {
+async fn reset_key(ctx: &Context, daemon: Option<&Daemon>) -> Result<String, Failure> {
     let located = &ctx.located;
-    let mut config = located.config.clone();
-    config.api_key = generate_api_key();
-    if located.missing {
-        ensure_config_dir(&located.config_path)?;
-    }
-    mcpproxy_config::save(&located.config_path, &config)
-        .map_err(|e| Failure::new(Exit::Config, e.to_string()))?;
+    let key = match daemon {
+        Some(daemon) => {
+            let data = daemon.post("/config/reset-key", &json!({})).await?;
+            text(&data["api_key"])
+        }
+        None => {
+            let local = Standalone::open(located).await?;
+            let key = local.management.reset_api_key(Source::Cli).await;
+            local.close().await;
+            key.map_err(Refusal::from)?
+        }
+    };
     eprintln!(
         "A new API key is saved in {}.",
         located.config_path.display()
@@ -65,13 +71,20 @@ fn reset_key(ctx: &Context) -> Result<String, Failure> {
             "Note: MCPPROXY_API_KEY is set and overrides the file's key for processes that see it."
         );
     }
-    Ok(config.api_key)
+    Ok(key)
 }
 
 pub async fn run(ctx: &Context, args: &StatusArgs) -> Result<(), Failure> {
     let located = &ctx.located;
+    let mut daemon = ctx.daemon().await?;
     let key = if args.reset_key {
-        reset_key(ctx)?
+        let key = reset_key(ctx, daemon.as_ref()).await?;
+        // Over TCP the daemon wants the new key from now on (unless the environment's key
+        // overrides the file's for it too).
+        if located.env.api_key.is_none() {
+            daemon = daemon.map(|d| d.with_key(&key));
+        }
+        key
     } else {
         located.api_key().to_owned()
     };
@@ -88,7 +101,6 @@ pub async fn run(ctx: &Context, args: &StatusArgs) -> Result<(), Failure> {
         "config_path": located.config_path.display().to_string(),
         "data_dir": located.data_dir.display().to_string(),
     });
-    let daemon = ctx.daemon().await?;
     if let Some(daemon) = &daemon {
         let status = daemon.get("/status").await?;
         let info = daemon.get("/info").await?;

@@ -160,7 +160,8 @@ async fn direct(ctx: &Context, name: &str, timeout: GoDuration) -> Result<(), Fa
     spec.init_timeout = timeout.to_std();
     let logs = Arc::new(ctx.server_logs());
     // No reaper: this process waits for the server to stop before it ends.
-    let connector = Connector::new(logs as Arc<dyn ServerLogs>, None);
+    let connector = Connector::new(logs as Arc<dyn ServerLogs>, None)
+        .with_isolation(crate::app::isolator(&ctx.located.data_dir)?);
     if ctx.progress {
         eprintln!("connecting to '{name}' ({})…", spec.describe());
     }

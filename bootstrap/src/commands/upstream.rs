@@ -154,6 +154,10 @@ pub struct PatchArgs {
 /// A refusal from the services in this process, with the status the REST API would give.
 impl From<ManagementError> for Refusal {
     fn from(e: ManagementError) -> Self {
+        let code = match &e {
+            ManagementError::Forbidden(gate) => Some(gate.code().to_owned()),
+            _ => None,
+        };
         let status = match &e {
             ManagementError::NotFound(_) => 404,
             ManagementError::AlreadyExists(_) => 409,
@@ -164,6 +168,7 @@ impl From<ManagementError> for Refusal {
         Self {
             status: Some(status),
             message: e.to_string(),
+            code,
         }
     }
 }
@@ -240,7 +245,14 @@ async fn list(ctx: &Context) -> Result<(), Failure> {
             println!("No servers configured; add one with `mcpproxy upstream add NAME URL` or `mcpproxy upstream add NAME -- COMMAND ARGS…`");
             return;
         }
-        let mut table = Table::new(&["NAME", "PROTOCOL", "STATE", "TOOLS", "LAST ERROR"]);
+        let mut table = Table::new(&[
+            "NAME",
+            "PROTOCOL",
+            "ISOLATION",
+            "STATE",
+            "TOOLS",
+            "LAST ERROR",
+        ]);
         for s in &servers {
             let label = if s["enabled"] == false {
                 "Disabled".to_owned()
@@ -251,9 +263,15 @@ async fn list(ctx: &Context) -> Result<(), Failure> {
             } else {
                 text(&s["status"])
             };
+            // Remote servers run nowhere of ours: no isolation to show.
+            let isolation = serde_json::from_value::<mcpproxy_domain::IsolationView>(
+                s["isolation"].clone(),
+            )
+            .map_or_else(|_| "-".to_owned(), |v| v.summary());
             table.row(vec![
                 text(&s["name"]),
                 text(&s["protocol"]),
+                isolation,
                 state(&label, ctx.colour),
                 s["tool_count"].to_string(),
                 cell(&text(&s["last_error"]), 60),
@@ -374,6 +392,7 @@ async fn add(
                 .and_then(|v| {
                     serde_json::to_value(v).map_err(|e| Refusal {
                         status: None,
+                        code: None,
                         message: e.to_string(),
                     })
                 });

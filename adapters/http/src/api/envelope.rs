@@ -11,7 +11,7 @@ use mcpproxy_application::activity::ActivityQueryError;
 use mcpproxy_application::call::{CallError, ReadCacheError};
 use mcpproxy_application::ports::UpstreamError;
 use mcpproxy_application::search::RetrieveError;
-use mcpproxy_application::{AuthRefusal, CatalogError, ManagementError};
+use mcpproxy_application::{AuthRefusal, CatalogError, Gate, ManagementError};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -27,12 +27,16 @@ pub struct Envelope<T> {
     pub data: T,
 }
 
-/// A refused or failed request: `{"success": false, "error": "…", "request_id": "…"}`.
+/// A refused or failed request: `{"success": false, "error": "…", "request_id": "…"}`, with
+/// the reason `code` when a rule or a config gate refused (`READ_ONLY_MODE`,
+/// `TOOL_QUARANTINED`, …): the same code MCP and the command line show.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorEnvelope {
     pub success: bool,
     /// What was wrong and what to do.
     pub error: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
     pub request_id: String,
 }
 
@@ -43,11 +47,12 @@ pub fn ok<T: Serialize>(data: T) -> Json<Envelope<T>> {
     })
 }
 
-/// An error with its HTTP status.
+/// An error with its HTTP status, and its reason code when it has one.
 #[derive(Debug)]
 pub struct ApiError {
     pub status: StatusCode,
     pub message: String,
+    pub code: Option<&'static str>,
 }
 
 impl ApiError {
@@ -55,7 +60,18 @@ impl ApiError {
         Self {
             status,
             message: message.into(),
+            code: None,
         }
+    }
+
+    fn with_code(mut self, code: Option<&'static str>) -> Self {
+        self.code = code;
+        self
+    }
+
+    /// The 403 of a config gate.
+    fn gate(gate: Gate) -> Self {
+        Self::new(StatusCode::FORBIDDEN, gate.message()).with_code(Some(gate.code()))
     }
 
     pub fn bad_request(message: impl Into<String>) -> Self {
@@ -68,13 +84,14 @@ pub(crate) fn current_request_id() -> Option<String> {
     REQUEST_ID.try_with(Clone::clone).ok()
 }
 
-fn error_body(status: StatusCode, message: String) -> Response {
+fn error_body(status: StatusCode, message: String, code: Option<&str>) -> Response {
     let request_id = REQUEST_ID.try_with(Clone::clone).unwrap_or_default();
     (
         status,
         Json(ErrorEnvelope {
             success: false,
             error: message,
+            code: code.map(str::to_owned),
             request_id,
         }),
     )
@@ -86,7 +103,7 @@ fn error_body(status: StatusCode, message: String) -> Response {
 pub(crate) fn unauthorized() -> Response {
     let message = "Invalid or missing API key";
     if REQUEST_ID.try_with(|_| ()).is_ok() {
-        return error_body(StatusCode::UNAUTHORIZED, message.to_owned());
+        return error_body(StatusCode::UNAUTHORIZED, message.to_owned(), None);
     }
     (
         StatusCode::UNAUTHORIZED,
@@ -100,7 +117,7 @@ impl IntoResponse for ApiError {
         if self.status.is_server_error() {
             tracing::error!(status = %self.status, "{}", self.message);
         }
-        error_body(self.status, self.message)
+        error_body(self.status, self.message, self.code)
     }
 }
 
@@ -110,7 +127,7 @@ impl From<ManagementError> for ApiError {
             ManagementError::NotFound(_) => StatusCode::NOT_FOUND,
             ManagementError::AlreadyExists(_) => StatusCode::CONFLICT,
             ManagementError::Invalid(_) => StatusCode::BAD_REQUEST,
-            ManagementError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ManagementError::Forbidden(g) => return Self::gate(*g),
             ManagementError::Upstream(u) => return Self::from(u.clone()),
             ManagementError::Config(_) | ManagementError::Storage(_) => {
                 StatusCode::SERVICE_UNAVAILABLE
@@ -143,6 +160,7 @@ impl From<CatalogError> for ApiError {
                 StatusCode::NOT_FOUND
             }
             CatalogError::Storage(_) | CatalogError::Index(_) => StatusCode::SERVICE_UNAVAILABLE,
+            CatalogError::Forbidden(g) => return Self::gate(*g),
         };
         Self::new(status, e.to_string())
     }
@@ -170,10 +188,12 @@ impl From<CallError> for ApiError {
             CallError::ServerDisabled(_)
             | CallError::QuarantinedServer { .. }
             | CallError::ToolDisabled(_)
-            | CallError::ToolQuarantined { .. } => StatusCode::FORBIDDEN,
-            CallError::Upstream(u) => return Self::from(u.clone()),
+            | CallError::ToolQuarantined { .. }
+            | CallError::OutOfScope { .. }
+            | CallError::NotPermitted { .. } => StatusCode::FORBIDDEN,
+            CallError::Upstream(u) => return Self::from(u.clone()).with_code(e.code()),
         };
-        Self::new(status, e.to_string())
+        Self::new(status, e.to_string()).with_code(e.code())
     }
 }
 
@@ -183,6 +203,7 @@ impl From<AuthRefusal> for ApiError {
             AuthRefusal::UnknownServer(_) => StatusCode::NOT_FOUND,
             AuthRefusal::Local(_) | AuthRefusal::Disabled(_) => StatusCode::CONFLICT,
             AuthRefusal::OAuth(_) => StatusCode::BAD_GATEWAY,
+            AuthRefusal::Forbidden(g) => return Self::gate(*g),
         };
         Self::new(status, e.to_string())
     }
@@ -247,7 +268,7 @@ pub async fn request_id(request: Request, next: Next) -> Response {
             text
         };
         response = REQUEST_ID
-            .scope(id.clone(), async { error_body(status, message) })
+            .scope(id.clone(), async { error_body(status, message, None) })
             .await;
     }
     if let Ok(v) = HeaderValue::from_str(&id) {

@@ -5,6 +5,7 @@
 pub mod activity;
 pub mod auth;
 pub mod envelope;
+pub mod isolation;
 pub mod servers;
 pub mod system;
 pub mod tools;
@@ -15,7 +16,8 @@ use std::time::Instant;
 
 use mcpproxy_application::ports::{ConfigStore, ServerLogs};
 use mcpproxy_application::{
-    ActivityLog, AuthService, CallService, EventBus, ManagementService, ToolCatalog,
+    ActivityLog, AuthService, CallService, EventBus, IsolationService, ManagementService,
+    ToolCatalog,
 };
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -37,9 +39,12 @@ pub struct Api {
     pub calls: Arc<CallService>,
     pub activity: Arc<ActivityLog>,
     pub auth: Arc<AuthService>,
+    pub isolation: Arc<IsolationService>,
     pub logs: Arc<dyn ServerLogs>,
     pub bus: EventBus,
     pub endpoints: Endpoints,
+    /// This API answers on the unix socket: its callers are the user at this machine.
+    pub on_socket: bool,
     pub started: Instant,
     /// Cancelled when the proxy stops; ends the `/events` streams.
     pub shutdown: tokio_util::sync::CancellationToken,
@@ -53,24 +58,32 @@ impl std::fmt::Debug for Api {
 
 pub type State = axum::extract::State<Arc<Api>>;
 
-/// Who sends a request, for the activity log: `api`, or `cli` when the request says
-/// `X-MCPProxy-Source: cli` (the mcpproxy command line does).
-#[derive(Debug, Clone, Copy)]
-pub struct Caller(pub mcpproxy_domain::activity::Source);
+/// Who sends a request: a person on the unix socket, else a holder of the API key; for the
+/// activity log, `cli` when the request says `X-MCPProxy-Source: cli` (the mcpproxy command
+/// line does), else `api`.
+#[derive(Debug, Clone)]
+pub struct Caller(pub mcpproxy_domain::Caller);
 
-impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Caller {
+impl axum::extract::FromRequestParts<Arc<Api>> for Caller {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(
         parts: &mut axum::http::request::Parts,
-        _state: &S,
+        api: &Arc<Api>,
     ) -> Result<Self, Self::Rejection> {
+        use mcpproxy_domain::CallerKind;
         use mcpproxy_domain::activity::Source;
         let cli = parts
             .headers
             .get("x-mcpproxy-source")
             .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"cli"));
-        Ok(Self(if cli { Source::Cli } else { Source::Api }))
+        let source = if cli { Source::Cli } else { Source::Api };
+        let kind = if api.on_socket {
+            CallerKind::Person
+        } else {
+            CallerKind::KeyHolder
+        };
+        Ok(Self(mcpproxy_domain::Caller::new(kind, source)))
     }
 }
 
@@ -117,6 +130,9 @@ pub fn routes() -> OpenApiRouter<Arc<Api>> {
         .routes(routes!(system::get_config))
         .routes(routes!(system::validate_config))
         .routes(routes!(system::apply_config))
+        .routes(routes!(system::reset_key))
+        .routes(routes!(isolation::docker_status))
+        .routes(routes!(isolation::report))
         .routes(routes!(servers::list, servers::add))
         .routes(routes!(servers::patch, servers::remove, servers::bulk))
         .routes(routes!(servers::action))

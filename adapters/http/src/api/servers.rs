@@ -37,7 +37,7 @@ pub async fn list(state: State) -> ApiResult<ServerList> {
         (status = 401, description = "Missing or wrong API key", body = ErrorEnvelope), (status = 403, description = "Refused by a config gate or a quarantine", body = ErrorEnvelope), (status = 409, description = "Conflicts with what exists", body = ErrorEnvelope)))]
 pub async fn add(
     state: State,
-    Caller(source): Caller,
+    Caller(caller): Caller,
     Json(body): Json<Value>,
 ) -> ApiResult<ServerView> {
     let skip_quarantine = body.get("quarantined") == Some(&Value::Bool(false));
@@ -47,7 +47,7 @@ pub async fn add(
         config,
         skip_quarantine,
     };
-    Ok(ok(state.0.management.add_server(request, source).await?))
+    Ok(ok(state.0.management.add_server(request, caller).await?))
 }
 
 /// Changes a server with a JSON merge patch: objects merge, arrays replace, `null` removes.
@@ -57,14 +57,14 @@ pub async fn add(
         (status = 401, description = "Missing or wrong API key", body = ErrorEnvelope), (status = 403, description = "Refused by a config gate or a quarantine", body = ErrorEnvelope), (status = 404, description = "No such server, tool, action or record", body = ErrorEnvelope)))]
 pub async fn patch(
     state: State,
-    Caller(source): Caller,
+    Caller(caller): Caller,
     Path(id): Path<String>,
     Json(patch): Json<Value>,
 ) -> ApiResult<ServerView> {
     Ok(ok(state
         .0
         .management
-        .patch_server(&id, &patch, source)
+        .patch_server(&id, &patch, caller)
         .await?))
 }
 
@@ -80,10 +80,10 @@ pub struct Removed {
         (status = 403, description = "Refused by a config gate or a quarantine", body = ErrorEnvelope), (status = 404, description = "No such server, tool, action or record", body = ErrorEnvelope)))]
 pub async fn remove(
     state: State,
-    Caller(source): Caller,
+    Caller(caller): Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Removed> {
-    state.0.management.remove_server(&id, source).await?;
+    state.0.management.remove_server(&id, caller).await?;
     Ok(ok(Removed { removed: id }))
 }
 
@@ -113,20 +113,21 @@ pub struct ActionDone {
         (status = 503, description = "Not available now (server disconnected, storage unavailable)", body = ErrorEnvelope)))]
 pub async fn action(
     state: State,
-    Caller(source): Caller,
+    Caller(caller): Caller,
     Path((id, action)): Path<(String, String)>,
 ) -> ApiResult<ActionDone> {
     let m = &state.0.management;
     let mut login = None;
+    let c = &caller;
     match action.as_str() {
-        "login" => login = Some(state.0.auth.login(&id, source).await?),
-        "logout" => state.0.auth.logout(&id, source).await?,
-        "enable" => m.enable_server(&id, source).await?,
-        "disable" => m.disable_server(&id, source).await?,
-        "restart" => m.restart_server(&id, source).await?,
-        "quarantine" => m.quarantine_server(&id, source).await?,
-        "unquarantine" => m.unquarantine_server(&id, source).await?,
-        "discover-tools" => m.discover_tools(&id).await?,
+        "login" => login = Some(state.0.auth.login(&id, c).await?),
+        "logout" => state.0.auth.logout(&id, c).await?,
+        "enable" => m.enable_server(&id, c).await?,
+        "disable" => m.disable_server(&id, c).await?,
+        "restart" => m.restart_server(&id, c).await?,
+        "quarantine" => m.quarantine_server(&id, c).await?,
+        "unquarantine" => m.unquarantine_server(&id, c).await?,
+        "discover-tools" => m.discover_tools(&id, c).await?,
         other => {
             return Err(ApiError::new(
                 axum::http::StatusCode::NOT_FOUND,
@@ -152,14 +153,14 @@ pub async fn action(
         (status = 403, description = "Refused by a config gate or a quarantine", body = ErrorEnvelope), (status = 404, description = "No such server, tool, action or record", body = ErrorEnvelope)))]
 pub async fn bulk(
     state: State,
-    Caller(source): Caller,
+    Caller(caller): Caller,
     Path(operation): Path<String>,
 ) -> ApiResult<BulkResult> {
     let m = &state.0.management;
     let result = match operation.as_str() {
-        "restart_all" => m.restart_all(source).await?,
-        "enable_all" => m.enable_all(source).await?,
-        "disable_all" => m.disable_all(source).await?,
+        "restart_all" => m.restart_all(caller).await?,
+        "enable_all" => m.enable_all(caller).await?,
+        "disable_all" => m.disable_all(caller).await?,
         other => {
             return Err(ApiError::new(
                 axum::http::StatusCode::NOT_FOUND,
@@ -205,7 +206,7 @@ pub struct Approved {
         (status = 401, description = "Missing or wrong API key", body = ErrorEnvelope), (status = 404, description = "No such server, tool, action or record", body = ErrorEnvelope)))]
 pub async fn approve(
     state: State,
-    Caller(source): Caller,
+    Caller(caller): Caller,
     Path(id): Path<String>,
     body: Option<Json<ApproveBody>>,
 ) -> ApiResult<Approved> {
@@ -213,7 +214,7 @@ pub async fn approve(
     let approved = state
         .0
         .catalog
-        .approve(&id, body.tools.as_deref(), source)
+        .approve(&id, body.tools.as_deref(), caller)
         .await?;
     Ok(ok(Approved {
         server: id,

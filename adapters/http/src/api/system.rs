@@ -33,10 +33,10 @@ pub struct StatusData {
 /// How the proxy is doing.
 #[utoipa::path(get, operation_id = "get_status", path = "/status", tag = "system",
     responses((status = 200, description = "Done", body = super::envelope::Envelope<StatusData>), (status = 401, description = "Missing or wrong API key", body = ErrorEnvelope)))]
-pub async fn status(state: State) -> ApiResult<StatusData> {
+pub async fn status(state: State, Caller(caller): Caller) -> ApiResult<StatusData> {
     let api = &state.0;
     let servers = api.management.list_servers().await?;
-    let tools = api.catalog.all_tools().await.stats;
+    let tools = api.catalog.all_tools(&caller).stats;
     let config = api.config.current();
     Ok(ok(StatusData {
         running: true,
@@ -139,8 +139,24 @@ pub async fn validate_config(state: State, Json(doc): Json<Value>) -> ApiResult<
         (status = 401, description = "Missing or wrong API key", body = ErrorEnvelope), (status = 403, description = "Refused by a config gate or a quarantine", body = ErrorEnvelope)))]
 pub async fn apply_config(
     state: State,
-    Caller(source): Caller,
+    Caller(caller): Caller,
     Json(doc): Json<Value>,
 ) -> ApiResult<AppliedConfig> {
-    Ok(ok(state.0.management.apply_config(&doc, source).await?))
+    Ok(ok(state.0.management.apply_config(&doc, caller).await?))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NewKey {
+    /// The new API key; the old one is refused from now on.
+    pub api_key: String,
+}
+
+/// Replaces the API key with a new one (what `mcpproxy status --reset-key` does). HTTP
+/// clients using the old key are refused from then on; the unix socket needs none.
+#[utoipa::path(post, operation_id = "reset_api_key", path = "/config/reset-key", tag = "system",
+    responses((status = 200, description = "Done", body = super::envelope::Envelope<NewKey>), (status = 401, description = "Missing or wrong API key", body = ErrorEnvelope),
+        (status = 403, description = "Refused by a config gate or a quarantine", body = ErrorEnvelope)))]
+pub async fn reset_key(state: State, Caller(caller): Caller) -> ApiResult<NewKey> {
+    let api_key = state.0.management.reset_api_key(caller).await?;
+    Ok(ok(NewKey { api_key }))
 }

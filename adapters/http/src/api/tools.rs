@@ -16,8 +16,8 @@ use super::{Caller, State};
 /// Every tool of every server, whether it can be called, and counts.
 #[utoipa::path(get, operation_id = "list_tools", path = "/tools", tag = "tools",
     responses((status = 200, description = "Done", body = Envelope<ToolListing>), (status = 401, description = "Missing or wrong API key", body = ErrorEnvelope)))]
-pub async fn list(state: State) -> ApiResult<ToolListing> {
-    Ok(ok(state.0.catalog.all_tools().await))
+pub async fn list(state: State, Caller(caller): Caller) -> ApiResult<ToolListing> {
+    Ok(ok(state.0.catalog.all_tools(&caller)))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -44,7 +44,11 @@ pub struct SearchResults {
 /// Searches the callable tools as `retrieve_tools` does.
 #[utoipa::path(get, operation_id = "search_tools", path = "/index/search", tag = "tools", params(SearchQuery),
     responses((status = 200, description = "Done", body = Envelope<SearchResults>), (status = 400, description = "Bad input; the error says what is wrong", body = ErrorEnvelope), (status = 401, description = "Missing or wrong API key", body = ErrorEnvelope)))]
-pub async fn search(state: State, Query(q): Query<SearchQuery>) -> ApiResult<SearchResults> {
+pub async fn search(
+    state: State,
+    Caller(caller): Caller,
+    Query(q): Query<SearchQuery>,
+) -> ApiResult<SearchResults> {
     let query = q.q.unwrap_or_default();
     if query.trim().is_empty() {
         return Err(ApiError::bad_request(
@@ -54,11 +58,14 @@ pub async fn search(state: State, Query(q): Query<SearchQuery>) -> ApiResult<Sea
     let found = state
         .0
         .catalog
-        .retrieve(&RetrieveRequest {
-            query,
-            limit: Some(q.limit.unwrap_or(10)),
-            ..Default::default()
-        })
+        .retrieve(
+            &RetrieveRequest {
+                query,
+                limit: Some(q.limit.unwrap_or(10)),
+                ..Default::default()
+            },
+            &caller,
+        )
         .await?;
     Ok(ok(SearchResults {
         query: found.query,
@@ -88,7 +95,7 @@ pub struct CallBody {
         (status = 503, description = "Not available now (server disconnected, storage unavailable)", body = ErrorEnvelope), (status = 504, description = "The upstream server did not answer in time", body = ErrorEnvelope)))]
 pub async fn call(
     state: State,
-    Caller(source): Caller,
+    Caller(caller): Caller,
     Json(body): Json<CallBody>,
 ) -> ApiResult<Value> {
     let mut request = match CallVariant::from_tool_name(&body.tool_name) {
@@ -99,7 +106,7 @@ pub async fn call(
             ..CallRequest::default()
         },
     };
-    request.source = Some(source);
+    request.caller = caller;
     request.request_id = super::envelope::current_request_id();
     Ok(ok(state.0.calls.call(request).await?))
 }
