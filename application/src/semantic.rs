@@ -111,6 +111,26 @@ impl HybridIndex {
     }
 }
 
+impl HybridIndex {
+    /// Both rankings of a query, `pool` deep, before fusion (the measuring harness fuses
+    /// them with other settings). The semantic one is empty when the model fails.
+    pub async fn rankings(
+        &self,
+        query: &str,
+        pool: usize,
+    ) -> Result<(Vec<SearchHit>, Vec<(ServerName, String, f32)>), IndexError> {
+        let lexical = self.lexical.search(query, pool).await?;
+        let semantic = match self.embed(vec![query.to_owned()]).await {
+            Ok(mut v) => v.pop().map(|q| self.nearest(&q, pool)).unwrap_or_default(),
+            Err(e) => {
+                tracing::warn!(error = %e, "query not embedded; lexical ranking only");
+                Vec::new()
+            }
+        };
+        Ok((lexical, semantic))
+    }
+}
+
 /// What the model reads of a tool: its name in words, its title and its description.
 pub fn tool_text(server: &ServerName, tool: &Tool) -> String {
     let name = tool.name.replace(['_', '-', '.', '/'], " ");
@@ -145,10 +165,7 @@ pub fn fuse(
         let vote = (1.0 - w) / (fusion.k + rank as f32 + 1.0);
         fused.insert(
             (hit.server.clone(), hit.tool.clone()),
-            SearchHit {
-                score: vote,
-                ..hit
-            },
+            SearchHit { score: vote, ..hit },
         );
     }
     for (rank, (server, tool, _)) in semantic.into_iter().enumerate() {
@@ -235,18 +252,7 @@ impl ToolIndex for HybridIndex {
     }
 
     async fn search(&self, query: &str, limit: usize) -> Result<Vec<SearchHit>, IndexError> {
-        let pool = self.fusion.pool.max(limit);
-        let lexical = self.lexical.search(query, pool).await?;
-        let semantic = match self.embed(vec![query.to_owned()]).await {
-            Ok(mut v) => match v.pop() {
-                Some(q) => self.nearest(&q, pool),
-                None => Vec::new(),
-            },
-            Err(e) => {
-                tracing::warn!(error = %e, "query not embedded; lexical ranking only");
-                Vec::new()
-            }
-        };
+        let (lexical, semantic) = self.rankings(query, self.fusion.pool.max(limit)).await?;
         Ok(fuse(lexical, semantic, self.fusion, limit))
     }
 }
@@ -286,7 +292,10 @@ mod tests {
         // y: 0.5/3 + 0.5/3 = 0.333; x: 0.5/2 = 0.25; z: 0.5/2 = 0.25 (tie: x has coverage).
         assert_eq!(order, ["y", "x", "z"]);
         assert_eq!(hits[0].coverage, 0.5);
-        assert_eq!(hits[2].coverage, 0.0, "semantic-only hits have no lexical coverage");
+        assert_eq!(
+            hits[2].coverage, 0.0,
+            "semantic-only hits have no lexical coverage"
+        );
         let lexical_only = fuse(
             vec![hit("a", "x", 0.9)],
             vec![(name("b"), "z".to_owned(), 0.8)],
@@ -321,15 +330,22 @@ mod tests {
                 })
                 .collect())
         });
-        let index = HybridIndex::new(
-            Arc::new(lexical),
-            Arc::new(embedder),
-            Fusion::default(),
+        let index = HybridIndex::new(Arc::new(lexical), Arc::new(embedder), Fusion::default());
+        assert!(
+            index.signatures().await.unwrap().is_empty(),
+            "no vectors yet"
         );
-        assert!(index.signatures().await.unwrap().is_empty(), "no vectors yet");
         let tools = [
-            Tool::new("remove_container", "Remove a container", serde_json::json!({"type": "object"})),
-            Tool::new("list_images", "List images", serde_json::json!({"type": "object"})),
+            Tool::new(
+                "remove_container",
+                "Remove a container",
+                serde_json::json!({"type": "object"}),
+            ),
+            Tool::new(
+                "list_images",
+                "List images",
+                serde_json::json!({"type": "object"}),
+            ),
         ];
         index
             .replace_server(&name("docker"), &tools, &[])
@@ -354,17 +370,17 @@ mod tests {
         embedder
             .expect_embed()
             .returning(|_| Err(crate::ports::EmbedError("model gone".into())));
-        let index = HybridIndex::new(
-            Arc::new(lexical),
-            Arc::new(embedder),
-            Fusion::default(),
-        );
+        let index = HybridIndex::new(Arc::new(lexical), Arc::new(embedder), Fusion::default());
         index
-            .replace_server(&name("git"), &[Tool::new(
+            .replace_server(
+                &name("git"),
+                &[Tool::new(
                     "git_log",
                     "Show commits",
                     serde_json::json!({"type": "object"}),
-                )], &[])
+                )],
+                &[],
+            )
             .await
             .unwrap();
         assert!(

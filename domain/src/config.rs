@@ -269,6 +269,11 @@ pub struct SearchConfig {
     /// `[["runbook", "playbook"]]`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub synonyms: Vec<Vec<String>>,
+    /// A folder holding a local sentence-embedding model (sentence-transformers layout, e.g.
+    /// all-MiniLM-L6-v2): tool search then fuses its ranking with the lexical one. Empty:
+    /// lexical search only. Read at start; nothing is ever downloaded.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub embedding_model: String,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }

@@ -106,3 +106,59 @@ async fn product_named_paraphrased_and_unanswerable_queries() {
     );
     proxy.stop().await;
 }
+
+/// With `search.embedding_model` the proxy loads the model folder at start, embeds every
+/// tool it indexes and fuses both rankings; a folder that holds no model stops the start
+/// (exit 4) naming the key and the missing file. The model is a tiny one built here with
+/// fixed weights: it proves the wiring and the fusion, not semantic quality (that is
+/// measured by `scripts/search-quality --semantic DIR`, BENCHMARKS.md).
+#[tokio::test]
+#[ignore = "written at the end of issue 14's session and not yet run once (the machine could not build the binary with candle in time); run with --ignored, then drop this"]
+async fn a_configured_sentence_model_is_loaded_fused_and_a_missing_one_refused() {
+    let home = Home::new();
+    let model = home.path().join("model");
+    std::fs::create_dir_all(&model).unwrap();
+    home.write_config(
+        &json!({"mcpServers": [replayed("github")], "search": {"embedding_model": model}})
+            .to_string(),
+    );
+    let (code, stderr) = home.run_to_end(&["serve"]).await;
+    assert_eq!(code, Some(4), "{stderr}");
+    assert!(
+        stderr.contains("search.embedding_model") && stderr.contains("config.json"),
+        "{stderr}"
+    );
+
+    mcpproxy_embed::fixture::write_tiny_model(&model, false).unwrap();
+    home.write_config(
+        &json!({"mcpServers": [replayed("github"), replayed("gitlab"), replayed("ms365")],
+                "search": {"embedding_model": model}})
+        .to_string(),
+    );
+    let mut proxy = Proxy::start(&home, &[]).await;
+    let client = Client::connect(&proxy.url("/mcp")).await;
+    for id in [
+        "github:create_issue",
+        "gitlab:create_issue",
+        "ms365:send-mail",
+    ] {
+        client.wait_for_tool(id, id).await;
+    }
+    let found = client
+        .call_json(
+            "retrieve_tools",
+            json!({"query": "send an email from my Outlook", "limit": 10}),
+        )
+        .await;
+    let found = names(&found);
+    assert_eq!(found.len(), 10, "{found:?}");
+    // The lexical vote keeps the product-named tool near the top whatever the tiny model
+    // thinks; fusion reorders, it does not lose what the lexical ranking found.
+    assert!(
+        found[..5].contains(&"ms365:send-mail".to_owned()),
+        "{found:?}"
+    );
+    let logs = proxy.stderr() + &std::fs::read_to_string(home.main_log()).unwrap_or_default();
+    assert!(logs.contains("fused with a sentence model"), "{logs}");
+    proxy.stop().await;
+}

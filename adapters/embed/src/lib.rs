@@ -17,8 +17,10 @@ use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
 
 /// Texts embedded in one forward pass: bounds memory and keeps padding waste small.
 const BATCH: usize = 32;
-/// The longest input read when the model folder does not say (tokens, with [CLS]/[SEP]).
-const DEFAULT_MAX_TOKENS: usize = 256;
+/// The longest input read (tokens, with [CLS]/[SEP]), whatever the model folder allows:
+/// sentence models of this size are trained on 128-token inputs, a tool's name and first
+/// sentences say what it does, and the cost grows with the length.
+const MAX_TOKENS: usize = 128;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
@@ -77,11 +79,12 @@ impl BertEmbedder {
             })?;
         let weights_path = dir.join("model.safetensors");
         let weights = read(&weights_path)?;
-        let vb = VarBuilder::from_buffered_safetensors(weights, DType::F32, &Device::Cpu)
-            .map_err(|e| LoadError::Model {
+        let vb = VarBuilder::from_buffered_safetensors(weights, DType::F32, &Device::Cpu).map_err(
+            |e| LoadError::Model {
                 path: weights_path.clone(),
                 reason: e.to_string(),
-            })?;
+            },
+        )?;
         let model = BertModel::load(vb, &config).map_err(|e| LoadError::Model {
             path: weights_path,
             reason: e.to_string(),
@@ -89,12 +92,11 @@ impl BertEmbedder {
 
         let max_tokens = Self::max_tokens(dir, &config)?;
         let tokenizer_path = dir.join("tokenizer.json");
-        let mut tokenizer = Tokenizer::from_bytes(read(&tokenizer_path)?).map_err(|e| {
-            LoadError::Model {
+        let mut tokenizer =
+            Tokenizer::from_bytes(read(&tokenizer_path)?).map_err(|e| LoadError::Model {
                 path: tokenizer_path.clone(),
                 reason: e.to_string(),
-            }
-        })?;
+            })?;
         tokenizer
             .with_truncation(Some(TruncationParams {
                 max_length: max_tokens,
@@ -137,11 +139,14 @@ impl BertEmbedder {
             json(&path)?["max_seq_length"]
                 .as_u64()
                 .and_then(|n| usize::try_from(n).ok())
-                .unwrap_or(DEFAULT_MAX_TOKENS)
+                .unwrap_or(MAX_TOKENS)
         } else {
-            DEFAULT_MAX_TOKENS
+            MAX_TOKENS
         };
-        Ok(wanted.min(config.max_position_embeddings).max(2))
+        Ok(wanted
+            .min(MAX_TOKENS)
+            .min(config.max_position_embeddings)
+            .max(2))
     }
 
     fn embed_batch(&self, texts: &[String]) -> candle_core::Result<Vec<Vec<f32>>> {
@@ -171,19 +176,30 @@ impl BertEmbedder {
                 summed.broadcast_div(&counts)?
             }
         };
-        let norms = pooled.sqr()?.sum_keepdim(1)?.sqrt()?.clamp(1e-12, f32::MAX)?;
+        let norms = pooled
+            .sqr()?
+            .sum_keepdim(1)?
+            .sqrt()?
+            .clamp(1e-12, f32::MAX)?;
         pooled.broadcast_div(&norms)?.to_vec2::<f32>()
     }
 }
 
 impl Embedder for BertEmbedder {
     fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, EmbedError> {
-        let mut out = Vec::with_capacity(texts.len());
-        for chunk in texts.chunks(BATCH) {
-            out.extend(
-                self.embed_batch(chunk)
-                    .map_err(|e| EmbedError(format!("{}: {e}", self.name)))?,
-            );
+        // Texts of like length share a batch, so little of it is padding; the answer keeps
+        // the order asked.
+        let mut order: Vec<usize> = (0..texts.len()).collect();
+        order.sort_by_key(|&i| texts[i].len());
+        let mut out = vec![Vec::new(); texts.len()];
+        for chunk in order.chunks(BATCH) {
+            let batch: Vec<String> = chunk.iter().map(|&i| texts[i].clone()).collect();
+            let vectors = self
+                .embed_batch(&batch)
+                .map_err(|e| EmbedError(format!("{}: {e}", self.name)))?;
+            for (&i, v) in chunk.iter().zip(vectors) {
+                out[i] = v;
+            }
         }
         Ok(out)
     }
@@ -193,5 +209,6 @@ impl Embedder for BertEmbedder {
     }
 }
 
+pub mod fixture;
 #[cfg(test)]
 mod tests;

@@ -4,17 +4,23 @@
 //! baseline), our index in-process, and (`--endpoint`) `retrieve_tools` on `/mcp` of the real
 //! binary in front of the dumped servers replayed by `bench-upstream --replay`.
 //! `--tune` searches the ranking's knobs on the tuning part; `--misses` lists the tuning
-//! part's misses (never the blind part's). Markdown on stdout.
+//! part's misses (never the blind part's). `--semantic DIR` adds the semantic stage with the
+//! sentence model in DIR (alone, and fused with the lexical ranking); `--tune-fusion` searches
+//! the fusion's knobs on the tuning part. Markdown on stdout.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a measuring tool: a panic is a bug report
 
 use std::path::PathBuf;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use mcpproxy_application::ports::ToolIndex;
+use mcpproxy_application::ports::{SearchHit, ToolIndex};
 use mcpproxy_application::search::is_low_confidence;
+use mcpproxy_application::semantic::{Fusion, HybridIndex, fuse};
 use mcpproxy_bench::load::answer_in;
 use mcpproxy_bench::procs::{Proxy, sibling};
 use mcpproxy_bench::quality::{Answer, DevSet, PlainBm25, Query, Scores, table};
+use mcpproxy_domain::ServerName;
+use mcpproxy_embed::BertEmbedder;
 use mcpproxy_search::{SearchOptions, TantivyIndex, Tuning};
 use serde_json::{Value, json};
 
@@ -28,6 +34,8 @@ struct Options {
     tune: bool,
     misses: bool,
     calibrate: bool,
+    semantic: Option<PathBuf>,
+    tune_fusion: bool,
 }
 
 fn options() -> Options {
@@ -39,6 +47,8 @@ fn options() -> Options {
         tune: false,
         misses: false,
         calibrate: false,
+        semantic: None,
+        tune_fusion: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -50,6 +60,8 @@ fn options() -> Options {
             "--tune" => o.tune = true,
             "--misses" => o.misses = true,
             "--calibrate" => o.calibrate = true,
+            "--semantic" => o.semantic = Some(args.next().expect("--semantic DIR").into()),
+            "--tune-fusion" => o.tune_fusion = true,
             other => panic!("unknown argument {other}; see the top of search-quality.rs"),
         }
     }
@@ -86,6 +98,75 @@ fn score_index(index: &TantivyIndex, queries: &[Query], tuning: Option<Tuning>) 
         scores.add(q, &answer);
     }
     scores
+}
+
+/// Both rankings of each query, computed once, fused as often as asked.
+type Rankings = Vec<(Vec<SearchHit>, Vec<(ServerName, String, f32)>)>;
+
+async fn semantic_rankings(model: &std::path::Path, set: &DevSet, queries: &[Query]) -> Rankings {
+    let dir = tempfile::tempdir().unwrap();
+    let lexical = TantivyIndex::open_with(dir.path(), SearchOptions::default()).unwrap();
+    let embedder = BertEmbedder::open(model).unwrap();
+    let hybrid = HybridIndex::new(Arc::new(lexical), Arc::new(embedder), Fusion::default());
+    let started = Instant::now();
+    for (name, tools) in set.server_names().unwrap() {
+        hybrid.replace_server(&name, tools, &[]).await.unwrap();
+    }
+    eprintln!(
+        "indexed and embedded {} tools in {:.1} s",
+        set.tool_count(),
+        started.elapsed().as_secs_f64()
+    );
+    let mut out = Vec::with_capacity(queries.len());
+    let mut took = Vec::with_capacity(queries.len());
+    for q in queries {
+        let t = Instant::now();
+        out.push(hybrid.rankings(&q.query, 4 * SHOWN + 10).await.unwrap());
+        took.push(t.elapsed());
+    }
+    took.sort();
+    eprintln!(
+        "one query, both rankings: p50 {:.2} ms, p99 {:.2} ms",
+        took[took.len() / 2].as_secs_f64() * 1e3,
+        took[took.len() * 99 / 100].as_secs_f64() * 1e3
+    );
+    out
+}
+
+fn score_fused(rankings: &Rankings, queries: &[Query], fusion: Fusion) -> Scores {
+    let mut scores = Scores::default();
+    for (q, (lexical, semantic)) in queries.iter().zip(rankings) {
+        let hits = fuse(lexical.clone(), semantic.clone(), fusion, SHOWN);
+        let answer = Answer {
+            ids: hits
+                .iter()
+                .map(|h| format!("{}:{}", h.server, h.tool))
+                .collect(),
+            low_confidence: Some(is_low_confidence(hits.first().map(|h| h.coverage))),
+        };
+        scores.add(q, &answer);
+    }
+    scores
+}
+
+/// The fusion's knobs against recall on the tuning part (never the blind part).
+fn tune_fusion(rankings: &Rankings, queries: &[Query]) {
+    println!("| weight | k | R@1 | R@5 | R@10 | MRR |");
+    println!("|---|---|---|---|---|---|");
+    for w in [0.2_f32, 0.3, 0.4, 0.5, 0.6, 0.7] {
+        for k in [1.0_f32, 5.0, 10.0, 30.0, 60.0] {
+            let fusion = Fusion {
+                pool: 4 * SHOWN + 10,
+                k,
+                semantic_weight: w,
+            };
+            if let Some([r1, r5, r10, mrr]) =
+                score_fused(rankings, queries, fusion).of("all answerable")
+            {
+                println!("| {w} | {k} | {r1:.3} | {r5:.3} | {r10:.3} | {mrr:.3} |");
+            }
+        }
+    }
 }
 
 /// A minimal MCP client of `retrieve_tools` over streamable HTTP.
@@ -298,6 +379,23 @@ async fn main() {
         o.part
     );
     let (index, _dir) = in_process(&set).await;
+    let rankings = match &o.semantic {
+        Some(model) => Some(semantic_rankings(model, &set, &queries).await),
+        None => None,
+    };
+    if o.tune_fusion {
+        assert!(
+            o.part != "blind",
+            "the fusion is tuned on the tuning part only"
+        );
+        tune_fusion(
+            rankings
+                .as_ref()
+                .expect("--tune-fusion needs --semantic DIR"),
+            &queries,
+        );
+        return;
+    }
     if o.tune {
         tune(&index, &queries);
         return;
@@ -334,6 +432,21 @@ async fn main() {
             score_index(&index, &queries, None),
         ),
     ];
+    if let (Some(rankings), Some(model)) = (&rankings, &o.semantic) {
+        let model = model.file_name().unwrap_or_default().to_string_lossy();
+        let alone = Fusion {
+            semantic_weight: 1.0,
+            ..Fusion::default()
+        };
+        systems.push((
+            format!("semantic only ({model}), in-process"),
+            score_fused(rankings, &queries, alone),
+        ));
+        systems.push((
+            format!("mcpproxy + semantic ({model}, default fusion), in-process"),
+            score_fused(rankings, &queries, Fusion::default()),
+        ));
+    }
     if o.endpoint {
         systems.push((
             format!(
