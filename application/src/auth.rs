@@ -25,6 +25,9 @@ pub enum AuthRefusal {
     Local(ServerName),
     #[error("server {0} is disabled; enable it first")]
     Disabled(ServerName),
+    /// Added by an agent and not reviewed yet: the proxy contacts it for nothing.
+    #[error("{}", crate::launch::Hold::AwaitingReview.explain(.0.as_str()))]
+    AwaitingReview(ServerName),
     #[error("{0}")]
     Forbidden(Gate),
     #[error(transparent)]
@@ -90,8 +93,14 @@ impl AuthService {
         if server.url.is_empty() {
             return Err(AuthRefusal::Local(server.name.clone()));
         }
-        if !server.enabled {
-            return Err(AuthRefusal::Disabled(server.name.clone()));
+        match crate::launch::hold(server) {
+            Some(crate::launch::Hold::Disabled) => {
+                return Err(AuthRefusal::Disabled(server.name.clone()));
+            }
+            Some(crate::launch::Hold::AwaitingReview) => {
+                return Err(AuthRefusal::AwaitingReview(server.name.clone()));
+            }
+            None => {}
         }
         Ok(server.clone())
     }

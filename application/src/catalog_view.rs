@@ -33,8 +33,9 @@ struct Compiled {
 /// One tool with everything that decides and serves it.
 pub struct ToolEntry {
     pub id: ToolId,
-    /// `server__tool`, its name on the direct-mode endpoint.
-    pub direct_name: Arc<str>,
+    /// `server__tool`, its name on the direct-mode endpoint; `None` for a server whose
+    /// name cannot form such names (see `mcpproxy_domain::name::direct_name`).
+    pub direct_name: Option<Arc<str>>,
     pub tool: Arc<Tool>,
     pub fingerprint: Fingerprint,
     /// Its approval record, if any.
@@ -64,7 +65,7 @@ impl ToolEntry {
         let fingerprint = tool.fingerprint();
         let state = ToolApproval::state_for(approval.as_deref(), &fingerprint);
         Self {
-            direct_name: id.direct_name().into(),
+            direct_name: id.direct_name().map(Arc::from),
             id,
             tool,
             fingerprint,
@@ -135,11 +136,12 @@ impl ToolEntry {
     /// or its direct-mode name; everything but the name as its server declared it.
     pub fn listing_json(&self, direct: bool) -> String {
         let json = self.tool_json();
-        if !direct {
+        // Only tools with a direct-mode name are listed there.
+        let Some(direct_name) = self.direct_name.as_deref().filter(|_| direct) else {
             return json.to_owned();
-        }
+        };
         let prefix = name_prefix_len(&self.tool.name);
-        let name = serde_json::to_string(&*self.direct_name).unwrap_or_default();
+        let name = serde_json::to_string(direct_name).unwrap_or_default();
         match json.get(prefix..) {
             // `Tool` serialises its name first, so the rest follows the prefix.
             Some(rest) if json.starts_with(r#"{"name":"#) => {
@@ -147,7 +149,7 @@ impl ToolEntry {
             }
             _ => {
                 let mut tool = (*self.tool).clone();
-                tool.name = self.direct_name.to_string();
+                tool.name = direct_name.to_owned();
                 serde_json::to_string(&tool).unwrap_or_default()
             }
         }
@@ -203,12 +205,6 @@ impl std::fmt::Debug for CatalogView {
     }
 }
 
-/// Two tools with one direct-mode name (`a` + `b__c`, `a__b` + `c`): the one of the server
-/// with the shorter name answers, as splitting the name at its first `__` would.
-fn keeps_direct_name(held: &ToolEntry, other: &ToolEntry) -> bool {
-    held.id.server().as_str().len() <= other.id.server().as_str().len()
-}
-
 impl CatalogView {
     pub(crate) fn empty(settings: Arc<Settings>) -> Self {
         Self::derive(settings, HashMap::new())
@@ -222,10 +218,11 @@ impl CatalogView {
         let caller = Caller::agent();
         let mut direct: HashMap<Arc<str>, Arc<ToolEntry>> = HashMap::new();
         for server in settings.servers() {
+            // Direct-mode names are injective (`mcpproxy_domain::name`): no two servers'
+            // tools meet under one.
             for entry in servers.get(&server.name).map_or(&[][..], |t| &t.tools[..]) {
-                let held = direct.get(&entry.direct_name);
-                if held.is_none_or(|h| !keeps_direct_name(h, entry)) {
-                    direct.insert(entry.direct_name.clone(), entry.clone());
+                if let Some(name) = &entry.direct_name {
+                    direct.insert(name.clone(), entry.clone());
                 }
             }
         }
@@ -243,11 +240,10 @@ impl CatalogView {
                 .collect();
             for entry in &mine {
                 // Direct mode lists a tool under a name only if that name calls it.
-                if direct
-                    .get(&entry.direct_name)
-                    .is_some_and(|d| Arc::ptr_eq(d, entry))
+                if let Some(name) = &entry.direct_name
+                    && direct.get(name).is_some_and(|d| Arc::ptr_eq(d, entry))
                 {
-                    usable.insert(entry.direct_name.clone(), entry.clone());
+                    usable.insert(name.clone(), entry.clone());
                 }
             }
             usable_by_server.insert(server.name.clone(), mine);
@@ -425,7 +421,8 @@ impl CatalogView {
                 for entry in self.usable_after(caller, cursor) {
                     let json = entry.listing_json(true);
                     if !fits(&json, &page) {
-                        page.next_cursor = last.map(|l| l.direct_name.to_string());
+                        page.next_cursor =
+                            last.and_then(|l| l.direct_name.as_deref().map(str::to_owned));
                         break;
                     }
                     page.tools.push(json);

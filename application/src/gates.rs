@@ -3,11 +3,12 @@
 //! action with the same [`Gate::code`].
 //!
 //! `disable_management` and `read_only_mode` hold every change: the config, the servers'
-//! connections (restart, rediscover), tool approvals, logins and logouts, the API key.
+//! connections (restart, rediscover), tool and prompt approvals, logins and logouts, the
+//! API key, and the proxy's entry in AI clients' config files (connect, disconnect).
 //! Reading is never gated. `allow_server_add` / `allow_server_remove` hold adding and
 //! removing servers, `enable_prompts` the relay of prompts. Two rules are about who asks:
-//! agents may not lift a quarantine (a person decides that a server is safe), and a caller
-//! under a scope (an agent token) may not administer at all. The proxy acting on its own
+//! agents may not lift a quarantine nor change a server's trust (a person decides that a
+//! server is safe), and a caller under a scope (an agent token) may not administer at all. The proxy acting on its own
 //! (a login a server asks for) passes.
 
 use mcpproxy_domain::{Caller, CallerKind, Settings};
@@ -22,6 +23,8 @@ pub enum Action {
     ChangeConfig,
     /// Lift a server's quarantine.
     Unquarantine,
+    /// Change how far a server is trusted (quarantine, `trust_mode`, `added_by`, ...).
+    ChangeTrust,
     /// Act on a running connection: restart, rediscover its tools.
     Reconnect,
     /// Approve or block tools.
@@ -34,6 +37,10 @@ pub enum Action {
     OfferManagementTools,
     /// Relay the servers' prompts.
     UsePrompts,
+    /// Write the proxy's entry into an AI client's config file, or take it out: a change on
+    /// this machine made by the proxy (and one that may carry the API key), so it is held
+    /// like a change of the proxy's own config.
+    ConnectClients,
 }
 
 /// A gate that refused an action.
@@ -47,6 +54,8 @@ pub enum Gate {
     PromptsDisabled,
     /// Agents may not lift a quarantine: that is a person's decision.
     UnquarantineOverMcp,
+    /// Agents may not change how far a server is trusted.
+    TrustOverMcp,
     /// A caller under a scope (an agent token) may not administer.
     AdminOnly,
 }
@@ -61,6 +70,7 @@ impl Gate {
             Self::RemoveNotAllowed => "SERVER_REMOVE_NOT_ALLOWED",
             Self::PromptsDisabled => "PROMPTS_DISABLED",
             Self::UnquarantineOverMcp => "UNQUARANTINE_NOT_ALLOWED",
+            Self::TrustOverMcp => "TRUST_CHANGE_NOT_ALLOWED",
             Self::AdminOnly => "ADMIN_ONLY",
         }
     }
@@ -81,6 +91,9 @@ impl Gate {
             Self::PromptsDisabled => "prompts are turned off on this proxy (enable_prompts)",
             Self::UnquarantineOverMcp => {
                 "a quarantine can only be lifted by a person: use the web UI, the tray, `mcpproxy upstream unquarantine`, or the REST API"
+            }
+            Self::TrustOverMcp => {
+                "an agent may not change how far a server is trusted (quarantined, trust_mode, auto_approve_tool_changes, skip_quarantine, added_by); a person does that with the CLI, the REST API or the web UI"
             }
             Self::AdminOnly => {
                 "this operation needs the admin API key; an agent token may discover and call tools but not administer"
@@ -125,6 +138,7 @@ pub fn check(settings: &Settings, action: Action, caller: &Caller) -> Result<(),
         Action::Unquarantine if caller.kind() == CallerKind::Agent => {
             Err(Gate::UnquarantineOverMcp)
         }
+        Action::ChangeTrust if caller.kind() == CallerKind::Agent => Err(Gate::TrustOverMcp),
         _ => Ok(()),
     }
 }
@@ -142,7 +156,8 @@ mod tests {
         Settings::from_config(&config)
     }
 
-    const CHANGES: [Action; 9] = [
+    const CHANGES: [Action; 11] = [
+        Action::ChangeTrust,
         Action::AddServer,
         Action::RemoveServer,
         Action::ChangeConfig,
@@ -152,6 +167,7 @@ mod tests {
         Action::Authenticate,
         Action::ResetApiKey,
         Action::OfferManagementTools,
+        Action::ConnectClients,
     ];
 
     #[test]

@@ -10,6 +10,7 @@
 use std::sync::Arc;
 
 use mcpproxy_domain::activity::{ActivityKind, ActivityStatus, Source};
+use mcpproxy_domain::launch::{ADDED_BY_AGENT, added_by};
 use mcpproxy_domain::merge::merge_patch;
 use mcpproxy_domain::redact;
 use mcpproxy_domain::{
@@ -23,6 +24,7 @@ use tokio::sync::Mutex;
 use crate::activity::{ActivityDraft, ActivityLog};
 pub use crate::gates::Gate;
 use crate::gates::{self, Action};
+use crate::launch::{Hold, hold};
 use crate::ports::{
     ApprovalRepository, Clock, ConfigStore, ConfigStoreError, EventPublisher, ServerRepository,
     ServerRuntime, StorageError, UpstreamError, UpstreamPool, join,
@@ -39,12 +41,29 @@ pub enum ManagementError {
     Invalid(Vec<ValidationError>),
     #[error("{0}")]
     Forbidden(Gate),
+    /// The server may not be started now (see [`crate::launch`]).
+    #[error("{}", .hold.explain(.server))]
+    Held { server: String, hold: Hold },
     #[error(transparent)]
     Config(#[from] ConfigStoreError),
     #[error(transparent)]
     Storage(#[from] StorageError),
     #[error(transparent)]
     Upstream(#[from] UpstreamError),
+}
+
+/// Whether a server added now starts quarantined: unless quarantine is off, or the person
+/// adding it vouches for it (`--no-quarantine`, `trust_mode: auto`). An agent cannot vouch
+/// for the server it adds: what it adds waits for a person, whatever the config says about
+/// quarantine, or anything that reaches /mcp could run a command.
+pub(crate) fn starts_quarantined(
+    config: &Config,
+    server: &ServerConfig,
+    skip_quarantine: bool,
+    agent: bool,
+) -> bool {
+    let trusted_by_mode = server.effective_trust_mode() == TrustMode::Auto;
+    agent || (config.quarantine_enabled() && !skip_quarantine && !trusted_by_mode)
 }
 
 /// A new server and how to admit it.
@@ -90,6 +109,14 @@ pub struct ServerView {
     pub created: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub updated: Option<String>,
+    /// Who added the server (or last changed how it starts): `mcp` (an agent), `cli`, `api`;
+    /// absent for servers written into the config file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub added_by: Option<String>,
+    /// Why the server is not started, when it is held back (disabled, or added by an agent
+    /// and waiting for a person's review).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_started: Option<String>,
 }
 
 impl ServerView {
@@ -129,6 +156,8 @@ impl ServerView {
             isolation: crate::isolation::isolation_view(all, config),
             created: config.created.clone(),
             updated: config.updated.clone(),
+            added_by: config.added_by.clone(),
+            not_started: hold(config).map(|h| h.explain(config.name.as_str())),
         }
     }
 }
@@ -194,8 +223,19 @@ impl ManagementService {
     }
 
     /// Whether `caller` may do `action` under the settings in force.
-    fn gate(&self, action: Action, caller: &Caller) -> Result<(), ManagementError> {
+    pub(crate) fn gate(&self, action: Action, caller: &Caller) -> Result<(), ManagementError> {
         gates::check(&self.settings.current(), action, caller).map_err(ManagementError::Forbidden)
+    }
+
+    /// Refuses to reach a server an agent added before a person reviewed it.
+    fn startable(server: &ServerConfig) -> Result<(), ManagementError> {
+        match hold(server) {
+            Some(h @ Hold::AwaitingReview) => Err(ManagementError::Held {
+                server: server.name.to_string(),
+                hold: h,
+            }),
+            _ => Ok(()),
+        }
     }
 
     fn parse_name(name: &str) -> Result<ServerName, ManagementError> {
@@ -267,15 +307,20 @@ impl ManagementService {
                 if config.server(&server.name).is_some() {
                     return Err(ManagementError::AlreadyExists(server.name.to_string()));
                 }
-                let errors = server.validate("server");
+                let mut errors = server.validate("server");
+                if let Some(refusal) = server.name.refusal_for_new() {
+                    errors.push(ValidationError::new("server.name", refusal.to_string()));
+                }
                 if !errors.is_empty() {
                     return Err(ManagementError::Invalid(errors));
                 }
-                // An agent cannot vouch for the server it adds.
-                let skip = request.skip_quarantine && !agent;
-                let trusted_by_mode = server.effective_trust_mode() == TrustMode::Auto && !agent;
-                let quarantine = config.quarantine_enabled() && !skip && !trusted_by_mode;
-                server.quarantined = Some(quarantine);
+                server.quarantined = Some(starts_quarantined(
+                    config,
+                    &server,
+                    request.skip_quarantine,
+                    agent,
+                ));
+                server.added_by = Some(added_by(source).to_owned());
                 server.created = Some(now.clone());
                 server.updated = Some(now);
                 config.servers.push(server.clone());
@@ -333,6 +378,7 @@ impl ManagementService {
     ) -> Result<ServerView, ManagementError> {
         let caller = caller.into();
         let source = caller.source();
+        let agent = caller.kind() == CallerKind::Agent;
         let name = Self::parse_name(name)?;
         if !patch.is_object() {
             return Err(ManagementError::Invalid(vec![ValidationError::new(
@@ -364,6 +410,16 @@ impl ManagementService {
                 if before.is_quarantined() && !patched.is_quarantined() {
                     gates::check(&settings, Action::Unquarantine, &caller)
                         .map_err(ManagementError::Forbidden)?;
+                }
+                if !before.trust_changes(&patched).is_empty() {
+                    gates::check(&settings, Action::ChangeTrust, &caller)
+                        .map_err(ManagementError::Forbidden)?;
+                }
+                // An agent's command, URL or env waits for a person like an agent's new
+                // server does.
+                if agent && before.start_settings_differ(&patched) {
+                    patched.quarantined = Some(true);
+                    patched.added_by = Some(ADDED_BY_AGENT.to_owned());
                 }
                 let errors = patched.validate("server");
                 if !errors.is_empty() {
@@ -522,6 +578,7 @@ impl ManagementService {
         let Some(server) = config.server(&name) else {
             return Err(ManagementError::NotFound(name.to_string()));
         };
+        Self::startable(server)?;
         match self.upstream.restart(&name).await {
             // Enabled a moment ago: the pool starts it from scratch as it catches up with
             // the config, which is what a restart asks for.
@@ -543,9 +600,10 @@ impl ManagementService {
         let name = Self::parse_name(name)?;
         self.gate(Action::Reconnect, &caller.into())?;
         let config = self.config.current();
-        if config.server(&name).is_none() {
+        let Some(server) = config.server(&name) else {
             return Err(ManagementError::NotFound(name.to_string()));
-        }
+        };
+        Self::startable(server)?;
         self.upstream.rediscover(&name).await?;
         Ok(())
     }
@@ -558,7 +616,7 @@ impl ManagementService {
         self.gate(Action::Reconnect, &caller)?;
         let config = self.config.current();
         let mut result = BulkResult::default();
-        for server in config.servers.iter().filter(|s| s.enabled) {
+        for server in config.servers.iter().filter(|s| hold(s).is_none()) {
             result.total += 1;
             match self.restart_server(server.name.as_str(), &caller).await {
                 Ok(()) => result.successful += 1,
@@ -631,6 +689,10 @@ impl ManagementService {
 #[path = "management_config.rs"]
 mod config_ops;
 pub use config_ops::{AppliedConfig, generate_api_key};
+
+#[path = "management_registries.rs"]
+mod registry_ops;
+pub use registry_ops::{NewRegistry, RegistryEdit, RegistrySourceError};
 
 #[cfg(test)]
 #[path = "management_tests.rs"]

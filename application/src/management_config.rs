@@ -42,6 +42,48 @@ fn unmask(value: &mut String, current: &str) {
     }
 }
 
+/// Keys of a server entry: at the top of a config document they say a server (or part of
+/// one) was sent where the whole config belongs.
+const SERVER_ENTRY_KEYS: &[&str] = &[
+    "name",
+    "command",
+    "args",
+    "url",
+    "env",
+    "headers",
+    "protocol",
+    "working_dir",
+    "oauth",
+];
+
+/// Why `doc` is not a whole config document, each problem with its key.
+fn whole_document_problems(doc: &Value) -> Vec<ValidationError> {
+    let hint = "config/apply replaces the whole config: send the whole document (GET /api/v1/config shows it), or change one server with PATCH /api/v1/servers/{name}";
+    let Some(map) = doc.as_object() else {
+        return vec![ValidationError::new(
+            "config",
+            format!("must be a JSON object; {hint}"),
+        )];
+    };
+    let mut problems: Vec<ValidationError> = map
+        .keys()
+        .filter(|k| SERVER_ENTRY_KEYS.contains(&k.as_str()))
+        .map(|k| {
+            ValidationError::new(
+                k.clone(),
+                format!("is a key of a server entry, not of the config; {hint}"),
+            )
+        })
+        .collect();
+    if !map.contains_key("mcpServers") {
+        problems.push(ValidationError::new(
+            "mcpServers",
+            format!("is missing, which would remove every server; send \"mcpServers\": [] to mean none. {hint}"),
+        ));
+    }
+    problems
+}
+
 impl ManagementService {
     /// The config in force with its secrets masked: the API key, env and header values,
     /// OAuth client secrets.
@@ -61,7 +103,15 @@ impl ManagementService {
     }
 
     /// Parses and checks a config document; every problem names its key.
+    ///
+    /// The document replaces the whole config, so it must be one: a document without
+    /// `mcpServers` (a partial one, or a server entry sent by mistake) would remove every
+    /// server, and is refused instead.
     pub fn validate_config(&self, doc: &Value) -> Result<Config, Vec<ValidationError>> {
+        let shape = whole_document_problems(doc);
+        if !shape.is_empty() {
+            return Err(shape);
+        }
         let mut config: Config = serde_path_to_error::deserialize(doc).map_err(|e| {
             let field = e.path().to_string();
             vec![ValidationError::new(

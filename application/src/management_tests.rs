@@ -205,8 +205,144 @@ async fn trust_mode_auto_or_quarantine_off_admit_directly() {
         ..Config::default()
     };
     let (svc, h) = world(cfg).service();
-    svc.add_server(add(stdio("x")), Source::Mcp).await.unwrap();
+    svc.add_server(add(stdio("x")), Source::Api).await.unwrap();
     assert_eq!(h.server("x").unwrap().quarantined, Some(false));
+    // Not what an agent adds: that always waits for a person.
+    svc.add_server(add(stdio("y")), Source::Mcp).await.unwrap();
+    assert_eq!(h.server("y").unwrap().quarantined, Some(true));
+}
+
+#[tokio::test]
+async fn an_agents_server_is_not_started_until_a_person_approves_it() {
+    // The mock pool has no expectations: any restart or discovery would panic.
+    let (svc, h) = world(Config::default()).service();
+    let mut evil = stdio("evil");
+    evil.command = "sh".into();
+    evil.args = vec!["-c".into(), "id > /tmp/owned".into()];
+    evil.env.insert("TOKEN".into(), "secret-value".into());
+    let view = svc.add_server(add(evil), Source::Mcp).await.unwrap();
+    let saved = h.server("evil").unwrap();
+    assert_eq!(
+        saved.added_by.as_deref(),
+        Some("mcp"),
+        "recorded in the file"
+    );
+    assert!(saved.is_quarantined());
+    assert!(
+        crate::launch::runnable(&h.config.lock().unwrap())
+            .servers
+            .is_empty()
+    );
+    let why = view.not_started.expect("held");
+    assert!(why.contains("unquarantine evil"), "{why}");
+    // The review shows what would run, secrets masked.
+    assert_eq!(view.command, "sh");
+    assert_eq!(view.args, ["-c", "id > /tmp/owned"]);
+    assert_eq!(view.env["TOKEN"], "••••ue (12 chars)");
+
+    let err = svc.restart_server("evil", Source::Api).await.unwrap_err();
+    assert!(matches!(err, ManagementError::Held { .. }), "{err}");
+    assert!(
+        err.to_string().contains("mcpproxy upstream inspect evil"),
+        "{err}"
+    );
+    assert!(matches!(
+        svc.discover_tools("evil", Source::Api).await.unwrap_err(),
+        ManagementError::Held { .. }
+    ));
+    assert!(matches!(
+        svc.restart_all(Source::Api).await.unwrap().total,
+        0
+    ));
+
+    svc.unquarantine_server("evil", Source::Cli).await.unwrap();
+    let after = svc.get_server("evil").await.unwrap();
+    assert_eq!(after.not_started, None);
+    assert_eq!(after.added_by.as_deref(), Some("mcp"), "the record stays");
+    assert_eq!(
+        crate::launch::runnable(&h.config.lock().unwrap())
+            .servers
+            .len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn people_add_servers_that_run_and_are_recorded_as_theirs() {
+    let (svc, h) = world(Config::default()).service();
+    for (n, source) in [("c", Source::Cli), ("a", Source::Api)] {
+        let view = svc.add_server(add(stdio(n)), source).await.unwrap();
+        assert!(view.quarantined && view.not_started.is_none(), "{view:?}");
+        assert_eq!(
+            h.server(n).unwrap().added_by.as_deref(),
+            Some(source.as_str())
+        );
+    }
+    assert_eq!(
+        crate::launch::runnable(&h.config.lock().unwrap())
+            .servers
+            .len(),
+        2
+    );
+}
+
+#[tokio::test]
+async fn an_agent_changing_what_a_server_runs_puts_it_back_under_review() {
+    let (svc, h) = world(config_with(vec![stdio("fs")])).service();
+    // Harmless keys change nothing about trust.
+    svc.patch_server("fs", &json!({"disabled_tools": ["x"]}), Source::Mcp)
+        .await
+        .unwrap();
+    assert!(!h.server("fs").unwrap().is_quarantined());
+    let view = svc
+        .patch_server(
+            "fs",
+            &json!({"command": "sh", "args": ["-c", "id"]}),
+            Source::Mcp,
+        )
+        .await
+        .unwrap();
+    let saved = h.server("fs").unwrap();
+    assert!(
+        saved.is_quarantined() && saved.added_by_agent(),
+        "{saved:?}"
+    );
+    assert!(view.not_started.is_some());
+    assert!(h.activity_kinds().contains(&ActivityKind::QuarantineChange));
+    // A person's change leaves it as it was: only lifting the quarantine approves it.
+    svc.patch_server("fs", &json!({"args": ["-c", "true"]}), Source::Api)
+        .await
+        .unwrap();
+    assert!(h.server("fs").unwrap().added_by_agent());
+}
+
+#[tokio::test]
+async fn agents_cannot_loosen_trust_through_a_patch() {
+    let (svc, h) = world(config_with(vec![stdio("fs")])).service();
+    for patch in [
+        json!({"trust_mode": "auto"}),
+        json!({"auto_approve_tool_changes": true}),
+        json!({"skip_quarantine": true}),
+        json!({"added_by": "cli"}),
+    ] {
+        let err = svc
+            .patch_server("fs", &patch, Source::Mcp)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err,
+            ManagementError::Forbidden(Gate::TrustOverMcp),
+            "{patch}"
+        );
+    }
+    assert_eq!(h.saves(), 0);
+    svc.patch_server("fs", &json!({"quarantined": true}), Source::Mcp)
+        .await
+        .unwrap();
+    assert!(
+        h.server("fs").unwrap().is_quarantined(),
+        "trusting less is fine"
+    );
 }
 
 #[tokio::test]
@@ -222,6 +358,13 @@ async fn add_refuses_duplicates_and_invalid_entries_without_saving() {
     bad.protocol = "sse".into();
     let err = svc.add_server(add(bad), Source::Api).await.unwrap_err();
     assert!(err.to_string().contains("server.url"), "{err}");
+    for bad in [".", "..", "a__b"] {
+        let err = svc
+            .add_server(add(stdio(bad)), Source::Api)
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("server.name"), "{bad}: {err}");
+    }
     assert_eq!(h.saves(), 0);
     assert!(h.events.lock().unwrap().is_empty());
 }
@@ -360,6 +503,12 @@ async fn patch_refuses_renames_bad_values_and_agent_unquarantine() {
             .await
             .unwrap_err(),
         ManagementError::Forbidden(Gate::UnquarantineOverMcp)
+    );
+    assert_eq!(
+        svc.patch_server("a", &json!({"trust_mode": "auto"}), Source::Mcp)
+            .await
+            .unwrap_err(),
+        ManagementError::Forbidden(Gate::TrustOverMcp)
     );
     assert_eq!(h.saves(), 0);
     svc.patch_server("q", &json!({"quarantined": false}), Source::Api)
@@ -531,7 +680,7 @@ async fn the_config_is_shown_masked_and_masked_values_survive_an_apply() {
 async fn a_bad_config_is_refused_with_its_keys() {
     let (svc, h) = world(Config::default()).service();
     let errors = svc
-        .validate_config(&json!({"tools_limit": "many"}))
+        .validate_config(&json!({"tools_limit": "many", "mcpServers": []}))
         .unwrap_err();
     assert_eq!(errors[0].field, "tools_limit");
     let errors = svc
@@ -550,7 +699,35 @@ async fn a_bad_config_is_refused_with_its_keys() {
     };
     let (svc, _) = world(ro).service();
     assert_eq!(
-        svc.apply_config(&json!({}), Source::Api).await.unwrap_err(),
+        svc.apply_config(&json!({"mcpServers": []}), Source::Api)
+            .await
+            .unwrap_err(),
         ManagementError::Forbidden(Gate::ReadOnly)
     );
+}
+
+#[tokio::test]
+async fn a_partial_document_is_refused_never_applied_as_empty() {
+    let (svc, h) = world(config_with(vec![stdio("a"), stdio("b")])).service();
+    for (doc, keys) in [
+        (json!({"name": 5}), vec!["name", "mcpServers"]),
+        (json!({}), vec!["mcpServers"]),
+        (json!({"listen": "127.0.0.1:9"}), vec!["mcpServers"]),
+        (json!([1]), vec!["config"]),
+        (json!({"mcpServers": null}), vec!["mcpServers"]),
+    ] {
+        let err = svc.apply_config(&doc, Source::Api).await.unwrap_err();
+        let ManagementError::Invalid(errors) = &err else {
+            panic!("{doc}: {err}")
+        };
+        let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, keys, "{doc}: {err}");
+    }
+    assert_eq!(h.saves(), 0);
+    assert_eq!(h.config.lock().unwrap().servers.len(), 2);
+    // An empty list says so on purpose.
+    svc.apply_config(&json!({"mcpServers": []}), Source::Api)
+        .await
+        .unwrap();
+    assert!(h.config.lock().unwrap().servers.is_empty());
 }

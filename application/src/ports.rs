@@ -511,3 +511,6 @@ impl Clock for SystemClock {
         Timestamp::from_millis(ms)
     }
 }
+
+mod discovery;
+pub use discovery::*;

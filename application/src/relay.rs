@@ -1,6 +1,8 @@
 //! The rest of the protocol: prompts, resources, completion and logging, relayed to the
 //! servers that own them — one server as it is (the per-server endpoint), or every server
 //! behind one endpoint (prompts named `server__prompt`, resources routed by their URI).
+//! Which prompts are offered at all (built-ins, aggregation, approvals) is
+//! [`crate::prompts`]'s business; this module only carries requests.
 //!
 //! The same rule as tool calls: the admission rule is asked about the server, so one that is
 //! unknown, disabled, quarantined or outside the caller's scope is not relayed, and a
@@ -11,17 +13,15 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use mcpproxy_domain::name::split_direct;
 use mcpproxy_domain::policy::GrantOrigin;
 use mcpproxy_domain::{Caller, Refusal, ServerName, ServerSettings};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use tokio::sync::RwLock;
 
 use crate::catalog::ToolCatalog;
 use crate::gates::{self, Action, Gate};
 use crate::ports::{UpstreamError, UpstreamPool};
-
-/// The separator of aggregated prompt names: `github__review_pr`.
-pub const PROMPT_SEPARATOR: &str = "__";
 
 /// How long one relayed request may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
@@ -125,7 +125,7 @@ impl ProtocolRelay {
         self.prompts_gate(caller).is_ok()
     }
 
-    fn prompts_gate(&self, caller: &Caller) -> Result<(), RelayRefusal> {
+    pub(crate) fn prompts_gate(&self, caller: &Caller) -> Result<(), RelayRefusal> {
         gates::check(self.catalog.view().settings(), Action::UsePrompts, caller)
             .map_err(RelayRefusal::Gate)
     }
@@ -141,7 +141,7 @@ impl ProtocolRelay {
     }
 
     /// Whether the connected server declared `capability`.
-    fn declares(&self, server: &ServerName, capability: &str) -> bool {
+    pub(crate) fn declares(&self, server: &ServerName, capability: &str) -> bool {
         self.upstream
             .server_info(server)
             .is_some_and(|info| !info["capabilities"][capability].is_null())
@@ -174,7 +174,7 @@ impl ProtocolRelay {
     }
 
     /// The servers `caller` may reach that are connected and declared `capability`.
-    fn offering(&self, capability: &str, caller: &Caller) -> Vec<ServerName> {
+    pub(crate) fn offering(&self, capability: &str, caller: &Caller) -> Vec<ServerName> {
         let view = self.catalog.view();
         view.settings()
             .servers()
@@ -186,7 +186,12 @@ impl ProtocolRelay {
     }
 
     /// Every item of a paginated list (`prompts/list`, `resources/list`, …) of `server`.
-    async fn list_all(&self, server: &ServerName, method: &str, key: &str) -> Vec<Value> {
+    pub(crate) async fn list_all(
+        &self,
+        server: &ServerName,
+        method: &str,
+        key: &str,
+    ) -> Vec<Value> {
         let mut items = Vec::new();
         let mut cursor: Option<String> = None;
         // A server that pages forever is cut off after this many pages.
@@ -215,66 +220,18 @@ impl ProtocolRelay {
         items
     }
 
-    /// The prompts of every server `caller` may reach, named `server__prompt`; none when
-    /// prompts are off.
-    pub async fn list_prompts(&self, caller: &Caller) -> Vec<Value> {
-        let mut out = Vec::new();
-        if !self.prompts_enabled(caller) {
-            return out;
-        }
-        for server in self.offering("prompts", caller) {
-            for mut prompt in self.list_all(&server, "prompts/list", "prompts").await {
-                if let Some(name) = prompt["name"].as_str() {
-                    prompt["name"] = json!(format!("{server}{PROMPT_SEPARATOR}{name}"));
-                    out.push(prompt);
-                }
-            }
-        }
-        out
-    }
-
     /// `server__prompt` → the server and its own name for the prompt.
-    fn split_prompt<'a>(
+    pub(crate) fn split_prompt<'a>(
         &self,
         name: &'a str,
         caller: &Caller,
     ) -> Result<(Arc<ServerSettings>, &'a str), RelayRefusal> {
         let unknown = || RelayRefusal::UnknownPrompt(name.to_owned());
-        // Server names may hold `__`; try every split, longest server name first.
-        let view = self.catalog.view();
-        let mut splits: Vec<(&str, &str)> = name
-            .match_indices(PROMPT_SEPARATOR)
-            .map(|(i, _)| (&name[..i], &name[i + PROMPT_SEPARATOR.len()..]))
-            .collect();
-        splits.reverse();
-        let (server, prompt) = splits
-            .into_iter()
-            .find(|(server, prompt)| !prompt.is_empty() && view.server(server).is_some())
-            .ok_or_else(unknown)?;
-        Ok((self.open(server, caller)?, prompt))
-    }
-
-    /// `prompts/get` of an aggregated name.
-    pub async fn get_prompt(
-        &self,
-        name: &str,
-        arguments: Option<Value>,
-        caller: &Caller,
-    ) -> Result<Value, RelayRefusal> {
-        self.prompts_gate(caller)?;
-        let (server, prompt) = self.split_prompt(name, caller)?;
-        let mut params = Map::new();
-        params.insert("name".into(), json!(prompt));
-        if let Some(arguments) = arguments {
-            params.insert("arguments".into(), arguments);
+        let (server, prompt) = split_direct(name).ok_or_else(unknown)?;
+        match self.open(server.as_str(), caller) {
+            Err(RelayRefusal::UnknownServer(_)) => Err(unknown()),
+            other => Ok((other?, prompt)),
         }
-        self.forward(
-            server.name.as_str(),
-            "prompts/get",
-            Value::Object(params),
-            caller,
-        )
-        .await
     }
 
     /// The resources of every server `caller` may reach, URIs unchanged; remembers who owns

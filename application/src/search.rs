@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use mcpproxy_domain::limits::bound_query;
 use mcpproxy_domain::{Caller, Purpose, Refusal, ToolAnnotations, ToolId};
 use serde::Serialize;
 use serde_json::Value;
@@ -73,6 +74,7 @@ pub struct RetrievedTool {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RetrieveResult {
     pub tools: Vec<RetrievedTool>,
+    /// The query as searched (cut when it was too long).
     pub query: String,
     pub total: usize,
     /// How much of the query the best match covers, from 0 to 1 (rarer words count more).
@@ -80,6 +82,9 @@ pub struct RetrieveResult {
     /// The best match is weak: probably no tool here does this. Ask the user, or search
     /// again in other words, rather than call a tool that does not fit.
     pub low_confidence: bool,
+    /// Said when the query was cut to what one search may cost.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notice: Option<String>,
 }
 
 /// One tool in a `describe_tool` answer.
@@ -162,7 +167,9 @@ impl ToolCatalog {
         request: &RetrieveRequest,
         caller: &Caller,
     ) -> Result<RetrieveResult, RetrieveError> {
-        let query = request.query.trim();
+        // One query may not cost the memory and time of thousands.
+        let bounded = bound_query(request.query.trim());
+        let query = bounded.text.as_str();
         if query.is_empty() {
             return Err(RetrieveError::EmptyQuery);
         }
@@ -231,6 +238,7 @@ impl ToolCatalog {
             query: query.to_owned(),
             confidence: best.unwrap_or(0.0),
             low_confidence: is_low_confidence(best),
+            notice: bounded.cut,
         })
     }
 

@@ -9,12 +9,14 @@ use std::time::Duration;
 use async_trait::async_trait;
 use mcpproxy_application::ports::{
     ActivityRepository, ApprovalRepository, CacheRepository, Clock, ConfigStore, OAuthProvider,
-    ServerLogs, ServerRepository, SystemClock, TokenStore, ToolIndex, UpstreamPool,
+    PromptApprovalRepository, ServerLogs, ServerRepository, SystemClock, TokenStore, ToolIndex,
+    UpstreamPool,
 };
 use mcpproxy_application::semantic::{Fusion, HybridIndex};
 use mcpproxy_application::{
-    ActivityLog, AuthService, CallService, EventBus, IsolationService, ManagementService,
-    ProtocolRelay, ToolCatalog, UpstreamTracker,
+    ActivityLog, AuthService, CallService, ClientService, EventBus, ImportService,
+    IsolationService, ManagementService, PromptService, ProtocolRelay, RegistryService,
+    ToolCatalog, UpstreamTracker, launch,
 };
 use mcpproxy_config::FileConfigStore;
 use mcpproxy_domain::{DomainEvent, ServerName};
@@ -47,6 +49,9 @@ pub struct App {
     pub calls: Arc<CallService>,
     pub logs: Arc<ServerLogFiles>,
     pub auth: Arc<AuthService>,
+    pub relay: Arc<ProtocolRelay>,
+    pub discovery: Discovery,
+    pub prompts: Arc<PromptService>,
     pub isolation: Arc<IsolationService>,
     follower: JoinHandle<()>,
     /// Background work: the activity writer and its retention, the token refresher, the
@@ -58,6 +63,49 @@ pub struct App {
 impl std::fmt::Debug for App {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("App").finish_non_exhaustive()
+    }
+}
+
+/// The use cases of finding and wiring servers and clients: registries, import, connect,
+/// prompts.
+#[derive(Clone)]
+pub struct Discovery {
+    pub registries: Arc<RegistryService>,
+    pub imports: Arc<ImportService>,
+    pub clients: Arc<ClientService>,
+}
+
+impl std::fmt::Debug for Discovery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Discovery").finish_non_exhaustive()
+    }
+}
+
+impl Discovery {
+    /// The services over `store` and `management`, with the registries read over HTTP and
+    /// this user's client config files.
+    pub fn new(
+        store: Arc<dyn ConfigStore>,
+        management: Arc<ManagementService>,
+        activity: Arc<ActivityLog>,
+    ) -> Self {
+        let registries = Arc::new(RegistryService::new(
+            store.clone(),
+            Arc::new(mcpproxy_registry::HttpRegistries::from_env()),
+            management.clone(),
+            Arc::new(SystemClock),
+            Arc::new(|var: &str| std::env::var(var).is_ok_and(|v| !v.is_empty())),
+        ));
+        let client_files = Arc::new(mcpproxy_clients::ClientFiles::from_env());
+        Self {
+            registries,
+            imports: Arc::new(ImportService::new(
+                store.clone(),
+                client_files.clone(),
+                management.clone(),
+            )),
+            clients: Arc::new(ClientService::new(store, client_files, activity)),
+        }
     }
 }
 
@@ -139,7 +187,7 @@ async fn follow_config(
         match events.recv().await {
             Ok(DomainEvent::ServerChanged { .. } | DomainEvent::ConfigReloaded { .. })
             | Err(broadcast::error::RecvError::Lagged(_)) => {
-                pool.reconcile(&store.current()).await;
+                pool.reconcile(&launch::runnable(&store.current())).await;
                 if let Err(e) = catalog.config_changed().await {
                     tracing::error!("could not update the tool catalog: {e}");
                 }
@@ -267,6 +315,22 @@ impl App {
             events.clone(),
             activity.clone(),
         ));
+        let relay = Arc::new(ProtocolRelay::new(
+            catalog.clone(),
+            pool.clone() as Arc<dyn UpstreamPool>,
+        ));
+        let discovery = Discovery::new(store.clone(), management.clone(), activity.clone());
+        let prompts = Arc::new(PromptService::new(
+            store.clone(),
+            relay.clone(),
+            Arc::new(db.clone()) as Arc<dyn PromptApprovalRepository>,
+            management.clone(),
+            events.clone(),
+            activity.clone(),
+        ));
+        if let Err(e) = prompts.forget_removed().await {
+            tracing::warn!("cannot forget the prompt approvals of removed servers: {e}");
+        }
         let follower = tokio::spawn(follow_config(
             bus.subscribe(),
             store.clone(),
@@ -283,8 +347,9 @@ impl App {
             ),
             tokio::spawn(oauth.clone().refresh_forever()),
             tokio::spawn(follow_auth(bus.subscribe(), auth.clone(), pool.clone())),
+            tokio::spawn(prompts.clone().follow(bus.subscribe())),
         ];
-        pool.reconcile(&store.current()).await;
+        pool.reconcile(&launch::runnable(&store.current())).await;
         Ok(Self {
             store,
             db,
@@ -297,6 +362,9 @@ impl App {
             calls,
             logs,
             auth,
+            relay,
+            discovery,
+            prompts,
             isolation,
             follower,
             background,
@@ -316,6 +384,10 @@ impl App {
             auth: self.auth.clone(),
             isolation: self.isolation.clone(),
             logs: self.logs.clone() as Arc<dyn ServerLogs>,
+            registries: self.discovery.registries.clone(),
+            imports: self.discovery.imports.clone(),
+            clients: self.discovery.clients.clone(),
+            prompts: self.prompts.clone(),
             bus: self.bus.clone(),
             endpoints: Endpoints {
                 listen_addr: listening.to_string(),
@@ -347,10 +419,9 @@ impl App {
             calls: self.calls.clone(),
             management: self.management.clone(),
             logs: self.logs.clone() as Arc<dyn ServerLogs>,
-            relay: Arc::new(ProtocolRelay::new(
-                self.catalog.clone(),
-                self.pool.clone() as Arc<dyn UpstreamPool>,
-            )),
+            relay: self.relay.clone(),
+            prompts: self.prompts.clone(),
+            registries: self.discovery.registries.clone(),
         });
         let access = mcpproxy_mcp::Access {
             loopback: listening.ip().is_loopback(),

@@ -8,6 +8,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::commands::activity::ActivityCommand;
 use crate::commands::auth::AuthCommand;
 use crate::commands::call::CallCommand;
+use crate::commands::connect::{ConnectArgs, DisconnectArgs};
+use crate::commands::registry::{RegistryCommand, SearchServersArgs};
 use crate::commands::status::StatusArgs;
 use crate::commands::tools::ToolsCommand;
 use crate::commands::upstream::UpstreamCommand;
@@ -102,6 +104,15 @@ pub enum Command {
     /// Log in to remote servers (OAuth), see their logins, log out
     #[command(subcommand)]
     Auth(AuthCommand),
+    /// MCP server registries: list, search, add their servers, add your own
+    #[command(subcommand)]
+    Registry(RegistryCommand),
+    /// Search an MCP server registry (like `registry search`)
+    SearchServers(SearchServersArgs),
+    /// Point an AI client (Claude Code, Cursor, VS Code, …) at this proxy
+    Connect(ConnectArgs),
+    /// Remove this proxy from an AI client's config
+    Disconnect(DisconnectArgs),
     /// Print the version
     Version,
     /// Print the OpenAPI document of the REST API
@@ -204,6 +215,32 @@ mod tests {
             panic!("not serve")
         };
         assert_eq!(args.listen.as_deref(), Some(":1"));
+    }
+
+    #[test]
+    fn the_whole_command_tree_is_consistent() {
+        // Catches what clap only finds when a command runs: two arguments with one id (the
+        // positional `json` of add-json against the global --json), bad defaults, …
+        <Cli as clap::CommandFactory>::command().debug_assert();
+    }
+
+    #[test]
+    fn add_json_takes_its_json_and_the_global_json_flag_alike() {
+        let cli = parse(&[
+            "upstream",
+            "add-json",
+            "fs",
+            "{\"command\": \"x\"}",
+            "--json",
+        ]);
+        assert!(cli.json);
+        let Command::Upstream(UpstreamCommand::AddJson { name, json }) = cli.command() else {
+            panic!("not add-json")
+        };
+        assert_eq!(
+            (name.as_str(), json.as_str()),
+            ("fs", "{\"command\": \"x\"}")
+        );
     }
 
     #[test]

@@ -8,17 +8,34 @@ mod app;
 pub mod cli;
 mod commands;
 mod exit;
+mod fds;
 mod locate;
 mod lock;
 mod logging;
 mod paths;
 mod serve;
+mod tray;
 
 use std::ffi::OsString;
 
 use clap::Parser;
 
 pub use exit::{Exit, Failure};
+pub use tray::run as run_tray;
+
+/// Parses a command line; help, version and usage errors end the program with their code:
+/// help and version are not errors, every usage error is a general failure (clap's own code
+/// 2 would read as "port in use").
+fn parse<C: Parser>(args: impl IntoIterator<Item = OsString>) -> Result<C, i32> {
+    C::try_parse_from(args).map_err(|e| {
+        let _ = e.print();
+        if e.use_stderr() {
+            Exit::General as i32
+        } else {
+            Exit::Ok as i32
+        }
+    })
+}
 
 /// The hidden subcommand of sandbox mode without bubblewrap: `mcpproxy __sandbox_exec
 /// --ro P… --rw P… [--no-network] -- PROGRAM ARGS…` confines itself with Landlock and
@@ -32,18 +49,9 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
     if args.get(1).is_some_and(|a| a == SANDBOX_EXEC) {
         return sandbox_exec(args.into_iter().skip(2).collect());
     }
-    let cli = match cli::Cli::try_parse_from(args) {
+    let cli: cli::Cli = match parse(args) {
         Ok(cli) => cli,
-        Err(e) => {
-            let _ = e.print();
-            // Help and version are not errors; every usage error is a general failure
-            // (clap's own code 2 would read as "port in use").
-            return if e.use_stderr() {
-                Exit::General as i32
-            } else {
-                Exit::Ok as i32
-            };
-        }
+        Err(code) => return code,
     };
     let command = cli.command();
     match command {

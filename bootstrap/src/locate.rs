@@ -46,8 +46,13 @@ impl Located {
 
     /// The directory of `main.log` and the server logs.
     pub fn log_dir(&self, cli: &Cli) -> PathBuf {
-        match (&cli.log_dir, self.config.logging.log_dir.as_str()) {
-            (Some(d), _) => d.clone(),
+        self.log_dir_with(cli.log_dir.as_deref())
+    }
+
+    /// The log directory, `flag` first.
+    pub fn log_dir_with(&self, flag: Option<&Path>) -> PathBuf {
+        match (flag, self.config.logging.log_dir.as_str()) {
+            (Some(d), _) => d.to_owned(),
             (None, "") => mcpproxy_logs::default_log_dir(
                 &self.home,
                 std::env::var("XDG_STATE_HOME").ok().as_deref(),
@@ -59,24 +64,28 @@ impl Located {
 
 /// Reads the flags, the environment and the config file (absent is fine: the defaults).
 pub fn locate(cli: &Cli) -> Result<Located, Failure> {
+    locate_with(cli.config.as_deref(), cli.data_dir.as_deref())
+}
+
+/// [`locate`] for the `--config` and `--data-dir` flags of any command line (the tray's too).
+pub fn locate_with(config: Option<&Path>, data_dir: Option<&Path>) -> Result<Located, Failure> {
     let env = EnvOverrides::from_env();
     let home = paths::home()?;
-    let default_dir = cli
-        .data_dir
-        .clone()
+    let default_dir = data_dir
+        .map(Path::to_owned)
         .or_else(|| env.data_dir.clone())
         .unwrap_or_else(|| home.join(".mcpproxy"));
-    let config_path = cli
-        .config
-        .clone()
+    let config_path = config
+        .map(Path::to_owned)
         .unwrap_or_else(|| default_dir.join("mcp_config.json"));
     let (config, notes, missing) = match mcpproxy_config::load(&config_path) {
         Ok((config, notes)) => (config, notes, false),
         Err(ConfigError::Missing { .. }) => (Config::default(), Vec::new(), true),
         Err(e) => return Err(Failure::new(Exit::Config, e.to_string())),
     };
-    let data_dir = match (&cli.data_dir, &env.data_dir, config.data_dir.as_str()) {
-        (Some(d), _, _) | (None, Some(d), _) => d.clone(),
+    let data_dir = match (data_dir, &env.data_dir, config.data_dir.as_str()) {
+        (Some(d), _, _) => d.to_owned(),
+        (None, Some(d), _) => d.clone(),
         (None, None, "") => default_dir,
         (None, None, configured) => {
             let resolved = resolve_secrets(configured).map_err(|e| {

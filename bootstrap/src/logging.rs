@@ -1,12 +1,13 @@
 //! Logging: to the console (stderr) and to a size-rotated `main.log`.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use mcpproxy_domain::config::LoggingConfig;
 use mcpproxy_logs::{RotatingFile, Rotation};
 use tracing_appender::non_blocking::WorkerGuard;
+use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer, Registry};
@@ -73,17 +74,71 @@ pub fn console_active() -> bool {
 type BoxedLayer =
     Box<dyn Layer<tracing_subscriber::layer::Layered<EnvFilter, Registry>> + Send + Sync>;
 
+/// The filter directives of a log level. The level applies to mcpproxy's own code, which
+/// logs requests by their shape and size only; the libraries under it stay at `info` at
+/// most, and the MCP library at `error`, because at their debug level (and the MCP library
+/// even at `info` and `warn`) they print whole messages: tool arguments, headers, secrets,
+/// a client's megabyte-long method name.
+fn directives(level: &str) -> String {
+    match level {
+        "debug" | "trace" => format!("info,rmcp=error,mcpproxy={level}"),
+        "warn" | "error" => format!("{level},rmcp=error"),
+        _ => "info,rmcp=error".to_owned(),
+    }
+}
+
+/// The longest log line written. Whatever a message holds (a library quoting a client's
+/// megabyte-long method name), its line is cut here and says how long it was.
+const MAX_LINE: usize = 8 * 1024;
+
+/// A writer whose lines are cut at [`MAX_LINE`].
+#[derive(Debug, Clone)]
+struct Capped<M>(M);
+
+impl<'a, M: MakeWriter<'a>> MakeWriter<'a> for Capped<M> {
+    type Writer = CappedWriter<M::Writer>;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        CappedWriter(self.0.make_writer())
+    }
+}
+
+#[derive(Debug)]
+struct CappedWriter<W>(W);
+
+impl<W: Write> Write for CappedWriter<W> {
+    /// The formatter hands over one whole event at a time.
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if buf.len() <= MAX_LINE {
+            self.0.write_all(buf)?;
+        } else {
+            let mut end = MAX_LINE;
+            // Not inside a UTF-8 character.
+            while end > 0 && (buf[end] & 0xC0) == 0x80 {
+                end -= 1;
+            }
+            self.0.write_all(&buf[..end])?;
+            writeln!(self.0, "… [log line cut, {} bytes]", buf.len())?;
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
+}
+
 /// Installs the global subscriber. `RUST_LOG`, when set, replaces the level with its own
-/// directives (for debugging one module).
+/// directives: a developer's switch for one module, which can print whole messages.
 pub fn init(settings: &LogSettings) -> Result<LogGuard, Failure> {
     let filter = std::env::var("RUST_LOG")
         .ok()
         .and_then(|v| EnvFilter::try_new(v).ok())
-        .unwrap_or_else(|| EnvFilter::new(&settings.level));
+        .unwrap_or_else(|| EnvFilter::new(directives(&settings.level)));
     let mut layers: Vec<BoxedLayer> = Vec::new();
     if settings.console {
         let layer = tracing_subscriber::fmt::layer()
-            .with_writer(std::io::stderr)
+            .with_writer(Capped(std::io::stderr))
             .with_ansi(std::io::stderr().is_terminal())
             .with_target(false);
         layers.push(if settings.json {
@@ -103,7 +158,7 @@ pub fn init(settings: &LogSettings) -> Result<LogGuard, Failure> {
         let (writer, g) = tracing_appender::non_blocking(file);
         guard = Some(g);
         let layer = tracing_subscriber::fmt::layer()
-            .with_writer(writer)
+            .with_writer(Capped(writer))
             .with_ansi(false);
         layers.push(if settings.json {
             layer.json().boxed()
@@ -125,4 +180,33 @@ pub fn init(settings: &LogSettings) -> Result<LogGuard, Failure> {
         _file: guard,
         main_log: settings.file.clone(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::directives;
+
+    #[test]
+    fn libraries_never_log_below_info_and_rmcp_below_error() {
+        for level in ["trace", "debug", "info"] {
+            let d = directives(level);
+            assert!(d.starts_with("info,rmcp=error"), "{level}: {d}");
+        }
+        assert_eq!(directives("debug"), "info,rmcp=error,mcpproxy=debug");
+        assert_eq!(directives("warn"), "warn,rmcp=error");
+    }
+
+    #[test]
+    fn long_lines_are_cut_and_say_so() {
+        use std::io::Write;
+        let mut out = super::CappedWriter(Vec::new());
+        let line = format!("{}\n", "é".repeat(1_000_000));
+        out.write_all(line.as_bytes()).unwrap();
+        let written = String::from_utf8(out.0).unwrap();
+        assert!(written.len() < super::MAX_LINE + 64, "{}", written.len());
+        assert!(written.ends_with("[log line cut, 2000001 bytes]\n"));
+        let mut out = super::CappedWriter(Vec::new());
+        out.write_all(b"short\n").unwrap();
+        assert_eq!(out.0, b"short\n");
+    }
 }

@@ -7,15 +7,17 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::serve::ListenerExt;
 use mcpproxy_application::ActivityDraft;
+use mcpproxy_application::ports::ConfigStore;
 use mcpproxy_config::{ConfigWatcher, FileConfigStore, ProcessOverrides, generate_api_key};
 use mcpproxy_domain::activity::{ActivityKind, ActivityStatus, Source};
+use mcpproxy_http::ServeLimits;
 use mcpproxy_logs::Rotation;
 use mcpproxy_storage::Database;
 use tokio::net::TcpListener;
 
 use crate::app::App;
+use crate::fds;
 
 use crate::cli::{Cli, ServeArgs};
 use crate::exit::{Exit, Failure};
@@ -126,8 +128,14 @@ pub async fn serve(cli: &Cli, args: &ServeArgs) -> Result<(), Failure> {
         file_config.logging.max_age,
     );
     let log_guard = logging::init(&log_settings)?;
+    // Before anything opens files: a 1,024 soft limit is soon reached by a busy proxy.
+    let open_files = fds::raise_limit();
     for note in &notes {
         tracing::warn!(config = %config_path.display(), "{note}");
+    }
+    // Saves a crash cut short leave whole configs (secrets included) beside the file.
+    for stale in mcpproxy_config::remove_stale_temp_files(&config_path) {
+        tracing::info!(file = %stale.display(), "removed the leftover of an interrupted config save");
     }
 
     let overrides = ProcessOverrides {
@@ -196,17 +204,20 @@ pub async fn serve(cli: &Cli, args: &ServeArgs) -> Result<(), Failure> {
     let mut servers = tokio::task::JoinSet::new();
     {
         let stop = stop.clone();
+        let config = store.current();
+        let limits = ServeLimits {
+            max_connections: fds::connection_cap(config.http_max_connections(), open_files),
+            header_timeout: config.http_read_header_timeout().to_std(),
+        };
+        tracing::info!(
+            open_files = open_files.unwrap_or_default(),
+            max_connections = limits.max_connections,
+            mcp_max_sessions = config.mcp_max_sessions(),
+            "limits"
+        );
         servers.spawn(async move {
-            // Without TCP_NODELAY the small writes of an SSE answer meet delayed ACKs and
-            // each call waits ~40 ms.
-            let listener = listener.tap_io(|tcp| {
-                if let Err(e) = tcp.set_nodelay(true) {
-                    tracing::debug!("cannot set TCP_NODELAY: {e}");
-                }
-            });
-            axum::serve(listener, router)
-                .with_graceful_shutdown(stop.cancelled_owned())
-                .await
+            mcpproxy_http::serve(listener, router, limits, stop).await;
+            Ok::<(), std::io::Error>(())
         });
     }
     if let (Some(socket), Some(path)) = (socket, &socket_path) {

@@ -97,6 +97,32 @@ pub struct Config {
     pub intent_declaration: Option<IntentDeclarationConfig>,
     #[serde(skip_serializing_if = "SearchConfig::is_empty")]
     pub search: SearchConfig,
+    // -- Limits against overload (mcpproxy's own keys; absent means the default in
+    // `crate::limits`, and an absent key is not written back) --
+    /// The most TCP connections served at once; more get a 503. Needs a restart.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http_max_connections: Option<i64>,
+    /// How long a client may take to send a request's headers, and how long an idle
+    /// keep-alive connection waits for its next request. Needs a restart.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http_read_header_timeout: Option<GoDuration>,
+    /// The most MCP sessions kept at once; the longest idle goes first.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mcp_max_sessions: Option<i64>,
+    // -- Registries and prompts (issue 20) --
+    /// The user's own registries, merged with the built-in ones by id.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub registries: Vec<crate::registry::RegistrySource>,
+    /// Lets registry and remote-server URLs lead to private or loopback addresses (off: a
+    /// URL someone else gave cannot make the proxy fetch from inside the network).
+    #[serde(skip_serializing_if = "is_false")]
+    pub allow_private_registry_fetch: bool,
+    /// Refuses changes to `registries` at run time.
+    #[serde(skip_serializing_if = "is_false")]
+    pub registries_locked: bool,
+    /// Offers the upstream servers' prompts on the aggregated endpoints (opt-in, as in Go).
+    #[serde(skip_serializing_if = "is_false")]
+    pub aggregate_upstream_prompts: bool,
     // -- isolation of stdio servers (issue 19; rules in isolation.rs) --
     #[serde(skip_serializing_if = "Option::is_none")]
     pub docker_isolation: Option<DockerIsolationConfig>,
@@ -135,6 +161,13 @@ impl Default for Config {
             activity_max_records: 100_000,
             intent_declaration: None,
             search: SearchConfig::default(),
+            http_max_connections: None,
+            http_read_header_timeout: None,
+            mcp_max_sessions: None,
+            registries: Vec::new(),
+            allow_private_registry_fetch: false,
+            registries_locked: false,
+            aggregate_upstream_prompts: false,
             docker_isolation: None,
             extra: Map::new(),
         }
@@ -438,6 +471,15 @@ pub struct ServerConfig {
     pub created: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub updated: Option<String>,
+    /// Who added the server through the proxy, or last changed how it is started: `mcp` (an
+    /// agent), `cli`, `api` (people). Absent for servers written into the file by hand.
+    /// See [`crate::launch`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub added_by: Option<String>,
+    /// Whether this server's prompts join the aggregated ones (with
+    /// `aggregate_upstream_prompts`); absent means yes when it offers prompts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expose_prompts: Option<bool>,
     // -- isolation (issue 19; rules in isolation.rs) --
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub isolation: Option<IsolationConfig>,
@@ -472,6 +514,8 @@ impl ServerConfig {
             tool_discovery_interval: None,
             created: None,
             updated: None,
+            added_by: None,
+            expose_prompts: None,
             isolation: None,
             extra: Map::new(),
         }
@@ -680,6 +724,14 @@ impl ConfigDiff {
             ("api_key", old.api_key != new.api_key),
             ("tls", old.extra.get("tls") != new.extra.get("tls")),
             ("enable_socket", old.enable_socket != new.enable_socket),
+            (
+                "http_max_connections",
+                old.http_max_connections != new.http_max_connections,
+            ),
+            (
+                "http_read_header_timeout",
+                old.http_read_header_timeout != new.http_read_header_timeout,
+            ),
         ] {
             if changed {
                 diff.needs_restart.push(key);
@@ -886,6 +938,7 @@ impl Config {
                 errors.push(ValidationError::new(key, "cannot be negative"));
             }
         }
+        errors.extend(crate::limits::validate(self));
         if let Some(isolation) = &self.docker_isolation {
             errors.extend(crate::isolation::validate_global(isolation));
         }

@@ -71,6 +71,12 @@ pub enum DomainEvent {
         tool: String,
         state: ApprovalState,
     },
+    /// An upstream prompt's approval state changed (a held prompt is not offered).
+    PromptApprovalChanged {
+        server: ServerName,
+        prompt: String,
+        state: ApprovalState,
+    },
     /// A record was added to the activity log.
     ActivityRecorded {
         id: String,
@@ -101,6 +107,7 @@ impl DomainEvent {
             Self::ToolsDiscovered { .. } => "tools.discovered".to_owned(),
             Self::ToolsIndexed { .. } => "tools.indexed".to_owned(),
             Self::ToolApprovalChanged { .. } => "tools.approval_changed".to_owned(),
+            Self::PromptApprovalChanged { .. } => "prompts.approval_changed".to_owned(),
             Self::AuthRequired { .. } => "oauth.login_required".to_owned(),
             Self::LoginStarted { .. } => "oauth.login_started".to_owned(),
             Self::TokenRefreshed { .. } => "oauth.token_refreshed".to_owned(),
@@ -117,6 +124,7 @@ impl DomainEvent {
             | Self::ToolsDiscovered { server, .. }
             | Self::ToolsIndexed { server, .. }
             | Self::ToolApprovalChanged { server, .. }
+            | Self::PromptApprovalChanged { server, .. }
             | Self::AuthRequired { server, .. }
             | Self::LoginStarted { server, .. }
             | Self::TokenRefreshed { server, .. }

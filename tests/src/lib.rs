@@ -12,10 +12,13 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+pub mod dbus;
 pub mod docker;
 pub mod mcp;
 pub mod oauth;
+pub mod registry;
 pub mod rest;
+pub mod tray;
 pub mod upstream;
 
 /// Long enough for a loaded CI machine; only a hang ever reaches it.
@@ -343,6 +346,39 @@ pub fn signal_group(pgid: u32, signal: nix::sys::signal::Signal) {
     let pgid = i32::try_from(pgid).unwrap();
     assert!(pgid > 1, "refusing to signal process group {pgid}");
     let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pgid), signal);
+}
+
+/// A process of this machine, as `/proc` shows it.
+#[derive(Debug, Clone)]
+pub struct ProcessInfo {
+    pub pid: u32,
+    /// Its arguments joined by spaces (empty for a zombie).
+    pub cmdline: String,
+    /// Its `/proc/<pid>` directory.
+    pub dir: PathBuf,
+}
+
+/// Every process of this machine but the test's own.
+pub fn processes() -> Vec<ProcessInfo> {
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|entry| {
+            let pid = entry.file_name().to_str()?.parse::<u32>().ok()?;
+            let cmdline = fs::read(entry.path().join("cmdline")).ok()?;
+            Some(ProcessInfo {
+                pid,
+                cmdline: String::from_utf8_lossy(&cmdline)
+                    .replace('\0', " ")
+                    .trim()
+                    .to_owned(),
+                dir: entry.path(),
+            })
+        })
+        .filter(|p| p.pid != std::process::id())
+        .collect()
 }
 
 /// Polls `check` until it returns `Some`, at most [`PATIENCE`].

@@ -119,6 +119,33 @@ impl Client {
         }
     }
 
+    /// The names of the prompts the endpoint lists.
+    pub async fn prompt_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .service
+            .peer()
+            .list_all_prompts()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|p| p.name.clone())
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// Renders a prompt: its result as JSON, or the refusal's message.
+    pub async fn get_prompt(&self, name: &str, args: Value) -> Result<Value, String> {
+        let mut params = rmcp::model::GetPromptRequestParams::new(name.to_owned());
+        params.arguments = args.as_object().cloned();
+        self.service
+            .peer()
+            .get_prompt(params)
+            .await
+            .map(|r| serde_json::to_value(r).unwrap())
+            .map_err(|e| e.to_string())
+    }
+
     pub async fn close(self) {
         let _ = self.service.cancel().await;
     }

@@ -297,28 +297,12 @@ impl Drop for Background {
 
 /// Pids of running processes whose command line contains `marker`.
 pub fn processes_with(marker: &str) -> Vec<u32> {
-    let mut found = Vec::new();
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return found;
-    };
-    for entry in entries.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
-            continue;
-        };
-        let text = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+    crate::processes()
+        .into_iter()
         // A zombie has an empty command line and is not running anything.
-        if text.contains(marker) {
-            found.push(pid);
-        }
-    }
-    found
+        .filter(|p| p.cmdline.contains(marker))
+        .map(|p| p.pid)
+        .collect()
 }
 
 /// Whether a process with this pid is alive (and not a zombie).

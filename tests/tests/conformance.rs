@@ -163,6 +163,17 @@ async fn the_proxy_passes_the_client_scenarios_including_every_oauth_one() {
         "MCP conformance, client mode (the proxy's upstream adapter), {:.1}s:\n{summary}",
         started.elapsed().as_secs_f64()
     );
+    // Judged here, scenario by scenario, rather than by the tool's exit status: the tool
+    // counts a WARNING as a failure, and `sse-retry` warns when the reconnection comes more
+    // than 200 ms after the 500 ms the server asked for ("acceptable", in its own words) —
+    // which happens when other suites share the 2 cores. A failed check still fails it.
+    let baseline = std::fs::read_to_string(&baseline).unwrap();
+    let expected_failures: Vec<&str> = baseline
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("- "))
+        .collect();
+    let results = scenario_results(summary);
+    assert!(results.len() >= 20, "no suite summary:\n{stdout}");
     for scenario in [
         "initialize",
         "tools_call",
@@ -170,15 +181,63 @@ async fn the_proxy_passes_the_client_scenarios_including_every_oauth_one() {
         "sse-retry",
     ] {
         assert!(
-            summary
-                .lines()
-                .any(|l| l.starts_with(&format!("✓ {scenario}:"))),
-            "{scenario} did not pass:\n{stdout}"
+            results.iter().any(|r| r.name == scenario),
+            "{scenario} did not run:\n{stdout}"
         );
     }
-    assert!(
-        out.status.success(),
-        "a scenario outside the baseline failed, or a baseline entry passes now:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    for r in &results {
+        if expected_failures.contains(&r.name) {
+            assert!(
+                !r.passed,
+                "{} passes now: take it out of the baseline\n{stdout}",
+                r.name
+            );
+        } else {
+            let warned_on_timing = r.name == "sse-retry" && r.failed == 0;
+            assert!(
+                r.passed || warned_on_timing,
+                "{} failed:\n{stdout}\n{}",
+                r.name,
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+    for name in &expected_failures {
+        assert!(
+            results.iter().any(|r| r.name == *name),
+            "baseline entry {name} did not run:\n{stdout}"
+        );
+    }
+}
+
+/// One line of the suite summary: `✓ name: 5 passed, 0 failed` or `✗ name: 2 passed, 0
+/// failed, 1 warnings`.
+struct ScenarioResult<'a> {
+    name: &'a str,
+    passed: bool,
+    failed: u32,
+}
+
+fn scenario_results(summary: &str) -> Vec<ScenarioResult<'_>> {
+    summary
+        .lines()
+        .filter_map(|line| {
+            let (passed, rest) = if let Some(rest) = line.strip_prefix("✓ ") {
+                (true, rest)
+            } else {
+                (false, line.strip_prefix("✗ ")?)
+            };
+            let (name, counts) = rest.split_once(": ")?;
+            let failed = counts
+                .split(", ")
+                .find_map(|c| c.strip_suffix(" failed"))?
+                .parse()
+                .ok()?;
+            Some(ScenarioResult {
+                name,
+                passed,
+                failed,
+            })
+        })
+        .collect()
 }

@@ -99,10 +99,11 @@ fn text(result: &Value) -> String {
 
 /// A proxy with the conformance server `conf`, server-everything `everything` (both
 /// trusted) and a quarantined conformance server `held`; `conf` and `everything` ready.
+/// The servers' prompts are aggregated (`aggregate_upstream_prompts`, off by default).
 async fn proxy() -> (Home, Proxy, Rest) {
     let home = Home::new();
     home.write_config(
-        &json!({"api_key": "k", "mcpServers": [
+        &json!({"api_key": "k", "aggregate_upstream_prompts": true, "mcpServers": [
             {"name": "conf", "command": conformance_bin(), "quarantined": false},
             {"name": "everything", "command": "node", "args": [everything_js(), "stdio"], "quarantined": false},
             {"name": "held", "command": conformance_bin(), "quarantined": true}

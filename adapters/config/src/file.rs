@@ -175,6 +175,65 @@ pub fn save(path: &Path, config: &Config) -> Result<(), ConfigError> {
     Ok(())
 }
 
+/// The temporary file names of saves to `path`: `.<file name>.tmp.<pid>.<n>`, and the pid.
+fn temp_files(path: &Path) -> Vec<(PathBuf, Option<u32>)> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    let Some(file_name) = path.file_name().map(|n| n.to_string_lossy().into_owned()) else {
+        return Vec::new();
+    };
+    let prefix = format!(".{file_name}.tmp.");
+    let Ok(entries) = fs::read_dir(&dir) else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let rest = name.strip_prefix(&prefix)?;
+            let pid = rest.split('.').next().and_then(|p| p.parse().ok());
+            Some((e.path(), pid))
+        })
+        .collect()
+}
+
+/// Whether the process `pid` runs; `None` when this system cannot tell (no `/proc`).
+fn process_alive(pid: u32) -> Option<bool> {
+    let proc = Path::new("/proc");
+    proc.join("self")
+        .exists()
+        .then(|| proc.join(pid.to_string()).exists())
+}
+
+/// Removes what saves cut short by a crash (`kill -9`) left beside the config: temporary
+/// files that each hold a whole config, secrets included, and would pile up. A file is
+/// stale when the process that wrote it is gone (where that cannot be told: when it is
+/// over a minute old), or when it is over an hour old (its pid was reused); a save under
+/// way in another process is left alone. Returns the files removed.
+pub fn remove_stale_temp_files(path: &Path) -> Vec<PathBuf> {
+    use std::time::Duration;
+    let mut removed = Vec::new();
+    for (file, pid) in temp_files(path) {
+        let age = fs::metadata(&file)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .unwrap_or_default();
+        let stale = age > Duration::from_secs(3600)
+            || match pid.map(|p| (p, process_alive(p))) {
+                Some((p, _)) if p == std::process::id() => false,
+                Some((_, Some(alive))) => !alive,
+                _ => age > Duration::from_secs(60),
+            };
+        if stale && fs::remove_file(&file).is_ok() {
+            removed.push(file);
+        }
+    }
+    removed
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -290,5 +349,25 @@ mod tests {
     fn missing_file_is_its_own_error() {
         let err = load(Path::new("/nonexistent/mcp_config.json")).unwrap_err();
         assert!(matches!(err, ConfigError::Missing { .. }));
+    }
+
+    #[test]
+    fn stale_temp_files_of_dead_savers_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("mcp_config.json");
+        save(&path, &Config::default()).unwrap();
+        // A saver that died (no process has pid 0x7ffffffe), one that runs (us), and an
+        // unrelated file.
+        let dead = dir.path().join(".mcp_config.json.tmp.2147483646.0");
+        let live = dir
+            .path()
+            .join(format!(".mcp_config.json.tmp.{}.9", std::process::id()));
+        let other = dir.path().join("notes.txt");
+        for f in [&dead, &live, &other] {
+            fs::write(f, "{}").unwrap();
+        }
+        let removed = remove_stale_temp_files(&path);
+        assert_eq!(removed, std::slice::from_ref(&dead));
+        assert!(!dead.exists() && live.exists() && other.exists() && path.exists());
     }
 }

@@ -11,7 +11,7 @@ mod store;
 mod watch;
 
 pub use env::{EnvOverrides, generate_api_key, resolve_secrets};
-pub use file::{ConfigError, load, parse, save};
+pub use file::{ConfigError, load, parse, remove_stale_temp_files, save};
 pub use mcpproxy_domain::config::ConfigDiff;
 pub use store::{FileConfigStore, ProcessOverrides};
 pub use watch::{ConfigWatcher, DEBOUNCE};

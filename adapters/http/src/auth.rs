@@ -28,12 +28,15 @@ pub fn presented_key<'a>(headers: &'a HeaderMap, query: Option<&'a str>) -> Opti
     if let Some(k) = headers.get("x-api-key").and_then(|v| v.to_str().ok()) {
         return Some(k);
     }
+    // The scheme is case-insensitive (RFC 9110 §11.1): `bearer`, `BEARER` alike.
     if let Some(k) = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
+        .and_then(|v| v.trim_start().split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, key)| key.trim())
     {
-        return Some(k.trim());
+        return Some(k);
     }
     query?
         .split('&')
@@ -77,6 +80,13 @@ mod tests {
         assert_eq!(presented_key(&h, Some("a=1&apikey=k1")), Some("k1"));
         h.insert("authorization", "Bearer k2".parse().unwrap());
         assert_eq!(presented_key(&h, None), Some("k2"));
+        for scheme in ["bearer", "BEARER", "bEaReR"] {
+            h.insert("authorization", format!("{scheme}  k2 ").parse().unwrap());
+            assert_eq!(presented_key(&h, None), Some("k2"), "{scheme}");
+        }
+        h.insert("authorization", "Basic k2".parse().unwrap());
+        assert_eq!(presented_key(&h, None), None);
+        h.insert("authorization", "Bearer k2".parse().unwrap());
         h.insert("x-api-key", "k3".parse().unwrap());
         assert_eq!(presented_key(&h, None), Some("k3"));
         assert!(same("abc", "abc") && !same("abc", "abd") && !same("abc", "ab"));

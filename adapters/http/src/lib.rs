@@ -7,6 +7,7 @@ pub mod api;
 mod auth;
 mod events;
 mod health;
+mod serve;
 mod socket;
 
 use std::sync::Arc;
@@ -18,6 +19,7 @@ use utoipa_swagger_ui::SwaggerUi;
 pub use api::{Api, Endpoints, openapi_json};
 pub use auth::{KeyPolicy, presented_key, require_key};
 pub use health::{Check, Readiness, health_routes};
+pub use serve::{OVERFLOW, ServeLimits, serve};
 pub use socket::SameUserListener;
 
 /// The management routes — `/api/v1` and `/events` — behind the API key when `key` is given

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::fs;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -53,12 +53,13 @@ impl ServerLogFiles {
     pub fn path_of(&self, server: &ServerName) -> PathBuf {
         file_of(&self.dir, server)
     }
+}
 
-    fn flush(&self) {
-        let (tx, rx) = mpsc::sync_channel(1);
-        if self.sender.send(Message::Flush(tx)).is_ok() {
-            let _ = rx.recv();
-        }
+/// Waits until the writer wrote every line sent before.
+fn flush(sender: &SyncSender<Message>) {
+    let (tx, rx) = mpsc::sync_channel(1);
+    if sender.send(Message::Flush(tx)).is_ok() {
+        let _ = rx.recv();
     }
 }
 
@@ -102,20 +103,61 @@ fn write_loop(dir: &Path, rotation: Rotation, rx: &mpsc::Receiver<Message>, drop
     }
 }
 
-/// The last `n` lines of `path` (and of its first backup when the file is short).
-fn tail_file(path: &Path, n: usize) -> std::io::Result<Vec<String>> {
-    let read = |p: &Path| -> std::io::Result<Vec<String>> {
-        match fs::File::open(p) {
-            Ok(f) => BufReader::new(f).lines().collect(),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
-            Err(e) => Err(e),
-        }
+/// The most bytes one tail reads, whatever it asks for: a server that wrote one line of
+/// gigabytes, or a caller asking for a million lines, costs at most this much memory.
+const TAIL_BUDGET: u64 = 4 << 20;
+/// Lines longer than this are cut in a tail (the file keeps them whole).
+const MAX_LINE: usize = 8 << 10;
+
+/// The last `budget` bytes of `path` at most, and whether that is the whole file.
+fn read_end(path: &Path, budget: u64) -> std::io::Result<(Vec<u8>, bool)> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = match fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), true)),
+        Err(e) => return Err(e),
     };
-    let mut lines = read(path)?;
-    if lines.len() < n {
+    let len = file.metadata()?.len();
+    let start = len.saturating_sub(budget);
+    file.seek(SeekFrom::Start(start))?;
+    let mut bytes = Vec::new();
+    file.take(budget).read_to_end(&mut bytes)?;
+    Ok((bytes, start == 0))
+}
+
+/// The lines of `bytes`, the first dropped when it may be the end of a line cut off.
+fn lines_of(bytes: &[u8], whole: bool) -> Vec<String> {
+    let mut lines: Vec<&[u8]> = bytes.split(|b| *b == b'\n').collect();
+    if lines.last().is_some_and(|l| l.is_empty()) {
+        lines.pop();
+    }
+    if !whole && !lines.is_empty() {
+        lines.remove(0);
+    }
+    lines
+        .into_iter()
+        .map(|l| {
+            if l.len() > MAX_LINE {
+                let kept = String::from_utf8_lossy(&l[..MAX_LINE]);
+                format!("{kept}… [line cut, {} bytes]", l.len())
+            } else {
+                String::from_utf8_lossy(l).into_owned()
+            }
+        })
+        .collect()
+}
+
+/// The last `n` lines of `path` (and of its first backup when the file is short), read
+/// within [`TAIL_BUDGET`].
+fn tail_file(path: &Path, n: usize) -> std::io::Result<Vec<String>> {
+    let (bytes, whole) = read_end(path, TAIL_BUDGET)?;
+    let mut lines = lines_of(&bytes, whole);
+    let left = TAIL_BUDGET - bytes.len() as u64;
+    if lines.len() < n && whole && left > 0 {
         let mut backup = path.as_os_str().to_owned();
         backup.push(".1");
-        let mut older = read(Path::new(&backup))?;
+        let (older, whole) = read_end(Path::new(&backup), left)?;
+        let mut older = lines_of(&older, whole);
         older.append(&mut lines);
         lines = older;
     }
@@ -139,12 +181,16 @@ impl ServerLogs for ServerLogFiles {
     }
 
     async fn tail(&self, server: &ServerName, lines: usize) -> Result<Vec<String>, StorageError> {
-        self.flush();
         let path = self.path_of(server);
-        tokio::task::spawn_blocking(move || tail_file(&path, lines))
-            .await
-            .map_err(|e| StorageError(e.to_string()))?
-            .map_err(|e| StorageError(format!("cannot read the server log: {e}")))
+        let sender = self.sender.clone();
+        // Waiting for the writer blocks: off the runtime's threads.
+        tokio::task::spawn_blocking(move || {
+            flush(&sender);
+            tail_file(&path, lines)
+        })
+        .await
+        .map_err(|e| StorageError(e.to_string()))?
+        .map_err(|e| StorageError(format!("cannot read the server log: {e}")))
     }
 }
 
@@ -172,12 +218,35 @@ mod tests {
         let tail = logs.tail(&a, 4).await.unwrap();
         assert_eq!(tail, ["a line 6", "a line 7", "a line 8", "a line 9"]);
         assert_eq!(logs.tail(&b, 10).await.unwrap(), ["b line"]);
-        assert!(dir.path().join("server-my_server.log").exists());
+        assert!(dir.path().join("server-my%20server.log").exists());
         assert!(
-            dir.path().join("server-my_server.log.1").exists(),
+            dir.path().join("server-my%20server.log.1").exists(),
             "rotated"
         );
         let none = ServerName::parse("never").unwrap();
         assert!(logs.tail(&none, 5).await.unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_tail_reads_a_bounded_part_of_any_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("server-x.log");
+        // One line far over the budget (only its end is read, so it is left out), one over
+        // the line limit (cut), one short.
+        let mut text = "y".repeat(usize::try_from(TAIL_BUDGET).unwrap() * 2);
+        text.push('\n');
+        text.push_str(&"z".repeat(MAX_LINE * 3));
+        text.push_str("\nshort 2\n");
+        fs::write(&path, text).unwrap();
+        let tail = tail_file(&path, 1_000_000).unwrap();
+        assert_eq!(
+            tail.len(),
+            2,
+            "{:?}",
+            tail.iter().map(String::len).collect::<Vec<_>>()
+        );
+        assert!(tail[0].len() < MAX_LINE + 100 && tail[0].ends_with("bytes]"));
+        assert_eq!(tail[1], "short 2");
+        assert_eq!(tail_file(&path, 1).unwrap(), ["short 2"]);
     }
 }

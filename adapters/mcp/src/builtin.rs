@@ -95,16 +95,37 @@ pub fn tools(with_management: bool) -> Vec<Tool> {
             json!({"readOnlyHint": true}),
         ),
     ];
+    tools.push(tool(
+        "list_registries",
+        "List the MCP server registries you can search with search_servers (the official MCP registry, the reference servers, the Docker MCP catalog, and the user's own). Use this first when the user wants a new server.",
+        json!({}),
+        &[],
+        json!({"readOnlyHint": true, "openWorldHint": false}),
+    ));
+    tools.push(tool(
+        "search_servers",
+        "Search an MCP server registry for NEW servers to add (not for tools of connected servers: use retrieve_tools for those). Results have an id to pass to upstream_servers operation add_from_registry, the command or URL it would run, and the inputs (API keys, headers) it needs.",
+        json!({
+            "registry": {"type": "string", "description": "Registry id or name (list_registries shows them), e.g. 'official'"},
+            "search": {"type": "string", "description": "Words of the server's name or description"},
+            "tag": {"type": "string", "description": "Only servers with this tag (where the registry has tags)"},
+            "limit": {"type": "integer", "minimum": 1, "maximum": 50, "description": "How many servers (default 10)"},
+        }),
+        &["registry"],
+        json!({"readOnlyHint": true, "openWorldHint": true}),
+    ));
     if with_management {
         tools.push(tool(
             "upstream_servers",
-            "Manage the upstream MCP servers: list, add (new servers start quarantined until a person approves them), remove, update/patch, enable, disable, restart, refresh, tail_log.",
+            "Manage the upstream MCP servers: list, add (new servers start quarantined until a person approves them), add_from_registry (add a server found with search_servers by its registry and id; mcpproxy derives its command or URL), remove, update/patch, enable, disable, restart, refresh, tail_log.",
             json!({
-                "operation": {"type": "string", "enum": ["list", "add", "remove", "update", "patch", "enable", "disable", "restart", "refresh", "tail_log"]},
-                "name": {"type": "string", "description": "The server"},
+                "operation": {"type": "string", "enum": ["list", "add", "add_from_registry", "remove", "update", "patch", "enable", "disable", "restart", "refresh", "tail_log"]},
+                "name": {"type": "string", "description": "The server (add_from_registry: a name instead of the derived one)"},
+                "registry": {"type": "string", "description": "add_from_registry: the registry id (list_registries)"},
+                "id": {"type": "string", "description": "add_from_registry: the server's id in the registry (search_servers)"},
                 "command": {"type": "string", "description": "add/update: the command of a stdio server"},
                 "args_json": {"type": "string", "description": "add/update: the command's arguments as a JSON array"},
-                "env_json": {"type": "string", "description": "add/update: environment variables as a JSON object"},
+                "env_json": {"type": "string", "description": "add/update: environment variables as a JSON object; add_from_registry: the values of the inputs the entry needs (env vars, headers), e.g. {\"API_KEY\": \"${env:API_KEY}\"}"},
                 "url": {"type": "string", "description": "add/update: the URL of an HTTP or SSE server"},
                 "protocol": {"type": "string", "enum": ["stdio", "http", "sse", "streamable-http", "auto"]},
                 "headers_json": {"type": "string", "description": "add/update: HTTP headers as a JSON object"},
@@ -117,11 +138,12 @@ pub fn tools(with_management: bool) -> Vec<Tool> {
         ));
         tools.push(tool(
             "quarantine_security",
-            "Review quarantined servers and tool approvals: list_quarantined, inspect_quarantined, quarantine_server, inspect_tools, approve_tool, approve_all_tools, block_tool, block_all_tools. Lifting a server's quarantine is for people, not agents.",
+            "Review quarantined servers, tool and prompt approvals: list_quarantined, inspect_quarantined, quarantine_server, inspect_tools, approve_tool, approve_all_tools, block_tool, block_all_tools, inspect_prompts, approve_prompt, approve_all_prompts. A server's prompt whose name, description or arguments changed since it was approved is held until approved. Lifting a server's quarantine is for people, not agents.",
             json!({
-                "operation": {"type": "string", "enum": ["list_quarantined", "inspect_quarantined", "quarantine_server", "inspect_tools", "approve_tool", "approve_all_tools", "block_tool", "block_all_tools"]},
+                "operation": {"type": "string", "enum": ["list_quarantined", "inspect_quarantined", "quarantine_server", "inspect_tools", "approve_tool", "approve_all_tools", "block_tool", "block_all_tools", "inspect_prompts", "approve_prompt", "approve_all_prompts"]},
                 "name": {"type": "string", "description": "The server"},
                 "tool_name": {"type": "string", "description": "approve_tool/block_tool: the tool"},
+                "prompt_name": {"type": "string", "description": "approve_prompt: the prompt (its own name, without the server prefix)"},
             }),
             &["operation"],
             json!({"readOnlyHint": false}),
@@ -137,8 +159,8 @@ mod tests {
     #[test]
     fn every_definition_is_well_formed_and_management_is_optional() {
         let all = tools(true);
-        assert_eq!(all.len(), 8);
-        assert_eq!(tools(false).len(), 6);
+        assert_eq!(all.len(), 10);
+        assert_eq!(tools(false).len(), 8);
         for t in &all {
             assert_eq!(t.input_schema["type"], "object", "{}", t.name);
             assert!(t.description.is_some());

@@ -9,7 +9,7 @@ use mcpproxy_application::call::CallRequest;
 use mcpproxy_application::catalog::Listing;
 use mcpproxy_application::gates::{self, Action, Gate};
 use mcpproxy_application::search::RetrieveRequest;
-use mcpproxy_domain::{CallVariant, Caller};
+use mcpproxy_domain::{CallVariant, Caller, ToolId};
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, CompleteRequestParams, CompleteResult,
     ContentBlock, GetPromptRequestParams, GetPromptResponse, GetPromptResult, Implementation,
@@ -26,7 +26,7 @@ use crate::builtin::{self, DEFAULT_INSTRUCTIONS};
 use crate::manage;
 use crate::notify::{Change, Notifier, accepted};
 use crate::relay::{Outcome, relayed_call};
-use crate::server::{from_json, refusal, session_of, to_json};
+use crate::server::{from_json, prompt_refusal, refusal, session_of, to_json};
 use crate::{Mode, Services};
 
 /// The most bytes of tool definitions in one `tools/list` page: some clients refuse a single
@@ -224,6 +224,8 @@ impl ProxyHandler {
                     Err(e) => text_result(e.to_string(), true),
                 }
             }
+            "list_registries" => crate::discover::list_registries(s),
+            "search_servers" => crate::discover::search_servers(s, &args).await,
             // The management tools are offered only where the gates allow them; a call to
             // one that is not offered gets the gate's refusal.
             "upstream_servers" | "quarantine_security" => match self.management() {
@@ -310,7 +312,8 @@ impl ServerHandler for ProxyHandler {
                 let tool = match self.services.catalog.view().direct(wanted) {
                     Some(entry) => entry.id.to_string(),
                     // No such tool: let the pipeline say so.
-                    None => wanted.replacen("__", ":", 1),
+                    None => ToolId::from_direct(wanted)
+                        .map_or_else(|| wanted.to_owned(), |id| id.to_string()),
                 };
                 let request = self.call_request(tool, Some(args), &context);
                 Ok(self.call_upstream(request, &context).await)
@@ -323,7 +326,12 @@ impl ServerHandler for ProxyHandler {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListPromptsResult, ErrorData> {
-        let prompts = self.services.relay.list_prompts(&self.caller).await;
+        let prompts = self
+            .services
+            .prompts
+            .list(&self.caller)
+            .await
+            .map_err(prompt_refusal)?;
         from_json(json!({"prompts": prompts}))
     }
 
@@ -335,10 +343,10 @@ impl ServerHandler for ProxyHandler {
         let arguments = request.arguments.map(Value::Object);
         let answer = self
             .services
-            .relay
-            .get_prompt(&request.name, arguments, &self.caller)
+            .prompts
+            .get(&request.name, arguments, &self.caller)
             .await
-            .map_err(refusal)?;
+            .map_err(prompt_refusal)?;
         from_json::<GetPromptResult>(answer).map(Into::into)
     }
 
@@ -411,10 +419,10 @@ impl ServerHandler for ProxyHandler {
     ) -> Result<CompleteResult, ErrorData> {
         let answer = self
             .services
-            .relay
+            .prompts
             .complete(to_json(&request)?, &self.caller)
             .await
-            .map_err(refusal)?;
+            .map_err(prompt_refusal)?;
         from_json(answer)
     }
 

@@ -8,8 +8,8 @@
 //! - `/mcp`: whichever of the two `routing_mode` names;
 //! - `/mcp/server/<name>`: one upstream as it is ([`server`]).
 //!
-//! Everything of the protocol is relayed: prompts (`server__prompt` on the aggregated
-//! endpoints), resources (routed by URI), completion, logging, and during a call the
+//! Everything of the protocol is relayed: prompts (the proxy's own, and with
+//! `aggregate_upstream_prompts` the servers' approved ones as `server__prompt`), resources (routed by URI), completion, logging, and during a call the
 //! server's sampling, elicitation and roots requests, progress and log lines ([`relay`]).
 //!
 //! Clients of every protocol era are served (initialize and sessions up to 2025-11-25, the
@@ -18,20 +18,25 @@
 #![forbid(unsafe_code)]
 
 mod builtin;
+mod discover;
+mod guard;
 mod handler;
 mod manage;
 mod notify;
 mod relay;
 mod server;
+mod sessions;
 
 use std::collections::HashMap;
 use std::sync::{Arc, PoisonError};
 
 use mcpproxy_application::ports::{ConfigStore, ServerLogs, UpstreamNotice};
-use mcpproxy_application::{CallService, EventBus, ManagementService, ProtocolRelay, ToolCatalog};
+use mcpproxy_application::{
+    CallService, EventBus, ManagementService, PromptService, ProtocolRelay, RegistryService,
+    ToolCatalog,
+};
 use mcpproxy_domain::config::RoutingMode;
 use mcpproxy_domain::{Caller, DomainEvent};
-use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
 use tokio_util::sync::CancellationToken;
 
@@ -39,6 +44,8 @@ pub use builtin::DEFAULT_INSTRUCTIONS;
 use handler::ProxyHandler;
 use notify::{Change, Notifier};
 use server::{ServerEndpoint, ServerState};
+use sessions::BookedSessions;
+use sessions::SessionBook;
 
 /// Which tools an endpoint offers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,6 +62,8 @@ pub struct Services {
     pub management: Arc<ManagementService>,
     pub logs: Arc<dyn ServerLogs>,
     pub relay: Arc<ProtocolRelay>,
+    pub prompts: Arc<PromptService>,
+    pub registries: Arc<RegistryService>,
 }
 
 impl std::fmt::Debug for Services {
@@ -114,8 +123,9 @@ fn endpoint(
     services: &Arc<Services>,
     access: &Access,
     notifiers: &Notifiers,
+    book: &Arc<SessionBook>,
     mode: impl Fn() -> Mode + Send + Sync + 'static,
-) -> StreamableHttpService<ProxyHandler, LocalSessionManager> {
+) -> StreamableHttpService<ProxyHandler, BookedSessions> {
     let services = services.clone();
     let notifiers = notifiers.clone();
     // The factory runs once per session, so `/mcp` follows `routing_mode` as it is when a
@@ -135,7 +145,7 @@ fn endpoint(
                 caller: Caller::agent(),
             })
         },
-        Arc::new(LocalSessionManager::default()),
+        Arc::new(BookedSessions::new(book.clone())),
         http_config(access),
     )
 }
@@ -144,12 +154,13 @@ fn endpoint(
 struct ServerEndpoints {
     services: Arc<Services>,
     access: Access,
+    book: Arc<SessionBook>,
     made: std::sync::Mutex<HashMap<String, ServerService>>,
 }
 
 type ServerService = (
     Arc<ServerState>,
-    StreamableHttpService<ServerEndpoint, LocalSessionManager>,
+    StreamableHttpService<ServerEndpoint, BookedSessions>,
 );
 
 impl ServerEndpoints {
@@ -166,7 +177,7 @@ impl ServerEndpoints {
                 };
                 let service = StreamableHttpService::new(
                     move || Ok(handler.clone()),
-                    Arc::new(LocalSessionManager::default()),
+                    Arc::new(BookedSessions::new(self.book.clone())),
                     http_config(&self.access),
                 );
                 (state, service)
@@ -218,9 +229,11 @@ pub fn router(services: Arc<Services>, bus: &EventBus, access: Access) -> axum::
             RoutingMode::RetrieveTools | RoutingMode::CodeExecution => Mode::Retrieve,
         }
     };
+    let book = Arc::new(SessionBook::new(services.config.clone()));
     let servers = Arc::new(ServerEndpoints {
         services: services.clone(),
         access: access.clone(),
+        book: book.clone(),
         made: std::sync::Mutex::new(HashMap::new()),
     });
     let router = axum::Router::new()
@@ -230,13 +243,17 @@ pub fn router(services: Arc<Services>, bus: &EventBus, access: Access) -> axum::
         )
         .nest_service(
             "/mcp/call",
-            endpoint(&services, &access, &notifiers, || Mode::Retrieve),
+            endpoint(&services, &access, &notifiers, &book, || Mode::Retrieve),
         )
         .nest_service(
             "/mcp/all",
-            endpoint(&services, &access, &notifiers, || Mode::Direct),
+            endpoint(&services, &access, &notifiers, &book, || Mode::Direct),
         )
-        .nest_service("/mcp", endpoint(&services, &access, &notifiers, routed));
+        .nest_service(
+            "/mcp",
+            endpoint(&services, &access, &notifiers, &book, routed),
+        )
+        .layer(axum::middleware::from_fn_with_state(book, guard::guard));
     tokio::spawn(announce_changes(
         bus.subscribe(),
         notifiers.clone(),
@@ -264,14 +281,25 @@ async fn announce_changes(
         {
             state.notifier.tools_changed().await;
         }
+        // A prompt was held or approved: the prompt lists changed.
+        if let Ok(DomainEvent::PromptApprovalChanged { server, .. }) = &event {
+            if let Some(state) = servers.state(server.as_str()) {
+                state.notifier.announce(Change::Prompts).await;
+            }
+            retrieve.announce(Change::Prompts).await;
+            direct.announce(Change::Prompts).await;
+        }
         match event {
             // The callable tools changed.
             Ok(DomainEvent::ToolsIndexed { .. } | DomainEvent::ToolApprovalChanged { .. })
             | Err(RecvError::Lagged(_)) => direct.tools_changed().await,
             // Management tools come and go with read_only_mode / disable_management.
+            // Prompts come and go with enable_prompts / aggregate_upstream_prompts.
             Ok(DomainEvent::ConfigReloaded { .. }) => {
                 retrieve.tools_changed().await;
                 direct.tools_changed().await;
+                retrieve.announce(Change::Prompts).await;
+                direct.announce(Change::Prompts).await;
             }
             Ok(DomainEvent::ServerChanged { .. }) => direct.tools_changed().await,
             Ok(_) => {}

@@ -78,6 +78,15 @@ impl Refused for CatalogError {
     }
 }
 
+impl Refused for mcpproxy_application::prompts::PromptError {
+    fn gate(&self) -> Option<mcpproxy_application::Gate> {
+        match self {
+            Self::Relay(mcpproxy_application::RelayRefusal::Gate(g)) => Some(*g),
+            _ => None,
+        }
+    }
+}
+
 impl Refused for mcpproxy_application::ports::StorageError {
     fn gate(&self) -> Option<mcpproxy_application::Gate> {
         None
@@ -134,6 +143,7 @@ async fn run_upstream_servers(
                 .await,
             )
         }
+        "add_from_registry" => crate::discover::add_from_registry(s, args, caller).await,
         "remove" => {
             let name = need(args, "name", op)?;
             done(
@@ -202,7 +212,7 @@ async fn run_upstream_servers(
         }
         other => text_result(
             format!(
-                "unknown operation {other:?}; use list, add, remove, update, patch, enable, disable, restart, refresh or tail_log"
+                "unknown operation {other:?}; use list, add, add_from_registry, remove, update, patch, enable, disable, restart, refresh or tail_log"
             ),
             true,
         ),
@@ -232,11 +242,16 @@ async fn run_quarantine_security(
         })),
         "inspect_quarantined" | "inspect_tools" => {
             let name = need(args, "name", op)?;
+            // What the server runs (command, args, env masked) is part of the review.
+            let view = match s.management.get_server(name).await {
+                Ok(v) => v,
+                Err(e) => return Err(e.to_string()),
+            };
             done(
                 s.catalog
                     .review(name)
                     .await
-                    .map(|tools| json!({"server": name, "tools": tools})),
+                    .map(|tools| json!({"server": name, "config": view, "tools": tools})),
             )
         }
         "quarantine_server" => {
@@ -267,9 +282,32 @@ async fn run_quarantine_security(
             };
             done(result.map(|changed| json!({"server": name, "changed": changed})))
         }
+        "inspect_prompts" => {
+            let name = need(args, "name", op)?;
+            done(
+                s.prompts
+                    .review(name)
+                    .await
+                    .map(|prompts| json!({"server": name, "prompts": prompts})),
+            )
+        }
+        "approve_prompt" | "approve_all_prompts" => {
+            let name = need(args, "name", op)?;
+            let wanted = if op == "approve_prompt" {
+                Some(vec![need(args, "prompt_name", op)?.to_owned()])
+            } else {
+                None
+            };
+            done(
+                s.prompts
+                    .set_approval(name, wanted.as_deref(), true, caller)
+                    .await
+                    .map(|changed| json!({"server": name, "changed": changed})),
+            )
+        }
         other => text_result(
             format!(
-                "unknown operation {other:?}; use list_quarantined, inspect_quarantined, quarantine_server, inspect_tools, approve_tool, approve_all_tools, block_tool or block_all_tools"
+                "unknown operation {other:?}; use list_quarantined, inspect_quarantined, quarantine_server, inspect_tools, approve_tool, approve_all_tools, block_tool, block_all_tools, inspect_prompts, approve_prompt or approve_all_prompts"
             ),
             true,
         ),

@@ -16,6 +16,7 @@ use mcpproxy_application::RelayRefusal;
 use mcpproxy_application::call::CallRequest;
 use mcpproxy_application::catalog::Listing;
 use mcpproxy_application::ports::UpstreamError;
+use mcpproxy_application::prompts::PromptError;
 use mcpproxy_domain::Caller;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CompleteRequestParams, CompleteResult, ErrorCode,
@@ -143,6 +144,16 @@ pub fn refusal(e: RelayRefusal) -> ErrorData {
     }
 }
 
+/// A refusal of the prompt use cases as a JSON-RPC error: a held or unknown prompt is the
+/// caller's mistake to fix, like an unknown name.
+pub fn prompt_refusal(e: PromptError) -> ErrorData {
+    match e {
+        PromptError::Relay(r) => refusal(r),
+        PromptError::Storage(s) => ErrorData::internal_error(s.to_string(), None),
+        other => ErrorData::invalid_params(other.to_string(), None),
+    }
+}
+
 pub(crate) fn to_json(params: &impl Serialize) -> Result<Value, ErrorData> {
     serde_json::to_value(params).map_err(|e| ErrorData::invalid_params(e.to_string(), None))
 }
@@ -253,11 +264,17 @@ impl ServerHandler for ServerEndpoint {
 
     async fn list_prompts(
         &self,
-        request: Option<PaginatedRequestParams>,
+        _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListPromptsResult, ErrorData> {
-        self.relay("prompts/list", &request.unwrap_or_default())
+        // The server's approved prompts, all on one page.
+        let listed = self
+            .services
+            .prompts
+            .server_list(&self.server, &self.caller)
             .await
+            .map_err(prompt_refusal)?;
+        from_json(listed)
     }
 
     async fn get_prompt(
@@ -265,9 +282,13 @@ impl ServerHandler for ServerEndpoint {
         request: GetPromptRequestParams,
         _context: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, ErrorData> {
-        self.relay::<GetPromptResult>("prompts/get", &request)
+        let answer = self
+            .services
+            .prompts
+            .server_get(&self.server, to_json(&request)?, &self.caller)
             .await
-            .map(Into::into)
+            .map_err(prompt_refusal)?;
+        from_json::<GetPromptResult>(answer).map(Into::into)
     }
 
     async fn list_resources(
@@ -334,7 +355,13 @@ impl ServerHandler for ServerEndpoint {
         request: CompleteRequestParams,
         _context: RequestContext<RoleServer>,
     ) -> Result<CompleteResult, ErrorData> {
-        self.relay("completion/complete", &request).await
+        let answer = self
+            .services
+            .prompts
+            .server_complete(&self.server, to_json(&request)?, &self.caller)
+            .await
+            .map_err(prompt_refusal)?;
+        from_json(answer)
     }
 
     async fn set_level(

@@ -1,4 +1,4 @@
-//! Tool approvals.
+//! Tool approvals (and, in the same shape, prompt approvals: [`crate::prompt_approvals`]).
 
 use async_trait::async_trait;
 use mcpproxy_application::ports::{ApprovalRepository, StorageError};
@@ -16,7 +16,7 @@ fn json_col(
         .transpose()
 }
 
-fn from_row(row: &sqlx::sqlite::SqliteRow) -> Result<ToolApproval, StorageError> {
+pub(crate) fn from_row(row: &sqlx::sqlite::SqliteRow) -> Result<ToolApproval, StorageError> {
     let server: String = row.try_get("server").map_err(storage_err)?;
     let state: String = row.try_get("state").map_err(storage_err)?;
     let current_fingerprint = Fingerprint::from_hex(
@@ -49,6 +49,36 @@ fn from_row(row: &sqlx::sqlite::SqliteRow) -> Result<ToolApproval, StorageError>
     })
 }
 
+/// Writes an approval record into `table` (`tool_approvals` or `prompt_approvals`).
+pub(crate) async fn save_into(
+    db: &Database,
+    table: &'static str,
+    a: &ToolApproval,
+) -> Result<(), StorageError> {
+    let to_text = |v: &serde_json::Value| serde_json::to_string(v).map_err(storage_err);
+    let sql = format!(
+        "INSERT OR REPLACE INTO {table} (server, tool, state, current_fingerprint,
+            current_description, current_schema, approved_fingerprint, approved_description,
+            approved_schema)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    );
+    // The table name is one of two constants, never input.
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(a.server.as_str())
+        .bind(&a.tool)
+        .bind(a.state.as_str())
+        .bind(a.current_fingerprint.as_str())
+        .bind(&a.current_description)
+        .bind(to_text(&a.current_schema)?)
+        .bind(a.approved_fingerprint.as_ref().map(Fingerprint::as_str))
+        .bind(&a.approved_description)
+        .bind(a.approved_schema.as_deref().map(to_text).transpose()?)
+        .execute(&db.pool)
+        .await
+        .map_err(storage_err)?;
+    Ok(())
+}
+
 #[async_trait]
 impl ApprovalRepository for Database {
     async fn get(
@@ -75,26 +105,7 @@ impl ApprovalRepository for Database {
     }
 
     async fn save(&self, a: &ToolApproval) -> Result<(), StorageError> {
-        let to_text = |v: &serde_json::Value| serde_json::to_string(v).map_err(storage_err);
-        sqlx::query(
-            "INSERT OR REPLACE INTO tool_approvals (server, tool, state, current_fingerprint,
-                current_description, current_schema, approved_fingerprint, approved_description,
-                approved_schema)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(a.server.as_str())
-        .bind(&a.tool)
-        .bind(a.state.as_str())
-        .bind(a.current_fingerprint.as_str())
-        .bind(&a.current_description)
-        .bind(to_text(&a.current_schema)?)
-        .bind(a.approved_fingerprint.as_ref().map(Fingerprint::as_str))
-        .bind(&a.approved_description)
-        .bind(a.approved_schema.as_deref().map(to_text).transpose()?)
-        .execute(&self.pool)
-        .await
-        .map_err(storage_err)?;
-        Ok(())
+        save_into(self, "tool_approvals", a).await
     }
 
     async fn delete(&self, server: &ServerName, tool: &str) -> Result<(), StorageError> {

@@ -9,6 +9,7 @@ mod approvals;
 mod cache;
 mod db;
 mod oauth;
+mod prompt_approvals;
 mod servers;
 
 pub use db::{Database, OpenError};

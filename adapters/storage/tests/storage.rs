@@ -316,3 +316,50 @@ async fn a_garbage_file_is_refused_with_its_path() {
     let err = Database::open(&path).await.unwrap_err().to_string();
     assert!(err.contains("bad.db"), "{err}");
 }
+
+#[tokio::test]
+async fn prompt_approvals_are_kept_apart_from_tool_approvals() {
+    use mcpproxy_application::ports::PromptApprovalRepository;
+    use mcpproxy_domain::prompt::Prompt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("mcpproxy.db");
+    let gh = name("github");
+    let prompt = Prompt::from_listing(&json!({"name": "echo", "description": "Review",
+        "arguments": [{"name": "pr", "required": true}]}))
+    .unwrap();
+    let trusted = Trust {
+        auto_approve: false,
+        baseline: true,
+    };
+    let (record, _) = ToolApproval::evaluate(&gh, None, &prompt.as_approvable(), trusted);
+    {
+        let db = Database::open(&path).await.unwrap();
+        PromptApprovalRepository::save(&db, &record).await.unwrap();
+        db.close().await;
+    }
+    let db = Database::open(&path).await.unwrap();
+    assert_eq!(
+        PromptApprovalRepository::for_server(&db, &gh)
+            .await
+            .unwrap(),
+        [record]
+    );
+    // A tool of the same name is another record.
+    assert_eq!(
+        ApprovalRepository::get(&db, &gh, "echo").await.unwrap(),
+        None
+    );
+    assert_eq!(
+        PromptApprovalRepository::servers(&db).await.unwrap(),
+        std::slice::from_ref(&gh)
+    );
+    PromptApprovalRepository::delete_server(&db, &gh)
+        .await
+        .unwrap();
+    assert!(
+        PromptApprovalRepository::servers(&db)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}

@@ -212,12 +212,14 @@ impl Pool {
         let _ = handle.task.await;
     }
 
-    /// Brings the pool in line with `config`: connects enabled servers that are not
-    /// connected, reconnects those whose connection settings changed, stops the rest.
-    /// Stopping happens in the background; its processes are awaited at shutdown.
+    /// Brings the pool in line with `config`: connects its servers that are not connected,
+    /// reconnects those whose connection settings changed, stops the rest. Which servers
+    /// may run at all is the application's decision (`mcpproxy_application::launch`):
+    /// `config` holds only those. Stopping happens in the background; its processes are
+    /// awaited at shutdown.
     pub async fn reconcile(&self, config: &Config) {
         let mut wanted = HashMap::new();
-        for server in config.servers.iter().filter(|s| s.enabled) {
+        for server in &config.servers {
             match ConnectSpec::new(config, server) {
                 Ok(spec) => {
                     wanted.insert(server.name.clone(), spec);

@@ -7,6 +7,8 @@ use std::time::Duration;
 use reqwest::Method;
 use serde_json::Value;
 
+use mcpproxy_application::connect::reachable;
+
 use crate::exit::{Exit, Failure};
 use crate::locate::Located;
 use crate::lock;
@@ -37,18 +39,6 @@ pub struct Daemon {
     base: String,
     key: Option<String>,
     pub via: Via,
-}
-
-/// `:8080` or `0.0.0.0:8080` (every interface) → `127.0.0.1:8080`, where this machine
-/// reaches it.
-fn reachable(listen: &str) -> String {
-    let (host, port) = listen.rsplit_once(':').unwrap_or((listen, "8080"));
-    let host = match host.trim_matches(['[', ']']) {
-        "" | "0.0.0.0" => "127.0.0.1",
-        "::" => "[::1]",
-        _ => host,
-    };
-    format!("{host}:{port}")
 }
 
 impl Daemon {
@@ -233,17 +223,4 @@ pub fn needed(what: &str) -> Failure {
             "{what} needs a running mcpproxy, and none runs for this data directory; start it with `mcpproxy serve`"
         ),
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_interface_is_reached_on_loopback() {
-        assert_eq!(reachable(":8080"), "127.0.0.1:8080");
-        assert_eq!(reachable("0.0.0.0:9"), "127.0.0.1:9");
-        assert_eq!(reachable("[::]:9"), "[::1]:9");
-        assert_eq!(reachable("127.0.0.1:9"), "127.0.0.1:9");
-    }
 }

@@ -2,13 +2,17 @@
 //! parses, asks the proxy's services, and prints. With a daemon running it asks the daemon
 //! over its REST API (the unix socket first); the commands that can work alone (`upstream
 //! list|add|add-json|remove|patch|logs`, `tools list -s`, `status`) use the same services in
-//! this process when none runs.
+//! this process when none runs. So do `upstream import`, `registry …`, `search-servers`,
+//! `connect` and `disconnect`.
 
 pub mod activity;
 pub mod auth;
 pub mod call;
-mod daemon;
+pub mod connect;
+pub(crate) mod daemon;
+pub mod import;
 pub mod output;
+pub mod registry;
 mod standalone;
 pub mod status;
 pub mod tools;
@@ -126,6 +130,10 @@ pub async fn run(cli: &Cli, command: Command) -> Result<(), Failure> {
         Command::Status(a) => status::run(&ctx, &a).await,
         Command::Activity(c) => activity::run(&ctx, c).await,
         Command::Auth(c) => auth::run(&ctx, c).await,
+        Command::Registry(c) => registry::run(&ctx, c).await,
+        Command::SearchServers(a) => registry::search_servers(&ctx, &a).await,
+        Command::Connect(a) => connect::connect(&ctx, a).await,
+        Command::Disconnect(a) => connect::disconnect(&ctx, a).await,
         Command::Serve(_) | Command::Openapi | Command::Reaper | Command::Version => Ok(()),
     }
 }

@@ -24,7 +24,9 @@ use crate::paths::ensure_private_dir;
 
 /// The services, holding the data directory's lock while they live.
 pub struct Standalone {
-    pub management: ManagementService,
+    pub management: Arc<ManagementService>,
+    /// Registries, import, connect: what works without upstream connections.
+    pub discovery: crate::app::Discovery,
     db: Database,
     _lock: InstanceLock,
 }
@@ -57,17 +59,19 @@ impl Standalone {
             events.clone(),
             clock.clone(),
         ));
-        let management = ManagementService::new(
-            store,
+        let management = Arc::new(ManagementService::new(
+            store.clone(),
             Arc::new(NotRunning(db.clone())),
             Arc::new(db.clone()) as Arc<dyn ApprovalRepository>,
             Arc::new(NoUpstreams),
-            events,
-            activity,
+            events.clone(),
+            activity.clone(),
             clock,
-        );
+        ));
+        let discovery = crate::app::Discovery::new(store, management.clone(), activity);
         Ok(Self {
             management,
+            discovery,
             db,
             _lock: lock,
         })

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use clap::{Args, Subcommand};
+use mcpproxy_application::launch;
 use mcpproxy_application::ports::ServerLogs;
 use mcpproxy_domain::{GoDuration, ServerName};
 use mcpproxy_upstream::{ConnectSpec, Connector, oneshot};
@@ -155,6 +156,10 @@ async fn direct(ctx: &Context, name: &str, timeout: GoDuration) -> Result<(), Fa
                 ),
             )
         })?;
+    // What an agent added runs only after a person's review, here too.
+    if let Some(hold @ launch::Hold::AwaitingReview) = launch::hold(server) {
+        return Err(Failure::new(Exit::General, hold.explain(name)));
+    }
     let mut spec = ConnectSpec::new(config, server)
         .map_err(|e| Failure::new(Exit::Config, format!("server {name:?}: {e}")))?;
     spec.init_timeout = timeout.to_std();

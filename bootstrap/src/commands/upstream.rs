@@ -25,7 +25,13 @@ pub enum UpstreamCommand {
     /// Add a server: `add NAME URL` or `add NAME -- COMMAND ARGS…` (works without a running proxy)
     Add(AddArgs),
     /// Add a server from its JSON config: `add-json NAME '{"command": "npx", "args": […]}'`
-    AddJson { name: String, json: String },
+    AddJson {
+        name: String,
+        /// The server's entry as JSON
+        // Its own id: `json` is the global `--json` flag's.
+        #[arg(id = "server_json", value_name = "JSON")]
+        json: String,
+    },
     /// Remove a server (works without a running proxy)
     Remove(RemoveArgs),
     /// Enable a server, or every server with --all
@@ -51,6 +57,9 @@ pub enum UpstreamCommand {
     },
     /// Approve a server's pending or changed tools (all of them when none is named)
     Approve { name: String, tools: Vec<String> },
+    /// Import the servers of another AI client's config (Claude Desktop, Claude Code,
+    /// Cursor, Codex, Gemini CLI); works without a running proxy
+    Import(super::import::ImportArgs),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -221,6 +230,7 @@ pub async fn run(ctx: &Context, command: UpstreamCommand) -> Result<(), Failure>
         UpstreamCommand::Patch(args) => patch(ctx, &args).await,
         UpstreamCommand::Inspect { name, tool } => inspect(ctx, &name, tool.as_deref()).await,
         UpstreamCommand::Approve { name, tools } => approve(ctx, &name, &tools).await,
+        UpstreamCommand::Import(args) => super::import::run(ctx, args).await,
     }
 }
 
@@ -537,18 +547,23 @@ async fn single(ctx: &Context, action: &str, name: &str, wait: bool) -> Result<(
     Ok(())
 }
 
+/// The daemon's view of one server (`null` when it has none of that name).
+async fn server_view(daemon: &Daemon, name: &str) -> Result<Value, Failure> {
+    let servers = daemon.get("/servers").await?;
+    Ok(servers["servers"]
+        .as_array()
+        .and_then(|all| all.iter().find(|s| s["name"] == name))
+        .cloned()
+        .unwrap_or(Value::Null))
+}
+
 /// Waits, at most 30 s, until the server is connected or failed; shows the state on a
 /// terminal meanwhile. Returns the server's last view.
 async fn settle(ctx: &Context, daemon: &Daemon, name: &str) -> Result<Value, Failure> {
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut shown = String::new();
     loop {
-        let servers = daemon.get("/servers").await?;
-        let server = servers["servers"]
-            .as_array()
-            .and_then(|all| all.iter().find(|s| s["name"] == name))
-            .cloned()
-            .unwrap_or(Value::Null);
+        let server = server_view(daemon, name).await?;
         let status = text(&server["status"]);
         let done = matches!(status.as_str(), "Ready" | "Error" | "Pending Auth")
             || server["enabled"] == false
@@ -806,7 +821,11 @@ async fn inspect(ctx: &Context, name: &str, tool: Option<&str>) -> Result<(), Fa
         });
         return Ok(());
     }
+    // What the server runs or contacts comes first: that is what a review is about.
+    let server = server_view(&daemon, name).await?;
+    let data = json!({"server": server, "tools": tools});
     ctx.show(&data, |_| {
+        print_start_settings(&server);
         if tools.is_empty() {
             println!(
                 "Server '{name}' has no tools known yet (is it connected? `mcpproxy upstream list`)"
@@ -837,6 +856,35 @@ async fn inspect(ctx: &Context, name: &str, tool: Option<&str>) -> Result<(), Fa
         }
     });
     Ok(())
+}
+
+/// The command, arguments, env (masked), URL and headers (masked) of a server, who added it
+/// and why it is not started.
+fn print_start_settings(server: &Value) {
+    let line = |label: &str, v: &Value| {
+        if let Some(t) = v.as_str().filter(|t| !t.is_empty()) {
+            println!("{label:<13}{t}");
+        }
+    };
+    line("Added by:", &server["added_by"]);
+    line("Command:", &server["command"]);
+    if let Some(args) = server["args"].as_array() {
+        let args: Vec<String> = args.iter().map(|a| format!("{a}")).collect();
+        println!("{:<13}{}", "Args:", args.join(" "));
+    }
+    line("Working dir:", &server["working_dir"]);
+    line("URL:", &server["url"]);
+    for key in ["env", "headers"] {
+        if let Some(map) = server[key].as_object() {
+            for (k, v) in map {
+                println!("{:<13}{k}={}", format!("{key}:"), text(v));
+            }
+        }
+    }
+    line("Not started:", &server["not_started"]);
+    if server.is_object() {
+        println!();
+    }
 }
 
 fn pretty(v: &Value) -> String {

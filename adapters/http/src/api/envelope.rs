@@ -128,6 +128,7 @@ impl From<ManagementError> for ApiError {
             ManagementError::AlreadyExists(_) => StatusCode::CONFLICT,
             ManagementError::Invalid(_) => StatusCode::BAD_REQUEST,
             ManagementError::Forbidden(g) => return Self::gate(*g),
+            ManagementError::Held { .. } => StatusCode::FORBIDDEN,
             ManagementError::Upstream(u) => return Self::from(u.clone()),
             ManagementError::Config(_) | ManagementError::Storage(_) => {
                 StatusCode::SERVICE_UNAVAILABLE
@@ -202,6 +203,7 @@ impl From<AuthRefusal> for ApiError {
         let status = match &e {
             AuthRefusal::UnknownServer(_) => StatusCode::NOT_FOUND,
             AuthRefusal::Local(_) | AuthRefusal::Disabled(_) => StatusCode::CONFLICT,
+            AuthRefusal::AwaitingReview(_) => StatusCode::FORBIDDEN,
             AuthRefusal::OAuth(_) => StatusCode::BAD_GATEWAY,
             AuthRefusal::Forbidden(g) => return Self::gate(*g),
         };

@@ -4,8 +4,12 @@
 
 pub mod activity;
 pub mod auth;
+pub mod connect;
 pub mod envelope;
+pub mod import;
 pub mod isolation;
+pub mod prompts;
+pub mod registries;
 pub mod servers;
 pub mod system;
 pub mod tools;
@@ -16,8 +20,8 @@ use std::time::Instant;
 
 use mcpproxy_application::ports::{ConfigStore, ServerLogs};
 use mcpproxy_application::{
-    ActivityLog, AuthService, CallService, EventBus, IsolationService, ManagementService,
-    ToolCatalog,
+    ActivityLog, AuthService, CallService, ClientService, EventBus, ImportService,
+    IsolationService, ManagementService, PromptService, RegistryService, ToolCatalog,
 };
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -41,6 +45,10 @@ pub struct Api {
     pub auth: Arc<AuthService>,
     pub isolation: Arc<IsolationService>,
     pub logs: Arc<dyn ServerLogs>,
+    pub registries: Arc<RegistryService>,
+    pub imports: Arc<ImportService>,
+    pub clients: Arc<ClientService>,
+    pub prompts: Arc<PromptService>,
     pub bus: EventBus,
     pub endpoints: Endpoints,
     /// This API answers on the unix socket: its callers are the user at this machine.
@@ -118,6 +126,9 @@ impl Modify for Security {
         (name = "servers", description = "Upstream MCP servers"),
         (name = "tools", description = "Tools, search and calls"),
         (name = "activity", description = "The activity log"),
+        (name = "registries", description = "MCP server registries: search them, add their servers"),
+        (name = "import", description = "Servers imported from other AI clients' configs"),
+        (name = "connect", description = "AI clients pointed at the proxy"),
     )
 )]
 struct ApiDoc;
@@ -139,6 +150,23 @@ pub fn routes() -> OpenApiRouter<Arc<Api>> {
         .routes(routes!(servers::tools))
         .routes(routes!(servers::approve))
         .routes(routes!(servers::logs))
+        .routes(routes!(prompts::list))
+        .routes(routes!(prompts::approve))
+        .routes(routes!(import::upload))
+        .routes(routes!(import::from_content))
+        .routes(routes!(import::from_path))
+        .routes(routes!(import::paths))
+        .routes(routes!(registries::list, registries::add_source))
+        .routes(routes!(registries::edit_source, registries::remove_source))
+        .routes(routes!(registries::search))
+        .routes(routes!(registries::add_server))
+        .routes(routes!(registries::refresh))
+        .routes(routes!(connect::list))
+        .routes(routes!(
+            connect::status,
+            connect::connect,
+            connect::disconnect
+        ))
         .routes(routes!(auth::status))
         .routes(routes!(tools::list))
         .routes(routes!(tools::search))

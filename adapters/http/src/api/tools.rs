@@ -39,6 +39,9 @@ pub struct SearchResults {
     pub confidence: f32,
     /// The best match is weak: probably no tool does this.
     pub low_confidence: bool,
+    /// Said when the query was cut to what one search may cost.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notice: Option<String>,
 }
 
 /// Searches the callable tools as `retrieve_tools` does.
@@ -73,6 +76,7 @@ pub async fn search(
         results: found.tools,
         confidence: found.confidence,
         low_confidence: found.low_confidence,
+        notice: found.notice,
     }))
 }
 
