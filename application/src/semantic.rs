@@ -263,7 +263,7 @@ mod tests {
     use crate::ports::{MockEmbedder, MockToolIndex};
 
     fn name(s: &str) -> ServerName {
-        ServerName::new(s).unwrap()
+        ServerName::parse(s).unwrap()
     }
 
     fn hit(server: &str, tool: &str, coverage: f32) -> SearchHit {
