@@ -10,6 +10,7 @@ use serde_json::{Map, Value};
 use crate::ports::{
     ActivityFilter, ActivityPage, ActivityRepository, Clock, EventPublisher, StorageError,
 };
+use crate::sensitive::SensitiveScanner;
 
 /// The page size of activity listings, unless asked otherwise.
 pub const DEFAULT_ACTIVITY_LIMIT: u32 = 50;
@@ -29,6 +30,9 @@ pub enum ActivityQueryError {
 /// A record before it has an id and a time.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ActivityDraft {
+    /// The record's id when it must be known before it is written (a script's record,
+    /// which its tool calls name as their parent); a new ULID otherwise.
+    pub id: Option<String>,
     pub kind: ActivityKind,
     pub source: Source,
     pub status: ActivityStatus,
@@ -46,6 +50,7 @@ pub struct ActivityDraft {
 impl ActivityDraft {
     pub fn new(kind: ActivityKind, source: Source, status: ActivityStatus) -> Self {
         Self {
+            id: None,
             kind,
             source,
             status,
@@ -87,19 +92,31 @@ pub struct ActivityLog {
     repo: Arc<dyn ActivityRepository>,
     events: Arc<dyn EventPublisher>,
     clock: Arc<dyn Clock>,
+    /// Looks for sensitive data in call records before they are stored.
+    sensitive: Option<Arc<SensitiveScanner>>,
     /// The background writer of [`ActivityLog::record_soon`], once started.
     writer: std::sync::OnceLock<tokio::sync::mpsc::Sender<Job>>,
 }
 
+/// A record on its way to storage, with the full response of a call (the record keeps only
+/// its head) while it waits for the sensitive-data scan.
+struct Pending {
+    record: ActivityRecord,
+    response: Option<String>,
+}
+
 /// Work for the background writer.
 enum Job {
-    Write(Box<ActivityRecord>),
+    Write(Box<Pending>),
     /// Answered once everything sent before is written.
     Flush(tokio::sync::oneshot::Sender<()>),
 }
 
 /// The most records written in one transaction.
 const BATCH: usize = 512;
+
+/// Responses above this many bytes in a batch are scanned on a blocking thread.
+const LARGE_SCAN: usize = 256 * 1024;
 
 /// How long the writer gathers records before it writes them: one transaction per window
 /// instead of one per call, because each wakes SQLite's worker thread and (through the
@@ -123,8 +140,48 @@ impl ActivityLog {
             repo,
             events,
             clock,
+            sensitive: None,
             writer: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Scans call records for sensitive data (in the writer, off the call's path).
+    pub fn with_sensitive_data(mut self, scanner: Arc<SensitiveScanner>) -> Self {
+        self.sensitive = Some(scanner);
+        self
+    }
+
+    /// Runs the sensitive-data scan over `pending`: on this thread when small, on a blocking
+    /// thread when there is a lot to read, so the runtime's threads stay free.
+    async fn scan(&self, mut pending: Vec<Pending>) -> Vec<ActivityRecord> {
+        let Some(scanner) = self.sensitive.clone() else {
+            return pending.into_iter().map(|p| p.record).collect();
+        };
+        let size: usize = pending
+            .iter()
+            .map(|p| p.response.as_ref().map_or(0, String::len))
+            .sum();
+        let run = move |pending: &mut Vec<Pending>| {
+            for p in pending.iter_mut() {
+                scanner.scan_record(&mut p.record, p.response.as_deref());
+            }
+        };
+        if size > LARGE_SCAN {
+            let scanned = tokio::task::spawn_blocking(move || {
+                run(&mut pending);
+                pending
+            })
+            .await;
+            match scanned {
+                Ok(p) => return p.into_iter().map(|p| p.record).collect(),
+                Err(e) => {
+                    tracing::error!("the sensitive-data scan failed: {e}");
+                    return Vec::new();
+                }
+            }
+        }
+        run(&mut pending);
+        pending.into_iter().map(|p| p.record).collect()
     }
 
     /// Starts the background writer that [`ActivityLog::record_soon`] uses: it writes what
@@ -136,22 +193,23 @@ impl ActivityLog {
         tokio::spawn(async move {
             while let Some(first) = jobs.recv().await {
                 let until = tokio::time::Instant::now() + WINDOW;
-                let mut records = Vec::new();
+                let mut pending = Vec::new();
                 let mut flushed = Vec::new();
                 let mut next = Some(first);
                 while let Some(job) = next.take() {
                     match job {
-                        Job::Write(r) => records.push(*r),
+                        Job::Write(p) => pending.push(*p),
                         Job::Flush(ack) => flushed.push(ack),
                     }
                     // A flush is waited for: write at once.
-                    if records.len() < BATCH && flushed.is_empty() {
+                    if pending.len() < BATCH && flushed.is_empty() {
                         next = tokio::time::timeout_at(until, jobs.recv())
                             .await
                             .ok()
                             .flatten();
                     }
                 }
+                let records = log.scan(pending).await;
                 if !records.is_empty() {
                     match log.repo.append_all(&records).await {
                         Ok(()) => records.iter().for_each(|r| log.announce(r)),
@@ -183,16 +241,23 @@ impl ActivityLog {
     /// announced a moment later, in a batch), else at once. For the call path, which must
     /// not wait for the database.
     pub async fn record_soon(&self, draft: ActivityDraft) {
-        let record = self.build(draft);
+        let pending = self.build(draft);
         match self.writer.get() {
             Some(writer) => {
-                if let Err(tokio::sync::mpsc::error::SendError(Job::Write(record))) =
-                    writer.send(Job::Write(Box::new(record))).await
+                if let Err(tokio::sync::mpsc::error::SendError(Job::Write(pending))) =
+                    writer.send(Job::Write(Box::new(pending))).await
                 {
-                    self.write_now(*record).await;
+                    self.write_pending(*pending).await;
                 }
             }
-            None => self.write_now(record).await,
+            None => self.write_pending(pending).await,
+        }
+    }
+
+    /// Scans and stores one record now.
+    async fn write_pending(&self, pending: Pending) {
+        for record in self.scan(vec![pending]).await {
+            self.write_now(record).await;
         }
     }
 
@@ -210,6 +275,9 @@ impl ActivityLog {
     }
 
     fn announce(&self, record: &ActivityRecord) {
+        if let Some(event) = crate::sensitive::detected_event(record) {
+            self.events.publish(event);
+        }
         self.events.publish(DomainEvent::ActivityRecorded {
             id: record.id.clone(),
             kind: record.kind,
@@ -225,15 +293,21 @@ impl ActivityLog {
 
     /// Stores the record and announces it.
     pub async fn record(&self, draft: ActivityDraft) -> Result<ActivityRecord, StorageError> {
-        self.store(self.build(draft)).await
+        let mut records = self.scan(vec![self.build(draft)]).await;
+        match records.pop() {
+            Some(record) => self.store(record).await,
+            None => Err(StorageError("the record was lost in the scan".to_owned())),
+        }
     }
 
-    fn build(&self, draft: ActivityDraft) -> ActivityRecord {
+    fn build(&self, draft: ActivityDraft) -> Pending {
         let now = self.clock.now();
         let ms = u64::try_from(now.millis()).unwrap_or(0);
         let at = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms);
         let mut record = ActivityRecord {
-            id: ulid::Ulid::from_datetime(at).to_string(),
+            id: draft
+                .id
+                .unwrap_or_else(|| ulid::Ulid::from_datetime(at).to_string()),
             kind: draft.kind,
             source: draft.source,
             server_name: draft.server_name,
@@ -249,10 +323,20 @@ impl ActivityLog {
             request_id: draft.request_id,
             metadata: draft.metadata,
         };
+        let mut full = None;
         if let Some(response) = draft.response {
-            record.set_response(&response);
+            // The scan reads the whole answer, up to its own limit.
+            if self.sensitive.is_some() && record.kind == ActivityKind::ToolCall {
+                record.set_response(response.clone());
+                full = Some(response);
+            } else {
+                record.set_response(response);
+            }
         }
-        record
+        Pending {
+            record,
+            response: full,
+        }
     }
 
     /// Applies the retention of the config (`activity_retention_days`,
@@ -349,7 +433,7 @@ impl ActivityLog {
     /// Records, but a storage failure is logged rather than failing the operation that
     /// caused the record: losing an audit line must not undo a user's change.
     pub async fn record_or_log(&self, draft: ActivityDraft) {
-        self.write_now(self.build(draft)).await;
+        self.write_pending(self.build(draft)).await;
     }
 }
 

@@ -15,6 +15,7 @@ use mcpproxy_domain::approval::ApprovalState;
 use mcpproxy_domain::call::check_reason;
 use mcpproxy_domain::policy::GrantOrigin;
 use mcpproxy_domain::records::{records, truncated_notice};
+use mcpproxy_domain::token::AuthIdentity;
 use mcpproxy_domain::{
     CallVariant, Caller, DataSensitivity, IntentError, Purpose, Refusal, ServerName, Tool, ToolId,
 };
@@ -41,9 +42,14 @@ pub struct CallRequest {
     pub intent_sensitivity: Option<String>,
     /// Who calls; an unlimited agent by default.
     pub caller: Caller,
+    /// The agent token the call came with, for the record (`None`: the API key, a person,
+    /// or no key where none is needed — recorded as `admin`).
+    pub identity: Option<AuthIdentity>,
     pub session_id: Option<String>,
     pub request_id: Option<String>,
     pub client_name: Option<String>,
+    /// The activity record of the script that makes this call (code execution).
+    pub parent_call_id: Option<String>,
     /// Where the server's requests and notifications during the call go (the caller's MCP
     /// session); `None` drops them.
     pub relay: Option<Relay>,
@@ -270,16 +276,18 @@ pub enum ReadCacheError {
     Storage(#[from] crate::ports::StorageError),
 }
 
-/// Checks the arguments against the tool's compiled `inputSchema`.
+/// Checks the arguments against the tool's compiled `inputSchema`. The validator reads a
+/// `Value`: the map is lent to one for the check and taken back, never copied.
 fn check_arguments(
     id: &ToolId,
     entry: &ToolEntry,
-    args: Option<&Map<String, Value>>,
+    args: &mut Option<Map<String, Value>>,
 ) -> Result<(), CallError> {
     let Some(validator) = entry.validator() else {
         return Ok(());
     };
-    let instance = Value::Object(args.cloned().unwrap_or_default());
+    let given = args.is_some();
+    let instance = Value::Object(args.take().unwrap_or_default());
     let problems: Vec<String> = validator
         .iter_errors(&instance)
         .map(|e| {
@@ -291,6 +299,11 @@ fn check_arguments(
             }
         })
         .collect();
+    if let Value::Object(map) = instance
+        && given
+    {
+        *args = Some(map);
+    }
     if problems.is_empty() {
         Ok(())
     } else {
@@ -334,10 +347,12 @@ impl CallService {
     }
 
     /// Calls a tool through every check; records the outcome either way.
-    pub async fn call(&self, request: CallRequest) -> Result<Value, CallError> {
+    pub async fn call(&self, mut request: CallRequest) -> Result<Value, CallError> {
         let started = Instant::now();
         let mut warning = None;
-        let outcome = self.run(&request, &mut warning).await;
+        // Checked in place; the upstream gets a copy, the record this one.
+        let mut arguments = request.arguments.take();
+        let outcome = self.run(&request, &mut arguments, &mut warning).await;
         let mut draft = ActivityDraft::new(
             ActivityKind::ToolCall,
             request.caller.source(),
@@ -353,7 +368,7 @@ impl CallService {
             }
             Err(_) => draft = draft.tool(&request.tool),
         }
-        draft.arguments = request.arguments.clone().map(Value::Object);
+        draft.arguments = arguments.map(Value::Object);
         draft.duration_ms = i64::try_from(started.elapsed().as_millis()).ok();
         draft.session_id.clone_from(&request.session_id);
         draft.request_id.clone_from(&request.request_id);
@@ -371,11 +386,24 @@ impl CallService {
         if let Some(c) = &request.client_name {
             draft = draft.meta("client_name", c.as_str());
         }
+        // The Go proxy's audit fields, which `activity list --agent/--auth-type` filter on.
+        let identity = request.identity.as_ref().unwrap_or(&AuthIdentity::Admin);
+        draft = draft.meta("_auth_type", identity.auth_type());
+        if let AuthIdentity::Agent { name, prefix } = identity {
+            draft = draft
+                .meta("_auth_agent", name.as_str())
+                .meta("_auth_token_prefix", prefix.as_str());
+        }
+        if let Some(parent) = &request.parent_call_id {
+            draft = draft
+                .meta("parent_call_id", parent.as_str())
+                .meta("execution_type", "code_execution");
+        }
         if let Some(w) = warning {
             draft = draft.meta("warning", w);
         }
         match &outcome {
-            Ok(v) => draft.response = Some(v.to_string()),
+            Ok(v) => draft.response = Some(mcpproxy_domain::activity::recorded_json(v)),
             Err(e) => {
                 draft.error_message = Some(e.to_string());
                 if draft.server_name.is_none() {
@@ -390,6 +418,7 @@ impl CallService {
     async fn run(
         &self,
         request: &CallRequest,
+        arguments: &mut Option<Map<String, Value>>,
         warning: &mut Option<String>,
     ) -> Result<Value, CallError> {
         let id =
@@ -412,19 +441,19 @@ impl CallService {
             (Ok(admitted), Some(entry)) => (admitted, entry),
             // The rule admits a tool only with its facts; kept for completeness.
             (Ok(_), None) => return Err(CallError::UnknownTool(id)),
-            (Err(refusal), entry) => return Err(self.refused(refusal, id, entry, request)),
+            (Err(refusal), entry) => return Err(self.refused(refusal, id, entry, arguments)),
         };
         if let Some(w) = admitted.warning {
             *warning = Some(w.message(&request.tool));
         }
-        check_arguments(&id, entry, request.arguments.as_ref())?;
+        check_arguments(&id, entry, arguments)?;
         let settings = view.settings();
         let result = self
             .upstream
             .call_tool(
                 id.server(),
                 id.tool(),
-                request.arguments.clone(),
+                arguments.clone(),
                 settings.call_tool_timeout,
                 request.relay.clone(),
             )
@@ -438,7 +467,7 @@ impl CallService {
         refusal: Refusal,
         id: ToolId,
         entry: Option<&Arc<ToolEntry>>,
-        request: &CallRequest,
+        arguments: &Option<Map<String, Value>>,
     ) -> CallError {
         match refusal {
             Refusal::OutOfScope { origin } => CallError::OutOfScope {
@@ -452,7 +481,7 @@ impl CallService {
             Refusal::ServerDisabled => CallError::ServerDisabled(id.server().clone()),
             Refusal::ServerQuarantined => CallError::QuarantinedServer {
                 tool: entry.map(|e| Box::new((*e.tool).clone())),
-                arguments: request.arguments.clone().map(Box::new),
+                arguments: arguments.clone().map(Box::new),
                 id,
             },
             Refusal::UnknownTool => CallError::UnknownTool(id),

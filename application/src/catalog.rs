@@ -14,6 +14,7 @@ use arc_swap::ArcSwap;
 use mcpproxy_domain::activity::{ActivityKind, ActivityStatus, Source};
 use mcpproxy_domain::approval::{ApprovalDecision, ApprovalState, Trust};
 use mcpproxy_domain::fingerprint::indexed_signature;
+use mcpproxy_domain::poison::{self, Context as ScanContext, PeerTool};
 use mcpproxy_domain::{Caller, DomainEvent, Purpose, ServerName, Tool, ToolApproval, ToolId};
 use tokio::sync::Mutex;
 
@@ -272,24 +273,41 @@ impl ToolCatalog {
             auto_approve: settings.auto_approve,
             baseline: !settings.quarantined && approvals.is_empty(),
         };
+        // Every other server's tools, for the scanner's shadowing check.
+        let peers: Vec<PeerTool<'_>> = view
+            .servers
+            .iter()
+            .filter(|(name, _)| *name != server)
+            .flat_map(|(name, t)| {
+                t.tools.iter().map(move |e| PeerTool {
+                    server: name.as_str(),
+                    name: &e.tool.name,
+                })
+            })
+            .collect();
+        let own: Vec<&str> = tools.iter().map(|t| t.name.as_str()).collect();
+        let context = ScanContext::new(server.as_str(), &own, &peers);
         let mut entries = Vec::with_capacity(tools.len());
-        for tool in tools {
+        for tool in &tools {
             // The same tool as before keeps its entry's compiled parts and its shared schema.
             let same = previous
                 .get(&tool.name)
-                .filter(|p| *p.tool == tool)
+                .filter(|p| *p.tool == *tool)
                 .cloned();
             let kept = same
                 .as_ref()
-                .map_or_else(|| Arc::new(tool), |p| p.tool.clone());
-            let (record, decision) = ToolApproval::evaluate(
+                .map_or_else(|| Arc::new(tool.clone()), |p| p.tool.clone());
+            let (record, decision, rescanned) = ToolApproval::evaluate_scanned(
                 server,
                 approvals.get(&kept.name).map(|a| &**a),
                 &kept,
                 trust,
+                || poison::scan(&kept, &context),
             );
-            if decision != ApprovalDecision::Unchanged {
+            if decision != ApprovalDecision::Unchanged || rescanned {
                 self.approvals.save(&record).await?;
+            }
+            if decision != ApprovalDecision::Unchanged {
                 self.announce(&record, decision).await;
             }
             let record = Arc::new(record);
@@ -385,7 +403,8 @@ impl ToolCatalog {
                 .map(|t| {
                     t.approvals
                         .values()
-                        .filter(|a| a.state == ApprovalState::Pending)
+                        // A tool the scanner calls dangerous waits for its own approval.
+                        .filter(|a| a.state == ApprovalState::Pending && !a.is_dangerous())
                         .map(|a| (**a).clone())
                         .collect()
                 })
@@ -445,6 +464,13 @@ impl ToolCatalog {
         let name = Self::parse_server(&view, server)?;
         let current = view.server_tools(&name).cloned().unwrap_or_default();
         let targets: Vec<&Arc<ToolEntry>> = match tools {
+            // "Everything" leaves out what the scanner calls dangerous: such a tool is
+            // approved only by name.
+            None if approve => current
+                .tools
+                .iter()
+                .filter(|e| !e.approval.as_ref().is_some_and(|a| a.is_dangerous()))
+                .collect(),
             None => current.tools.iter().collect(),
             Some(wanted) => wanted
                 .iter()

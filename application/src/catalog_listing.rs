@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use mcpproxy_domain::approval::ApprovalState;
+use mcpproxy_domain::poison::{ToolScan, Verdict};
 use mcpproxy_domain::{Caller, Purpose};
 use serde::Serialize;
 use serde_json::value::RawValue;
@@ -27,6 +28,9 @@ pub struct ToolReview {
     #[cfg_attr(feature = "openapi", schema(value_type = Option<Value>))]
     pub approved_input_schema: Option<Arc<serde_json::Value>>,
     pub fingerprint: String,
+    /// The tool-poisoning scanner's verdict and findings on this version.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scan: Option<ToolScan>,
 }
 
 /// One tool in the list of every tool the proxy knows.
@@ -44,6 +48,9 @@ pub struct ToolRow {
     #[serde(skip_serializing_if = "mcpproxy_domain::ToolAnnotations::is_empty")]
     pub annotations: mcpproxy_domain::ToolAnnotations,
     pub approval: ApprovalState,
+    /// The tool-poisoning scanner's verdict on this version, once scanned.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scan_verdict: Option<Verdict>,
     /// The caller may call it now: server enabled and trusted, tool allowed and approved.
     pub enabled: bool,
     pub call_with: &'static str,
@@ -87,6 +94,7 @@ impl ToolCatalog {
                     approved_description: approval.and_then(|a| a.approved_description.clone()),
                     approved_input_schema: approval.and_then(|a| a.approved_schema.clone()),
                     fingerprint: e.fingerprint.to_string(),
+                    scan: e.scan().cloned(),
                 }
             })
             .collect())
@@ -119,6 +127,7 @@ impl ToolCatalog {
                 input_schema: entry.schema_json(),
                 annotations: entry.tool.annotations.clone(),
                 approval: entry.state,
+                scan_verdict: entry.scan().map(|s| s.verdict),
                 enabled,
                 call_with: entry.tool.annotations.call_with().tool_name(),
             });

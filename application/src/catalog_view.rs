@@ -88,6 +88,14 @@ impl ToolEntry {
         }
     }
 
+    /// The tool-poisoning scanner's report on this version, once scanned.
+    pub fn scan(&self) -> Option<&mcpproxy_domain::poison::ToolScan> {
+        self.approval
+            .as_ref()
+            .filter(|a| a.current_fingerprint == self.fingerprint)
+            .and_then(|a| a.scan.as_ref())
+    }
+
     /// What the admission rule needs to know of it.
     pub fn facts(&self) -> ToolFacts<'_> {
         ToolFacts {
@@ -280,6 +288,11 @@ impl CatalogView {
                 .into_iter()
                 .flat_map(move |t| t.tools.iter().map(move |e| (s, e)))
         })
+    }
+
+    /// Whether the server has tools in the catalog (listed before, or now).
+    pub fn has_tools(&self, name: &ServerName) -> bool {
+        self.servers.get(name).is_some_and(|t| !t.tools.is_empty())
     }
 
     pub(crate) fn server_tools(&self, name: &ServerName) -> Option<&Arc<ServerTools>> {

@@ -37,6 +37,10 @@ pub enum Action {
     OfferManagementTools,
     /// Relay the servers' prompts.
     UsePrompts,
+    /// Create, see, revoke, regenerate or delete agent tokens: never for a scoped caller;
+    /// held by `read_only_mode` like every change, but not by `disable_management` (tokens
+    /// are credentials, not server management).
+    ManageTokens,
     /// Write the proxy's entry into an AI client's config file, or take it out: a change on
     /// this machine made by the proxy (and one that may carry the API key), so it is held
     /// like a change of the proxy's own config.
@@ -126,7 +130,7 @@ pub fn check(settings: &Settings, action: Action, caller: &Caller) -> Result<(),
     if !caller.scope().is_unlimited() {
         return Err(Gate::AdminOnly);
     }
-    if gates.disable_management {
+    if gates.disable_management && action != Action::ManageTokens {
         return Err(Gate::ManagementDisabled);
     }
     if gates.read_only {
@@ -239,9 +243,18 @@ mod tests {
             servers: ServerSet::All,
             tier: CallVariant::Destructive,
         });
-        for action in CHANGES {
+        for action in CHANGES.into_iter().chain([Action::ManageTokens]) {
             assert_eq!(check(&s, action, &bot), Err(Gate::AdminOnly), "{action:?}");
         }
+        // Tokens are credentials: disable_management leaves them to people, read-only not.
+        let off = settings(|c| c.disable_management = true);
+        let person = Caller::from(Source::Cli);
+        assert_eq!(check(&off, Action::ManageTokens, &person), Ok(()));
+        let frozen = settings(|c| c.read_only_mode = true);
+        assert_eq!(
+            check(&frozen, Action::ManageTokens, &person),
+            Err(Gate::ReadOnly)
+        );
     }
 
     #[test]

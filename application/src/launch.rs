@@ -9,7 +9,7 @@
 //! Servers written into the config file or added by a person are started while
 //! quarantined, as before: their tools are listed for review but not offered to agents.
 
-use mcpproxy_domain::{Config, ServerConfig};
+use mcpproxy_domain::{Config, ServerConfig, ServerName};
 
 /// Why a server is not started.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,10 +50,17 @@ pub fn runnable(config: &Config) -> Config {
     out
 }
 
+/// `config` with its servers in the order they should start: first those with tools in the
+/// index (`known`: what agents already find and call), then the rest, each group in config
+/// order. On a cold start of many servers, those an agent needs are Ready first.
+pub fn start_order(mut config: Config, known: impl Fn(&ServerName) -> bool) -> Config {
+    config.servers.sort_by_key(|s| !known(&s.name));
+    config
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use mcpproxy_domain::ServerName;
     use mcpproxy_domain::launch::ADDED_BY_AGENT;
 
     fn server(name: &str, added_by: Option<&str>, quarantined: bool) -> ServerConfig {
@@ -87,5 +94,19 @@ mod tests {
         assert_eq!(hold(&config.servers[0]), Some(Hold::AwaitingReview));
         assert_eq!(hold(&config.servers[4]), Some(Hold::Disabled));
         assert!(Hold::AwaitingReview.explain("x").contains("unquarantine x"));
+    }
+
+    #[test]
+    fn servers_with_indexed_tools_start_first_each_group_in_config_order() {
+        let config = Config {
+            servers: ["a", "b", "c", "d"]
+                .into_iter()
+                .map(|n| server(n, None, false))
+                .collect(),
+            ..Config::default()
+        };
+        let ordered = start_order(config, |n| matches!(n.as_str(), "b" | "d"));
+        let names: Vec<&str> = ordered.servers.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["b", "d", "a", "c"]);
     }
 }

@@ -12,6 +12,7 @@ pub mod activity;
 pub mod auth;
 pub mod call;
 pub mod catalog;
+pub mod code;
 pub mod connect;
 pub mod events;
 pub mod gates;
@@ -23,9 +24,13 @@ pub mod ports;
 pub mod prompts;
 pub mod registry;
 pub mod relay;
+pub mod savings;
 pub mod search;
+pub mod secrets;
 pub mod semantic;
+pub mod sensitive;
 pub mod settings;
+pub mod tokens;
 pub mod upstream;
 
 #[cfg(test)]
@@ -37,14 +42,19 @@ pub use activity::{ActivityDraft, ActivityLog};
 pub use auth::{AuthRefusal, AuthService, ServerAuth};
 pub use call::{CallError, CallRequest, CallService};
 pub use catalog::{CatalogError, CatalogView, ToolCatalog, ToolEntry, ToolListing};
+pub use code::{CodeError, CodeRequest, CodeService};
 pub use connect::ClientService;
 pub use events::EventBus;
 pub use import::ImportService;
 pub use isolation::{DockerStatus, IsolationReport, IsolationService, ServerIsolation};
 pub use management::{
-    AddServer, BulkError, BulkResult, Gate, ManagementError, ManagementService, ServerView,
+    AddServer, Allowed, BulkError, BulkResult, Gate, ManagementError, ManagementService, ServerView,
 };
 pub use prompts::PromptService;
 pub use registry::RegistryService;
 pub use relay::{ProtocolRelay, RelayRefusal};
+pub use savings::TokenSavings;
+pub use secrets::{SecretsError, SecretsService};
+pub use sensitive::SensitiveScanner;
+pub use tokens::{TokenError, TokenService};
 pub use upstream::UpstreamTracker;

@@ -227,6 +227,12 @@ impl ManagementService {
         gates::check(&self.settings.current(), action, caller).map_err(ManagementError::Forbidden)
     }
 
+    /// Whether the config may be changed now (`read_only_mode`, `disable_management`); for
+    /// use cases that change what servers run with outside the file (keyring secrets).
+    pub fn check_config_change(&self, caller: &Caller) -> Result<(), ManagementError> {
+        self.gate(Action::ChangeConfig, caller)
+    }
+
     /// Refuses to reach a server an agent added before a person reviewed it.
     fn startable(server: &ServerConfig) -> Result<(), ManagementError> {
         match hold(server) {
@@ -689,6 +695,10 @@ impl ManagementService {
 #[path = "management_config.rs"]
 mod config_ops;
 pub use config_ops::{AppliedConfig, generate_api_key};
+
+#[path = "management_allowed.rs"]
+mod allowed;
+pub use allowed::{Allowed, Refusal};
 
 #[path = "management_registries.rs"]
 mod registry_ops;

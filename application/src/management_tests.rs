@@ -428,6 +428,111 @@ async fn gates_are_enforced_in_one_place() {
 }
 
 #[tokio::test]
+async fn allowed_says_what_the_gates_would_let_through() {
+    let cases = [
+        (Config::default(), [true, true, true, true]),
+        (
+            Config {
+                read_only_mode: true,
+                ..Config::default()
+            },
+            [false, false, false, false],
+        ),
+        (
+            Config {
+                disable_management: true,
+                ..Config::default()
+            },
+            [false, false, false, false],
+        ),
+        (
+            Config {
+                allow_server_add: false,
+                ..Config::default()
+            },
+            [false, true, true, true],
+        ),
+        (
+            Config {
+                allow_server_remove: false,
+                ..Config::default()
+            },
+            [true, false, true, true],
+        ),
+    ];
+    for (config, [may_add, remove, change, actions]) in cases {
+        let what = format!(
+            "read_only {} disabled {} add {} remove {}",
+            config.read_only_mode,
+            config.disable_management,
+            config.allow_server_add,
+            config.allow_server_remove
+        );
+        let (config_read_only, config_disabled) =
+            (config.read_only_mode, config.disable_management);
+        let with_a = Config {
+            servers: vec![stdio("a")],
+            ..config
+        };
+        let mut w = world(with_a);
+        w.upstream.expect_restart().returning(|_| Ok(()));
+        w.servers.expect_delete().returning(|_| Ok(()));
+        w.approvals.expect_delete_server().returning(|_| Ok(()));
+        let (svc, _) = w.service();
+        let person = mcpproxy_domain::Caller::from(Source::Api);
+        let allowed = svc.allowed(&person);
+        assert_eq!(
+            (
+                allowed.add_servers,
+                allowed.remove_servers,
+                allowed.change_config,
+                allowed.server_actions
+            ),
+            (may_add, remove, change, actions),
+            "{what}"
+        );
+        assert_eq!(
+            allowed.refusal.as_ref().map(|r| r.code.as_str()),
+            if config_read_only {
+                Some("READ_ONLY_MODE")
+            } else if config_disabled {
+                Some("MANAGEMENT_DISABLED")
+            } else {
+                None
+            },
+            "{what}"
+        );
+        assert_eq!(allowed.approve_tools, change, "{what}");
+        assert_eq!(allowed.unquarantine, change, "{what}");
+        assert!(
+            !svc.allowed(&mcpproxy_domain::Caller::agent()).unquarantine,
+            "agents may not lift a quarantine"
+        );
+        // Each answer agrees with what the use case does.
+        assert_eq!(
+            svc.restart_server("a", Source::Api).await.is_ok(),
+            actions,
+            "{what}"
+        );
+        assert_eq!(
+            svc.disable_server("a", Source::Api).await.is_ok(),
+            change,
+            "{what}"
+        );
+        assert_eq!(
+            svc.add_server(add(stdio("b")), Source::Api).await.is_ok(),
+            may_add,
+            "{what}"
+        );
+        assert_eq!(
+            svc.remove_server("a", Source::Api).await.is_ok(),
+            remove,
+            "{what}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn remove_forgets_state_and_approvals() {
     let mut w = world(config_with(vec![stdio("a"), stdio("b")]));
     w.servers

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use mcpproxy_domain::activity::{ActivityKind, ActivityRecord, ActivityStatus};
+use mcpproxy_domain::token::AgentToken;
 use mcpproxy_domain::{
     Config, ConnectionState, DomainEvent, ServerConfig, ServerName, Timestamp, Tool, ToolApproval,
     ValidationError,
@@ -84,6 +85,32 @@ pub trait ApprovalRepository: Send + Sync {
     async fn delete_server(&self, server: &ServerName) -> Result<(), StorageError>;
 }
 
+/// Agent tokens, by name and by the HMAC of the secret.
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+#[async_trait]
+pub trait AgentTokenRepository: Send + Sync {
+    /// Stores a new token; false when the name is taken.
+    async fn insert(&self, token: &AgentToken) -> Result<bool, StorageError>;
+    /// Replaces the token of the same name.
+    async fn update(&self, token: &AgentToken) -> Result<(), StorageError>;
+    async fn by_name(&self, name: &str) -> Result<Option<AgentToken>, StorageError>;
+    async fn by_hash(&self, hash: &str) -> Result<Option<AgentToken>, StorageError>;
+    async fn all(&self) -> Result<Vec<AgentToken>, StorageError>;
+    async fn touch(&self, name: &str, at: Timestamp) -> Result<(), StorageError>;
+    /// Deletes the record; false when there was none.
+    async fn delete(&self, name: &str) -> Result<bool, StorageError>;
+}
+
+/// The secret side of agent tokens: new secrets, and the keyed hash they are stored as
+/// (HMAC-SHA256 under a key kept apart from the database).
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+pub trait TokenKeys: Send + Sync {
+    /// A fresh `mcp_agt_` token.
+    fn generate(&self) -> Result<String, StorageError>;
+    /// The token's HMAC, hex.
+    fn hash(&self, token: &str) -> Result<String, StorageError>;
+}
+
 /// Which activity records to list. Every field narrows the result.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ActivityFilter {
@@ -97,6 +124,21 @@ pub struct ActivityFilter {
     pub end_time: Option<Timestamp>,
     pub limit: u32,
     pub offset: u32,
+    /// Only records where sensitive data was detected.
+    #[serde(default)]
+    pub sensitive_data: bool,
+    /// Only records with a detection of this type (`aws_access_key`, …).
+    #[serde(default)]
+    pub detection_type: Option<String>,
+    /// Only records whose worst detection is at least this severe.
+    #[serde(default)]
+    pub min_severity: Option<mcpproxy_domain::sensitive::Severity>,
+    /// Only calls made with the agent token of this name.
+    #[serde(default)]
+    pub agent: Option<String>,
+    /// Only records of this kind of caller: `admin` (the API key, the socket) or `agent`.
+    #[serde(default)]
+    pub auth_type: Option<String>,
 }
 
 /// A page of activity, newest first, with the number of all matching records.
@@ -425,6 +467,32 @@ pub trait ServerLogs: Send + Sync {
     async fn tail(&self, server: &ServerName, lines: usize) -> Result<Vec<String>, StorageError>;
 }
 
+/// Why the secret store could not do what was asked.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SecretStoreError {
+    /// No keyring to talk to (no Secret Service on the session bus, no session bus, …).
+    #[error("the OS keyring is not available: {0}")]
+    Unavailable(String),
+    /// The keyring answered with an error (locked, refused, …).
+    #[error("the OS keyring failed: {0}")]
+    Failed(String),
+}
+
+/// The OS keyring (Secret Service, Keychain, Credential Manager): secrets by name, all
+/// under the service `mcpproxy`. Values never leave through anything but [`SecretStore::get`].
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+#[async_trait]
+pub trait SecretStore: Send + Sync {
+    async fn get(&self, name: &str) -> Result<Option<String>, SecretStoreError>;
+    async fn set(&self, name: &str, value: &str) -> Result<(), SecretStoreError>;
+    /// Deletes the secret; false when there was none.
+    async fn delete(&self, name: &str) -> Result<bool, SecretStoreError>;
+    /// The names of every stored secret, sorted.
+    async fn list(&self) -> Result<Vec<String>, SecretStoreError>;
+    /// Which store this is, for people (`secret-service`, `file …`).
+    fn describe(&self) -> String;
+}
+
 /// A reason why a way of isolating servers cannot be used here: an error code of the
 /// `MCPX_*` family (the doctor's), what is wrong, what to do.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -512,5 +580,70 @@ impl Clock for SystemClock {
     }
 }
 
+/// A script to run in the sandbox, with its limits.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScriptJob {
+    /// JavaScript source: its last expression, or a top-level `return`, is the result.
+    pub source: String,
+    /// The global `input`.
+    pub input: Value,
+    /// When the script is stopped (its `timeout_ms` counted from the request, so time
+    /// spent waiting for a free runtime counts).
+    pub deadline: std::time::Instant,
+    /// The heap of its runtime.
+    pub memory_limit_bytes: usize,
+    /// The most bytes of the JSON it may return.
+    pub max_output_bytes: usize,
+}
+
+/// Ends a script from inside a host function (a limit of the use case was broken): the
+/// engine stops the script at once, whatever it catches, and reports this.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScriptAbort {
+    /// `MAX_TOOL_CALLS_EXCEEDED`, `SERVER_NOT_ALLOWED`, `TIMEOUT`.
+    pub code: &'static str,
+    pub message: String,
+}
+
+/// What a script reaches: its host functions, answered by the application. Called on the
+/// engine's own thread, which waits for the answer.
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+pub trait ScriptHost: Send + Sync {
+    /// `call_tool(server, tool, args)`, its three arguments as JSON; answers the envelope
+    /// the script sees (`{ok, result}` or `{ok: false, error}`).
+    fn call_tool(&self, server: Value, tool: Value, args: Value) -> Result<Value, ScriptAbort>;
+    /// `call_tools(requests, options)`: an array of envelopes, or one envelope for a
+    /// malformed batch.
+    fn call_tools(&self, requests: Value, options: Value) -> Result<Value, ScriptAbort>;
+}
+
+/// Why a script gave no result.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ScriptFailure {
+    #[error("{message}")]
+    Syntax { message: String },
+    #[error("{message}")]
+    Runtime { message: String, stack: String },
+    #[error("the script ran past its time limit")]
+    Timeout,
+    #[error("the script used more memory than its runtime may have")]
+    OutOfMemory,
+    #[error("the script's result is not JSON: {0}")]
+    Serialization(String),
+    #[error("the script's result is {size} bytes of JSON, over the limit of {limit}")]
+    OutputTooLarge { size: usize, limit: usize },
+    #[error("{}", .0.message)]
+    Aborted(ScriptAbort),
+    #[error("the script engine failed: {0}")]
+    Engine(String),
+}
+
+/// The JavaScript engine: runs one script in a fresh global scope on a runtime of its pool,
+/// with nothing but `input`, `call_tool`, `call_tools`, a bounded `sleep` and `console`.
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+#[async_trait]
+pub trait ScriptRunner: Send + Sync {
+    async fn run(&self, job: ScriptJob, host: Arc<dyn ScriptHost>) -> Result<Value, ScriptFailure>;
+}
 mod discovery;
 pub use discovery::*;

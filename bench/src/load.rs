@@ -208,6 +208,32 @@ impl Session {
     }
 }
 
+/// A full `tools/list` of an MCP endpoint, page after page over one session: how many
+/// tools, in how many pages, and how long the whole listing took (the session's opening
+/// not counted).
+pub async fn list_all_tools(url: &str) -> Result<(usize, usize, Duration), String> {
+    let session = Session::open(reqwest::Client::new(), url, &[]).await?;
+    let started = Instant::now();
+    let (mut tools, mut pages, mut cursor) = (0usize, 0usize, None::<String>);
+    loop {
+        pages += 1;
+        let id = pages as u64;
+        let params = cursor.map_or_else(|| json!({}), |c| json!({"cursor": c}));
+        let request = json!({"jsonrpc": "2.0", "id": id, "method": "tools/list", "params": params});
+        let (status, _, body) = session.post(&request).await?;
+        if !status.is_success() {
+            return Err(format!("tools/list: HTTP {status}"));
+        }
+        let answer = answer_in(&body, id).ok_or("tools/list: no answer")?;
+        let result = &answer["result"];
+        tools += result["tools"].as_array().map_or(0, Vec::len);
+        cursor = result["nextCursor"].as_str().map(str::to_owned);
+        if cursor.is_none() {
+            return Ok((tools, pages, started.elapsed()));
+        }
+    }
+}
+
 /// An HTTP client that keeps one connection per session alive.
 pub(crate) fn http_client(load: &Load) -> Result<reqwest::Client, String> {
     reqwest::Client::builder()

@@ -9,25 +9,26 @@ use std::time::Duration;
 use async_trait::async_trait;
 use mcpproxy_application::ports::{
     ActivityRepository, ApprovalRepository, CacheRepository, Clock, ConfigStore, OAuthProvider,
-    PromptApprovalRepository, ServerLogs, ServerRepository, SystemClock, TokenStore, ToolIndex,
-    UpstreamPool,
+    PromptApprovalRepository, ScriptRunner, ServerLogs, ServerRepository, SystemClock, TokenStore,
+    ToolIndex, UpstreamPool,
 };
 use mcpproxy_application::semantic::{Fusion, HybridIndex};
 use mcpproxy_application::{
-    ActivityLog, AuthService, CallService, ClientService, EventBus, ImportService,
+    ActivityLog, AuthService, CallService, ClientService, CodeService, EventBus, ImportService,
     IsolationService, ManagementService, PromptService, ProtocolRelay, RegistryService,
-    ToolCatalog, UpstreamTracker, launch,
+    SecretsService, SensitiveScanner, TokenService, ToolCatalog, UpstreamTracker, launch,
 };
 use mcpproxy_config::FileConfigStore;
-use mcpproxy_domain::{DomainEvent, ServerName};
-use mcpproxy_embed::BertEmbedder;
+use mcpproxy_domain::{Config, DomainEvent, ServerName};
 use mcpproxy_http::{
-    Api, Check, Endpoints, KeyPolicy, Readiness, SameUserListener, docs_routes, health_routes,
-    management_routes, oauth_routes, require_key,
+    Api, Check, Endpoints, KeyPolicy, Readiness, SameUserListener, TokenRoutes, docs_routes,
+    health_routes, management_routes, oauth_routes, require_key,
 };
 use mcpproxy_logs::{Rotation, ServerLogFiles};
 use mcpproxy_oauth::{OAuth, headless_from_env};
+use mcpproxy_script::QuickJsRunner;
 use mcpproxy_search::TantivyIndex;
+use mcpproxy_secrets::{Keyring, TokenKeyFile};
 use mcpproxy_storage::Database;
 use mcpproxy_upstream::{Connector, Isolator, OAuthTokens, Pool, Reaper};
 use tokio::sync::broadcast;
@@ -47,8 +48,11 @@ pub struct App {
     pub pool: Arc<Pool>,
     pub management: Arc<ManagementService>,
     pub calls: Arc<CallService>,
+    pub code: Arc<CodeService>,
     pub logs: Arc<ServerLogFiles>,
     pub auth: Arc<AuthService>,
+    pub secrets: Arc<SecretsService>,
+    pub tokens: Arc<TokenService>,
     pub relay: Arc<ProtocolRelay>,
     pub discovery: Discovery,
     pub prompts: Arc<PromptService>,
@@ -176,6 +180,15 @@ async fn follow_auth(
     }
 }
 
+/// The servers the pool keeps running, those with tools in the catalog first (they start
+/// first when many start at once).
+fn start_plan(store: &FileConfigStore, catalog: &ToolCatalog) -> Config {
+    let view = catalog.view();
+    launch::start_order(launch::runnable(&store.current()), |name| {
+        view.has_tools(name)
+    })
+}
+
 /// Keeps the upstream connections and the tool catalog in line with the config.
 async fn follow_config(
     mut events: broadcast::Receiver<DomainEvent>,
@@ -187,7 +200,7 @@ async fn follow_config(
         match events.recv().await {
             Ok(DomainEvent::ServerChanged { .. } | DomainEvent::ConfigReloaded { .. })
             | Err(broadcast::error::RecvError::Lagged(_)) => {
-                pool.reconcile(&launch::runnable(&store.current())).await;
+                pool.reconcile(&start_plan(&store, &catalog)).await;
                 if let Err(e) = catalog.config_changed().await {
                     tracing::error!("could not update the tool catalog: {e}");
                 }
@@ -206,22 +219,25 @@ async fn search_index(index: &TantivyIndex, model: &str) -> Result<Arc<dyn ToolI
         return Ok(Arc::new(index.clone()));
     }
     let dir = std::path::PathBuf::from(model.trim());
-    let embedder = tokio::task::spawn_blocking(move || BertEmbedder::open(&dir))
+    let embedder = tokio::task::spawn_blocking(move || mcpproxy_embed::open(&dir))
         .await
         .map_err(|e| Failure::new(Exit::General, e.to_string()))?
         .map_err(|e| {
             Failure::new(
                 Exit::Config,
-                format!(
-                    "search.embedding_model: {e}; point it at a sentence-transformers model \
-                     folder (config.json, model.safetensors, tokenizer.json) or remove it"
-                ),
+                match e {
+                    mcpproxy_embed::LoadError::NotBuilt => format!("search.embedding_model: {e}"),
+                    _ => format!(
+                        "search.embedding_model: {e}; point it at a sentence-transformers model \
+                         folder (config.json, model.safetensors, tokenizer.json) or remove it"
+                    ),
+                },
             )
         })?;
     tracing::info!(model = %model.trim(), "tool search: lexical ranking fused with a sentence model");
     Ok(Arc::new(HybridIndex::new(
         Arc::new(index.clone()),
-        Arc::new(embedder),
+        embedder,
         Fusion::default(),
     )))
 }
@@ -241,11 +257,14 @@ impl App {
         let store_port: Arc<dyn ConfigStore> = store.clone();
         let servers: Arc<dyn ServerRepository> = Arc::new(db.clone());
         let approvals: Arc<dyn ApprovalRepository> = Arc::new(db.clone());
-        let activity = Arc::new(ActivityLog::new(
-            Arc::new(db.clone()) as Arc<dyn ActivityRepository>,
-            events.clone(),
-            clock.clone(),
-        ));
+        let activity = Arc::new(
+            ActivityLog::new(
+                Arc::new(db.clone()) as Arc<dyn ActivityRepository>,
+                events.clone(),
+                clock.clone(),
+            )
+            .with_sensitive_data(Arc::new(SensitiveScanner::new(store_port.clone()))),
+        );
         // Calls are recorded in batches, off their path.
         let activity_writer = activity.start_writer();
 
@@ -274,13 +293,15 @@ impl App {
             headless_from_env(),
         ));
         oauth.set_callback_base(callback_base);
+        let keyring: Arc<dyn mcpproxy_application::ports::SecretStore> = Arc::new(Keyring::new());
         let isolator = isolator(data_dir)?;
         // Containers and directories a killed run (proxy and reaper both) left behind.
         isolator.sweep(&|name| std::env::var(name).ok()).await;
         let connector = Arc::new(
             Connector::new(logs.clone(), start_reaper())
                 .with_oauth(Arc::new(OAuthBridge(oauth.clone())))
-                .with_isolation(isolator.clone()),
+                .with_isolation(isolator.clone())
+                .with_secrets(keyring.clone()),
         );
         let isolation = Arc::new(IsolationService::new(
             store_port.clone(),
@@ -301,12 +322,35 @@ impl App {
             activity.clone(),
             clock.clone(),
         ));
+        let secrets = Arc::new(SecretsService::new(
+            keyring,
+            store_port.clone(),
+            management.clone(),
+            pool.clone() as Arc<dyn UpstreamPool>,
+            events.clone(),
+            activity.clone(),
+        ));
         let calls = Arc::new(CallService::new(
             catalog.clone(),
             pool.clone() as Arc<dyn UpstreamPool>,
             Arc::new(db.clone()) as Arc<dyn CacheRepository>,
             activity.clone(),
+            clock.clone(),
+        ));
+        let tokens = Arc::new(TokenService::new(
+            Arc::new(db.clone()),
+            Arc::new(TokenKeyFile::new(data_dir)),
             clock,
+            store_port.clone(),
+            activity.clone(),
+        ));
+        // The pool's size is read once: its threads start with the first script.
+        let scripts = QuickJsRunner::new(store.current().code_execution.settings().pool_size);
+        let code = Arc::new(CodeService::new(
+            catalog.clone(),
+            calls.clone(),
+            Arc::new(scripts) as Arc<dyn ScriptRunner>,
+            activity.clone(),
         ));
         let auth = Arc::new(AuthService::new(
             store.clone() as Arc<dyn ConfigStore>,
@@ -349,7 +393,7 @@ impl App {
             tokio::spawn(follow_auth(bus.subscribe(), auth.clone(), pool.clone())),
             tokio::spawn(prompts.clone().follow(bus.subscribe())),
         ];
-        pool.reconcile(&launch::runnable(&store.current())).await;
+        pool.reconcile(&start_plan(&store, &catalog)).await;
         Ok(Self {
             store,
             db,
@@ -360,8 +404,11 @@ impl App {
             pool,
             management,
             calls,
+            code,
             logs,
             auth,
+            secrets,
+            tokens,
             relay,
             discovery,
             prompts,
@@ -380,8 +427,11 @@ impl App {
             management: self.management.clone(),
             catalog: self.catalog.clone(),
             calls: self.calls.clone(),
+            code: self.code.clone(),
             activity: self.activity.clone(),
             auth: self.auth.clone(),
+            secrets: self.secrets.clone(),
+            tokens: self.tokens.clone(),
             isolation: self.isolation.clone(),
             logs: self.logs.clone() as Arc<dyn ServerLogs>,
             registries: self.discovery.registries.clone(),
@@ -407,16 +457,19 @@ impl App {
     }
 
     /// The routes of the TCP listener: health (open), the MCP endpoints (behind the key when
-    /// `require_mcp_auth`), the REST API, events and docs (always behind the key).
+    /// `require_mcp_auth`), the REST API and events (always behind the key), the docs, and
+    /// the web panel at `/ui/` (its pages ask for the key and keep it in a cookie).
     pub fn router(&self, listening: SocketAddr, socket: Option<&Path>) -> axum::Router {
-        let policy = |required: fn(&mcpproxy_domain::Config) -> bool| KeyPolicy {
+        let policy = |required: fn(&mcpproxy_domain::Config) -> bool, tokens| KeyPolicy {
             config: self.store.clone(),
             required,
+            tokens: Some((self.tokens.clone(), tokens)),
         };
         let services = Arc::new(mcpproxy_mcp::Services {
             config: self.store.clone(),
             catalog: self.catalog.clone(),
             calls: self.calls.clone(),
+            code: self.code.clone(),
             management: self.management.clone(),
             logs: self.logs.clone() as Arc<dyn ServerLogs>,
             relay: self.relay.clone(),
@@ -429,15 +482,24 @@ impl App {
             shutdown: self.sessions.clone(),
         };
         let mcp = mcpproxy_mcp::router(services, &self.bus, access).layer(
-            axum::middleware::from_fn_with_state(policy(|c| c.require_mcp_auth), require_key),
+            axum::middleware::from_fn_with_state(
+                policy(|c| c.require_mcp_auth, TokenRoutes::Mcp),
+                require_key,
+            ),
         );
         let api = self.api(listening, socket, false);
-        let management = management_routes(api.clone(), Some(policy(|_| true)));
+        // The web panel's requests carry the key in its cookie; everything else as before.
+        let web = mcpproxy_web::Web::new(self.store.clone(), listening.port());
+        let management =
+            management_routes(api.clone(), Some(policy(|_| true, TokenRoutes::RestReads))).layer(
+                axum::middleware::from_fn_with_state(web.clone(), mcpproxy_web::key_from_cookie),
+            );
         self.health()
             .merge(oauth_routes(api))
             .merge(mcp)
             .merge(management)
             .merge(docs_routes())
+            .merge(web.routes())
     }
 
     /// The routes of the unix socket: health and management, no key (only this user can

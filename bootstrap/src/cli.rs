@@ -8,9 +8,12 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::commands::activity::ActivityCommand;
 use crate::commands::auth::AuthCommand;
 use crate::commands::call::CallCommand;
+use crate::commands::code::CodeCommand;
 use crate::commands::connect::{ConnectArgs, DisconnectArgs};
 use crate::commands::registry::{RegistryCommand, SearchServersArgs};
+use crate::commands::secrets::SecretsCommand;
 use crate::commands::status::StatusArgs;
+use crate::commands::token::TokenCommand;
 use crate::commands::tools::ToolsCommand;
 use crate::commands::upstream::UpstreamCommand;
 
@@ -96,6 +99,9 @@ pub enum Command {
     /// Call an upstream tool through the proxy
     #[command(subcommand)]
     Call(CallCommand),
+    /// Run JavaScript that calls several tools in one go (code execution)
+    #[command(subcommand)]
+    Code(CodeCommand),
     /// Show whether the proxy runs, where, and its API key
     Status(StatusArgs),
     /// Read the activity log: calls, changes, decisions
@@ -104,6 +110,12 @@ pub enum Command {
     /// Log in to remote servers (OAuth), see their logins, log out
     #[command(subcommand)]
     Auth(AuthCommand),
+    /// Secrets in the OS keyring, used in the config as ${keyring:NAME}
+    #[command(subcommand, alias = "secret")]
+    Secrets(SecretsCommand),
+    /// Agent tokens: scoped credentials for AI agents (servers, permission tier, expiry)
+    #[command(subcommand, alias = "tokens")]
+    Token(TokenCommand),
     /// MCP server registries: list, search, add their servers, add your own
     #[command(subcommand)]
     Registry(RegistryCommand),

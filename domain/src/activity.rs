@@ -144,10 +144,46 @@ pub struct ActivityRecord {
 
 impl ActivityRecord {
     /// Keeps the response, cut to [`MAX_RECORDED_RESPONSE`] bytes on a character boundary.
-    pub fn set_response(&mut self, response: &str) {
-        let (kept, cut) = truncate_utf8(response, MAX_RECORDED_RESPONSE);
-        self.response = Some(kept.to_owned());
-        self.response_truncated = cut;
+    pub fn set_response(&mut self, mut response: String) {
+        let kept = truncate_utf8(&response, MAX_RECORDED_RESPONSE).0.len();
+        self.response_truncated = kept < response.len();
+        response.truncate(kept);
+        self.response = Some(response);
+    }
+}
+
+/// `value` as JSON text for a record, written only as far as a record keeps it (a little
+/// over [`MAX_RECORDED_RESPONSE`], so the cut is still seen): a large answer is not
+/// serialised whole a second time just to be cut.
+pub fn recorded_json(value: &Value) -> String {
+    /// Takes bytes until it has enough, then refuses the rest (ending the serialisation).
+    struct Bounded(Vec<u8>);
+    impl std::io::Write for Bounded {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            let room = (MAX_RECORDED_RESPONSE + 4).saturating_sub(self.0.len());
+            if room == 0 {
+                return Err(std::io::Error::other("enough for the record"));
+            }
+            let n = buf.len().min(room);
+            self.0.extend_from_slice(&buf[..n]);
+            Ok(n)
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut out = Bounded(Vec::new());
+    // The only error is the writer's "enough": what was written is kept.
+    let _ = serde_json::to_writer(&mut out, value);
+    match String::from_utf8(out.0) {
+        Ok(text) => text,
+        // Cut inside a character: keep the whole characters before the cut.
+        Err(e) => {
+            let valid = e.utf8_error().valid_up_to();
+            let mut bytes = e.into_bytes();
+            bytes.truncate(valid);
+            String::from_utf8(bytes).unwrap_or_default()
+        }
     }
 }
 
@@ -167,6 +203,38 @@ pub fn truncate_utf8(text: &str, max: usize) -> (&str, bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_large_answer_is_recorded_cut_and_marked_a_small_one_whole() {
+        let small = serde_json::json!({"content": [{"type": "text", "text": "héllo"}]});
+        assert_eq!(recorded_json(&small), small.to_string());
+        let big = serde_json::json!({"text": "é".repeat(MAX_RECORDED_RESPONSE)});
+        let text = recorded_json(&big);
+        assert!(text.len() <= MAX_RECORDED_RESPONSE + 4 && text.len() > MAX_RECORDED_RESPONSE);
+        assert!(big.to_string().starts_with(&text));
+        let mut record = ActivityRecord {
+            id: String::new(),
+            kind: ActivityKind::ToolCall,
+            source: crate::Source::Mcp,
+            server_name: None,
+            tool_name: None,
+            arguments: None,
+            response: None,
+            response_truncated: false,
+            status: ActivityStatus::Success,
+            error_message: None,
+            duration_ms: None,
+            timestamp: Timestamp::from_millis(0),
+            session_id: None,
+            request_id: None,
+            metadata: Map::new(),
+        };
+        record.set_response(text);
+        assert!(record.response_truncated);
+        assert!(record.response.as_ref().unwrap().len() <= MAX_RECORDED_RESPONSE);
+        record.set_response(small.to_string());
+        assert!(!record.response_truncated);
+    }
 
     #[test]
     fn truncation_respects_characters() {

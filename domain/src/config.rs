@@ -109,6 +109,10 @@ pub struct Config {
     /// The most MCP sessions kept at once; the longest idle goes first.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mcp_max_sessions: Option<i64>,
+    /// The most local (stdio) servers starting at once; absent: one per core. A server
+    /// waiting for its turn is not charged the wait against its `init_timeout`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_concurrent_starts: Option<i64>,
     // -- Registries and prompts (issue 20) --
     /// The user's own registries, merged with the built-in ones by id.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -121,11 +125,17 @@ pub struct Config {
     #[serde(skip_serializing_if = "is_false")]
     pub registries_locked: bool,
     /// Offers the upstream servers' prompts on the aggregated endpoints (opt-in, as in Go).
-    #[serde(skip_serializing_if = "is_false")]
+    /// Always written, as the Go proxy writes it: a config saved back keeps the key.
     pub aggregate_upstream_prompts: bool,
     // -- isolation of stdio servers (issue 19; rules in isolation.rs) --
     #[serde(skip_serializing_if = "Option::is_none")]
     pub docker_isolation: Option<DockerIsolationConfig>,
+    /// Absent means the defaults (detection on), and stays absent when saved.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sensitive_data_detection: Option<SensitiveDataConfig>,
+    // -- code execution (issue 22; rules in code.rs). Before `extra`, which takes the rest --
+    #[serde(flatten)]
+    pub code_execution: crate::code::CodeExecutionConfig,
     /// Every key this proxy does not act on, kept as it was read.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
@@ -164,11 +174,14 @@ impl Default for Config {
             http_max_connections: None,
             http_read_header_timeout: None,
             mcp_max_sessions: None,
+            max_concurrent_starts: None,
             registries: Vec::new(),
             allow_private_registry_fetch: false,
             registries_locked: false,
             aggregate_upstream_prompts: false,
             docker_isolation: None,
+            sensitive_data_detection: None,
+            code_execution: crate::code::CodeExecutionConfig::default(),
             extra: Map::new(),
         }
     }
@@ -759,6 +772,129 @@ impl RoutingMode {
     }
 }
 
+// ---- Security (issue 18) -------------------------------------------------------------
+
+/// `sensitive_data_detection`: what to look for in tool arguments and responses. The Go
+/// MCPProxy's keys and defaults (on, 1 MiB, entropy 4.5, every category).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SensitiveDataConfig {
+    pub enabled: bool,
+    pub scan_requests: bool,
+    pub scan_responses: bool,
+    pub max_payload_size_kb: i64,
+    pub entropy_threshold: f64,
+    /// Categories turned on or off by name; a category not named is on.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub categories: BTreeMap<String, bool>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub custom_patterns: Vec<CustomPattern>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sensitive_keywords: Vec<String>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+impl Default for SensitiveDataConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            scan_requests: true,
+            scan_responses: true,
+            max_payload_size_kb: 1024,
+            entropy_threshold: 4.5,
+            categories: BTreeMap::new(),
+            custom_patterns: Vec::new(),
+            sensitive_keywords: Vec::new(),
+            extra: Map::new(),
+        }
+    }
+}
+
+impl SensitiveDataConfig {
+    pub fn category_enabled(&self, category: crate::sensitive::Category) -> bool {
+        self.categories
+            .get(category.as_str())
+            .copied()
+            .unwrap_or(true)
+    }
+
+    fn validate(&self) -> Vec<ValidationError> {
+        const KEY: &str = "sensitive_data_detection";
+        let mut errors = Vec::new();
+        if self.max_payload_size_kb <= 0 {
+            errors.push(ValidationError::new(
+                format!("{KEY}.max_payload_size_kb"),
+                "must be a positive number of kilobytes",
+            ));
+        }
+        if !(0.0..=8.0).contains(&self.entropy_threshold) {
+            errors.push(ValidationError::new(
+                format!("{KEY}.entropy_threshold"),
+                "must be between 0 and 8 bits per character (default 4.5)",
+            ));
+        }
+        for name in self.categories.keys() {
+            if crate::sensitive::Category::parse(name).is_none() {
+                errors.push(ValidationError::new(
+                    format!("{KEY}.categories.{name}"),
+                    "unknown category; use cloud_credentials, private_key, api_token, auth_token, sensitive_file, database_credential, high_entropy or credit_card",
+                ));
+            }
+        }
+        for (i, p) in self.custom_patterns.iter().enumerate() {
+            let field = format!("{KEY}.custom_patterns[{i}]");
+            if p.name.is_empty() {
+                errors.push(ValidationError::new(format!("{field}.name"), "is required"));
+            }
+            if p.regex.is_some() != p.keywords.is_empty() {
+                errors.push(ValidationError::new(
+                    field.clone(),
+                    "give either regex or keywords (one of them)",
+                ));
+            }
+            if crate::sensitive::Severity::parse(&p.severity).is_none() {
+                errors.push(ValidationError::new(
+                    format!("{field}.severity"),
+                    "use critical, high, medium or low",
+                ));
+            }
+        }
+        if errors.is_empty()
+            && let Err(compile) = crate::sensitive::Detector::new(self)
+        {
+            errors.extend(compile);
+        }
+        errors
+    }
+}
+
+/// `sensitive_data_detection.custom_patterns[]`: the user's own secrets to look for.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CustomPattern {
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub regex: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub keywords: Vec<String>,
+    pub severity: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
+}
+
+impl Config {
+    /// The detection settings in force (the defaults when the key is absent).
+    pub fn sensitive_data(&self) -> std::borrow::Cow<'_, SensitiveDataConfig> {
+        match &self.sensitive_data_detection {
+            Some(c) => std::borrow::Cow::Borrowed(c),
+            None => std::borrow::Cow::Owned(SensitiveDataConfig::default()),
+        }
+    }
+}
+
+// ---- end of issue 18's section -------------------------------------------------------
+
 impl Config {
     pub fn server(&self, name: &ServerName) -> Option<&ServerConfig> {
         self.servers.iter().find(|s| &s.name == name)
@@ -889,6 +1025,7 @@ impl Config {
             ));
         }
         check_interval(&mut errors, "init_timeout", self.init_timeout, 1, 1800);
+        self.code_execution.validate(&mut errors);
         check_interval(
             &mut errors,
             "health_check_interval",
@@ -937,6 +1074,9 @@ impl Config {
             if value < 0 {
                 errors.push(ValidationError::new(key, "cannot be negative"));
             }
+        }
+        if let Some(detection) = &self.sensitive_data_detection {
+            errors.extend(detection.validate());
         }
         errors.extend(crate::limits::validate(self));
         if let Some(isolation) = &self.docker_isolation {

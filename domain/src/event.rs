@@ -71,6 +71,28 @@ pub enum DomainEvent {
         tool: String,
         state: ApprovalState,
     },
+    /// A keyring secret was stored or deleted (never its value).
+    SecretChanged {
+        name: String,
+        /// `set` or `deleted`.
+        action: &'static str,
+        /// The servers that use it and were restarted.
+        restarted: Vec<ServerName>,
+    },
+    /// Sensitive data was found in a tool call: what and where, never the value.
+    SensitiveDataDetected {
+        activity_id: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        server_name: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        tool_name: Option<String>,
+        highest_severity: crate::sensitive::Severity,
+        detection_count: usize,
+        /// The types found (`aws_access_key`, `credit_card`, …).
+        types: Vec<String>,
+        /// Where (`arguments.card`, `response.content[0].text`, …).
+        locations: Vec<String>,
+    },
     /// An upstream prompt's approval state changed (a held prompt is not offered).
     PromptApprovalChanged {
         server: ServerName,
@@ -112,6 +134,8 @@ impl DomainEvent {
             Self::LoginStarted { .. } => "oauth.login_started".to_owned(),
             Self::TokenRefreshed { .. } => "oauth.token_refreshed".to_owned(),
             Self::RefreshFailed { .. } => "oauth.refresh_failed".to_owned(),
+            Self::SecretChanged { .. } => "secrets.changed".to_owned(),
+            Self::SensitiveDataDetected { .. } => "sensitive_data.detected".to_owned(),
             Self::ActivityRecorded { kind, .. } => format!("activity.{}", kind.as_str()),
         }
     }
@@ -129,7 +153,10 @@ impl DomainEvent {
             | Self::LoginStarted { server, .. }
             | Self::TokenRefreshed { server, .. }
             | Self::RefreshFailed { server, .. } => Some(server),
-            Self::ConfigReloaded { .. } | Self::ActivityRecorded { .. } => None,
+            Self::ConfigReloaded { .. }
+            | Self::SecretChanged { .. }
+            | Self::SensitiveDataDetected { .. }
+            | Self::ActivityRecorded { .. } => None,
         }
     }
 }

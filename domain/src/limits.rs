@@ -35,6 +35,14 @@ impl Config {
     pub fn mcp_max_sessions(&self) -> usize {
         positive(self.mcp_max_sessions, DEFAULT_MCP_MAX_SESSIONS)
     }
+
+    /// How many local servers may start at once, if the config says; otherwise the
+    /// upstream adapter takes one per core (the domain knows no machine).
+    pub fn max_concurrent_starts(&self) -> Option<usize> {
+        self.max_concurrent_starts
+            .filter(|v| *v > 0)
+            .and_then(|v| usize::try_from(v).ok())
+    }
 }
 
 fn positive(value: Option<i64>, default: i64) -> usize {
@@ -51,6 +59,7 @@ pub fn validate(config: &Config) -> Vec<ValidationError> {
             1_000_000,
         ),
         ("mcp_max_sessions", config.mcp_max_sessions, 100_000),
+        ("max_concurrent_starts", config.max_concurrent_starts, 1024),
     ] {
         if let Some(v) = value
             && !(1..=max).contains(&v)

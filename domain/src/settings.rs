@@ -115,6 +115,8 @@ pub struct Settings {
     pub gates: GateSwitches,
     /// `search`: aliases and synonyms the search index reads.
     pub search: SearchConfig,
+    /// `enable_code_execution` and the `code_execution_*` limits.
+    pub code: crate::code::CodeSettings,
     /// In config order.
     servers: Vec<Arc<ServerSettings>>,
     by_name: HashMap<ServerName, Arc<ServerSettings>>,
@@ -150,6 +152,7 @@ impl Settings {
                 enable_prompts: config.enable_prompts,
             },
             search: config.search.clone(),
+            code: config.code_execution.settings(),
             servers,
             by_name,
         }

@@ -12,8 +12,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+pub mod browser;
 pub mod dbus;
 pub mod docker;
+pub mod keyring;
 pub mod mcp;
 pub mod oauth;
 pub mod registry;
@@ -207,11 +209,32 @@ impl Ran {
 impl Home {
     /// Runs the command line `mcpproxy <args>` to its end, at most [`PATIENCE`].
     pub async fn cli(&self, args: &[&str]) -> Ran {
-        let mut cmd = tokio::process::Command::from(self.command(args));
+        self.cli_with(args, None, |_| {}).await
+    }
+
+    /// [`Home::cli`] with `input` on its stdin and `tweak` applied to the command.
+    pub async fn cli_with(
+        &self,
+        args: &[&str],
+        input: Option<&str>,
+        tweak: impl FnOnce(&mut Command),
+    ) -> Ran {
+        let mut std_cmd = self.command(args);
+        tweak(&mut std_cmd);
+        let mut cmd = tokio::process::Command::from(std_cmd);
         cmd.stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
-        let out = tokio::time::timeout(PATIENCE, cmd.output())
+        if input.is_some() {
+            cmd.stdin(Stdio::piped());
+        }
+        let mut child = cmd.spawn().unwrap();
+        if let Some(text) = input {
+            use tokio::io::AsyncWriteExt;
+            let mut stdin = child.stdin.take().unwrap();
+            stdin.write_all(text.as_bytes()).await.unwrap();
+        }
+        let out = tokio::time::timeout(PATIENCE, child.wait_with_output())
             .await
             .unwrap_or_else(|_| panic!("mcpproxy {args:?} did not end"))
             .unwrap();
@@ -243,7 +266,17 @@ impl Proxy {
         extra: &[&str],
         tweak: impl FnOnce(&mut Command),
     ) -> Proxy {
-        let addr = format!("127.0.0.1:{}", free_port());
+        Self::start_on(home, &format!("127.0.0.1:{}", free_port()), extra, tweak).await
+    }
+
+    /// Starts on `addr` (to start again where a stopped proxy listened).
+    pub async fn start_on(
+        home: &Home,
+        addr: &str,
+        extra: &[&str],
+        tweak: impl FnOnce(&mut Command),
+    ) -> Proxy {
+        let addr = addr.to_owned();
         let mut args = vec!["serve", "--listen", addr.as_str()];
         args.extend_from_slice(extra);
         let stderr_path = home

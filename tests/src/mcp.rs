@@ -47,6 +47,31 @@ impl Client {
         Self { service, changes }
     }
 
+    /// Connects presenting `key` (an agent token or the API key) as `Authorization: Bearer`;
+    /// the error when the proxy refuses.
+    pub async fn connect_as(url: &str, key: &str) -> Result<Self, String> {
+        use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+        let listener = Listener::default();
+        let changes = listener.changes.clone();
+        let config = StreamableHttpClientTransportConfig::with_uri(url.to_owned()).auth_header(key);
+        let transport = StreamableHttpClientTransport::from_config(config);
+        let service = listener.serve(transport).await.map_err(|e| e.to_string())?;
+        Ok(Self { service, changes })
+    }
+
+    /// Calls a tool; the error when the request itself fails (refused, disconnected).
+    pub async fn try_call(&self, name: &str, args: Value) -> Result<Value, String> {
+        let mut params = CallToolRequestParams::new(name.to_owned());
+        params.arguments = args.as_object().cloned();
+        let result = self
+            .service
+            .peer()
+            .call_tool(params)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(serde_json::to_value(result).unwrap())
+    }
+
     /// The session, for requests the helpers here do not cover.
     pub fn peer(&self) -> &rmcp::Peer<RoleClient> {
         self.service.peer()

@@ -276,8 +276,12 @@ async fn leaf_commands(home: &Home) -> Vec<Vec<String>> {
 async fn every_command_shows_its_help_and_runs_for_real() {
     let home = Home::new();
     let fx = fixture_bin().display().to_string();
-    home.write_config(&json!({"api_key": "k", "mcpServers": [fixture("fx")]}).to_string());
-    let proxy = Proxy::start(&home, &[]).await;
+    home.write_config(
+        &json!({"api_key": "k", "enable_code_execution": true, "mcpServers": [fixture("fx")]})
+            .to_string(),
+    );
+    let keyring = mcpproxy_tests::keyring::SecretService::start().await;
+    let proxy = Proxy::start_with(&home, &[], |c| keyring.apply(c)).await;
     let rest = Rest::new(&proxy.url(""), Some("k"));
     eventually_ready(&rest, "fx").await;
     let add_json = json!({"command": fx, "args": ["--name", "viajson"]}).to_string();
@@ -361,9 +365,48 @@ async fn every_command_shows_its_help_and_runs_for_real() {
         vec!["openapi"],
         vec!["upstream", "restart", "fx"],
         vec!["upstream", "patch", "fx", "--env", "A=B"],
+        // Agent tokens (their key file lives in the data directory: no keyring needed).
+        vec![
+            "token",
+            "create",
+            "--name",
+            "bot",
+            "--servers",
+            "fx",
+            "--permissions",
+            "read",
+        ],
+        vec!["token", "list"],
+        vec!["token", "show", "bot"],
+        vec!["token", "regenerate", "bot"],
+        vec!["token", "revoke", "bot"],
+        vec!["token", "delete", "bot"],
+        vec![
+            "code",
+            "exec",
+            "-e",
+            "[input.a, 1 + 1]",
+            "--input",
+            "{\"a\": 1}",
+        ],
     ];
     for args in &uses {
         let ran = home.cli(args).await;
+        assert!(!ran.stderr.contains("panicked"), "{args:?}: {}", ran.stderr);
+        ran.ok();
+    }
+    // Keyring secrets, against the test's own Secret Service (the daemon uses it too).
+    for (args, stdin) in [
+        (
+            &["secrets", "set", "hardening", "--from-stdin"][..],
+            Some("s3cret-value-1\n"),
+        ),
+        (&["secrets", "get", "hardening"], None),
+        (&["secrets", "list"], None),
+        (&["secrets", "migrate", "--dry-run"], None),
+        (&["secrets", "del", "hardening"], None),
+    ] {
+        let ran = home.cli_with(args, stdin, |c| keyring.apply(c)).await;
         assert!(!ran.stderr.contains("panicked"), "{args:?}: {}", ran.stderr);
         ran.ok();
     }
@@ -400,6 +443,11 @@ async fn every_command_shows_its_help_and_runs_for_real() {
         &["auth", "login"],
         &["auth", "logout"],
         &["activity", "watch"],
+        &["secrets", "set"],
+        &["secrets", "get"],
+        &["secrets", "list"],
+        &["secrets", "migrate"],
+        &["secrets", "del"],
     ] {
         covered.push(extra.iter().map(|s| (*s).to_owned()).collect());
     }

@@ -7,19 +7,23 @@ use std::process::Command;
 
 use serde_json::{Value, json};
 
+use mcpproxy_tests::keyring::SecretService;
 use mcpproxy_tests::rest::{venv_bin, workspace_root};
 use mcpproxy_tests::{Home, PATIENCE, Proxy, fixture_bin};
 
 const KEY: &str = "python-tools-key";
 
-async fn start() -> (Home, Proxy) {
+/// A proxy with the fixture `fx`, and a keyring of its own (the `/secrets` routes store
+/// there, never in the machine's keyring).
+async fn start() -> (Home, Proxy, SecretService) {
     let home = Home::new();
     let config = json!({"api_key": KEY, "mcpServers": [
         {"name": "fx", "command": fixture_bin(), "args": ["--name", "fx"], "quarantined": false}
     ]});
     home.write_config(&config.to_string());
-    let proxy = Proxy::start(&home, &[]).await;
-    (home, proxy)
+    let keyring = SecretService::start().await;
+    let proxy = Proxy::start_with(&home, &[], |c| keyring.apply(c)).await;
+    (home, proxy, keyring)
 }
 
 /// Runs `cmd` to its end, at most `patience`; returns its stdout, panicking with both streams
@@ -57,7 +61,7 @@ async fn a_generated_client_adds_enables_and_reads_a_server() {
         .current_dir(out.path());
     run(generate, "openapi-python-client", PATIENCE * 2).await;
 
-    let (_home, proxy) = start().await;
+    let (_home, proxy, _keyring) = start().await;
     let mut script = Command::new(venv_bin("python"));
     script
         .arg(root.join("tests/python/generated_client.py"))
@@ -98,7 +102,7 @@ async fn a_generated_client_adds_enables_and_reads_a_server() {
 #[tokio::test]
 async fn schemathesis_finds_no_server_error_and_no_schema_break() {
     let root = workspace_root();
-    let (_home, proxy) = start().await;
+    let (_home, proxy, _keyring) = start().await;
     let work = tempfile::tempdir().unwrap();
     let mut fuzz = Command::new(venv_bin("schemathesis"));
     fuzz.arg("--config-file")

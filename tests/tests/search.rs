@@ -107,13 +107,37 @@ async fn product_named_paraphrased_and_unanswerable_queries() {
     proxy.stop().await;
 }
 
+/// The default build ranks lexically only: `search.embedding_model` set in it stops the start
+/// (exit 4) with an error that names the key and the cargo feature that builds the stage.
+#[cfg(not(feature = "semantic"))]
+#[tokio::test]
+async fn a_sentence_model_in_a_build_without_the_semantic_stage_is_refused_clearly() {
+    let home = Home::new();
+    let model = home.path().join("model");
+    std::fs::create_dir_all(&model).unwrap();
+    home.write_config(
+        &json!({"mcpServers": [replayed("github")], "search": {"embedding_model": model}})
+            .to_string(),
+    );
+    let (code, stderr) = home.run_to_end(&["serve"]).await;
+    assert_eq!(code, Some(4), "{stderr}");
+    assert!(
+        stderr.contains("search.embedding_model")
+            && stderr.contains("built without the semantic search stage")
+            && stderr.contains("--features semantic"),
+        "{stderr}"
+    );
+}
+
 /// With `search.embedding_model` the proxy loads the model folder at start, embeds every
 /// tool it indexes and fuses both rankings; a folder that holds no model stops the start
 /// (exit 4) naming the key and the missing file. The model is a tiny one built here with
 /// fixed weights: it proves the wiring and the fusion, not semantic quality (that is
-/// measured by `scripts/search-quality --semantic DIR`, BENCHMARKS.md).
+/// measured by `scripts/search-quality --semantic DIR`, BENCHMARKS.md). Needs the binary
+/// built with the stage: `cargo build -p mcpproxy -p mcp-fixture --bins --features
+/// mcpproxy/semantic`, then `cargo test -p mcpproxy-tests --features semantic --test search`.
+#[cfg(feature = "semantic")]
 #[tokio::test]
-#[ignore = "written at the end of issue 14's session and not yet run once (the machine could not build the binary with candle in time); run with --ignored, then drop this"]
 async fn a_configured_sentence_model_is_loaded_fused_and_a_missing_one_refused() {
     let home = Home::new();
     let model = home.path().join("model");

@@ -1,7 +1,9 @@
 //! The adapter on a tiny BERT the test builds itself (random weights, a 40-word vocabulary,
 //! the files sentence-transformers writes): loading, pooling, batching, refusals.
 
-use super::*;
+use mcpproxy_application::ports::Embedder;
+
+use crate::BertEmbedder;
 use crate::fixture::write_tiny_model as tiny_model;
 
 fn texts(list: &[&str]) -> Vec<String> {

@@ -9,6 +9,8 @@ use mcpproxy_application::call::CallRequest;
 use mcpproxy_application::catalog::Listing;
 use mcpproxy_application::gates::{self, Action, Gate};
 use mcpproxy_application::search::RetrieveRequest;
+use mcpproxy_domain::activity::Source;
+use mcpproxy_domain::token::AuthIdentity;
 use mcpproxy_domain::{CallVariant, Caller, ToolId};
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, CompleteRequestParams, CompleteResult,
@@ -40,6 +42,8 @@ pub struct ProxyHandler {
     pub notifier: Arc<Notifier>,
     /// Who this session is, for every rule it meets.
     pub caller: Caller,
+    /// The agent token behind `caller`, for the record.
+    pub identity: Option<AuthIdentity>,
 }
 
 impl std::fmt::Debug for ProxyHandler {
@@ -116,6 +120,18 @@ fn arg_u32(args: &Map<String, Value>, key: &str) -> Option<u32> {
 }
 
 impl ProxyHandler {
+    /// This handler as the request's sender: the agent of the token it presented, if any.
+    fn for_request(&self, context: &RequestContext<RoleServer>) -> std::borrow::Cow<'_, Self> {
+        match crate::agent_of(context) {
+            Some(agent) => std::borrow::Cow::Owned(Self {
+                caller: agent.caller(Source::Mcp),
+                identity: Some(agent.identity.clone()),
+                ..self.clone()
+            }),
+            None => std::borrow::Cow::Borrowed(self),
+        }
+    }
+
     /// Whether this session is offered the management tools (the gates decide).
     fn management(&self) -> Result<(), Gate> {
         let view = self.services.catalog.view();
@@ -133,6 +149,7 @@ impl ProxyHandler {
             tool,
             arguments,
             caller: self.caller.clone(),
+            identity: self.identity.clone(),
             session_id,
             request_id: Some(format!("{:?}", context.id).trim_matches('"').to_owned()),
             client_name: context.peer.peer_info().map(|i| i.client_info.name.clone()),
@@ -254,7 +271,10 @@ impl ServerHandler for ProxyHandler {
     fn get_info(&self) -> ServerConfig {
         let config = self.services.config.current();
         let instructions = if config.instructions.is_empty() {
-            DEFAULT_INSTRUCTIONS.to_owned()
+            match self.mode {
+                Mode::Code => crate::code::CODE_INSTRUCTIONS.to_owned(),
+                Mode::Retrieve | Mode::Direct => DEFAULT_INSTRUCTIONS.to_owned(),
+            }
         } else {
             config.instructions.clone()
         };
@@ -281,16 +301,21 @@ impl ServerHandler for ProxyHandler {
     async fn list_tools(
         &self,
         request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
-        match self.mode {
+        let this = self.for_request(&context);
+        match this.mode {
             Mode::Retrieve => Ok(ListToolsResult::with_all_items(builtin::tools(
-                self.management().is_ok(),
+                this.management().is_ok(),
+            ))),
+            Mode::Code => Ok(ListToolsResult::with_all_items(crate::code::tools(
+                this.management().is_ok(),
+                this.services.code.enabled(),
             ))),
             Mode::Direct => {
                 let cursor = request.and_then(|r| r.cursor);
-                tools_page(self.services.catalog.view().page(
-                    &self.caller,
+                tools_page(this.services.catalog.view().page(
+                    &this.caller,
                     Listing::Direct,
                     cursor.as_deref(),
                     PAGE_BYTES,
@@ -304,19 +329,39 @@ impl ServerHandler for ProxyHandler {
         params: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
+        let this = self.for_request(&context);
         let args = params.arguments.unwrap_or_default();
-        match self.mode {
-            Mode::Retrieve => self.builtin(&params.name, args, &context).await,
+        match this.mode {
+            Mode::Retrieve => this.builtin(&params.name, args, &context).await,
+            Mode::Code if params.name == "code_execution" => Ok(crate::code::execute(
+                &this.services,
+                &args,
+                &this.caller,
+                this.identity.as_ref(),
+                &context,
+            )
+            .await),
+            // The code endpoint has no call_tool_* tools: calls go through scripts.
+            Mode::Code if CallVariant::from_tool_name(&params.name).is_some() => {
+                Err(ErrorData::invalid_params(
+                    format!(
+                        "no tool named {}; on this endpoint tools are called from code_execution scripts with call_tool(server, tool, args)",
+                        params.name
+                    ),
+                    None,
+                ))
+            }
+            Mode::Code => this.builtin(&params.name, args, &context).await,
             Mode::Direct => {
                 let wanted = params.name.as_ref();
-                let tool = match self.services.catalog.view().direct(wanted) {
+                let tool = match this.services.catalog.view().direct(wanted) {
                     Some(entry) => entry.id.to_string(),
                     // No such tool: let the pipeline say so.
                     None => ToolId::from_direct(wanted)
                         .map_or_else(|| wanted.to_owned(), |id| id.to_string()),
                 };
-                let request = self.call_request(tool, Some(args), &context);
-                Ok(self.call_upstream(request, &context).await)
+                let request = this.call_request(tool, Some(args), &context);
+                Ok(this.call_upstream(request, &context).await)
             }
         }
     }
@@ -324,12 +369,13 @@ impl ServerHandler for ProxyHandler {
     async fn list_prompts(
         &self,
         _request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ListPromptsResult, ErrorData> {
-        let prompts = self
+        let this = self.for_request(&context);
+        let prompts = this
             .services
             .prompts
-            .list(&self.caller)
+            .list(&this.caller)
             .await
             .map_err(prompt_refusal)?;
         from_json(json!({"prompts": prompts}))
@@ -338,13 +384,14 @@ impl ServerHandler for ProxyHandler {
     async fn get_prompt(
         &self,
         request: GetPromptRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, ErrorData> {
+        let this = self.for_request(&context);
         let arguments = request.arguments.map(Value::Object);
         let answer = self
             .services
             .prompts
-            .get(&request.name, arguments, &self.caller)
+            .get(&request.name, arguments, &this.caller)
             .await
             .map_err(prompt_refusal)?;
         from_json::<GetPromptResult>(answer).map(Into::into)
@@ -353,21 +400,23 @@ impl ServerHandler for ProxyHandler {
     async fn list_resources(
         &self,
         _request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, ErrorData> {
-        let resources = self.services.relay.list_resources(&self.caller).await;
+        let this = self.for_request(&context);
+        let resources = this.services.relay.list_resources(&this.caller).await;
         from_json(json!({"resources": resources}))
     }
 
     async fn list_resource_templates(
         &self,
         _request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ListResourceTemplatesResult, ErrorData> {
+        let this = self.for_request(&context);
         let templates = self
             .services
             .relay
-            .list_resource_templates(&self.caller)
+            .list_resource_templates(&this.caller)
             .await;
         from_json(json!({"resourceTemplates": templates}))
     }
@@ -375,12 +424,13 @@ impl ServerHandler for ProxyHandler {
     async fn read_resource(
         &self,
         request: ReadResourceRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, ErrorData> {
+        let this = self.for_request(&context);
         let answer = self
             .services
             .relay
-            .resource_request("resources/read", to_json(&request)?, &self.caller)
+            .resource_request("resources/read", to_json(&request)?, &this.caller)
             .await
             .map_err(refusal)?;
         from_json::<ReadResourceResult>(answer).map(Into::into)
@@ -389,11 +439,12 @@ impl ServerHandler for ProxyHandler {
     async fn subscribe(
         &self,
         request: SubscribeRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
-        self.services
+        let this = self.for_request(&context);
+        this.services
             .relay
-            .resource_request("resources/subscribe", to_json(&request)?, &self.caller)
+            .resource_request("resources/subscribe", to_json(&request)?, &this.caller)
             .await
             .map_err(refusal)?;
         Ok(())
@@ -402,11 +453,12 @@ impl ServerHandler for ProxyHandler {
     async fn unsubscribe(
         &self,
         request: UnsubscribeRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
-        self.services
+        let this = self.for_request(&context);
+        this.services
             .relay
-            .resource_request("resources/unsubscribe", to_json(&request)?, &self.caller)
+            .resource_request("resources/unsubscribe", to_json(&request)?, &this.caller)
             .await
             .map_err(refusal)?;
         Ok(())
@@ -415,12 +467,13 @@ impl ServerHandler for ProxyHandler {
     async fn complete(
         &self,
         request: CompleteRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<CompleteResult, ErrorData> {
+        let this = self.for_request(&context);
         let answer = self
             .services
             .prompts
-            .complete(to_json(&request)?, &self.caller)
+            .complete(to_json(&request)?, &this.caller)
             .await
             .map_err(prompt_refusal)?;
         from_json(answer)
@@ -429,11 +482,12 @@ impl ServerHandler for ProxyHandler {
     async fn set_level(
         &self,
         request: SetLevelRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
-        self.services
+        let this = self.for_request(&context);
+        this.services
             .relay
-            .set_level_everywhere(to_json(&request)?, &self.caller)
+            .set_level_everywhere(to_json(&request)?, &this.caller)
             .await;
         Ok(())
     }

@@ -5,7 +5,9 @@
 //!   and `quarantine_security`;
 //! - `/mcp/all`: the direct mode — every callable upstream tool as `server__tool`, its
 //!   definition passed on unchanged;
-//! - `/mcp`: whichever of the two `routing_mode` names;
+//! - `/mcp/code`: code execution — `code_execution` (a JavaScript snippet that calls several
+//!   tools), with `retrieve_tools` and `describe_tool` ([`code`]);
+//! - `/mcp`: whichever of the three `routing_mode` names;
 //! - `/mcp/server/<name>`: one upstream as it is ([`server`]).
 //!
 //! Everything of the protocol is relayed: prompts (the proxy's own, and with
@@ -18,6 +20,7 @@
 #![forbid(unsafe_code)]
 
 mod builtin;
+mod code;
 mod discover;
 mod guard;
 mod handler;
@@ -32,8 +35,8 @@ use std::sync::{Arc, PoisonError};
 
 use mcpproxy_application::ports::{ConfigStore, ServerLogs, UpstreamNotice};
 use mcpproxy_application::{
-    CallService, EventBus, ManagementService, PromptService, ProtocolRelay, RegistryService,
-    ToolCatalog,
+    CallService, CodeService, EventBus, ManagementService, PromptService, ProtocolRelay,
+    RegistryService, ToolCatalog,
 };
 use mcpproxy_domain::config::RoutingMode;
 use mcpproxy_domain::{Caller, DomainEvent};
@@ -47,11 +50,23 @@ use server::{ServerEndpoint, ServerState};
 use sessions::BookedSessions;
 use sessions::SessionBook;
 
+/// The agent whose token a request presented (the key check put it there), if any.
+pub(crate) fn agent_of(
+    context: &rmcp::service::RequestContext<rmcp::RoleServer>,
+) -> Option<&mcpproxy_application::tokens::Authenticated> {
+    context
+        .extensions
+        .get::<http::request::Parts>()?
+        .extensions
+        .get::<mcpproxy_application::tokens::Authenticated>()
+}
+
 /// Which tools an endpoint offers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
     Retrieve,
     Direct,
+    Code,
 }
 
 /// The use cases the endpoint calls.
@@ -59,6 +74,7 @@ pub struct Services {
     pub config: Arc<dyn ConfigStore>,
     pub catalog: Arc<ToolCatalog>,
     pub calls: Arc<CallService>,
+    pub code: Arc<CodeService>,
     pub management: Arc<ManagementService>,
     pub logs: Arc<dyn ServerLogs>,
     pub relay: Arc<ProtocolRelay>,
@@ -134,15 +150,17 @@ fn endpoint(
         move || {
             let mode = mode();
             let notifier = match mode {
-                Mode::Retrieve => notifiers.retrieve.clone(),
+                // The code endpoint's tools change when the retrieve endpoint's do.
+                Mode::Retrieve | Mode::Code => notifiers.retrieve.clone(),
                 Mode::Direct => notifiers.direct.clone(),
             };
             Ok(ProxyHandler {
                 services: services.clone(),
                 mode,
                 notifier,
-                // Every MCP client is an unlimited agent until agent tokens say otherwise.
+                // An unlimited agent; a request with an agent token is that token's agent.
                 caller: Caller::agent(),
+                identity: None,
             })
         },
         Arc::new(BookedSessions::new(book.clone())),
@@ -174,6 +192,7 @@ impl ServerEndpoints {
                     server: name.to_owned(),
                     state: state.clone(),
                     caller: Caller::agent(),
+                    identity: None,
                 };
                 let service = StreamableHttpService::new(
                     move || Ok(handler.clone()),
@@ -225,8 +244,8 @@ pub fn router(services: Arc<Services>, bus: &EventBus, access: Access) -> axum::
         let catalog = services.catalog.clone();
         move || match catalog.view().settings().routing {
             RoutingMode::Direct => Mode::Direct,
-            // code_execution is not built; its clients get the retrieve tools.
-            RoutingMode::RetrieveTools | RoutingMode::CodeExecution => Mode::Retrieve,
+            RoutingMode::CodeExecution => Mode::Code,
+            RoutingMode::RetrieveTools => Mode::Retrieve,
         }
     };
     let book = Arc::new(SessionBook::new(services.config.clone()));
@@ -248,6 +267,10 @@ pub fn router(services: Arc<Services>, bus: &EventBus, access: Access) -> axum::
         .nest_service(
             "/mcp/all",
             endpoint(&services, &access, &notifiers, &book, || Mode::Direct),
+        )
+        .nest_service(
+            "/mcp/code",
+            endpoint(&services, &access, &notifiers, &book, || Mode::Code),
         )
         .nest_service(
             "/mcp",

@@ -18,6 +18,8 @@ use mcpproxy_application::catalog::Listing;
 use mcpproxy_application::ports::UpstreamError;
 use mcpproxy_application::prompts::PromptError;
 use mcpproxy_domain::Caller;
+use mcpproxy_domain::activity::Source;
+use mcpproxy_domain::token::AuthIdentity;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CompleteRequestParams, CompleteResult, ErrorCode,
     GetPromptRequestParams, GetPromptResponse, GetPromptResult, Implementation, ListPromptsResult,
@@ -110,6 +112,8 @@ pub struct ServerEndpoint {
     pub state: Arc<ServerState>,
     /// Who the sessions of this endpoint are, for every rule they meet.
     pub caller: Caller,
+    /// The agent token behind `caller`, for the record.
+    pub identity: Option<AuthIdentity>,
 }
 
 impl std::fmt::Debug for ServerEndpoint {
@@ -165,6 +169,18 @@ pub(crate) fn from_json<T: DeserializeOwned>(value: Value) -> Result<T, ErrorDat
 }
 
 impl ServerEndpoint {
+    /// This endpoint as the request's sender: the agent of the token it presented, if any.
+    fn for_request(&self, context: &RequestContext<RoleServer>) -> std::borrow::Cow<'_, Self> {
+        match crate::agent_of(context) {
+            Some(agent) => std::borrow::Cow::Owned(Self {
+                caller: agent.caller(Source::Mcp),
+                identity: Some(agent.identity.clone()),
+                ..self.clone()
+            }),
+            None => std::borrow::Cow::Borrowed(self),
+        }
+    }
+
     /// Sends the request to the server as it is and reads its result.
     async fn relay<T: DeserializeOwned>(
         &self,
@@ -222,16 +238,17 @@ impl ServerHandler for ServerEndpoint {
     async fn list_tools(
         &self,
         request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
+        let this = self.for_request(&context);
         let server = self
             .services
             .relay
-            .open(&self.server, &self.caller)
+            .open(&this.server, &this.caller)
             .map_err(refusal)?;
         let cursor = request.and_then(|r| r.cursor);
-        tools_page(self.services.catalog.view().page(
-            &self.caller,
+        tools_page(this.services.catalog.view().page(
+            &this.caller,
             Listing::Server(&server.name),
             cursor.as_deref(),
             PAGE_BYTES,
@@ -243,18 +260,20 @@ impl ServerHandler for ServerEndpoint {
         params: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
+        let this = self.for_request(&context);
         let session_id = session_of(&context);
         let request = CallRequest {
-            tool: format!("{}:{}", self.server, params.name),
+            tool: format!("{}:{}", this.server, params.name),
             arguments: params.arguments,
-            caller: self.caller.clone(),
+            caller: this.caller.clone(),
+            identity: this.identity.clone(),
             session_id,
             request_id: Some(format!("{:?}", context.id).trim_matches('"').to_owned()),
             client_name: context.peer.peer_info().map(|i| i.client_info.name.clone()),
             ..CallRequest::default()
         };
         Ok(
-            match relayed_call(&self.services.calls, request, &context).await {
+            match relayed_call(&this.services.calls, request, &context).await {
                 Outcome::Done(Ok(v)) => forward(v),
                 Outcome::Done(Err(e)) => forward(e.to_tool_result()),
                 Outcome::Cancelled => text_result("the call was cancelled", true),
@@ -265,13 +284,14 @@ impl ServerHandler for ServerEndpoint {
     async fn list_prompts(
         &self,
         _request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ListPromptsResult, ErrorData> {
+        let this = self.for_request(&context);
         // The server's approved prompts, all on one page.
-        let listed = self
+        let listed = this
             .services
             .prompts
-            .server_list(&self.server, &self.caller)
+            .server_list(&this.server, &this.caller)
             .await
             .map_err(prompt_refusal)?;
         from_json(listed)
@@ -280,12 +300,13 @@ impl ServerHandler for ServerEndpoint {
     async fn get_prompt(
         &self,
         request: GetPromptRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, ErrorData> {
-        let answer = self
+        let this = self.for_request(&context);
+        let answer = this
             .services
             .prompts
-            .server_get(&self.server, to_json(&request)?, &self.caller)
+            .server_get(&this.server, to_json(&request)?, &this.caller)
             .await
             .map_err(prompt_refusal)?;
         from_json::<GetPromptResult>(answer).map(Into::into)
@@ -294,27 +315,30 @@ impl ServerHandler for ServerEndpoint {
     async fn list_resources(
         &self,
         request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, ErrorData> {
-        self.relay("resources/list", &request.unwrap_or_default())
+        let this = self.for_request(&context);
+        this.relay("resources/list", &request.unwrap_or_default())
             .await
     }
 
     async fn list_resource_templates(
         &self,
         request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ListResourceTemplatesResult, ErrorData> {
-        self.relay("resources/templates/list", &request.unwrap_or_default())
+        let this = self.for_request(&context);
+        this.relay("resources/templates/list", &request.unwrap_or_default())
             .await
     }
 
     async fn read_resource(
         &self,
         request: ReadResourceRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, ErrorData> {
-        self.relay::<ReadResourceResult>("resources/read", &request)
+        let this = self.for_request(&context);
+        this.relay::<ReadResourceResult>("resources/read", &request)
             .await
             .map(Into::into)
     }
@@ -324,16 +348,17 @@ impl ServerHandler for ServerEndpoint {
         request: SubscribeRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
-        self.services
+        let this = self.for_request(&context);
+        this.services
             .relay
-            .open(&self.server, &self.caller)
+            .open(&this.server, &this.caller)
             .map_err(refusal)?;
         let session = session_of(&context).unwrap_or_default();
         if self
             .state
             .subscribe(&request.uri, session, context.peer.clone())
         {
-            let _: Value = self.relay("resources/subscribe", &request).await?;
+            let _: Value = this.relay("resources/subscribe", &request).await?;
         }
         Ok(())
     }
@@ -343,9 +368,10 @@ impl ServerHandler for ServerEndpoint {
         request: UnsubscribeRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
+        let this = self.for_request(&context);
         let session = session_of(&context).unwrap_or_default();
-        if self.state.unsubscribe(&request.uri, &session) {
-            let _: Value = self.relay("resources/unsubscribe", &request).await?;
+        if this.state.unsubscribe(&request.uri, &session) {
+            let _: Value = this.relay("resources/unsubscribe", &request).await?;
         }
         Ok(())
     }
@@ -353,12 +379,13 @@ impl ServerHandler for ServerEndpoint {
     async fn complete(
         &self,
         request: CompleteRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<CompleteResult, ErrorData> {
-        let answer = self
+        let this = self.for_request(&context);
+        let answer = this
             .services
             .prompts
-            .server_complete(&self.server, to_json(&request)?, &self.caller)
+            .server_complete(&this.server, to_json(&request)?, &this.caller)
             .await
             .map_err(prompt_refusal)?;
         from_json(answer)
@@ -367,9 +394,10 @@ impl ServerHandler for ServerEndpoint {
     async fn set_level(
         &self,
         request: SetLevelRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
-        let _: Value = self.relay("logging/setLevel", &request).await?;
+        let this = self.for_request(&context);
+        let _: Value = this.relay("logging/setLevel", &request).await?;
         Ok(())
     }
 

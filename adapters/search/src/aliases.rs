@@ -3,7 +3,8 @@
 //! (`jira_get_issue`, `browser_click`) and the products its descriptions name, widened by
 //! our table of products with several names, plus what the user set in `search.aliases`.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::LazyLock;
 
 use mcpproxy_domain::Tool;
 
@@ -19,7 +20,10 @@ fn is_generic(word: &str) -> bool {
 
 /// Whether a word is one of the verbs or nouns of tool work (not a product).
 pub(crate) fn is_tool_word(word: &str) -> bool {
-    GROUPS.iter().any(|g| g.contains(&word))
+    // Asked for every product word of every tool indexed: a set, built once.
+    static WORDS: LazyLock<HashSet<&'static str>> =
+        LazyLock::new(|| GROUPS.iter().flat_map(|g| g.iter().copied()).collect());
+    WORDS.contains(word)
 }
 
 /// The product names that earn a query the product bonus: those that are not also words of
@@ -72,14 +76,18 @@ pub fn product_names(server: &str, tools: &[Tool], user: &[String]) -> ProductNa
     }
     // Products named in a good share of the descriptions ("… in a GitHub repository").
     if !tools.is_empty() {
+        // Each description split once (" word word "), each product name padded once: this
+        // runs for every server the catalog indexes.
+        let texts: Vec<String> = tools
+            .iter()
+            .map(|t| format!(" {} ", split_words(&t.description)))
+            .collect();
         for family in PRODUCTS {
             let head = family[0];
-            let naming = tools
+            let padded: Vec<String> = family.iter().map(|n| format!(" {n} ")).collect();
+            let naming = texts
                 .iter()
-                .filter(|t| {
-                    let text = format!(" {} ", split_words(&t.description));
-                    family.iter().any(|n| text.contains(&format!(" {n} ")))
-                })
+                .filter(|text| padded.iter().any(|n| text.contains(n.as_str())))
                 .count();
             if naming as f32 / tools.len() as f32 >= DESCRIPTION_SHARE {
                 names.insert(head.to_owned());

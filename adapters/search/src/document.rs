@@ -3,7 +3,7 @@
 use mcpproxy_domain::{ServerName, Tool};
 use tantivy::TantivyDocument;
 use tantivy::schema::{
-    Field, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions,
+    FAST, Field, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions,
 };
 
 use crate::analysis::ANALYZER;
@@ -14,6 +14,9 @@ pub const ALIAS_SEPARATOR: char = '\u{1f}';
 
 #[derive(Debug, Clone, Copy)]
 pub struct Fields {
+    /// A number for the document, unique in the index: a hit's key in the in-memory mirror
+    /// (read from a fast field, so a search never opens the document store).
+    pub key: Field,
     pub id: Field,
     pub server: Field,
     pub tool: Field,
@@ -45,6 +48,7 @@ pub fn schema() -> (Schema, Fields) {
             .set_index_option(IndexRecordOption::WithFreqs),
     );
     let fields = Fields {
+        key: b.add_u64_field("key", FAST | STORED),
         id: b.add_text_field("id", STRING | STORED),
         server: b.add_text_field("server", STRING | STORED),
         tool: b.add_text_field("tool", STORED),
@@ -122,6 +126,7 @@ impl ToolText {
 }
 
 pub struct DocumentParts<'a> {
+    pub key: u64,
     pub server: &'a ServerName,
     pub tool: &'a Tool,
     pub aliases: &'a [String],
@@ -131,6 +136,7 @@ pub struct DocumentParts<'a> {
 
 pub fn document(f: &Fields, p: &DocumentParts<'_>) -> TantivyDocument {
     let mut doc = TantivyDocument::default();
+    doc.add_u64(f.key, p.key);
     doc.add_text(f.id, format!("{}:{}", p.server, p.tool.name));
     doc.add_text(f.server, p.server.as_str());
     doc.add_text(f.tool, &p.tool.name);

@@ -2,6 +2,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use async_trait::async_trait;
@@ -17,11 +18,14 @@ use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Te
 use crate::aliases::{bonus_names, product_names};
 use crate::analysis::{ANALYZER, analyzer, terms};
 use crate::document::{ALIAS_SEPARATOR, DocumentParts, Fields, ToolText, document, schema};
+use crate::mirror::Mirror;
 use crate::query::QueryReader;
-use crate::ranking::{Mirror, Tuning};
+use crate::ranking::Tuning;
 
 /// Memory for the index writer; tool documents are small.
 const WRITER_HEAP: usize = 30 * 1024 * 1024;
+/// More segments than this after a write are merged into one (see [`Inner::write`]).
+const MAX_SEGMENTS: usize = 3;
 
 #[derive(Debug, thiserror::Error)]
 #[error("cannot open the search index in {path}: {reason}")]
@@ -43,6 +47,8 @@ struct Inner {
     analyzer: TextAnalyzer,
     queries: RwLock<Arc<QueryReader>>,
     mirror: RwLock<Mirror>,
+    /// The key of the next document written (see [`Fields::key`]).
+    next_key: AtomicU64,
     tuning: Tuning,
 }
 
@@ -109,9 +115,11 @@ impl TantivyIndex {
             .reload_policy(ReloadPolicy::Manual)
             .try_into()
             .map_err(|e: tantivy::TantivyError| fail(e.to_string()))?;
-        let writer = index
+        let writer: IndexWriter = index
             .writer_with_num_threads(1, WRITER_HEAP)
             .map_err(|e| fail(e.to_string()))?;
+        // Merges happen in `Inner::write`, where the reader is reloaded after them.
+        writer.set_merge_policy(Box::new(tantivy::indexer::NoMergePolicy));
         let mut analyzer = analyzer();
         let queries = QueryReader::new(&mut analyzer, &[]);
         let inner = Inner {
@@ -121,6 +129,7 @@ impl TantivyIndex {
             analyzer,
             queries: RwLock::new(Arc::new(queries)),
             mirror: RwLock::new(Mirror::default()),
+            next_key: AtomicU64::new(0),
             tuning: options.tuning,
         };
         inner.rebuild_mirror().map_err(|e| fail(e.0))?;
@@ -170,12 +179,21 @@ impl Inner {
         for address in addresses {
             let doc: TantivyDocument = searcher.doc(address).map_err(err)?;
             let all = Self::text(&doc, self.fields.terms);
-            let server = Self::text(&doc, self.fields.server);
-            mirror.insert(&server, Self::text(&doc, self.fields.id), all.split(' '));
+            let Ok(server) = ServerName::parse(Self::text(&doc, self.fields.server)) else {
+                continue;
+            };
+            let key = doc
+                .get_first(self.fields.key)
+                .and_then(|v| v.as_u64())
+                .unwrap_or_default();
+            let tool = Self::text(&doc, self.fields.tool);
+            mirror.insert(key, &server, tool, all.split(' '));
             let products = Self::text(&doc, self.fields.products);
             let products = terms(&mut analyzer, &bonus_names(&products));
-            mirror.set_products(&server, products.iter().map(String::as_str));
+            mirror.set_products(server.as_str(), products.iter().map(String::as_str));
         }
+        let next = mirror.last_key().map_or(0, |k| k + 1);
+        self.next_key.store(next, Ordering::Relaxed);
         *write_lock(&self.mirror) = mirror;
         Ok(())
     }
@@ -192,6 +210,14 @@ impl Inner {
             let _ = writer.rollback();
             return Err(err(e));
         }
+        // Few segments keep a search cheap: each query term costs a dictionary lookup and a
+        // scorer per segment, and the thesaurus makes queries of many terms. The index is
+        // small (a tool is a few hundred bytes), so merging it whole now and then is cheaper
+        // than what scattered segments cost every query.
+        let segments = writer.index().searchable_segment_ids().map_err(err)?;
+        if segments.len() > MAX_SEGMENTS {
+            writer.merge(&segments).wait().map_err(err)?;
+        }
         drop(writer);
         self.reader.reload().map_err(err)
     }
@@ -206,7 +232,10 @@ impl Inner {
         let mut analyzer = self.analyzer.clone();
         let mut docs = Vec::with_capacity(tools.len());
         let mut mirrored = Vec::with_capacity(tools.len());
-        for tool in tools {
+        let first_key = self
+            .next_key
+            .fetch_add(tools.len() as u64, Ordering::Relaxed);
+        for (key, tool) in (first_key..).zip(tools) {
             let mut names = products.server.clone();
             if let Some(own) = products.tools.get(&tool.name) {
                 names.push(' ');
@@ -217,6 +246,7 @@ impl Inner {
             docs.push(document(
                 &self.fields,
                 &DocumentParts {
+                    key,
                     server,
                     tool,
                     aliases,
@@ -225,7 +255,7 @@ impl Inner {
                 },
             ));
             let product_terms = terms(&mut analyzer, &bonus_names(&text.products));
-            mirrored.push((format!("{server}:{}", tool.name), all, product_terms));
+            mirrored.push((key, tool.name.clone(), all, product_terms));
         }
         self.write(|w| {
             w.delete_term(Term::from_field_text(self.fields.server, server.as_str()));
@@ -236,8 +266,8 @@ impl Inner {
         })?;
         let mut mirror = write_lock(&self.mirror);
         mirror.remove_server(server.as_str());
-        for (id, all, products) in mirrored {
-            mirror.insert(server.as_str(), id, all.split(' '));
+        for (key, tool, all, products) in mirrored {
+            mirror.insert(key, server, tool, all.split(' '));
             mirror.set_products(server.as_str(), products.iter().map(String::as_str));
         }
         Ok(())
@@ -259,16 +289,28 @@ impl Inner {
             .search(&query, &TopDocs::with_limit(limit.max(1)).order_by_score())
             .map_err(err)?;
         let mix = tuning.coverage_mix;
+        let probe = mirror.probe(&concepts);
+        // The key column of each segment the hits are in, opened once per search.
+        let mut columns: HashMap<u32, tantivy::columnar::Column<u64>> = HashMap::new();
         let mut hits = Vec::with_capacity(top.len());
         for (score, address) in top {
-            let doc: TantivyDocument = searcher.doc(address).map_err(err)?;
-            let Ok(server) = ServerName::parse(Self::text(&doc, self.fields.server)) else {
+            let column = match columns.entry(address.segment_ord) {
+                std::collections::hash_map::Entry::Occupied(c) => c.into_mut(),
+                std::collections::hash_map::Entry::Vacant(slot) => slot.insert(
+                    searcher
+                        .segment_reader(address.segment_ord)
+                        .fast_fields()
+                        .u64("key")
+                        .map_err(err)?,
+                ),
+            };
+            let Some(entry) = column.first(address.doc_id).and_then(|k| mirror.get(k)) else {
                 continue;
             };
-            let coverage = mirror.coverage(&Self::text(&doc, self.fields.id), &concepts);
+            let coverage = Mirror::coverage(&probe, entry);
             hits.push(SearchHit {
-                server,
-                tool: Self::text(&doc, self.fields.tool),
+                server: entry.server.clone(),
+                tool: entry.tool.clone(),
                 score: score * (1.0 - mix + mix * coverage),
                 coverage,
             });

@@ -16,6 +16,7 @@ mod aliases;
 mod analysis;
 mod document;
 mod index;
+mod mirror;
 mod query;
 mod ranking;
 mod thesaurus;

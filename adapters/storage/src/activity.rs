@@ -4,6 +4,7 @@ use async_trait::async_trait;
 use mcpproxy_application::ports::{ActivityFilter, ActivityPage, ActivityRepository, StorageError};
 use mcpproxy_domain::Timestamp;
 use mcpproxy_domain::activity::{ActivityKind, ActivityRecord, ActivityStatus, Source};
+use mcpproxy_domain::sensitive::Severity;
 use sqlx::{QueryBuilder, Row, Sqlite};
 
 use crate::db::{Database, storage_err};
@@ -69,6 +70,34 @@ fn push_filter(q: &mut QueryBuilder<Sqlite>, f: &ActivityFilter) {
     }
     if let Some(end) = f.end_time {
         q.push(" AND timestamp <= ").push_bind(end.millis());
+    }
+    // Detections and the caller live in the record's metadata (as the Go proxy keeps them).
+    if f.sensitive_data {
+        q.push(" AND json_extract(metadata, '$.sensitive_data.detected') = 1");
+    }
+    if let Some(kind) = &f.detection_type {
+        q.push(
+            " AND EXISTS (SELECT 1 FROM json_each(activity.metadata, '$.sensitive_data.detections') \
+             WHERE json_extract(value, '$.type') = ",
+        )
+        .push_bind(kind.clone())
+        .push(")");
+    }
+    if let Some(min) = f.min_severity {
+        q.push(" AND json_extract(metadata, '$.sensitive_data.highest_severity') IN (");
+        let mut list = q.separated(", ");
+        for s in Severity::ALL.into_iter().filter(|s| *s >= min) {
+            list.push_bind(s.as_str());
+        }
+        q.push(")");
+    }
+    if let Some(agent) = &f.agent {
+        q.push(" AND json_extract(metadata, '$._auth_agent') = ")
+            .push_bind(agent.clone());
+    }
+    if let Some(auth) = &f.auth_type {
+        q.push(" AND json_extract(metadata, '$._auth_type') = ")
+            .push_bind(auth.clone());
     }
 }
 

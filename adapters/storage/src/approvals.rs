@@ -46,6 +46,9 @@ pub(crate) fn from_row(row: &sqlx::sqlite::SqliteRow) -> Result<ToolApproval, St
         approved_fingerprint,
         approved_description: row.try_get("approved_description").map_err(storage_err)?,
         approved_schema,
+        scan: json_col(row, "scan")?
+            .map(|v| serde_json::from_value(v).map_err(storage_err))
+            .transpose()?,
     })
 }
 
@@ -59,8 +62,8 @@ pub(crate) async fn save_into(
     let sql = format!(
         "INSERT OR REPLACE INTO {table} (server, tool, state, current_fingerprint,
             current_description, current_schema, approved_fingerprint, approved_description,
-            approved_schema)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            approved_schema, scan)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
     );
     // The table name is one of two constants, never input.
     sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -73,6 +76,13 @@ pub(crate) async fn save_into(
         .bind(a.approved_fingerprint.as_ref().map(Fingerprint::as_str))
         .bind(&a.approved_description)
         .bind(a.approved_schema.as_deref().map(to_text).transpose()?)
+        .bind(
+            a.scan
+                .as_ref()
+                .map(serde_json::to_string)
+                .transpose()
+                .map_err(storage_err)?,
+        )
         .execute(&db.pool)
         .await
         .map_err(storage_err)?;

@@ -11,5 +11,6 @@ mod db;
 mod oauth;
 mod prompt_approvals;
 mod servers;
+mod tokens;
 
 pub use db::{Database, OpenError};

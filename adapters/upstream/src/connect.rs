@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http::{HeaderName, HeaderValue};
-use mcpproxy_application::ports::ServerLogs;
+use mcpproxy_application::ports::{SecretStore, ServerLogs};
 use mcpproxy_domain::config::EnvironmentConfig;
 use mcpproxy_domain::{Config, Isolation, ServerConfig, ServerName, Transport, ValidationError};
 use rmcp::model::Implementation;
@@ -171,6 +171,10 @@ impl Connection {
 /// Reads a variable of the proxy's environment.
 type EnvLookup = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
 
+/// The keyring secrets a connection needs: a value, `None` when the keyring lacks it, or why
+/// the keyring could not be read.
+type KeyringValues = HashMap<String, Result<Option<String>, String>>;
+
 /// The OAuth side of the proxy as the transport needs it: the authorization manager that
 /// holds a server's tokens (bootstrap wires the OAuth adapter in).
 #[async_trait::async_trait]
@@ -191,6 +195,8 @@ pub struct Connector {
     oauth: Option<Arc<dyn OAuthTokens>>,
     /// Where every session tells what its server says outside calls.
     notices: tokio::sync::broadcast::Sender<mcpproxy_application::ports::UpstreamNotice>,
+    /// The OS keyring, for `${keyring:NAME}` references.
+    secrets: Option<Arc<dyn SecretStore>>,
     /// Docker and sandbox wrapping; without it an isolated server is refused, never run
     /// unprotected.
     isolator: Option<Arc<Isolator>>,
@@ -211,7 +217,47 @@ impl Connector {
             env_lookup: Arc::new(|name| std::env::var(name).ok()),
             notices: tokio::sync::broadcast::channel(256).0,
             oauth: None,
+            secrets: None,
             isolator: None,
+        }
+    }
+
+    /// Resolves `${keyring:NAME}` references from `secrets` when a server connects.
+    pub fn with_secrets(mut self, secrets: Arc<dyn SecretStore>) -> Self {
+        self.secrets = Some(secrets);
+        self
+    }
+
+    /// Reads the keyring secrets `spec` refers to, once per connection attempt, so a secret
+    /// changed since the last attempt is used.
+    async fn read_keyring(&self, spec: &ConnectSpec) -> KeyringValues {
+        let values = spec
+            .env
+            .values()
+            .chain(spec.headers.values())
+            .chain(spec.args.iter())
+            .chain(spec.environment.custom_vars.values())
+            .chain(std::iter::once(&spec.url));
+        let names: std::collections::BTreeSet<&str> = values
+            .flat_map(|v| mcpproxy_domain::secret::references(v))
+            .filter(|(source, _)| *source == mcpproxy_domain::secret::SecretSource::Keyring)
+            .map(|(_, name)| name)
+            .collect();
+        let mut read = KeyringValues::new();
+        for name in names {
+            let value = match &self.secrets {
+                Some(store) => store.get(name).await.map_err(|e| e.to_string()),
+                None => Err("this mcpproxy has no keyring".to_owned()),
+            };
+            read.insert(name.to_owned(), value);
+        }
+        read
+    }
+
+    fn resolver<'a>(&'a self, keyring: &'a KeyringValues) -> env::Resolver<'a> {
+        env::Resolver {
+            env: self.env_lookup.as_ref(),
+            keyring,
         }
     }
 
@@ -256,13 +302,16 @@ impl Connector {
     pub async fn connect(&self, spec: &ConnectSpec) -> Result<Connection, ConnectError> {
         let client =
             UpstreamClient::new(spec.name.clone(), self.logs.clone(), self.notices.clone());
+        let keyring = self.read_keyring(spec).await;
+        let r = self.resolver(&keyring);
         match spec.transport {
-            Transport::Stdio => self.connect_stdio(spec, client).await,
+            Transport::Stdio => self.connect_stdio(spec, client, &r).await,
             Transport::StreamableHttp => {
-                let config =
-                    StreamableHttpClientTransportConfig::with_uri(self.expand("url", &spec.url)?)
-                        .custom_headers(self.http_headers(spec)?)
-                        .max_concurrent_requests(64);
+                let config = StreamableHttpClientTransportConfig::with_uri(env::expand(
+                    "url", &spec.url, &r,
+                )?)
+                .custom_headers(http_headers(spec, &r)?)
+                .max_concurrent_requests(64);
                 let authorized = match &self.oauth {
                     Some(oauth) => oauth.client(&spec.name, &spec.url).await,
                     None => None,
@@ -284,8 +333,8 @@ impl Connector {
                 finish(spec, &client, result, None, StderrTail::default())
             }
             Transport::Sse => {
-                let headers = self.http_headers(spec)?.into_iter().collect();
-                let url = self.expand("url", &spec.url)?;
+                let headers = http_headers(spec, &r)?.into_iter().collect();
+                let url = env::expand("url", &spec.url, &r)?;
                 let opened = tokio::time::timeout(
                     spec.init_timeout,
                     SseClientTransport::connect(self.http.clone(), &url, headers),
@@ -318,40 +367,28 @@ impl Connector {
         }
     }
 
-    fn expand(&self, key: &str, value: &str) -> Result<String, ConnectError> {
-        Ok(env::expand(key, value, self.env_lookup.as_ref())?)
-    }
-
-    fn http_headers(
-        &self,
-        spec: &ConnectSpec,
-    ) -> Result<HashMap<HeaderName, HeaderValue>, ConnectError> {
-        spec.headers
-            .iter()
-            .map(|(k, v)| {
-                let value = self.expand(&format!("headers.{k}"), v)?;
-                let name = HeaderName::try_from(k.as_str()).map_err(|_| {
-                    ConnectError::Config(format!("headers: {k:?} is not a valid header name"))
-                })?;
-                let value = HeaderValue::try_from(value).map_err(|_| {
-                    ConnectError::Config(format!(
-                        "headers.{k}: the value is not a valid header value"
-                    ))
-                })?;
-                Ok((name, value))
-            })
-            .collect()
-    }
-
     async fn connect_stdio(
         &self,
         spec: &ConnectSpec,
         client: UpstreamClient,
+        r: &env::Resolver<'_>,
     ) -> Result<Connection, ConnectError> {
         if let Some(dir) = &spec.working_dir {
             env::check_working_dir(dir)?;
         }
-        let child_env = env::child_env(&spec.environment, &spec.env, self.env_lookup.as_ref())?;
+        let child_env = env::child_env(&spec.environment, &spec.env, r)?;
+        // Arguments may hold references too; the isolated launch builds on the same spec.
+        let args = spec
+            .args
+            .iter()
+            .enumerate()
+            .map(|(i, a)| env::expand(&format!("args[{i}]"), a, r))
+            .collect::<Result<Vec<_>, _>>()?;
+        let expanded = ConnectSpec {
+            args,
+            ..spec.clone()
+        };
+        let spec = &expanded;
         let launch = match &spec.isolation {
             Isolation::None | Isolation::OwnContainer => {
                 let program = env::find_program(
@@ -387,6 +424,28 @@ impl Connector {
         }
         finish(spec, &client, result, Some(spawned.process), spawned.stderr)
     }
+}
+
+/// The configured headers with their references expanded.
+fn http_headers(
+    spec: &ConnectSpec,
+    r: &env::Resolver<'_>,
+) -> Result<HashMap<HeaderName, HeaderValue>, ConnectError> {
+    spec.headers
+        .iter()
+        .map(|(k, v)| {
+            let value = env::expand(&format!("headers.{k}"), v, r)?;
+            let name = HeaderName::try_from(k.as_str()).map_err(|_| {
+                ConnectError::Config(format!("headers: {k:?} is not a valid header name"))
+            })?;
+            let value = HeaderValue::try_from(value).map_err(|_| {
+                ConnectError::Config(format!(
+                    "headers.{k}: the value is not a valid header value"
+                ))
+            })?;
+            Ok((name, value))
+        })
+        .collect()
 }
 
 type Running = rmcp::service::RunningService<RoleClient, UpstreamClient>;

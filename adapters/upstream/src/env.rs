@@ -2,13 +2,36 @@
 //!
 //! A child gets only an allow-list of the proxy's variables (so tokens in the proxy's
 //! environment do not leak to every server), plus `environment.custom_vars`, plus its own
-//! `env` — in that order, later ones winning — with `${env:NAME}` references expanded.
+//! `env` — in that order, later ones winning — with `${env:NAME}` and `${keyring:NAME}`
+//! references expanded.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use mcpproxy_domain::config::EnvironmentConfig;
-use mcpproxy_domain::secret::{self, SecretSource};
+use mcpproxy_domain::secret::{self, SecretError, SecretSource};
+
+/// What references resolve from: the proxy's environment, and the keyring secrets the
+/// connection needs, read before it starts (`Err` says why the keyring could not be read).
+pub struct Resolver<'a> {
+    pub env: &'a (dyn Fn(&str) -> Option<String> + Send + Sync),
+    pub keyring: &'a HashMap<String, Result<Option<String>, String>>,
+}
+
+impl std::fmt::Debug for Resolver<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the values.
+        f.debug_struct("Resolver")
+            .field("keyring", &self.keyring.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Resolver<'_> {
+    fn var(&self, name: &str) -> Option<String> {
+        (self.env)(name)
+    }
+}
 
 /// Directories where people install tools, added to `PATH` when `enhance_path` is on
 /// (for a proxy started by a service manager with a minimal `PATH`).
@@ -56,32 +79,37 @@ pub enum LaunchError {
     WorkingDir(PathBuf),
 }
 
-/// Expands `${env:NAME}` in `value` from `lookup`; `key` names the config key in errors.
-pub fn expand(
-    key: &str,
-    value: &str,
-    lookup: &dyn Fn(&str) -> Option<String>,
-) -> Result<String, LaunchError> {
-    secret::expand(value, |source, name| match source {
-        SecretSource::Env => lookup(name),
-        SecretSource::Keyring => None,
-    })
-    .map_err(|e| LaunchError::Secret {
+/// Expands the references in `value`; `key` names the config key in errors.
+pub fn expand(key: &str, value: &str, r: &Resolver<'_>) -> Result<String, LaunchError> {
+    let fail = |e: SecretError| LaunchError::Secret {
         key: key.to_owned(),
         source_error: e.to_string(),
+    };
+    for (source, name) in secret::references(value) {
+        if let (SecretSource::Keyring, Some(Err(reason))) = (source, r.keyring.get(name)) {
+            return Err(fail(SecretError::Unavailable {
+                name: name.to_owned(),
+                reason: reason.clone(),
+            }));
+        }
+    }
+    secret::expand(value, |source, name| match source {
+        SecretSource::Env => r.var(name),
+        SecretSource::Keyring => r.keyring.get(name).cloned().and_then(Result::ok).flatten(),
     })
+    .map_err(fail)
 }
 
 /// The child's environment.
 pub fn child_env(
     global: &EnvironmentConfig,
     server_env: &BTreeMap<String, String>,
-    lookup: &dyn Fn(&str) -> Option<String>,
+    r: &Resolver<'_>,
 ) -> Result<BTreeMap<String, String>, LaunchError> {
     let mut env = BTreeMap::new();
     if global.inherit_system_safe {
         for name in &global.allowed_system_vars {
-            if let Some(value) = lookup(name) {
+            if let Some(value) = r.var(name) {
                 env.insert(name.clone(), value);
             }
         }
@@ -89,11 +117,11 @@ pub fn child_env(
     for (k, v) in &global.custom_vars {
         env.insert(
             k.clone(),
-            expand(&format!("environment.custom_vars.{k}"), v, lookup)?,
+            expand(&format!("environment.custom_vars.{k}"), v, r)?,
         );
     }
     for (k, v) in server_env {
-        env.insert(k.clone(), expand(&format!("env.{k}"), v, lookup)?);
+        env.insert(k.clone(), expand(&format!("env.{k}"), v, r)?);
     }
     if global.enhance_path {
         let home = env.get("HOME").map(PathBuf::from);
@@ -175,6 +203,38 @@ mod tests {
         }
     }
 
+    fn resolver<'a>(keyring: &'a HashMap<String, Result<Option<String>, String>>) -> Resolver<'a> {
+        Resolver {
+            env: &lookup,
+            keyring,
+        }
+    }
+
+    #[test]
+    fn keyring_references_resolve_from_what_was_read() {
+        let keyring = HashMap::from([
+            ("gh".to_owned(), Ok(Some("ghp_x".to_owned()))),
+            ("gone".to_owned(), Ok(None)),
+            ("locked".to_owned(), Err("the keyring is locked".to_owned())),
+        ]);
+        let r = resolver(&keyring);
+        assert_eq!(
+            expand("env.T", "Bearer ${keyring:gh}", &r).unwrap(),
+            "Bearer ghp_x"
+        );
+        let missing = expand("env.T", "${keyring:gone}", &r)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            missing.contains("mcpproxy secrets set gone") && missing.starts_with("env.T: "),
+            "{missing}"
+        );
+        let locked = expand("env.T", "${keyring:locked}", &r)
+            .unwrap_err()
+            .to_string();
+        assert!(locked.contains("the keyring is locked"), "{locked}");
+    }
+
     #[test]
     fn only_allowed_variables_are_inherited_and_later_layers_win() {
         let global = EnvironmentConfig {
@@ -186,7 +246,7 @@ mod tests {
             ("GITHUB_TOKEN".to_owned(), "${env:GH_TOKEN}".to_owned()),
         ]
         .into();
-        let env = child_env(&global, &server, &lookup).unwrap();
+        let env = child_env(&global, &server, &resolver(&HashMap::new())).unwrap();
         assert_eq!(env.get("PATH").map(String::as_str), Some("/usr/bin:/bin"));
         assert_eq!(env.get("HOME").map(String::as_str), Some("/home/u"));
         assert!(
@@ -201,7 +261,8 @@ mod tests {
     #[test]
     fn missing_references_name_the_key() {
         let server = [("TOKEN".to_owned(), "${env:NOPE}".to_owned())].into();
-        let err = child_env(&EnvironmentConfig::default(), &server, &lookup).unwrap_err();
+        let none = HashMap::new();
+        let err = child_env(&EnvironmentConfig::default(), &server, &resolver(&none)).unwrap_err();
         let msg = err.to_string();
         assert!(
             msg.starts_with("env.TOKEN: ${env:NOPE} is not set"),
@@ -216,7 +277,7 @@ mod tests {
             ..EnvironmentConfig::default()
         };
         assert!(
-            child_env(&global, &BTreeMap::new(), &lookup)
+            child_env(&global, &BTreeMap::new(), &resolver(&HashMap::new()))
                 .unwrap()
                 .is_empty()
         );

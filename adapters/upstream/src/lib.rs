@@ -28,6 +28,7 @@ pub mod pool;
 pub mod process;
 mod reaper;
 mod router;
+pub mod slots;
 pub mod sse;
 mod supervisor;
 

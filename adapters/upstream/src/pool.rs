@@ -25,6 +25,7 @@ use crate::connect::{ConnectSpec, Connector};
 use crate::graveyard::Graveyard;
 use crate::process::Grace;
 use crate::router::{CallRouter, Registration};
+use crate::slots::StartSlots;
 use crate::supervisor::{Command, Status, Supervisor};
 
 /// A session and the router of its relaying calls.
@@ -144,6 +145,7 @@ pub struct Pool {
     clock: Arc<dyn Clock>,
     graveyard: Graveyard,
     backoff: BackoffPolicy,
+    slots: StartSlots,
 }
 
 impl std::fmt::Debug for Pool {
@@ -166,6 +168,7 @@ impl Pool {
             clock,
             graveyard: Graveyard::default(),
             backoff: BackoffPolicy::default(),
+            slots: StartSlots::new(StartSlots::by_cores()),
         }
     }
 
@@ -175,7 +178,7 @@ impl Pool {
         self
     }
 
-    fn start(&self, spec: ConnectSpec) -> Handle {
+    fn start(&self, spec: ConnectSpec, rank: usize) -> Handle {
         let (status_tx, status) = watch::channel(Supervisor::initial_status(self.clock.as_ref()));
         let (commands, commands_rx) = mpsc::channel(16);
         let supervisor = Supervisor {
@@ -188,6 +191,8 @@ impl Pool {
             backoff: self.backoff,
             status: status_tx,
             commands: commands_rx,
+            slots: self.slots.clone(),
+            rank,
         };
         let task = tokio::spawn(supervisor.run());
         Handle {
@@ -217,12 +222,20 @@ impl Pool {
     /// may run at all is the application's decision (`mcpproxy_application::launch`):
     /// `config` holds only those. Stopping happens in the background; its processes are
     /// awaited at shutdown.
+    ///
+    /// Local servers start a few at a time (`max_concurrent_starts`, by default one per
+    /// core), in the order of `config.servers`: put first those an agent needs first.
     pub async fn reconcile(&self, config: &Config) {
+        self.slots.set_capacity(
+            config
+                .max_concurrent_starts()
+                .unwrap_or_else(StartSlots::by_cores),
+        );
         let mut wanted = HashMap::new();
-        for server in &config.servers {
+        for (rank, server) in config.servers.iter().enumerate() {
             match ConnectSpec::new(config, server) {
                 Ok(spec) => {
-                    wanted.insert(server.name.clone(), spec);
+                    wanted.insert(server.name.clone(), (spec, rank));
                 }
                 Err(e) => tracing::error!(server = %server.name, "not connecting: {e}"),
             }
@@ -232,14 +245,14 @@ impl Pool {
         for name in names {
             let keep = wanted
                 .get(&name)
-                .is_some_and(|spec| servers.get(&name).is_some_and(|h| &h.spec == spec));
+                .is_some_and(|(spec, _)| servers.get(&name).is_some_and(|h| &h.spec == spec));
             if !keep && let Some(handle) = servers.remove(&name) {
                 tokio::spawn(Self::stop(handle, Grace::RUNTIME));
             }
         }
-        for (name, spec) in wanted {
+        for (name, (spec, rank)) in wanted {
             if let std::collections::hash_map::Entry::Vacant(slot) = servers.entry(name) {
-                slot.insert(self.start(spec));
+                slot.insert(self.start(spec, rank));
             }
         }
     }

@@ -20,6 +20,7 @@ use crate::connect::{ConnectError, ConnectSpec, Connection, Connector};
 use crate::graveyard::Graveyard;
 use crate::isolation::IsolationError;
 use crate::process::Grace;
+use crate::slots::{Slot, StartSlots};
 
 /// Consecutive failed pings after which a connection counts as dead.
 const PING_FAILURES: u32 = 3;
@@ -92,6 +93,10 @@ pub(crate) struct Supervisor {
     pub backoff: BackoffPolicy,
     pub status: watch::Sender<Status>,
     pub commands: mpsc::Receiver<Command>,
+    /// Bounds how many local servers start at once; see [`crate::slots`].
+    pub slots: StartSlots,
+    /// This server's place in the start order (lower starts first).
+    pub rank: usize,
 }
 
 impl Supervisor {
@@ -158,11 +163,31 @@ impl Supervisor {
             self.log(&format!("connecting ({})", self.spec.describe()));
             let connector = self.connector.clone();
             let spec = self.spec.clone();
-            let connecting = async move { connector.connect(&spec).await };
+            let slots = self.local().then(|| self.slots.clone());
+            let rank = self.rank;
+            let logs = self.logs.clone();
+            let connecting = async move {
+                // The slot comes first: `init_timeout` runs inside `connect`, so the
+                // wait for a slot is not charged to it.
+                let slot = match slots {
+                    Some(slots) => {
+                        let (capacity, in_use) = slots.usage();
+                        if in_use >= capacity {
+                            logs.append(
+                                &spec.name,
+                                &format!("[mcpproxy] waiting for a start slot ({in_use} of {capacity} servers starting)"),
+                            );
+                        }
+                        Some(slots.acquire(rank).await)
+                    }
+                    None => None,
+                };
+                (slot, connector.connect(&spec).await)
+            };
             tokio::pin!(connecting);
             let outcome = loop {
                 tokio::select! {
-                    result = &mut connecting => break Some(result),
+                    (slot, result) = &mut connecting => break Some((slot, result)),
                     command = self.commands.recv() => match command {
                         None | Some(Command::Stop(..)) => {
                             if let Some(Command::Stop(_, ack)) = command {
@@ -189,16 +214,22 @@ impl Supervisor {
                     .await;
                     continue;
                 }
-                Some(Err(ConnectError::AuthRequired { reason, challenge })) => {
-                    Interrupt::AuthRequired(reason, challenge)
-                }
-                Some(Err(ConnectError::Isolation(
-                    e @ IsolationError::DockerUnavailable { .. },
-                ))) => Interrupt::DockerUnavailable(e.to_string()),
-                Some(Err(e)) => Interrupt::Failed(format!("cannot connect: {e}")),
-                Some(Ok(connection)) => {
+                Some((slot, Ok(connection))) => {
                     attempt = 0;
-                    self.connected(connection).await
+                    self.connected(connection, slot).await
+                }
+                Some((slot, Err(e))) => {
+                    // A failed start gives its slot back now, not after the backoff.
+                    drop(slot);
+                    match e {
+                        ConnectError::AuthRequired { reason, challenge } => {
+                            Interrupt::AuthRequired(reason, challenge)
+                        }
+                        ConnectError::Isolation(e @ IsolationError::DockerUnavailable { .. }) => {
+                            Interrupt::DockerUnavailable(e.to_string())
+                        }
+                        e => Interrupt::Failed(format!("cannot connect: {e}")),
+                    }
                 }
             };
             match interrupt {
@@ -408,8 +439,14 @@ impl Supervisor {
         Ok(())
     }
 
-    /// Runs while the connection is up; returns what ended it, having closed it.
-    async fn connected(&mut self, mut connection: Connection) -> Interrupt {
+    /// Whether this server runs here (a process of ours) and so takes a start slot.
+    fn local(&self) -> bool {
+        self.spec.transport == mcpproxy_domain::Transport::Stdio
+    }
+
+    /// Runs while the connection is up; returns what ended it, having closed it. The start
+    /// `slot` is given back once the first tool list is in.
+    async fn connected(&mut self, mut connection: Connection, slot: Option<Slot>) -> Interrupt {
         let peer = connection.peer.clone();
         let router = connection.router.clone();
         let now = self.clock.now();
@@ -425,7 +462,9 @@ impl Supervisor {
             s.connected_at = Some(now);
         })
         .await;
-        if let Err(interrupt) = self.discover(&peer).await {
+        let discovered = self.discover(&peer).await;
+        drop(slot);
+        if let Err(interrupt) = discovered {
             self.graveyard.bury(connection, Grace::RUNTIME);
             return interrupt;
         }

@@ -1,12 +1,16 @@
-//! `bench-upstream [--http ADDR] [--tools N]`: a fast MCP server for benchmarks, so the
-//! upstream is never the bottleneck. `echo` answers at once; N−1 generated tools (realistic
-//! names and descriptions) fill the tool list for the search and memory scenarios. Over
-//! HTTP it answers plain JSON (no SSE, no sessions) unless `--sessions`; without `--http`,
-//! over stdio. `--replay FILE` serves the tool list of a dumped real server instead
+//! `bench-upstream [--http ADDR] [--tools N] [--work MS] [--burn-ms MS]`: a fast MCP server
+//! for benchmarks, so the upstream is never the bottleneck. `echo` answers at once (or after
+//! spending `--work` milliseconds of CPU, like a server doing real work: `--work 1`);
+//! N−1 generated tools (realistic names and descriptions) fill the tool list for the search
+//! and memory scenarios; `--burn-ms` spends that much CPU before serving (an interpreter
+//! loading its modules), for the cold-start scenario. Over HTTP it answers plain JSON (no
+//! SSE, no sessions) unless `--sessions`; without `--http`, over stdio.
+//! `--replay FILE` serves the tool list of a dumped real server instead
 //! (`bench/quality/tools/*.json`), for the search-quality harness.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark fixture: a panic is a bug report
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use mcpproxy_bench::tools::generated;
 use rmcp::model::{
@@ -20,6 +24,30 @@ use serde_json::{Value, json};
 #[derive(Clone)]
 struct Fast {
     tools: Arc<Vec<Tool>>,
+    /// CPU spent on each call.
+    work: Duration,
+}
+
+/// The CPU time this thread has run, from `/proc/thread-self/schedstat`.
+fn thread_cpu() -> Duration {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .map_or(Duration::ZERO, Duration::from_nanos)
+}
+
+/// Spends `cpu` of CPU time on this thread (wall time may be longer on a busy machine).
+fn spend(cpu: Duration) {
+    if cpu.is_zero() {
+        return;
+    }
+    let until = thread_cpu() + cpu;
+    let mut x: u64 = 1;
+    while thread_cpu() < until {
+        for i in 0..2_000u64 {
+            x = std::hint::black_box(x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(i));
+        }
+    }
 }
 
 fn tool(name: String, description: String, schema: &Value) -> Tool {
@@ -51,6 +79,7 @@ impl ServerHandler for Fast {
             .and_then(|a| a.get("message"))
             .and_then(Value::as_str)
             .unwrap_or_default();
+        spend(self.work);
         Ok(CallToolResult::success(vec![ContentBlock::text(message)]).into())
     }
 }
@@ -59,6 +88,11 @@ impl ServerHandler for Fast {
 async fn main() {
     let mut args = std::env::args().skip(1);
     let (mut http, mut count, mut sessions, mut replay) = (None, 1usize, false, None);
+    let (mut work, mut burn) = (Duration::ZERO, Duration::ZERO);
+    let ms = |v: Option<String>| {
+        let v = v.unwrap_or_default();
+        Duration::from_secs_f64(v.trim_end_matches("ms").parse::<f64>().unwrap_or(0.0) / 1000.0)
+    };
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--http" => http = args.next(),
@@ -66,6 +100,8 @@ async fn main() {
             // Sessions and SSE answers, as MCP servers usually run (and as the proxy serves).
             "--sessions" => sessions = true,
             "--replay" => replay = args.next(),
+            "--work" => work = ms(args.next()),
+            "--burn-ms" => burn = ms(args.next()),
             other => panic!("unknown argument {other}"),
         }
     }
@@ -84,8 +120,10 @@ async fn main() {
         let dump: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
         tools = serde_json::from_value(dump["tools"].clone()).unwrap();
     }
+    spend(burn);
     let fast = Fast {
         tools: Arc::new(tools),
+        work,
     };
     match http {
         None => {

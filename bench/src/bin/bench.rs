@@ -8,10 +8,10 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use mcpproxy_bench::load::{Load, Target, run};
+use mcpproxy_bench::load::{Load, Target, list_all_tools, run};
 use mcpproxy_bench::peers::{self, Peer};
 use mcpproxy_bench::procs::{
-    Proxy, Running, free_port, memory_text, sibling, spawn, spawn_with_stderr,
+    Proxy, Running, cpu_time, free_port, memory_text, sibling, spawn, spawn_with_stderr,
 };
 use mcpproxy_bench::search;
 use mcpproxy_bench::stats::{Stats, short};
@@ -23,6 +23,8 @@ struct Options {
     quick: bool,
     write: Option<PathBuf>,
     peers: Option<PathBuf>,
+    /// Scenarios to run (by the start of their name); all when empty.
+    only: Vec<String>,
 }
 
 fn options() -> Options {
@@ -31,6 +33,7 @@ fn options() -> Options {
         quick: false,
         write: None,
         peers: None,
+        only: Vec::new(),
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -46,6 +49,7 @@ fn options() -> Options {
             }
             "--write" => o.write = args.next().map(PathBuf::from),
             "--peers" => o.peers = args.next().map(PathBuf::from),
+            "--only" => o.only.extend(args.next()),
             other => eprintln!("bench: ignoring unknown argument {other}"),
         }
     }
@@ -79,8 +83,16 @@ fn http(url: String) -> Target {
     }
 }
 
-/// One row of a throughput table.
-fn row(out: &mut String, label: &str, c: usize, s: &Result<Stats, String>, base: Option<&Stats>) {
+/// One row of a throughput table; `cpu`: the proxy's CPU time over the run, if it was the
+/// proxy that was measured.
+fn row(
+    out: &mut String,
+    label: &str,
+    c: usize,
+    s: &Result<Stats, String>,
+    base: Option<&Stats>,
+    cpu: Option<Duration>,
+) {
     match s {
         Ok(s) => {
             let (overhead, ratio) = match base {
@@ -90,9 +102,13 @@ fn row(out: &mut String, label: &str, c: usize, s: &Result<Stats, String>, base:
                 ),
                 None => ("—".into(), "100 %".into()),
             };
+            let cpu = cpu.map_or_else(
+                || "—".to_owned(),
+                |t| short(t / u32::try_from(s.requests.max(1)).unwrap_or(u32::MAX)),
+            );
             let _ = writeln!(
                 out,
-                "| {label} | {c} | {:.0} | {} | {} | {} | {} | {} | {overhead} | {ratio} |",
+                "| {label} | {c} | {:.0} | {} | {} | {} | {} | {} | {overhead} | {ratio} | {cpu} |",
                 s.rps(),
                 short(s.p50),
                 short(s.p90),
@@ -104,45 +120,66 @@ fn row(out: &mut String, label: &str, c: usize, s: &Result<Stats, String>, base:
         Err(e) => {
             let _ = writeln!(
                 out,
-                "| {label} | {c} | failed: {} | | | | | | | |",
+                "| {label} | {c} | failed: {} | | | | | | | | |",
                 e.replace('|', "/")
             );
         }
     }
 }
 
-const HEADER: &str = "| path | concurrency | req/s | p50 | p90 | p99 | max | errors | p50 over direct | throughput vs direct |\n|---|---|---|---|---|---|---|---|---|---|\n";
+const HEADER: &str = "| path | concurrency | req/s | p50 | p90 | p99 | max | errors | p50 over direct | throughput vs direct | proxy CPU per call |\n|---|---|---|---|---|---|---|---|---|---|---|\n";
 
 /// The fast upstream over HTTP on a free port, once it takes requests; and its URL.
-async fn http_upstream() -> Result<(Running, String), String> {
+async fn http_upstream(work: &str) -> Result<(Running, String), String> {
     let port = free_port();
     let upstream = spawn(
         "bench-upstream",
-        Command::new(sibling("bench-upstream")).args(["--http", &format!("127.0.0.1:{port}")]),
+        Command::new(sibling("bench-upstream")).args([
+            "--http",
+            &format!("127.0.0.1:{port}"),
+            "--work",
+            work,
+        ]),
     )?;
     let url = format!("http://127.0.0.1:{port}/mcp");
     until_ok_post(&url).await?;
     Ok((upstream, url))
 }
 
-async fn overhead(o: &Options, out: &mut String) -> Result<(), String> {
+/// `tools/call` through the proxy against the same upstream called directly; `work`: the
+/// CPU milliseconds the upstream spends per call ("0": the harsh case, where only the
+/// proxy's own cost shows; "1": a server doing some real work). With work, only the
+/// direct-mode path is run (the three paths differ by the proxy's cost alone).
+async fn overhead(o: &Options, out: &mut String, work: &str) -> Result<(), String> {
     let upstream_bin = sibling("bench-upstream");
-    let (upstream, direct_url) = http_upstream().await?;
+    let (upstream, direct_url) = http_upstream(work).await?;
     let servers = json!([
         {"name": "h", "url": direct_url, "protocol": "streamable-http", "quarantined": false},
-        {"name": "s", "command": upstream_bin, "quarantined": false}
+        {"name": "s", "command": upstream_bin, "args": ["--work", work], "quarantined": false}
     ]);
+    let pid = |p: &Proxy| p.process.pid();
     let (proxy, _) = Proxy::start(&sibling("mcpproxy"), servers).await?;
     proxy
         .until_servers_ready(2, Duration::from_secs(30))
         .await?;
     let levels: &[usize] = if o.quick { &[1, 16] } else { &[1, 16, 64] };
+    let worked = work != "0";
+    let levels: &[usize] = if worked { &[16, 64] } else { levels };
     for (kind, name) in [("stdio", "s"), ("streamable HTTP", "h")] {
-        let _ = write!(out, "\n### `tools/call` of a {kind} upstream\n\n{HEADER}");
+        let title = if worked {
+            format!("`tools/call` of a {kind} upstream spending {work} ms of CPU per call")
+        } else {
+            format!("`tools/call` of a {kind} upstream")
+        };
+        let _ = write!(out, "\n### {title}\n\n{HEADER}");
         for &c in levels {
             let direct = match kind {
                 "stdio" => Target::Stdio {
-                    command: vec![upstream_bin.display().to_string()],
+                    command: vec![
+                        upstream_bin.display().to_string(),
+                        "--work".into(),
+                        work.into(),
+                    ],
                 },
                 _ => http(direct_url.clone()),
             };
@@ -151,7 +188,7 @@ async fn overhead(o: &Options, out: &mut String) -> Result<(), String> {
                 &load("echo", echo("direct"), "direct", c, o.duration),
             )
             .await;
-            row(out, "direct to the upstream", c, &base, None);
+            row(out, "direct to the upstream", c, &base, None, None);
             let base = base.ok();
             let paths = [
                 (
@@ -173,9 +210,18 @@ async fn overhead(o: &Options, out: &mut String) -> Result<(), String> {
                     echo("all"),
                 ),
             ];
+            let paths = if worked { &paths[..1] } else { &paths[..] };
             for (label, url, tool, arguments) in paths {
-                let s = run(&http(url), &load(&tool, arguments, "all", c, o.duration)).await;
-                row(out, label, c, &s, base.as_ref());
+                let before = cpu_time(pid(&proxy));
+                let s = run(
+                    &http(url.clone()),
+                    &load(tool, arguments.clone(), "all", c, o.duration),
+                )
+                .await;
+                let cpu = before
+                    .zip(cpu_time(pid(&proxy)))
+                    .map(|(b, a)| a.saturating_sub(b));
+                row(out, label, c, &s, base.as_ref(), cpu);
             }
         }
     }
@@ -198,7 +244,7 @@ async fn until_ok_post(url: &str) -> Result<(), String> {
 }
 
 async fn peer_scenarios(o: &Options, out: &mut String) -> Result<(), String> {
-    let (upstream, upstream_url) = http_upstream().await?;
+    let (upstream, upstream_url) = http_upstream("0").await?;
     let levels: &[usize] = if o.quick { &[16] } else { &[1, 16, 64] };
     let _ = write!(
         out,
@@ -211,7 +257,7 @@ async fn peer_scenarios(o: &Options, out: &mut String) -> Result<(), String> {
             &load("echo", echo("peer"), "peer", c, o.duration),
         )
         .await;
-        row(out, "direct to the upstream", c, &s, None);
+        row(out, "direct to the upstream", c, &s, None, None);
         baseline.push(s.ok());
     }
     let servers = json!([{"name": "h", "url": upstream_url, "protocol": "streamable-http", "quarantined": false}]);
@@ -221,12 +267,23 @@ async fn peer_scenarios(o: &Options, out: &mut String) -> Result<(), String> {
         .await?;
     let mut ours = Vec::new();
     for (i, &c) in levels.iter().enumerate() {
+        let before = cpu_time(proxy.process.pid());
         let s = run(
             &http(proxy.mcp("/mcp/all")),
             &load("h__echo", echo("peer"), "peer", c, o.duration),
         )
         .await;
-        row(out, "mcpproxy (`/mcp/all`)", c, &s, baseline[i].as_ref());
+        let cpu = before
+            .zip(cpu_time(proxy.process.pid()))
+            .map(|(b, a)| a.saturating_sub(b));
+        row(
+            out,
+            "mcpproxy (`/mcp/all`)",
+            c,
+            &s,
+            baseline[i].as_ref(),
+            cpu,
+        );
         ours.push(s.ok());
     }
     proxy.process.stop().await;
@@ -247,7 +304,7 @@ async fn peer_scenarios(o: &Options, out: &mut String) -> Result<(), String> {
                     {
                         best_python[i] = best_python[i].max(s.rps());
                     }
-                    row(out, &peer.name, c, &s, baseline[i].as_ref());
+                    row(out, &peer.name, c, &s, baseline[i].as_ref(), None);
                 }
                 running.stop().await;
             }
@@ -463,6 +520,82 @@ async fn footprint(out: &mut String, quick: bool) -> Result<(), String> {
         took.as_secs_f64(),
         memory_text(proxy.process.pid())
     );
+    // The view is compiled once the catalog has them all; the first full listing also
+    // renders each tool's JSON once (then kept), so both the first and a later one count.
+    for which in ["first", "second"] {
+        match list_all_tools(&proxy.mcp("/mcp/all")).await {
+            Ok((tools, pages, took)) => {
+                let _ = writeln!(
+                    out,
+                    "| `tools/list` of `/mcp/all`, every page, {which} time | {tools} tools in {pages} pages: {} |",
+                    short(took)
+                );
+            }
+            Err(e) => {
+                let _ = writeln!(
+                    out,
+                    "| `tools/list` of `/mcp/all`, every page | failed: {e} |"
+                );
+            }
+        }
+    }
+    let _ = writeln!(
+        out,
+        "| resident memory, 20,000 tools, after the listings | {} |",
+        memory_text(proxy.process.pid())
+    );
+    proxy.process.stop().await;
+    Ok(())
+}
+
+/// A cold start of many CPU-heavy stdio servers (each spends `burn` of CPU before it
+/// answers, like a Python server importing its modules): the time until all are Ready,
+/// against the CPU work alone (their summed start CPU over the cores).
+async fn cold_start(out: &mut String, quick: bool) -> Result<(), String> {
+    let (count, burn_ms) = if quick { (20u32, 300u32) } else { (75, 600) };
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    let servers: Vec<Value> = (0..count)
+        .map(|i| {
+            json!({"name": format!("heavy{i}"), "command": sibling("bench-upstream"),
+                "args": ["--burn-ms", burn_ms.to_string()], "quarantined": false})
+        })
+        .collect();
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let started = Instant::now();
+    let (proxy, _) = Proxy::start(&sibling("mcpproxy"), json!(servers)).await?;
+    let ready = proxy
+        .until_servers_ready(count as usize, Duration::from_secs(600))
+        .await
+        .map(|_| started.elapsed());
+    let work =
+        Duration::from_millis(u64::from(count * burn_ms)) / u32::try_from(cores).unwrap_or(1);
+    let _ = writeln!(
+        out,
+        "\n### Cold start of {count} CPU-heavy stdio servers\n\n| measure | result |\n|---|---|\n| servers × CPU each before `initialize` | {count} × {burn_ms} ms on {cores} cores: {} of CPU work alone |\n| target (1.5 × that) | {} |",
+        short(work),
+        short(work * 3 / 2),
+    );
+    match ready {
+        Ok(took) => {
+            let _ = writeln!(
+                out,
+                "| all Ready after (`serve` started to the last Ready) | {} ({:.2} × the CPU work) |",
+                short(took),
+                took.as_secs_f64() / work.as_secs_f64()
+            );
+        }
+        Err(e) => {
+            let _ = writeln!(out, "| all Ready | failed: {e} |");
+        }
+    }
+    let _ = writeln!(
+        out,
+        "| machine load average at the start (1, 5, 15 min) | {} |",
+        load.split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
     proxy.process.stop().await;
     Ok(())
 }
@@ -509,15 +642,22 @@ async fn main() {
     let mut sections: Vec<(&str, String)> = Vec::new();
     for (name, which) in [
         ("overhead", 0),
+        ("overhead with a 1 ms upstream", 4),
         ("peers", 1),
         ("retrieve", 2),
         ("footprint", 3),
+        ("cold start", 5),
     ] {
+        if !o.only.is_empty() && !o.only.iter().any(|x| name.starts_with(x.as_str())) {
+            continue;
+        }
         let mut part = String::new();
         let scenario: Scenario = match which {
-            0 => Box::pin(overhead(&o, &mut part)),
+            0 => Box::pin(overhead(&o, &mut part, "0")),
+            4 => Box::pin(overhead(&o, &mut part, "1")),
             1 => Box::pin(peer_scenarios(&o, &mut part)),
             2 => Box::pin(retrieve(&o, &mut part)),
+            5 => Box::pin(cold_start(&mut part, o.quick)),
             _ => Box::pin(footprint(&mut part, o.quick)),
         };
         eprintln!("bench: {name}…");

@@ -20,7 +20,6 @@ use mcpproxy_bench::load::answer_in;
 use mcpproxy_bench::procs::{Proxy, sibling};
 use mcpproxy_bench::quality::{Answer, DevSet, PlainBm25, Query, Scores, table};
 use mcpproxy_domain::ServerName;
-use mcpproxy_embed::BertEmbedder;
 use mcpproxy_search::{SearchOptions, TantivyIndex, Tuning};
 use serde_json::{Value, json};
 
@@ -106,8 +105,8 @@ type Rankings = Vec<(Vec<SearchHit>, Vec<(ServerName, String, f32)>)>;
 async fn semantic_rankings(model: &std::path::Path, set: &DevSet, queries: &[Query]) -> Rankings {
     let dir = tempfile::tempdir().unwrap();
     let lexical = TantivyIndex::open_with(dir.path(), SearchOptions::default()).unwrap();
-    let embedder = BertEmbedder::open(model).unwrap();
-    let hybrid = HybridIndex::new(Arc::new(lexical), Arc::new(embedder), Fusion::default());
+    let embedder = mcpproxy_embed::open(model).unwrap();
+    let hybrid = HybridIndex::new(Arc::new(lexical), embedder, Fusion::default());
     let started = Instant::now();
     for (name, tools) in set.server_names().unwrap() {
         hybrid.replace_server(&name, tools, &[]).await.unwrap();

@@ -59,6 +59,22 @@ pub struct Filters {
     /// Up to this time (RFC 3339)
     #[arg(long)]
     pub end_time: Option<String>,
+    /// Only records where sensitive data was detected
+    #[arg(long)]
+    pub sensitive_data: bool,
+    /// Only records with a detection of this type (aws_access_key, credit_card, …)
+    #[arg(long, value_name = "TYPE")]
+    pub detection_type: Option<String>,
+    /// Only records whose worst detection is at least this severe (low, medium, high,
+    /// critical)
+    #[arg(long, value_name = "LEVEL")]
+    pub severity: Option<String>,
+    /// Only calls made with this agent token
+    #[arg(long, value_name = "NAME")]
+    pub agent: Option<String>,
+    /// Only calls by this kind of caller: admin or agent
+    #[arg(long, value_name = "TYPE")]
+    pub auth_type: Option<String>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -96,6 +112,14 @@ impl Filters {
             ("session_id", &self.session_id),
             ("start_time", &self.start_time),
             ("end_time", &self.end_time),
+            ("detection_type", &self.detection_type),
+            ("severity", &self.severity),
+            ("agent", &self.agent),
+            ("auth_type", &self.auth_type),
+            (
+                "sensitive_data",
+                &self.sensitive_data.then(|| "true".to_owned()),
+            ),
         ]
         .into_iter()
         .filter_map(|(k, v)| v.clone().map(|v| (k, v)))
@@ -203,9 +227,21 @@ fn print_list(ctx: &Context, page: &Value) {
         return;
     }
     let mut table = Table::new(&[
-        "ID", "TIME", "SOURCE", "TYPE", "SERVER", "TOOL", "STATUS", "DURATION",
+        "ID",
+        "TIME",
+        "SOURCE",
+        "TYPE",
+        "SERVER",
+        "TOOL",
+        "AGENT",
+        "SENSITIVE",
+        "STATUS",
+        "DURATION",
     ]);
     for r in &records {
+        let sensitive = r["metadata"]["sensitive_data"]["highest_severity"]
+            .as_str()
+            .map_or_else(|| "-".to_owned(), str::to_ascii_uppercase);
         table.row(vec![
             text(&r["id"]),
             when(&r["timestamp"]),
@@ -213,6 +249,8 @@ fn print_list(ctx: &Context, page: &Value) {
             text(&r["type"]),
             text(&r["server_name"]),
             cell(&text(&r["tool_name"]), 30),
+            cell(&text(&r["metadata"]["_auth_agent"]), 20),
+            sensitive,
             state(&text(&r["status"]), ctx.colour),
             duration(&r["duration_ms"]),
         ]);
@@ -247,6 +285,36 @@ fn print_record(r: &Value) {
         if !r[key].is_null() {
             line(label, text(&r[key]));
         }
+    }
+    if let Some(found) = r["metadata"]["sensitive_data"].as_object() {
+        println!("Sensitive Data Detections:");
+        let mut table = Table::new(&["TYPE", "SEVERITY", "LOCATION", "EXAMPLE"]);
+        for d in found
+            .get("detections")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            table.row(vec![
+                text(&d["type"]),
+                text(&d["severity"]),
+                text(&d["location"]),
+                if d["is_likely_example"] == true {
+                    "yes"
+                } else {
+                    "no"
+                }
+                .to_owned(),
+            ]);
+        }
+        for l in table.render().lines() {
+            println!("  {l}");
+        }
+        println!(
+            "  Detection Count: {}  Highest Severity: {}",
+            text(&found["detection_count"].clone()),
+            text(&found["highest_severity"].clone())
+        );
     }
     for (label, key) in [("Metadata:", "metadata"), ("Arguments:", "arguments")] {
         if r[key].as_object().is_some_and(|m| !m.is_empty()) || r[key].is_array() {

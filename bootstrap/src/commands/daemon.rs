@@ -135,6 +135,32 @@ impl Daemon {
         }
     }
 
+    /// Sends a request to `/api/v1<path>` and returns the HTTP status and the JSON body as
+    /// they are.
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<(u16, Value), Refusal> {
+        let mut request = self.request(method, &format!("/api/v1{path}"));
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request.send().await.map_err(|e| self.unreachable(&e))?;
+        let status = response.status().as_u16();
+        let text = response.text().await.map_err(|e| self.unreachable(&e))?;
+        let body = serde_json::from_str(&text).map_err(|_| Refusal {
+            status: Some(status),
+            code: None,
+            message: format!(
+                "the daemon answered {status} with something else than JSON: {}",
+                text.trim()
+            ),
+        })?;
+        Ok((status, body))
+    }
+
     /// Sends a request to `/api/v1<path>` and returns the envelope's `data`, or the
     /// daemon's refusal with its HTTP status.
     pub async fn call(
@@ -143,21 +169,7 @@ impl Daemon {
         path: &str,
         body: Option<&Value>,
     ) -> Result<Value, Refusal> {
-        let mut request = self.request(method, &format!("/api/v1{path}"));
-        if let Some(body) = body {
-            request = request.json(body);
-        }
-        let response = request.send().await.map_err(|e| self.unreachable(&e))?;
-        let status = response.status().as_u16();
-        let text = response.text().await.map_err(|e| self.unreachable(&e))?;
-        let envelope: Value = serde_json::from_str(&text).map_err(|_| Refusal {
-            status: Some(status),
-            code: None,
-            message: format!(
-                "the daemon answered {status} with something else than JSON: {}",
-                text.trim()
-            ),
-        })?;
+        let (status, envelope) = self.send(method, path, body).await?;
         if envelope["success"] == true {
             return Ok(envelope["data"].clone());
         }
@@ -169,6 +181,12 @@ impl Daemon {
                 .unwrap_or("the daemon refused without a reason")
                 .to_owned(),
         })
+    }
+
+    /// Posts to `/api/v1<path>` and returns the status and the body as they are, for a
+    /// route with its own envelope (`/code/exec`).
+    pub async fn post_raw(&self, path: &str, body: &Value) -> Result<(u16, Value), Refusal> {
+        self.send(Method::POST, path, Some(body)).await
     }
 
     pub async fn get(&self, path: &str) -> Result<Value, Refusal> {

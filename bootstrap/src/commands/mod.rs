@@ -8,13 +8,16 @@
 pub mod activity;
 pub mod auth;
 pub mod call;
+pub mod code;
 pub mod connect;
 pub(crate) mod daemon;
 pub mod import;
 pub mod output;
 pub mod registry;
+pub mod secrets;
 mod standalone;
 pub mod status;
+pub mod token;
 pub mod tools;
 pub mod upstream;
 
@@ -64,6 +67,11 @@ impl Context {
                 logging.max_age,
             ),
         )
+    }
+
+    /// Whether data is printed for scripts (JSON or YAML) rather than drawn for people.
+    pub fn format_is_data(&self) -> bool {
+        self.format != Format::Table
     }
 
     /// Prints `data` as JSON or YAML, or draws it with `table` for people.
@@ -127,9 +135,12 @@ pub async fn run(cli: &Cli, command: Command) -> Result<(), Failure> {
         Command::Upstream(c) => upstream::run(&ctx, c).await,
         Command::Tools(c) => tools::run(&ctx, c).await,
         Command::Call(c) => call::run(&ctx, c).await,
+        Command::Code(c) => code::run(&ctx, c).await,
         Command::Status(a) => status::run(&ctx, &a).await,
         Command::Activity(c) => activity::run(&ctx, c).await,
         Command::Auth(c) => auth::run(&ctx, c).await,
+        Command::Secrets(c) => secrets::run(&ctx, c).await,
+        Command::Token(c) => token::run(&ctx, c).await,
         Command::Registry(c) => registry::run(&ctx, c).await,
         Command::SearchServers(a) => registry::search_servers(&ctx, &a).await,
         Command::Connect(a) => connect::connect(&ctx, a).await,

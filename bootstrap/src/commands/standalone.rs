@@ -11,7 +11,9 @@ use mcpproxy_application::ports::{
     ActivityRepository, ApprovalRepository, Clock, ConfigStore, Relay, ServerRepository,
     ServerRuntime, StorageError, SystemClock, UpstreamError, UpstreamNotice, UpstreamPool,
 };
-use mcpproxy_application::{ActivityLog, EventBus, ManagementService};
+use mcpproxy_application::{
+    ActivityLog, EventBus, ManagementService, SecretsService, TokenService,
+};
 use mcpproxy_config::FileConfigStore;
 use mcpproxy_domain::{ServerName, Tool};
 use mcpproxy_storage::Database;
@@ -25,6 +27,10 @@ use crate::paths::ensure_private_dir;
 /// The services, holding the data directory's lock while they live.
 pub struct Standalone {
     pub management: Arc<ManagementService>,
+    /// Keyring secrets; servers that use one are not restarted (none runs).
+    pub secrets: SecretsService,
+    /// Agent tokens, in the same database and under the same key file as the daemon's.
+    pub tokens: TokenService,
     /// Registries, import, connect: what works without upstream connections.
     pub discovery: crate::app::Discovery,
     db: Database,
@@ -66,11 +72,28 @@ impl Standalone {
             Arc::new(NoUpstreams),
             events.clone(),
             activity.clone(),
-            clock,
+            clock.clone(),
         ));
+        let tokens = TokenService::new(
+            Arc::new(db.clone()),
+            Arc::new(mcpproxy_secrets::TokenKeyFile::new(&located.data_dir)),
+            clock,
+            store.clone(),
+            activity.clone(),
+        );
+        let secrets = SecretsService::new(
+            Arc::new(mcpproxy_secrets::Keyring::new()),
+            store.clone(),
+            management.clone(),
+            Arc::new(NoUpstreams),
+            events,
+            activity.clone(),
+        );
         let discovery = crate::app::Discovery::new(store, management.clone(), activity);
         Ok(Self {
             management,
+            secrets,
+            tokens,
             discovery,
             db,
             _lock: lock,

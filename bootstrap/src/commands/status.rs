@@ -19,6 +19,42 @@ pub struct StatusArgs {
     /// Replace the API key with a new one (clients using the old key must be updated)
     #[arg(long)]
     pub reset_key: bool,
+    /// Print only the web control panel's address, with the key that signs in (for
+    /// `xdg-open $(mcpproxy status --web-url)`)
+    #[arg(long)]
+    pub web_url: bool,
+}
+
+/// The base URL a browser on this machine reaches the proxy at: a listener on every
+/// address (`:8080`, `0.0.0.0:8080`, `[::]:8080`) is reached on loopback.
+fn browser_base(listen: &str) -> String {
+    let (host, port) = listen.rsplit_once(':').unwrap_or((listen, "8080"));
+    let host = match host {
+        "" | "0.0.0.0" => "127.0.0.1",
+        "[::]" => "[::1]",
+        other => other,
+    };
+    format!("http://{host}:{port}")
+}
+
+/// A query value, percent-encoded (generated keys are hex; a key set by hand may not be).
+fn query_value(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// The panel's address with the key: opening it signs the browser in (the key then moves
+/// into a cookie and out of the address bar).
+fn web_url(listen: &str, key: &str) -> String {
+    format!("{}/ui/?apikey={}", browser_base(listen), query_value(key))
 }
 
 /// `abcd****wxyz`: enough to recognise a key, not enough to use it.
@@ -101,6 +137,14 @@ pub async fn run(ctx: &Context, args: &StatusArgs) -> Result<(), Failure> {
         "config_path": located.config_path.display().to_string(),
         "data_dir": located.data_dir.display().to_string(),
     });
+    if args.web_url {
+        let listen = match &daemon {
+            Some(d) => text(&d.get("/info").await?["listen_addr"]),
+            None => located.listen(),
+        };
+        println!("{}", web_url(&listen, &key));
+        return Ok(());
+    }
     if let Some(daemon) = &daemon {
         let status = daemon.get("/status").await?;
         let info = daemon.get("/info").await?;
@@ -114,13 +158,20 @@ pub async fn run(ctx: &Context, args: &StatusArgs) -> Result<(), Failure> {
         data["socket_path"] = info["endpoints"]["socket"].clone();
         data["via"] = json!(daemon.via.to_string());
     }
-    let base = format!("http://{}", text(&data["listen_addr"]));
+    let listen = text(&data["listen_addr"]);
+    let base = format!("http://{listen}");
     data["endpoints"] = json!({
         "mcp": format!("{base}/mcp"),
         "mcp_call": format!("{base}/mcp/call"),
         "mcp_all": format!("{base}/mcp/all"),
         "api": format!("{base}/api/v1"),
         "docs": format!("{base}/swagger/"),
+        // Masked, it is for reading, not opening: leave the stars as they are.
+        "web_ui": if shown_key == key {
+            web_url(&listen, &key)
+        } else {
+            format!("{}/ui/?apikey={shown_key}", browser_base(&listen))
+        },
     });
     ctx.show(&data, |d| {
         let running = daemon.is_some();
@@ -161,6 +212,7 @@ pub async fn run(ctx: &Context, args: &StatusArgs) -> Result<(), Failure> {
         line("Config:", text(&d["config_path"]));
         println!("\nEndpoints");
         line("MCP:", text(&d["endpoints"]["mcp"]));
+        line("Web UI:", text(&d["endpoints"]["web_ui"]));
         line("REST API:", text(&d["endpoints"]["api"]));
         line("API docs:", text(&d["endpoints"]["docs"]));
         if !running {
@@ -178,6 +230,20 @@ mod tests {
     fn keys_are_masked_to_their_ends() {
         assert_eq!(mask("short"), "****");
         assert_eq!(mask("abcdefghijkl"), "abcd****ijkl");
+    }
+
+    #[test]
+    fn the_web_url_is_reachable_from_this_machine() {
+        assert_eq!(
+            web_url("127.0.0.1:8080", "abc"),
+            "http://127.0.0.1:8080/ui/?apikey=abc"
+        );
+        assert_eq!(
+            web_url(":9000", "a b&c"),
+            "http://127.0.0.1:9000/ui/?apikey=a%20b%26c"
+        );
+        assert_eq!(web_url("0.0.0.0:1", "k"), "http://127.0.0.1:1/ui/?apikey=k");
+        assert_eq!(web_url("[::]:2", "k"), "http://[::1]:2/ui/?apikey=k");
     }
 
     #[test]

@@ -166,7 +166,8 @@ async fn direct(ctx: &Context, name: &str, timeout: GoDuration) -> Result<(), Fa
     let logs = Arc::new(ctx.server_logs());
     // No reaper: this process waits for the server to stop before it ends.
     let connector = Connector::new(logs as Arc<dyn ServerLogs>, None)
-        .with_isolation(crate::app::isolator(&ctx.located.data_dir)?);
+        .with_isolation(crate::app::isolator(&ctx.located.data_dir)?)
+        .with_secrets(Arc::new(mcpproxy_secrets::Keyring::new()));
     if ctx.progress {
         eprintln!("connecting to '{name}' ({})…", spec.describe());
     }

@@ -808,6 +808,8 @@ async fn inspect(ctx: &Context, name: &str, tool: Option<&str>) -> Result<(), Fa
             println!("Tool:        {name}:{wanted}");
             println!("State:       {}", state(&text(&t["state"]), ctx.colour));
             println!("Fingerprint: {}", text(&t["fingerprint"]));
+            println!("Scan:        {}", verdict(&t["scan"], ctx.colour));
+            print_findings(&t["scan"]);
             if let Some(before) = t["approved_description"].as_str() {
                 println!("\nApproved description:\n  {before}");
                 println!("\nCurrent description:\n  {}", text(&t["description"]));
@@ -832,18 +834,29 @@ async fn inspect(ctx: &Context, name: &str, tool: Option<&str>) -> Result<(), Fa
             );
             return;
         }
-        let mut table = Table::new(&["TOOL", "STATE", "FINGERPRINT", "DESCRIPTION"]);
+        let mut table = Table::new(&["TOOL", "STATE", "SCAN", "FINGERPRINT", "DESCRIPTION"]);
         let count = |s: &str| tools.iter().filter(|t| t["state"] == s).count();
         for t in &tools {
             let fp = text(&t["fingerprint"]);
             table.row(vec![
                 text(&t["name"]),
                 state(&text(&t["state"]), ctx.colour),
+                verdict(&t["scan"], ctx.colour),
                 fp.chars().take(12).collect(),
                 cell(&text(&t["description"]), 60),
             ]);
         }
         table.print();
+        for t in tools.iter().filter(|t| t["scan"]["verdict"] != "clean" && !t["scan"].is_null()) {
+            println!("\n{}:", text(&t["name"]));
+            print_findings(&t["scan"]);
+        }
+        let dangerous = tools.iter().filter(|t| t["scan"]["verdict"] == "dangerous").count();
+        if dangerous > 0 {
+            println!(
+                "\n{dangerous} tool(s) the scanner calls dangerous: never approved by trust; approve one by name only after reading it"
+            );
+        }
         let (pending, changed) = (count("pending"), count("changed"));
         println!(
             "\n{} approved, {pending} pending, {changed} changed ({} tools)",
@@ -856,6 +869,38 @@ async fn inspect(ctx: &Context, name: &str, tool: Option<&str>) -> Result<(), Fa
         }
     });
     Ok(())
+}
+
+/// The scanner's verdict, coloured: clean green, warnings yellow, dangerous red.
+fn verdict(scan: &Value, colour: bool) -> String {
+    let v = scan["verdict"].as_str().unwrap_or("-");
+    let label = match v {
+        "clean" => "approved",
+        "warnings" => "pending",
+        "dangerous" => "error",
+        _ => "-",
+    };
+    if colour && label != "-" {
+        state(label, true).replace(label, v)
+    } else {
+        v.to_owned()
+    }
+}
+
+fn print_findings(scan: &Value) {
+    for f in scan["findings"].as_array().into_iter().flatten() {
+        println!(
+            "  [{}] {} {} at {}: {}",
+            text(&f["tier"]),
+            text(&f["severity"]),
+            text(&f["check"]),
+            text(&f["location"]),
+            text(&f["message"]),
+        );
+        if let Some(e) = f["evidence"].as_str() {
+            println!("      evidence: {}", cell(e, 140));
+        }
+    }
 }
 
 /// The command, arguments, env (masked), URL and headers (masked) of a server, who added it

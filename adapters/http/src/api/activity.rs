@@ -6,6 +6,7 @@ use axum::response::{IntoResponse, Response};
 use mcpproxy_application::ports::ActivityFilter;
 use mcpproxy_domain::Timestamp;
 use mcpproxy_domain::activity::{ActivityKind, ActivityRecord, ActivityStatus};
+use mcpproxy_domain::sensitive::Severity;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -32,6 +33,17 @@ pub struct ActivityQuery {
     #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
     pub offset: Option<u32>,
+    /// Only records where sensitive data was detected
+    pub sensitive_data: Option<bool>,
+    /// Only records with a detection of this type (aws_access_key, credit_card, …)
+    pub detection_type: Option<String>,
+    /// Only records whose worst detection is at least this severe: low, medium, high or
+    /// critical
+    pub severity: Option<String>,
+    /// Only calls made with the agent token of this name
+    pub agent: Option<String>,
+    /// admin or agent
+    pub auth_type: Option<String>,
 }
 
 fn time(field: &str, raw: Option<&str>) -> Result<Option<Timestamp>, ApiError> {
@@ -71,6 +83,23 @@ impl ActivityQuery {
             })
             .transpose()?;
         let text = |v: &Option<String>| v.clone().filter(|s| !s.is_empty());
+        let min_severity = text(&self.severity)
+            .map(|s| {
+                Severity::parse(&s).ok_or_else(|| {
+                    ApiError::bad_request(format!(
+                        "severity {s:?} is not low, medium, high or critical"
+                    ))
+                })
+            })
+            .transpose()?;
+        let auth_type = text(&self.auth_type);
+        if let Some(a) = auth_type.as_deref()
+            && !matches!(a, "admin" | "agent")
+        {
+            return Err(ApiError::bad_request(format!(
+                "auth_type {a:?} is not admin or agent"
+            )));
+        }
         Ok(ActivityFilter {
             kind,
             server: text(&self.server),
@@ -82,6 +111,11 @@ impl ActivityQuery {
             end_time: time("end_time", self.end_time.as_deref())?,
             limit: 0,
             offset: self.offset.unwrap_or(0),
+            sensitive_data: self.sensitive_data.unwrap_or(false),
+            detection_type: text(&self.detection_type),
+            min_severity,
+            agent: text(&self.agent),
+            auth_type,
         })
     }
 }

@@ -70,7 +70,7 @@ impl ApiError {
     }
 
     /// The 403 of a config gate.
-    fn gate(gate: Gate) -> Self {
+    pub(crate) fn gate(gate: Gate) -> Self {
         Self::new(StatusCode::FORBIDDEN, gate.message()).with_code(Some(gate.code()))
     }
 

@@ -4,14 +4,17 @@
 
 pub mod activity;
 pub mod auth;
+pub mod code;
 pub mod connect;
 pub mod envelope;
 pub mod import;
 pub mod isolation;
 pub mod prompts;
 pub mod registries;
+pub mod secrets;
 pub mod servers;
 pub mod system;
+pub mod tokens;
 pub mod tools;
 
 use std::path::PathBuf;
@@ -20,8 +23,9 @@ use std::time::Instant;
 
 use mcpproxy_application::ports::{ConfigStore, ServerLogs};
 use mcpproxy_application::{
-    ActivityLog, AuthService, CallService, ClientService, EventBus, ImportService,
-    IsolationService, ManagementService, PromptService, RegistryService, ToolCatalog,
+    ActivityLog, AuthService, CallService, ClientService, CodeService, EventBus, ImportService,
+    IsolationService, ManagementService, PromptService, RegistryService, SecretsService,
+    TokenService, ToolCatalog,
 };
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -41,9 +45,13 @@ pub struct Api {
     pub management: Arc<ManagementService>,
     pub catalog: Arc<ToolCatalog>,
     pub calls: Arc<CallService>,
+    /// Code execution (`POST /code/exec`).
+    pub code: Arc<CodeService>,
     pub activity: Arc<ActivityLog>,
     pub auth: Arc<AuthService>,
     pub isolation: Arc<IsolationService>,
+    pub secrets: Arc<SecretsService>,
+    pub tokens: Arc<TokenService>,
     pub logs: Arc<dyn ServerLogs>,
     pub registries: Arc<RegistryService>,
     pub imports: Arc<ImportService>,
@@ -66,9 +74,9 @@ impl std::fmt::Debug for Api {
 
 pub type State = axum::extract::State<Arc<Api>>;
 
-/// Who sends a request: a person on the unix socket, else a holder of the API key; for the
-/// activity log, `cli` when the request says `X-MCPProxy-Source: cli` (the mcpproxy command
-/// line does), else `api`.
+/// Who sends a request: an agent under its token's grant when it presented one, a person on
+/// the unix socket, else a holder of the API key; for the activity log, `cli` when the
+/// request says `X-MCPProxy-Source: cli` (the mcpproxy command line does), else `api`.
 #[derive(Debug, Clone)]
 pub struct Caller(pub mcpproxy_domain::Caller);
 
@@ -86,6 +94,12 @@ impl axum::extract::FromRequestParts<Arc<Api>> for Caller {
             .get("x-mcpproxy-source")
             .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"cli"));
         let source = if cli { Source::Cli } else { Source::Api };
+        if let Some(agent) = parts
+            .extensions
+            .get::<mcpproxy_application::tokens::Authenticated>()
+        {
+            return Ok(Self(agent.caller(Source::Api)));
+        }
         let kind = if api.on_socket {
             CallerKind::Person
         } else {
@@ -126,6 +140,8 @@ impl Modify for Security {
         (name = "servers", description = "Upstream MCP servers"),
         (name = "tools", description = "Tools, search and calls"),
         (name = "activity", description = "The activity log"),
+        (name = "secrets", description = "Secrets in the OS keyring (names and masks, never values)"),
+        (name = "tokens", description = "Agent tokens: scoped credentials for AI agents (the secret is shown once)"),
         (name = "registries", description = "MCP server registries: search them, add their servers"),
         (name = "import", description = "Servers imported from other AI clients' configs"),
         (name = "connect", description = "AI clients pointed at the proxy"),
@@ -150,6 +166,14 @@ pub fn routes() -> OpenApiRouter<Arc<Api>> {
         .routes(routes!(servers::tools))
         .routes(routes!(servers::approve))
         .routes(routes!(servers::logs))
+        .routes(routes!(secrets::config_to_secret))
+        .routes(routes!(secrets::list, secrets::set))
+        .routes(routes!(secrets::get, secrets::delete))
+        .routes(routes!(secrets::migrate))
+        .routes(routes!(tokens::list, tokens::create))
+        .routes(routes!(tokens::show, tokens::revoke))
+        .routes(routes!(tokens::delete))
+        .routes(routes!(tokens::regenerate))
         .routes(routes!(prompts::list))
         .routes(routes!(prompts::approve))
         .routes(routes!(import::upload))
@@ -169,8 +193,10 @@ pub fn routes() -> OpenApiRouter<Arc<Api>> {
         ))
         .routes(routes!(auth::status))
         .routes(routes!(tools::list))
+        .routes(routes!(tools::token_stats))
         .routes(routes!(tools::search))
         .routes(routes!(tools::call))
+        .routes(routes!(code::exec))
         .routes(routes!(activity::list))
         .routes(routes!(activity::export))
         .routes(routes!(activity::get))

@@ -1,6 +1,7 @@
 //! Status, information and the configuration document.
 
 use axum::Json;
+use mcpproxy_application::Allowed;
 use mcpproxy_application::catalog::ToolStats;
 use mcpproxy_application::management::AppliedConfig;
 use mcpproxy_domain::ValidationError;
@@ -28,6 +29,9 @@ pub struct StatusData {
     pub routing_mode: String,
     pub servers: ServerCounts,
     pub tools: ToolStats,
+    /// What the config gates let a person do now (`read_only_mode`, `disable_management`,
+    /// `allow_server_add`, `allow_server_remove`): the web panel offers only these controls.
+    pub allowed: Allowed,
 }
 
 /// How the proxy is doing.
@@ -51,6 +55,7 @@ pub async fn status(state: State, Caller(caller): Caller) -> ApiResult<StatusDat
             quarantined: servers.iter().filter(|s| s.quarantined).count(),
         },
         tools,
+        allowed: api.management.allowed(&caller),
     }))
 }
 

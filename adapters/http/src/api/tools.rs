@@ -2,9 +2,10 @@
 
 use axum::Json;
 use axum::extract::Query;
-use mcpproxy_application::ToolListing;
 use mcpproxy_application::call::CallRequest;
+use mcpproxy_application::catalog::{ToolRow, ToolStats};
 use mcpproxy_application::search::{RetrieveRequest, RetrievedTool};
+use mcpproxy_application::{TokenSavings, ToolListing};
 use mcpproxy_domain::CallVariant;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -13,11 +14,63 @@ use utoipa::{IntoParams, ToSchema};
 use super::envelope::{ApiError, ApiResult, Envelope, ErrorEnvelope, ok};
 use super::{Caller, State};
 
-/// Every tool of every server, whether it can be called, and counts.
-#[utoipa::path(get, operation_id = "list_tools", path = "/tools", tag = "tools",
-    responses((status = 200, description = "Done", body = Envelope<ToolListing>), (status = 401, description = "Missing or wrong API key", body = ErrorEnvelope)))]
-pub async fn list(state: State, Caller(caller): Caller) -> ApiResult<ToolListing> {
-    Ok(ok(state.0.catalog.all_tools(&caller)))
+#[derive(Debug, Default, Deserialize, IntoParams)]
+pub struct ToolsQuery {
+    /// Only this server's tools.
+    pub server: Option<String>,
+    /// At most this many tools (1–1000; all when absent).
+    #[param(minimum = 1, maximum = 1000)]
+    pub limit: Option<u32>,
+    /// Skip this many tools first (with `limit`, a page).
+    pub offset: Option<u32>,
+}
+
+/// Every tool of every server (or one page of them), whether it can be called, and counts
+/// over all of them. `total_matching` counts the tools the `server` filter keeps.
+#[utoipa::path(get, operation_id = "list_tools", path = "/tools", tag = "tools", params(ToolsQuery),
+    responses((status = 200, description = "Done", body = Envelope<ToolPage>), (status = 400, description = "Bad input; the error says what is wrong", body = ErrorEnvelope), (status = 401, description = "Missing or wrong API key", body = ErrorEnvelope)))]
+pub async fn list(
+    state: State,
+    Caller(caller): Caller,
+    Query(q): Query<ToolsQuery>,
+) -> ApiResult<ToolPage> {
+    if let Some(limit) = q.limit
+        && !(1..=1000).contains(&limit)
+    {
+        return Err(ApiError::bad_request(format!(
+            "limit must be between 1 and 1000, got {limit}"
+        )));
+    }
+    let ToolListing { mut tools, stats } = state.0.catalog.all_tools(&caller);
+    if let Some(server) = q.server.as_deref().filter(|s| !s.is_empty()) {
+        tools.retain(|t| t.server == server);
+    }
+    let total_matching = tools.len();
+    let offset = usize::try_from(q.offset.unwrap_or(0)).unwrap_or(usize::MAX);
+    let limit = q
+        .limit
+        .map_or(usize::MAX, |l| usize::try_from(l).unwrap_or(usize::MAX));
+    let tools = tools.into_iter().skip(offset).take(limit).collect();
+    Ok(ok(ToolPage {
+        tools,
+        stats,
+        total_matching,
+    }))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ToolPage {
+    pub tools: Vec<ToolRow>,
+    pub stats: ToolStats,
+    pub total_matching: usize,
+}
+
+/// How many tokens an agent saves by searching (`retrieve_tools`) instead of loading every
+/// callable tool's definition: an estimate at about four bytes of JSON per token.
+#[utoipa::path(get, operation_id = "token_stats", path = "/stats/tokens", tag = "tools",
+    responses((status = 200, description = "Done", body = Envelope<TokenSavings>), (status = 401, description = "Missing or wrong API key", body = ErrorEnvelope)))]
+pub async fn token_stats(state: State) -> ApiResult<TokenSavings> {
+    Ok(ok(state.0.catalog.token_savings()))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
