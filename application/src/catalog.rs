@@ -492,13 +492,7 @@ impl ToolCatalog {
                 Some(r) => (**r).clone(),
                 None => ToolApproval::evaluate(&name, None, &entry.tool, manual).0,
             };
-            let before = record.clone();
-            if approve {
-                record.approve();
-            } else {
-                record.block();
-            }
-            if record == before {
+            if !record.decide(approve) {
                 continue;
             }
             self.approvals.save(&record).await?;

@@ -4,11 +4,11 @@
 //! Each server goes through the management service like any other addition (the gates,
 //! quarantine unless the person asked otherwise). A name the proxy has already is reported,
 //! never overwritten; a dry run reports what would happen and changes nothing. Secrets the
-//! file holds in plain text are reported so they can be moved out of the config.
+//! file holds in plain text go to the OS keyring when asked (`to_keyring`), else are
+//! reported with the command that moves them ([`keyring`]).
 
 use std::sync::Arc;
 
-use mcpproxy_domain::plaintext::{PlaintextSecret, plaintext_secrets};
 use mcpproxy_domain::{Caller, CallerKind};
 use mcpproxy_domain::{ServerConfig, ServerName};
 use serde::Serialize;
@@ -16,7 +16,13 @@ use serde_json::Value;
 
 use crate::gates::Action;
 use crate::management::{AddServer, ManagementError, ManagementService, starts_quarantined};
-use crate::ports::{ClientConfigs, ClientError, ConfigStore, ForeignConfigPath, ImportSource};
+use crate::ports::{
+    ClientConfigs, ClientError, ConfigStore, ForeignConfigPath, ImportSource, SecretStore,
+};
+
+#[path = "import_keyring.rs"]
+mod keyring;
+pub use keyring::{ImportedSecret, KeyringOffer};
 
 /// What to import and how.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,6 +36,9 @@ pub struct ImportRequest {
     pub dry_run: bool,
     /// Add the servers trusted (not quarantined).
     pub skip_quarantine: bool,
+    /// Store the values that look like secrets in the OS keyring and import
+    /// `${keyring:NAME}` references instead.
+    pub to_keyring: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -88,8 +97,10 @@ pub struct ImportReport {
     pub skipped: Vec<SkippedServer>,
     pub failed: Vec<FailedServer>,
     pub warnings: Vec<String>,
-    /// Secrets the imported servers hold in plain text.
-    pub secrets: Vec<PlaintextSecret>,
+    /// The imported servers' values that look like secrets, and where each is kept.
+    pub secrets: Vec<ImportedSecret>,
+    /// What became of them: stored in the keyring, or left in plain text (and why).
+    pub keyring: KeyringOffer,
 }
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -104,6 +115,7 @@ pub struct ImportService {
     config: Arc<dyn ConfigStore>,
     clients: Arc<dyn ClientConfigs>,
     management: Arc<ManagementService>,
+    secrets: Arc<dyn SecretStore>,
 }
 
 impl std::fmt::Debug for ImportService {
@@ -132,40 +144,19 @@ impl ImportService {
         config: Arc<dyn ConfigStore>,
         clients: Arc<dyn ClientConfigs>,
         management: Arc<ManagementService>,
+        secrets: Arc<dyn SecretStore>,
     ) -> Self {
         Self {
             config,
             clients,
             management,
+            secrets,
         }
     }
 
     /// The well-known config files of this machine's clients.
     pub fn paths(&self) -> Vec<ForeignConfigPath> {
         self.clients.import_paths()
-    }
-
-    /// Secrets the imported servers hold in plain text, and what the person can do about
-    /// them. There is no keyring store in this proxy yet; when there is, this is where
-    /// they are offered to it.
-    fn offer_secrets(
-        &self,
-        servers: &[ServerConfig],
-        warnings: &mut Vec<String>,
-    ) -> Vec<PlaintextSecret> {
-        let found: Vec<PlaintextSecret> = servers.iter().flat_map(plaintext_secrets).collect();
-        if !found.is_empty() {
-            let names: Vec<String> = found
-                .iter()
-                .map(|s| format!("{}.{} {}", s.server, s.kind, s.name))
-                .collect();
-            warnings.push(format!(
-                "{} secret(s) are written in plain text in the imported entries ({}); mcpproxy has no keyring store yet, so they stay in mcp_config.json (mode 0600). To keep them out of the file, put them in environment variables and write ${{env:NAME}} instead",
-                found.len(),
-                names.join(", ")
-            ));
-        }
-        found
     }
 
     pub async fn import(
@@ -191,6 +182,7 @@ impl ImportService {
             failed: Vec::new(),
             warnings: foreign.warnings,
             secrets: Vec::new(),
+            keyring: KeyringOffer::default(),
         };
         let wanted = |name: &str| request.only.is_empty() || request.only.iter().any(|o| o == name);
         for missing in request
@@ -206,13 +198,15 @@ impl ImportService {
         }
         let current = self.config.current();
         let agent = caller.kind() == CallerKind::Agent;
-        let mut added = Vec::new();
+        let mut keeper =
+            keyring::Keeper::new(self.secrets.as_ref(), request.to_keyring, request.dry_run);
+        let mut added = 0;
         for server in foreign
             .servers
             .into_iter()
             .filter(|s| wanted(&s.original_name))
         {
-            let config = match server.config {
+            let mut config = match server.config {
                 Ok(c) => c,
                 Err(reason) => {
                     report.failed.push(FailedServer {
@@ -234,16 +228,18 @@ impl ImportService {
                 });
                 continue;
             }
+            let index = current.servers.len() + added;
             if request.dry_run {
                 let errors = config.validate("server");
                 if errors.is_empty() {
+                    keeper.take(index, &mut config, &mut report.warnings).await;
                     report.imported.push(view(
                         &config,
                         &foreign.format,
                         &server.original_name,
                         starts_quarantined(&current, &config, request.skip_quarantine, agent),
                     ));
-                    added.push(config);
+                    added += 1;
                 } else {
                     report.failed.push(FailedServer {
                         name,
@@ -253,11 +249,17 @@ impl ImportService {
                 }
                 continue;
             }
+            // Into the keyring first: the config file never holds the values.
+            let created = keeper.take(index, &mut config, &mut report.warnings).await;
             let add = AddServer {
                 config: config.clone(),
                 skip_quarantine: request.skip_quarantine,
             };
-            match self.management.add_server(add, caller.clone()).await {
+            let result = self.management.add_server(add, caller.clone()).await;
+            if result.is_err() {
+                keeper.undo(&name, created).await;
+            }
+            match result {
                 Ok(v) => {
                     report.imported.push(view(
                         &config,
@@ -265,7 +267,7 @@ impl ImportService {
                         &server.original_name,
                         v.quarantined,
                     ));
-                    added.push(config);
+                    added += 1;
                 }
                 Err(ManagementError::AlreadyExists(_)) => report.skipped.push(SkippedServer {
                     name,
@@ -283,7 +285,7 @@ impl ImportService {
                 }),
             }
         }
-        report.secrets = self.offer_secrets(&added, &mut report.warnings);
+        (report.secrets, report.keyring) = keeper.finish(&request.source, &mut report.warnings);
         report.summary = ImportSummary {
             total: report.imported.len() + report.skipped.len() + report.failed.len(),
             imported: report.imported.len(),
@@ -293,3 +295,7 @@ impl ImportService {
         Ok(report)
     }
 }
+
+#[cfg(test)]
+#[path = "import_tests.rs"]
+mod tests;

@@ -441,13 +441,7 @@ impl PromptService {
             .into_iter()
             .filter(|r| prompts.is_none_or(|w| w.contains(&r.tool)))
         {
-            let before = record.clone();
-            if approve {
-                record.approve();
-            } else {
-                record.block();
-            }
-            if record == before {
+            if !record.decide(approve) {
                 continue;
             }
             self.approvals.save(&record).await?;

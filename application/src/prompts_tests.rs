@@ -137,20 +137,7 @@ fn world(aggregate: bool) -> World {
         .lock()
         .unwrap()
         .push(review_prompt("Review a pull request"));
-    let activity = Arc::new(crate::ActivityLog::new(
-        mem.clone(),
-        mem.clone(),
-        mem.clone(),
-    ));
-    let management = Arc::new(ManagementService::new(
-        mem.clone(),
-        mem.clone(),
-        mem.clone(),
-        upstream.clone(),
-        mem.clone(),
-        activity.clone(),
-        mem.clone(),
-    ));
+    let (management, activity) = crate::testkit::management(&mem, upstream.clone());
     let relay = Arc::new(ProtocolRelay::new(
         crate::testkit::catalog(&mem),
         upstream.clone(),

@@ -8,10 +8,9 @@ use mcpproxy_domain::registry::{Input, Package, Remote, Transport};
 use serde_json::Map;
 
 use super::*;
-use crate::activity::ActivityLog;
 use crate::management::{NewRegistry, RegistryEdit, RegistrySourceError};
 use crate::ports::MockRegistry;
-use crate::testkit::Mem;
+use crate::testkit::{self, Mem};
 
 fn npm_entry() -> RegistryServer {
     RegistryServer {
@@ -53,6 +52,13 @@ fn remote_entry(url: &str) -> RegistryServer {
     }
 }
 
+fn source(url: &str) -> NewRegistry {
+    NewRegistry {
+        url: url.into(),
+        ..NewRegistry::default()
+    }
+}
+
 struct World {
     mem: Arc<Mem>,
     service: RegistryService,
@@ -62,16 +68,7 @@ struct World {
 fn world(config: Config, registry: MockRegistry, key_set: bool) -> World {
     let mem = Arc::new(Mem::default());
     *mem.config.lock().unwrap() = config;
-    let activity = Arc::new(ActivityLog::new(mem.clone(), mem.clone(), mem.clone()));
-    let management = Arc::new(ManagementService::new(
-        mem.clone(),
-        mem.clone(),
-        mem.clone(),
-        mem.clone(),
-        mem.clone(),
-        activity,
-        mem.clone(),
-    ));
+    let (management, _) = testkit::management(&mem, mem.clone());
     let service = RegistryService::new(
         mem.clone(),
         Arc::new(registry),
@@ -248,33 +245,29 @@ async fn a_missing_header_adds_nothing_and_a_private_remote_is_refused() {
 async fn registry_sources_are_checked_and_builtins_are_left_alone() {
     let w = world(Config::default(), MockRegistry::new(), false);
     let m = &w.management;
-    let add = |url: &str| NewRegistry {
-        url: url.into(),
-        ..NewRegistry::default()
-    };
     let refused = m
-        .add_registry(add("https://169.254.169.254/latest"), Source::Cli)
+        .add_registry(source("https://169.254.169.254/latest"), Source::Cli)
         .await
         .unwrap_err();
     assert_eq!(refused.code(), "invalid_registry_url");
     let plain = m
-        .add_registry(add("http://registry.example.com"), Source::Cli)
+        .add_registry(source("http://registry.example.com"), Source::Cli)
         .await
         .unwrap_err();
     assert_eq!(plain.code(), "invalid_registry_url");
-    let mut shadow = add("https://registry.example.com");
+    let mut shadow = source("https://registry.example.com");
     shadow.id = Some("official".into());
     assert!(matches!(
         m.add_registry(shadow, Source::Cli).await,
         Err(RegistrySourceError::ShadowsBuiltin(_))
     ));
     let added = m
-        .add_registry(add("https://registry.example.com"), Source::Cli)
+        .add_registry(source("https://registry.example.com"), Source::Cli)
         .await
         .unwrap();
     assert_eq!(added.id, "registry-example-com");
     assert_eq!(
-        m.add_registry(add("https://registry.example.com"), Source::Cli)
+        m.add_registry(source("https://registry.example.com"), Source::Cli)
             .await
             .unwrap_err()
             .code(),
@@ -318,13 +311,7 @@ async fn locked_registries_refuse_changes() {
     let w = world(config, MockRegistry::new(), false);
     let err = w
         .management
-        .add_registry(
-            NewRegistry {
-                url: "https://registry.example.com".into(),
-                ..NewRegistry::default()
-            },
-            Source::Api,
-        )
+        .add_registry(source("https://registry.example.com"), Source::Api)
         .await
         .unwrap_err();
     assert_eq!(err.code(), "registries_locked");
@@ -351,13 +338,7 @@ async fn the_gates_hold_adds_and_source_changes_before_any_fetch() {
     assert_eq!(err.code(), "READ_ONLY_MODE");
     let err = w
         .management
-        .add_registry(
-            NewRegistry {
-                url: "https://registry.example.com".into(),
-                ..NewRegistry::default()
-            },
-            Source::Api,
-        )
+        .add_registry(source("https://registry.example.com"), Source::Api)
         .await
         .unwrap_err();
     assert_eq!(err.code(), "READ_ONLY_MODE");

@@ -1,37 +1,11 @@
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use async_trait::async_trait;
 use mcpproxy_domain::{Config, ServerConfig, ServerName};
 
 use super::*;
 use crate::management::Gate;
 use crate::ports::MockUpstreamPool;
-use crate::testkit::Mem;
-
-/// A keyring in memory.
-#[derive(Default)]
-struct Keyring(Mutex<BTreeMap<String, String>>);
-
-#[async_trait]
-impl SecretStore for Keyring {
-    async fn get(&self, name: &str) -> Result<Option<String>, SecretStoreError> {
-        Ok(self.0.lock().unwrap().get(name).cloned())
-    }
-    async fn set(&self, name: &str, value: &str) -> Result<(), SecretStoreError> {
-        self.0.lock().unwrap().insert(name.into(), value.into());
-        Ok(())
-    }
-    async fn delete(&self, name: &str) -> Result<bool, SecretStoreError> {
-        Ok(self.0.lock().unwrap().remove(name).is_some())
-    }
-    async fn list(&self) -> Result<Vec<String>, SecretStoreError> {
-        Ok(self.0.lock().unwrap().keys().cloned().collect())
-    }
-    fn describe(&self) -> String {
-        "memory".into()
-    }
-}
+use crate::testkit::{Keyring, Mem};
 
 fn server(name: &str, env: &[(&str, &str)]) -> ServerConfig {
     let mut s = ServerConfig::new(ServerName::parse(name).unwrap());
@@ -56,16 +30,7 @@ fn world(servers: Vec<ServerConfig>, upstream: MockUpstreamPool) -> World {
         ..Config::default()
     };
     let upstream: Arc<dyn UpstreamPool> = Arc::new(upstream);
-    let activity = Arc::new(ActivityLog::new(mem.clone(), mem.clone(), mem.clone()));
-    let management = Arc::new(ManagementService::new(
-        mem.clone(),
-        mem.clone(),
-        mem.clone(),
-        upstream.clone(),
-        mem.clone(),
-        activity.clone(),
-        mem.clone(),
-    ));
+    let (management, activity) = crate::testkit::management(&mem, upstream.clone());
     let keyring = Arc::new(Keyring::default());
     let secrets = SecretsService::new(
         keyring.clone(),

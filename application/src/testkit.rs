@@ -306,6 +306,24 @@ impl UpstreamPool for Mem {
     }
 }
 
+/// The management service over `mem` with `upstream`, and the activity log it records to.
+pub fn management(
+    mem: &Arc<Mem>,
+    upstream: Arc<dyn UpstreamPool>,
+) -> (Arc<crate::ManagementService>, Arc<ActivityLog>) {
+    let activity = Arc::new(ActivityLog::new(mem.clone(), mem.clone(), mem.clone()));
+    let management = Arc::new(crate::ManagementService::new(
+        mem.clone(),
+        mem.clone(),
+        mem.clone(),
+        upstream,
+        mem.clone(),
+        activity.clone(),
+        mem.clone(),
+    ));
+    (management, activity)
+}
+
 /// A catalog over `mem`.
 pub fn catalog(mem: &Arc<Mem>) -> Arc<ToolCatalog> {
     let activity = Arc::new(ActivityLog::new(mem.clone(), mem.clone(), mem.clone()));
@@ -317,4 +335,52 @@ pub fn catalog(mem: &Arc<Mem>) -> Arc<ToolCatalog> {
         mem.clone(),
         activity,
     ))
+}
+
+/// A keyring in memory; one made with `unavailable` refuses everything, as a machine without
+/// a Secret Service does.
+#[derive(Default)]
+pub struct Keyring(
+    pub Mutex<std::collections::BTreeMap<String, String>>,
+    pub bool,
+);
+
+impl Keyring {
+    pub fn unavailable() -> Self {
+        Self(Mutex::default(), true)
+    }
+
+    fn check(&self) -> Result<(), SecretStoreError> {
+        if self.1 {
+            Err(SecretStoreError::Unavailable(
+                "no Secret Service on the session bus".into(),
+            ))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+#[async_trait]
+impl SecretStore for Keyring {
+    async fn get(&self, name: &str) -> Result<Option<String>, SecretStoreError> {
+        self.check()?;
+        Ok(self.0.lock().unwrap().get(name).cloned())
+    }
+    async fn set(&self, name: &str, value: &str) -> Result<(), SecretStoreError> {
+        self.check()?;
+        self.0.lock().unwrap().insert(name.into(), value.into());
+        Ok(())
+    }
+    async fn delete(&self, name: &str) -> Result<bool, SecretStoreError> {
+        self.check()?;
+        Ok(self.0.lock().unwrap().remove(name).is_some())
+    }
+    async fn list(&self) -> Result<Vec<String>, SecretStoreError> {
+        self.check()?;
+        Ok(self.0.lock().unwrap().keys().cloned().collect())
+    }
+    fn describe(&self) -> String {
+        "memory".into()
+    }
 }

@@ -92,6 +92,7 @@ impl Discovery {
         store: Arc<dyn ConfigStore>,
         management: Arc<ManagementService>,
         activity: Arc<ActivityLog>,
+        secrets: Arc<dyn mcpproxy_application::ports::SecretStore>,
     ) -> Self {
         let registries = Arc::new(RegistryService::new(
             store.clone(),
@@ -107,6 +108,7 @@ impl Discovery {
                 store.clone(),
                 client_files.clone(),
                 management.clone(),
+                secrets,
             )),
             clients: Arc::new(ClientService::new(store, client_files, activity)),
         }
@@ -323,7 +325,7 @@ impl App {
             clock.clone(),
         ));
         let secrets = Arc::new(SecretsService::new(
-            keyring,
+            keyring.clone(),
             store_port.clone(),
             management.clone(),
             pool.clone() as Arc<dyn UpstreamPool>,
@@ -363,7 +365,8 @@ impl App {
             catalog.clone(),
             pool.clone() as Arc<dyn UpstreamPool>,
         ));
-        let discovery = Discovery::new(store.clone(), management.clone(), activity.clone());
+        let discovery =
+            Discovery::new(store.clone(), management.clone(), activity.clone(), keyring);
         let prompts = Arc::new(PromptService::new(
             store.clone(),
             relay.clone(),

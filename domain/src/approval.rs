@@ -220,6 +220,19 @@ impl ToolApproval {
         self.approved_schema = None;
     }
 
+    /// A person approves (`true`) or blocks (`false`) the item as it is now; whether that
+    /// changed the record (when not, there is nothing to save or announce). Tools and
+    /// prompts are decided alike.
+    pub fn decide(&mut self, approve: bool) -> bool {
+        let before = self.clone();
+        if approve {
+            self.approve();
+        } else {
+            self.block();
+        }
+        *self != before
+    }
+
     pub fn is_approved(&self) -> bool {
         self.state == ApprovalState::Approved
     }
@@ -284,6 +297,21 @@ mod tests {
             next.approved_schema.as_ref().unwrap(),
             &again.input_schema
         ));
+    }
+
+    #[test]
+    fn a_decision_says_whether_it_changed_the_record() {
+        let (mut rec, _) = ToolApproval::evaluate(&server(), None, &tool("Echo"), MANUAL);
+        assert!(rec.decide(true), "pending → approved");
+        assert!(rec.is_approved());
+        assert!(!rec.decide(true), "approving again changes nothing");
+        assert!(rec.decide(false), "approved → pending");
+        assert_eq!(rec.approved_fingerprint, None);
+        assert!(!rec.decide(false), "blocking again changes nothing");
+        // A changed item that is approved again settles its new version.
+        let (mut changed, _) = ToolApproval::evaluate(&server(), Some(&rec), &tool("Evil"), MANUAL);
+        assert!(changed.decide(true));
+        assert_eq!(changed.approved_description.as_deref(), Some("Evil"));
     }
 
     #[test]

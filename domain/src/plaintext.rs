@@ -1,7 +1,8 @@
 //! Plaintext secrets in a config: the env and header values that look like tokens or
-//! passwords and belong in the keyring. `mcpproxy secrets migrate` scores values by name and
-//! shape ([`candidates`]); the import of other clients' configs reports them by name
-//! ([`plaintext_secrets`]). References, flags, numbers, URLs and paths never are secrets.
+//! passwords and belong in the keyring. One rule scores a value by its key and its shape
+//! ([`secret_confidence`]); `mcpproxy secrets migrate` asks it of the whole config
+//! ([`candidates`]), the import of another client's servers of each one it brings in
+//! ([`server_candidates`]). References, flags, numbers, URLs and paths never are secrets.
 
 use serde::Serialize;
 
@@ -177,83 +178,45 @@ pub fn suggested_name(server: &str, key: &str) -> String {
         .collect()
 }
 
-/// Every plaintext env and header value of the config's servers that looks like a secret.
-pub fn candidates(config: &Config) -> Vec<Candidate> {
+/// The plaintext env and header values of `server` that look like secrets, env first, each
+/// map in key order. `index` is the server's place in the config's `mcpServers` (for
+/// [`Candidate::field`]). The one rule for "is this a secret?": `secrets migrate` asks it of
+/// the config, the import of each server it brings in.
+pub fn server_candidates(index: usize, server: &ServerConfig) -> Vec<Candidate> {
     let mut out = Vec::new();
-    for (i, server) in config.servers.iter().enumerate() {
-        for (scope, map) in [
-            (ValueScope::Env, &server.env),
-            (ValueScope::Header, &server.headers),
-        ] {
-            for (key, value) in map {
-                let confidence = secret_confidence(key, value);
-                if confidence < MIN_CONFIDENCE {
-                    continue;
-                }
-                let name = suggested_name(server.name.as_str(), key);
-                out.push(Candidate {
-                    server: server.name.to_string(),
-                    scope,
-                    key: key.clone(),
-                    field: format!("mcpServers[{i}].{}.{key}", scope.field()),
-                    masked: mask(value),
-                    suggested_ref: crate::secret::keyring_reference(&name),
-                    suggested_name: name,
-                    confidence: (confidence * 100.0).round() / 100.0,
-                });
+    for (scope, map) in [
+        (ValueScope::Env, &server.env),
+        (ValueScope::Header, &server.headers),
+    ] {
+        for (key, value) in map {
+            let confidence = secret_confidence(key, value);
+            if confidence < MIN_CONFIDENCE {
+                continue;
             }
+            let name = suggested_name(server.name.as_str(), key);
+            out.push(Candidate {
+                server: server.name.to_string(),
+                scope,
+                key: key.clone(),
+                field: format!("mcpServers[{index}].{}.{key}", scope.field()),
+                masked: mask(value),
+                suggested_ref: crate::secret::keyring_reference(&name),
+                suggested_name: name,
+                confidence: (confidence * 100.0).round() / 100.0,
+            });
         }
     }
     out
 }
 
-/// Parts of names that mark a secret, upper-case.
-const SECRET_WORDS: &[&str] = &[
-    "TOKEN",
-    "SECRET",
-    "PASSWORD",
-    "PASSWD",
-    "API_KEY",
-    "APIKEY",
-    "ACCESS_KEY",
-    "PRIVATE_KEY",
-    "CREDENTIAL",
-    "AUTH",
-    "COOKIE",
-    "SESSION",
-];
-
-/// Whether a variable or header called `name` holds a secret.
-pub fn is_secret_name(name: &str) -> bool {
-    let upper = name.to_ascii_uppercase().replace('-', "_");
-    SECRET_WORDS.iter().any(|w| upper.contains(w)) || upper.ends_with("_KEY") || upper == "KEY"
-}
-
-/// One secret found in plain text.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct PlaintextSecret {
-    pub server: String,
-    /// `env` or `header`.
-    pub kind: String,
-    pub name: String,
-}
-
-/// The secrets of `server` written in plain text, env first, each list in name order.
-pub fn plaintext_secrets(server: &ServerConfig) -> Vec<PlaintextSecret> {
-    let found = |kind: &str, map: &std::collections::BTreeMap<String, String>| {
-        map.iter()
-            .filter(|(k, v)| is_secret_name(k) && !v.trim().is_empty() && !has_reference(v))
-            .map(|(k, _)| PlaintextSecret {
-                server: server.name.to_string(),
-                kind: kind.to_owned(),
-                name: k.clone(),
-            })
-            .collect::<Vec<_>>()
-    };
-    let mut out = found("env", &server.env);
-    out.extend(found("header", &server.headers));
-    out
+/// Every plaintext env and header value of the config's servers that looks like a secret.
+pub fn candidates(config: &Config) -> Vec<Candidate> {
+    config
+        .servers
+        .iter()
+        .enumerate()
+        .flat_map(|(i, server)| server_candidates(i, server))
+        .collect()
 }
 
 #[cfg(test)]
@@ -311,28 +274,36 @@ mod tests {
     use crate::name::ServerName;
 
     #[test]
-    fn secrets_are_found_by_name_and_references_are_not_secrets() {
+    fn a_servers_candidates_skip_references_empty_and_ordinary_values() {
         let mut s = ServerConfig::new(ServerName::parse("gh").unwrap());
-        s.env
-            .insert("GITHUB_PERSONAL_ACCESS_TOKEN".into(), "ghp_abc".into());
+        s.env.insert(
+            "GITHUB_PERSONAL_ACCESS_TOKEN".into(),
+            "ghp_exampletoken0123456789".into(),
+        );
         s.env
             .insert("OPENAI_API_KEY".into(), "${env:OPENAI_API_KEY}".into());
         s.env.insert("LOG_LEVEL".into(), "debug".into());
         s.env.insert("DB_PASSWORD".into(), String::new());
-        s.headers.insert("Authorization".into(), "Bearer x".into());
-        let names: Vec<(String, String)> = plaintext_secrets(&s)
+        s.headers
+            .insert("Authorization".into(), "Bearer x-token-1".into());
+        let found: Vec<(ValueScope, String, String)> = server_candidates(3, &s)
             .into_iter()
-            .map(|f| (f.kind, f.name))
+            .map(|c| (c.scope, c.key, c.field))
             .collect();
         assert_eq!(
-            names,
+            found,
             [
-                ("env".to_owned(), "GITHUB_PERSONAL_ACCESS_TOKEN".to_owned()),
-                ("header".to_owned(), "Authorization".to_owned())
+                (
+                    ValueScope::Env,
+                    "GITHUB_PERSONAL_ACCESS_TOKEN".to_owned(),
+                    "mcpServers[3].env.GITHUB_PERSONAL_ACCESS_TOKEN".to_owned()
+                ),
+                (
+                    ValueScope::Header,
+                    "Authorization".to_owned(),
+                    "mcpServers[3].headers.Authorization".to_owned()
+                )
             ]
         );
-        assert!(is_secret_name("x-api-key"));
-        assert!(!is_secret_name("MONKEY_MODE"));
-        assert!(!is_secret_name("PATH"));
     }
 }

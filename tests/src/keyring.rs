@@ -7,7 +7,28 @@ use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::PATIENCE;
+use crate::{PATIENCE, fixture_bin};
+
+/// The command and arguments of a stdio fixture server `name` that starts only when
+/// `$FIXTURE_TOKEN` is `secret`: it compares hashes, so the value itself is nowhere in the
+/// config, and a server that runs proves the proxy handed it the right value.
+pub fn guarded_fixture(name: &str, secret: &str) -> (String, Vec<String>) {
+    let out = Command::new("sh")
+        .args([
+            "-c",
+            "printf %s \"$1\" | sha256sum | cut -c1-64",
+            "sh",
+            secret,
+        ])
+        .output()
+        .unwrap();
+    let digest = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    let script = format!(
+        "[ \"$(printf %s \"$FIXTURE_TOKEN\" | sha256sum | cut -c1-64)\" = {digest} ] || {{ echo 'FIXTURE_TOKEN is wrong' >&2; exit 1; }}; exec {} --name {name}",
+        fixture_bin().display()
+    );
+    ("sh".to_owned(), vec!["-c".to_owned(), script])
+}
 
 /// A session bus with an unlocked GNOME Keyring on it.
 #[derive(Debug)]

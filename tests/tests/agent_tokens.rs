@@ -367,7 +367,7 @@ async fn a_tokens_scripts_call_as_the_token_and_are_recorded_by_its_name() {
     let result = agent
         .call(
             "code_execution",
-            json!({"code": "[call_tool('fx', 'echo', {message: 'in'}), call_tool('other', 'echo', {message: 'out'})].map(r => r.ok ? r.result.content[0].text : r.error.code + ': ' + r.error.message)"}),
+            json!({"code": "[call_tool('fx', 'echo', {message: 'in'}), call_tool('other', 'echo', {message: 'out'}), call_tool('fx', 'delete_item', {id: 'x'})].map(r => r.ok ? r.result.content[0].text : r.error.code + ': ' + r.error.message)"}),
         )
         .await;
     let envelope: Value = serde_json::from_str(&text(&result)).unwrap();
@@ -377,6 +377,13 @@ async fn a_tokens_scripts_call_as_the_token_and_are_recorded_by_its_name() {
     let refused = envelope["value"][1].as_str().unwrap();
     assert!(
         refused.contains("other") && refused.contains("scripter"),
+        "{envelope}"
+    );
+    // A read token cannot reach a destructive tool through a script either: the rule names
+    // the tier, and the fixture's tool is never called.
+    let destructive = envelope["value"][2].as_str().unwrap();
+    assert!(
+        destructive.contains("destructive") && destructive.contains("scripter"),
         "{envelope}"
     );
     // The script's call is recorded under the token, with the script as its parent.
@@ -395,6 +402,17 @@ async fn a_tokens_scripts_call_as_the_token_and_are_recorded_by_its_name() {
     .await;
     assert_eq!(mine["metadata"]["_auth_type"], "agent", "{mine}");
     assert!(mine["metadata"]["parent_call_id"].is_string(), "{mine}");
+    let all = home.cli(&["activity", "list", "-o", "json"]).await.json();
+    assert!(
+        !all["activities"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["type"] == "tool_call"
+                && r["tool_name"] == "delete_item"
+                && r["status"] != "blocked"),
+        "the destructive tool ran: {all}"
+    );
 }
 
 #[tokio::test]

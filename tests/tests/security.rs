@@ -37,29 +37,14 @@ async fn wait_state(api: &Rest, name: &str, want: impl Fn(&str, &str) -> bool) -
     .await
 }
 
-/// A stdio server that starts only when `$FIXTURE_TOKEN` is `secret` (it compares hashes, so
-/// the value itself is nowhere in the config).
+/// A stdio server that starts only when `$FIXTURE_TOKEN` is `secret`, the token from the
+/// keyring.
 fn guarded_fixture(name: &str, secret: &str) -> Value {
-    let digest = {
-        let out = Command::new("sh")
-            .args([
-                "-c",
-                "printf %s \"$1\" | sha256sum | cut -c1-64",
-                "sh",
-                secret,
-            ])
-            .output()
-            .unwrap();
-        String::from_utf8(out.stdout).unwrap().trim().to_owned()
-    };
-    let script = format!(
-        "[ \"$(printf %s \"$FIXTURE_TOKEN\" | sha256sum | cut -c1-64)\" = {digest} ] || {{ echo 'FIXTURE_TOKEN is wrong' >&2; exit 1; }}; exec {} --name {name}",
-        fixture_bin().display()
-    );
+    let (command, args) = mcpproxy_tests::keyring::guarded_fixture(name, secret);
     json!({
         "name": name,
-        "command": "sh",
-        "args": ["-c", script],
+        "command": command,
+        "args": args,
         "env": {"FIXTURE_TOKEN": "${keyring:fixture-token}", "OTHER_TOKEN": "plain-other-token-0123456789"},
         "quarantined": false,
     })

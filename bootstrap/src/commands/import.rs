@@ -31,6 +31,10 @@ pub struct ImportArgs {
     /// Trust the imported servers instead of quarantining them for review
     #[arg(long)]
     pub no_quarantine: bool,
+    /// Store values that look like secrets (tokens, passwords) in the OS keyring and
+    /// import ${keyring:NAME} references instead
+    #[arg(long)]
+    pub to_keyring: bool,
 }
 
 impl From<ImportError> for Refusal {
@@ -51,7 +55,8 @@ pub async fn run(ctx: &Context, args: ImportArgs) -> Result<(), Failure> {
                 "/servers/import/path?preview={}&no_quarantine={}",
                 args.dry_run, args.no_quarantine
             );
-            let body = json!({"path": path, "format": args.format, "server_names": args.servers});
+            let body = json!({"path": path, "format": args.format, "server_names": args.servers,
+                "to_keyring": args.to_keyring});
             daemon.post(&query, &body).await?
         }
         None => {
@@ -62,6 +67,7 @@ pub async fn run(ctx: &Context, args: ImportArgs) -> Result<(), Failure> {
                 only: args.servers.clone(),
                 dry_run: args.dry_run,
                 skip_quarantine: args.no_quarantine,
+                to_keyring: args.to_keyring,
             };
             let report = local.discovery.imports.import(request, Source::Cli).await;
             local.close().await;
@@ -119,6 +125,23 @@ fn print(data: &Value) {
         ]);
     }
     table.print();
+    for s in data["secrets"].as_array().into_iter().flatten() {
+        let place = if s["in_keyring"] == true {
+            format!(
+                "{} keyring {}",
+                if dry { "would go to the" } else { "in the" },
+                text(&s["reference"])
+            )
+        } else {
+            "plain text in the config".to_owned()
+        };
+        println!(
+            "secret {}.{} {}: {place}",
+            text(&s["server"]),
+            text(&s["scope"]),
+            text(&s["key"])
+        );
+    }
     for w in data["warnings"].as_array().into_iter().flatten() {
         eprintln!("warning: {}", text(w));
     }

@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use mcpproxy_application::ports::{
-    ActivityRepository, ApprovalRepository, Clock, ConfigStore, Relay, ServerRepository,
-    ServerRuntime, StorageError, SystemClock, UpstreamError, UpstreamNotice, UpstreamPool,
+    ActivityRepository, ApprovalRepository, Clock, ConfigStore, Relay, SecretStore,
+    ServerRepository, ServerRuntime, StorageError, SystemClock, UpstreamError, UpstreamNotice,
+    UpstreamPool,
 };
 use mcpproxy_application::{
     ActivityLog, EventBus, ManagementService, SecretsService, TokenService,
@@ -81,15 +82,16 @@ impl Standalone {
             store.clone(),
             activity.clone(),
         );
+        let keyring: Arc<dyn SecretStore> = Arc::new(mcpproxy_secrets::Keyring::new());
         let secrets = SecretsService::new(
-            Arc::new(mcpproxy_secrets::Keyring::new()),
+            keyring.clone(),
             store.clone(),
             management.clone(),
             Arc::new(NoUpstreams),
             events,
             activity.clone(),
         );
-        let discovery = crate::app::Discovery::new(store, management.clone(), activity);
+        let discovery = crate::app::Discovery::new(store, management.clone(), activity, keyring);
         Ok(Self {
             management,
             secrets,

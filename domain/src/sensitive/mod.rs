@@ -193,7 +193,7 @@ fn likely_example(value: &str) -> bool {
 }
 
 /// Hashes and ids are random-looking but not secrets: hex strings (digests, commit ids)
-/// and UUIDs, and base64 digests written with their algorithm.
+/// and UUIDs, base64 digests written with their algorithm, and data-URI payloads.
 fn harmless_random(candidate: &str, before: &str) -> bool {
     let hex = candidate
         .bytes()
@@ -203,7 +203,10 @@ fn harmless_random(candidate: &str, before: &str) -> bool {
     ]
     .iter()
     .any(|p| before.ends_with(p) || candidate.starts_with(p));
-    hex || digest_prefix
+    // The payload of a `data:…;base64,` URI is inline content (an icon, a thumbnail), which
+    // tools return all the time; a secret is not written that way.
+    let inline_content = before.ends_with(";base64,");
+    hex || digest_prefix || inline_content
 }
 
 /// Letters, digits, and both cases: what generated secrets look like (words and paths

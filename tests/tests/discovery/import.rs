@@ -1,13 +1,16 @@
 //! Import: each client's documented config format read into servers, a dry run that changes
-//! nothing, duplicates reported and left as they are, plaintext secrets reported, and the
-//! REST routes (content, a file, an upload, the files found on this machine).
+//! nothing, duplicates reported and left as they are, plaintext secrets reported or moved
+//! into a real OS keyring (`--to-keyring`), and the REST routes (content, a file, an upload,
+//! the files found on this machine).
 
 use std::path::{Path, PathBuf};
 
-use mcpproxy_tests::{Home, fixture, fixture_bin};
+use mcpproxy_tests::keyring::{SecretService, guarded_fixture};
+use mcpproxy_tests::rest::Rest;
+use mcpproxy_tests::{Home, Proxy, eventually_async, fixture, fixture_bin};
 use serde_json::{Value, json};
 
-use crate::start;
+use crate::{KEY, start};
 
 fn sample(name: &str) -> PathBuf {
     fixture(&format!("clients/{name}"))
@@ -56,12 +59,14 @@ async fn each_clients_file_imports_as_its_documentation_describes() {
     let report = import(&home, &[desktop.to_str().unwrap()]).await;
     assert_eq!(report["format"], "claude-desktop");
     assert_eq!(names(&report["imported"]), ["filesystem", "github"]);
-    assert_eq!(report["secrets"][0]["name"], "GITHUB_PERSONAL_ACCESS_TOKEN");
+    assert_eq!(report["secrets"][0]["key"], "GITHUB_PERSONAL_ACCESS_TOKEN");
+    assert_eq!(report["secrets"][0]["server"], "github");
+    assert_eq!(report["secrets"][0]["in_keyring"], false);
     assert!(
         report["warnings"][0]
             .as_str()
             .unwrap()
-            .contains("no keyring store yet"),
+            .contains("`mcpproxy secrets migrate` moves them into the OS keyring"),
         "{report}"
     );
 
@@ -278,7 +283,7 @@ async fn the_api_imports_content_files_and_uploads_and_lists_this_machines_files
         .await
         .data();
     assert_eq!(names(&imported["imported"]), ["fx-two"]);
-    assert_eq!(imported["secrets"][0]["name"], "API_TOKEN");
+    assert_eq!(imported["secrets"][0]["key"], "API_TOKEN");
     let servers = api.get("/servers").await.data();
     assert_eq!(servers["servers"][0]["name"], "fx-two");
     assert_eq!(servers["servers"][0]["quarantined"], true);
@@ -315,4 +320,158 @@ async fn the_api_imports_content_files_and_uploads_and_lists_this_machines_files
     )
     .await
     .refused(400, "line 2");
+}
+
+/// A Claude Desktop file with the guarded fixture `name`, its token in plain text.
+fn desktop_with_token(dir: &Path, name: &str, token: &str) -> PathBuf {
+    let (command, args) = guarded_fixture(name, token);
+    let file = dir.join(format!("{name}_claude_desktop_config.json"));
+    let entry = json!({"command": command, "args": args,
+        "env": {"FIXTURE_TOKEN": token, "LOG_LEVEL": "debug"}});
+    std::fs::write(&file, json!({"mcpServers": {name: entry}}).to_string()).unwrap();
+    file
+}
+
+/// `mcpproxy upstream import <args> -o json` with the keyring on its session bus.
+async fn import_with(home: &Home, keyring: &SecretService, args: &[&str]) -> Value {
+    let mut all = vec!["upstream", "import"];
+    all.extend_from_slice(args);
+    all.extend(["-o", "json"]);
+    home.cli_with(&all, None, |c| keyring.apply(c)).await.json()
+}
+
+async fn wait_ready(api: &Rest, name: &str) {
+    eventually_async(&format!("{name} ready"), || async {
+        let servers = api.get("/servers").await.data();
+        servers["servers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["name"] == name && s["status"] == "Ready")
+            .then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn to_keyring_moves_imported_tokens_into_the_keyring_and_the_server_runs_with_them() {
+    const TOKEN: &str = "imp-Token-Value-5b8e2d91c4";
+    let keyring = SecretService::start().await;
+    let home = Home::new();
+    home.write_config(&json!({"api_key": KEY}).to_string());
+    let files = tempfile::tempdir().unwrap();
+    let desktop = desktop_with_token(files.path(), "kr-imp", TOKEN);
+    let desktop = desktop.to_str().unwrap();
+    // A dry run without the option names the secret and the command that would move it.
+    let dry = import_with(&home, &keyring, &[desktop, "--dry-run"]).await;
+    assert_eq!(dry["secrets"][0]["key"], "FIXTURE_TOKEN", "{dry}");
+    assert_eq!(dry["secrets"][0]["in_keyring"], false);
+    assert_eq!(
+        dry["keyring"]["command"],
+        format!("mcpproxy upstream import {desktop} --to-keyring")
+    );
+    assert!(!dry.to_string().contains(TOKEN), "{dry}");
+
+    // Without a proxy running: into the keyring, and only the reference into the config.
+    let report = import_with(
+        &home,
+        &keyring,
+        &[desktop, "--to-keyring", "--no-quarantine"],
+    )
+    .await;
+    assert_eq!(names(&report["imported"]), ["kr-imp"], "{report}");
+    assert_eq!(report["secrets"].as_array().unwrap().len(), 1, "{report}");
+    assert_eq!(report["secrets"][0]["in_keyring"], true);
+    assert_eq!(
+        report["secrets"][0]["reference"],
+        "${keyring:kr-imp_fixture_token}"
+    );
+    assert_eq!(report["keyring"]["stored"], 1);
+    let config_text = std::fs::read_to_string(home.config_path()).unwrap();
+    assert!(!config_text.contains(TOKEN), "{config_text}");
+    let saved = server(&home.read_config(), "kr-imp");
+    assert_eq!(
+        saved["env"]["FIXTURE_TOKEN"],
+        "${keyring:kr-imp_fixture_token}"
+    );
+    assert_eq!(saved["env"]["LOG_LEVEL"], "debug");
+    // Another tool finds it under service mcpproxy.
+    let mut lookup = std::process::Command::new("secret-tool");
+    lookup.args([
+        "lookup",
+        "service",
+        "mcpproxy",
+        "username",
+        "kr-imp_fixture_token",
+    ]);
+    keyring.apply(&mut lookup);
+    assert_eq!(
+        String::from_utf8(lookup.output().unwrap().stdout).unwrap(),
+        TOKEN
+    );
+
+    // The proxy resolves the reference: the server only starts with the right token.
+    let _proxy = Proxy::start_with(&home, &[], |c| keyring.apply(c)).await;
+    let api = Rest::new(&_proxy.url(""), Some(KEY));
+    wait_ready(&api, "kr-imp").await;
+    let called = api
+        .post(
+            "/tools/call",
+            &json!({"tool_name": "kr-imp:echo", "arguments": {"message": "via keyring"}}),
+        )
+        .await
+        .data();
+    assert!(called.to_string().contains("via keyring"), "{called}");
+
+    // Over REST (the running proxy's keyring): `to_keyring: true` on the content route.
+    const OTHER: &str = "rest-Token-Value-0a9f3e77d2";
+    let other = desktop_with_token(files.path(), "kr-rest", OTHER);
+    let content = std::fs::read_to_string(&other).unwrap();
+    let imported = api
+        .post(
+            "/servers/import/json?no_quarantine=true",
+            &json!({"content": content, "to_keyring": true}),
+        )
+        .await
+        .data();
+    assert_eq!(
+        imported["secrets"][0]["reference"], "${keyring:kr-rest_fixture_token}",
+        "{imported}"
+    );
+    wait_ready(&api, "kr-rest").await;
+}
+
+#[tokio::test]
+async fn to_keyring_without_a_keyring_says_so_and_imports_unchanged() {
+    let home = Home::new();
+    home.write_config(&json!({"api_key": KEY}).to_string());
+    let files = tempfile::tempdir().unwrap();
+    let desktop = desktop_with_token(files.path(), "no-kr", "plain-Token-Value-77c1d0");
+    let ran = home
+        .cli_with(
+            &[
+                "upstream",
+                "import",
+                desktop.to_str().unwrap(),
+                "--to-keyring",
+                "-o",
+                "json",
+            ],
+            None,
+            |c| {
+                c.env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/bus");
+            },
+        )
+        .await;
+    let report = ran.json();
+    assert_eq!(names(&report["imported"]), ["no-kr"], "{report}");
+    assert_eq!(report["keyring"]["available"], false, "{report}");
+    assert_eq!(report["keyring"]["command"], "mcpproxy secrets migrate");
+    let warning = report["warnings"][0].as_str().unwrap();
+    assert!(
+        warning.contains("keyring is not available") && warning.contains("imported unchanged"),
+        "{warning}"
+    );
+    let saved = server(&home.read_config(), "no-kr");
+    assert_eq!(saved["env"]["FIXTURE_TOKEN"], "plain-Token-Value-77c1d0");
 }

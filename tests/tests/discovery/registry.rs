@@ -3,13 +3,26 @@
 
 use mcpproxy_tests::mcp::{Client, text};
 use mcpproxy_tests::registry::FixtureRegistry;
-use mcpproxy_tests::{Home, free_port};
+use mcpproxy_tests::rest::Rest;
+use mcpproxy_tests::{Home, Proxy, free_port};
 use serde_json::{Value, json};
 
 use crate::start;
 
-fn config(registry: &FixtureRegistry, allow_private: bool) -> Value {
-    json!({
+/// The recorded registry, and a proxy whose sources are it (official API and Docker Hub
+/// shapes) and a registry that does not answer, with its REST and MCP clients. Bind every
+/// field: the registry and the proxy stop when dropped.
+struct Setup {
+    registry: FixtureRegistry,
+    home: Home,
+    api: Rest,
+    client: Client,
+    _proxy: Proxy,
+}
+
+async fn setup(allow_private: bool) -> Setup {
+    let registry = FixtureRegistry::start().await;
+    let config = json!({
         "allow_private_registry_fetch": allow_private,
         "registries": [
             {"id": "fixture", "name": "Fixture Registry", "url": registry.base},
@@ -17,7 +30,22 @@ fn config(registry: &FixtureRegistry, allow_private: bool) -> Value {
              "servers_url": format!("{}/v2/repositories/mcp/", registry.base), "protocol": "custom/docker"},
             {"id": "dead", "name": "Dead Registry", "url": format!("http://127.0.0.1:{}", free_port())}
         ]
-    })
+    });
+    let (home, proxy, api) = start(&config).await;
+    let client = Client::connect(&proxy.url("/mcp")).await;
+    Setup {
+        registry,
+        home,
+        api,
+        client,
+        _proxy: proxy,
+    }
+}
+
+/// The JSON body of a tool's error answer.
+fn error_body(answer: &Value) -> Value {
+    assert_eq!(answer["isError"], true, "{answer}");
+    serde_json::from_str(&text(answer)).unwrap()
 }
 
 fn ids(found: &Value) -> Vec<String> {
@@ -32,9 +60,13 @@ fn ids(found: &Value) -> Vec<String> {
 #[tokio::test]
 async fn search_servers_reads_every_page_skips_deprecated_entries_caches_and_names_a_silent_registry()
  {
-    let registry = FixtureRegistry::start().await;
-    let (home, proxy, api) = start(&config(&registry, true)).await;
-    let client = Client::connect(&proxy.url("/mcp")).await;
+    let Setup {
+        registry,
+        home,
+        api,
+        client,
+        _proxy,
+    } = setup(true).await;
 
     let listed = client.call_json("list_registries", json!({})).await;
     let registries = listed["registries"].as_array().unwrap();
@@ -120,7 +152,7 @@ async fn search_servers_reads_every_page_skips_deprecated_entries_caches_and_nam
     let dead = client
         .call("search_servers", json!({"registry": "dead"}))
         .await;
-    let body: Value = serde_json::from_str(&text(&dead)).unwrap();
+    let body = error_body(&dead);
     let message = body["error"].as_str().unwrap();
     assert!(
         message.contains("registry \"dead\"") && message.contains("did not answer"),
@@ -131,9 +163,13 @@ async fn search_servers_reads_every_page_skips_deprecated_entries_caches_and_nam
 
 #[tokio::test]
 async fn add_from_registry_derives_the_command_quarantines_and_names_missing_headers() {
-    let registry = FixtureRegistry::start().await;
-    let (home, proxy, api) = start(&config(&registry, true)).await;
-    let client = Client::connect(&proxy.url("/mcp")).await;
+    let Setup {
+        registry: _registry,
+        home,
+        api,
+        client,
+        _proxy,
+    } = setup(true).await;
 
     // npm, over MCP (disabled, so nothing is downloaded or run).
     let added = client
@@ -196,8 +232,7 @@ async fn add_from_registry_derives_the_command_quarantines_and_names_missing_hea
             json!({"operation": "add_from_registry", "registry": "fixture", "id": "com.apify/apify-mcp-server"}),
         )
         .await;
-    assert_eq!(refused["isError"], true);
-    let body: Value = serde_json::from_str(&text(&refused)).unwrap();
+    let body = error_body(&refused);
     assert_eq!(body["code"], "missing_required_input", "{body}");
     assert_eq!(body["missing_inputs"], json!(["Authorization"]));
     let rest = api
@@ -230,9 +265,13 @@ async fn add_from_registry_derives_the_command_quarantines_and_names_missing_hea
 
 #[tokio::test]
 async fn private_addresses_are_refused_and_sources_are_managed() {
-    let registry = FixtureRegistry::start().await;
-    let (home, proxy, api) = start(&config(&registry, false)).await;
-    let client = Client::connect(&proxy.url("/mcp")).await;
+    let Setup {
+        registry,
+        home,
+        api,
+        client,
+        _proxy,
+    } = setup(false).await;
 
     // The registry on loopback is not fetched while private fetches are not allowed.
     let refused = client
@@ -241,8 +280,7 @@ async fn private_addresses_are_refused_and_sources_are_managed() {
             json!({"registry": "fixture", "search": "x"}),
         )
         .await;
-    assert_eq!(refused["isError"], true);
-    let body: Value = serde_json::from_str(&text(&refused)).unwrap();
+    let body = error_body(&refused);
     assert_eq!(body["code"], "invalid_registry_url", "{body}");
     let message = body["error"].as_str().unwrap();
     assert!(

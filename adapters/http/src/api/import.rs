@@ -55,6 +55,11 @@ pub struct ImportOptions {
     /// Only these servers (their names in the file).
     #[serde(default)]
     pub server_names: Vec<String>,
+    /// Store the values that look like secrets in the OS keyring and import
+    /// `${keyring:NAME}` references instead. Without a keyring the servers are imported
+    /// unchanged and `keyring.error` says why.
+    #[serde(default)]
+    pub to_keyring: bool,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -86,6 +91,7 @@ async fn run(
         only: options.server_names,
         dry_run: q.preview,
         skip_quarantine: q.no_quarantine,
+        to_keyring: options.to_keyring,
     };
     Ok(ok(state.0.imports.import(request, source).await?))
 }
@@ -131,16 +137,19 @@ pub async fn from_path(
     run(&state, source, ImportSource::Path(path), body.options, &q).await
 }
 
-/// The upload form: the config file as `file`, and optionally `format`.
+/// The upload form: the config file as `file`, and optionally `format` and `to_keyring`.
 #[derive(Debug, ToSchema)]
 #[allow(dead_code)] // describes the form for the OpenAPI document
 pub struct UploadForm {
     #[schema(value_type = String, format = Binary)]
     file: Vec<u8>,
     format: Option<String>,
+    /// `true`: store the values that look like secrets in the OS keyring.
+    to_keyring: Option<bool>,
 }
 
-/// Imports servers from an uploaded config file (multipart form: `file`, `format`).
+/// Imports servers from an uploaded config file (multipart form: `file`, `format`,
+/// `to_keyring`).
 #[utoipa::path(post, operation_id = "import_servers_upload", path = "/servers/import", tag = "import",
     request_body(content = UploadForm, content_type = "multipart/form-data"),
     params(ImportQuery),
@@ -164,6 +173,18 @@ pub async fn upload(
                 file = Some((text, name));
             }
             Some("format") => options.format = Some(field.text().await.map_err(bad)?),
+            Some("to_keyring") => {
+                let text = field.text().await.map_err(bad)?;
+                options.to_keyring = match text.trim() {
+                    "true" | "1" | "on" => true,
+                    "false" | "0" | "off" | "" => false,
+                    other => {
+                        return Err(ApiError::bad_request(format!(
+                            "to_keyring must be true or false, not {other:?}"
+                        )));
+                    }
+                };
+            }
             _ => {}
         }
     }
