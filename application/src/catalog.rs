@@ -13,7 +13,7 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 use mcpproxy_domain::activity::{ActivityKind, ActivityStatus, Source};
 use mcpproxy_domain::approval::{ApprovalDecision, ApprovalState, Trust};
-use mcpproxy_domain::fingerprint::tool_set_signature;
+use mcpproxy_domain::fingerprint::indexed_signature;
 use mcpproxy_domain::poison::{self, Context as ScanContext, PeerTool};
 use mcpproxy_domain::{Caller, DomainEvent, Purpose, ServerName, Tool, ToolApproval, ToolId};
 use tokio::sync::Mutex;
@@ -226,6 +226,7 @@ impl ToolCatalog {
             .iter()
             .map(|s| (s.name.clone(), s.quarantined))
             .collect();
+        self.index.configure(&settings.search);
         book.indexed = self.index.signatures().await?;
         self.sync_index(&mut book, &view).await
     }
@@ -263,14 +264,18 @@ impl ToolCatalog {
             if entries.is_empty() {
                 continue;
             }
-            let sig = tool_set_signature(
+            // A server's search aliases are part of what is indexed: changing them
+            // re-indexes that server only.
+            let aliases = view.settings().search.aliases_of(name.as_str());
+            let sig = indexed_signature(
                 entries
                     .iter()
                     .map(|e| (e.tool.name.as_str(), &e.fingerprint)),
+                aliases,
             );
             if book.indexed.get(name) != Some(&sig) {
                 let tools: Vec<Tool> = entries.iter().map(|e| (*e.tool).clone()).collect();
-                self.index.replace_server(name, &tools).await?;
+                self.index.replace_server(name, &tools, aliases).await?;
                 book.indexed.insert(name.clone(), sig);
                 self.events.publish(DomainEvent::ToolsIndexed {
                     server: name.clone(),
@@ -448,6 +453,7 @@ impl ToolCatalog {
             }
             view = self.put_records(name, approved);
         }
+        self.index.configure(&settings.search);
         self.sync_index(&mut book, &view).await
     }
 

@@ -27,6 +27,7 @@ pub mod relay;
 pub mod savings;
 pub mod search;
 pub mod secrets;
+pub mod semantic;
 pub mod sensitive;
 pub mod settings;
 pub mod tokens;

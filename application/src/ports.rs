@@ -197,17 +197,44 @@ pub struct SearchHit {
     pub server: ServerName,
     pub tool: String,
     pub score: f32,
+    /// How much of what the query asks for this tool covers, from 0 (nothing but filler) to
+    /// 1 (every concept), each concept weighted by how rare it is among the tools. A weak
+    /// best match means no tool fits.
+    pub coverage: f32,
+}
+
+/// Why texts could not be embedded (a model that does not load or run).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("embedding failed: {0}")]
+pub struct EmbedError(pub String);
+
+/// A sentence-embedding model: texts in, vectors whose dot product says how alike in meaning
+/// two texts are. CPU-bound and synchronous; callers run it off the async runtime.
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+pub trait Embedder: Send + Sync {
+    /// One unit-length vector per text, in order, all of the same length.
+    fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, EmbedError>;
+    /// Names the model, so vectors of another model are never mixed with its own.
+    fn model(&self) -> String;
 }
 
 /// The full-text index of the tools agents may use.
 #[cfg_attr(any(test, feature = "mock"), mockall::automock)]
 #[async_trait]
 pub trait ToolIndex: Send + Sync {
-    /// Makes `tools` the indexed tools of `server`, replacing whatever was indexed for it.
-    async fn replace_server(&self, server: &ServerName, tools: &[Tool]) -> Result<(), IndexError>;
+    /// Makes `tools` the indexed tools of `server`, replacing whatever was indexed for it;
+    /// `aliases` are more names its tools answer to (the config's `search.aliases`).
+    async fn replace_server(
+        &self,
+        server: &ServerName,
+        tools: &[Tool],
+        aliases: &[String],
+    ) -> Result<(), IndexError>;
     async fn remove_server(&self, server: &ServerName) -> Result<(), IndexError>;
-    /// For each indexed server, the signature of its indexed tools
-    /// (`mcpproxy_domain::fingerprint::tool_set_signature`).
+    /// Takes the config's query-side settings (`search.synonyms`) in force.
+    fn configure(&self, search: &mcpproxy_domain::SearchConfig);
+    /// For each indexed server, the signature of what is indexed
+    /// (`mcpproxy_domain::fingerprint::indexed_signature`).
     async fn signatures(&self)
     -> Result<std::collections::HashMap<ServerName, String>, IndexError>;
     /// The best matches for `query`, best first.

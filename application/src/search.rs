@@ -15,6 +15,16 @@ use crate::catalog::{CatalogError, ToolCatalog};
 pub const MAX_LIMIT: u32 = 100;
 /// The most tools `describe_tool` takes at once.
 pub const MAX_DESCRIBE: usize = 5;
+/// A best match that covers less of the query than this (its rarity-weighted share of the
+/// query's concepts, see [`crate::ports::SearchHit::coverage`]) is flagged
+/// `low_confidence`: most likely no tool does what was asked. Calibrated on the no-answer
+/// queries of the dev set's tuning part (`scripts/search-quality`, BENCHMARKS.md).
+pub const LOW_CONFIDENCE_BELOW: f32 = 0.45;
+
+/// Whether a best match with this coverage (none: nothing matched) is too weak to trust.
+pub fn is_low_confidence(best: Option<f32>) -> bool {
+    best.is_none_or(|c| c < LOW_CONFIDENCE_BELOW)
+}
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RetrieveRequest {
@@ -68,6 +78,11 @@ pub struct RetrieveResult {
     /// The query as searched (cut when it was too long).
     pub query: String,
     pub total: usize,
+    /// How much of the query the best match covers, from 0 to 1 (rarer words count more).
+    pub confidence: f32,
+    /// The best match is weak: probably no tool here does this. Ask the user, or search
+    /// again in other words, rather than call a tool that does not fit.
+    pub low_confidence: bool,
     /// Said when the query was cut to what one search may cost.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub notice: Option<String>,
@@ -177,6 +192,7 @@ impl ToolCatalog {
         // The view after the search: the index may lag a change by a moment, the rule never.
         let view = self.view();
         let mut tools = Vec::new();
+        let mut coverage: Vec<f32> = Vec::new();
         for hit in hits {
             let Ok(id) = ToolId::new(hit.server, hit.tool) else {
                 continue;
@@ -207,7 +223,14 @@ impl ToolCatalog {
                 call_with: a.call_with().tool_name(),
                 disabled: hidden,
             });
+            coverage.push(hit.coverage);
         }
+        // The best shown match decides the confidence (the hits come best first).
+        let best = tools
+            .iter()
+            .zip(&coverage)
+            .max_by(|a, b| a.0.score.total_cmp(&b.0.score))
+            .map(|(_, c)| *c);
         tools.sort_by(|a, b| {
             b.score
                 .total_cmp(&a.score)
@@ -218,6 +241,8 @@ impl ToolCatalog {
             total: tools.len(),
             tools,
             query: query.to_owned(),
+            confidence: best.unwrap_or(0.0),
+            low_confidence: is_low_confidence(best),
             notice: bounded.cut,
         })
     }

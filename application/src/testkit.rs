@@ -175,7 +175,12 @@ impl CacheRepository for Mem {
 /// score counts the words that match (a name match counts twice).
 #[async_trait]
 impl ToolIndex for Mem {
-    async fn replace_server(&self, server: &ServerName, tools: &[Tool]) -> Result<(), IndexError> {
+    async fn replace_server(
+        &self,
+        server: &ServerName,
+        tools: &[Tool],
+        _aliases: &[String],
+    ) -> Result<(), IndexError> {
         self.index
             .lock()
             .unwrap()
@@ -186,6 +191,7 @@ impl ToolIndex for Mem {
             .push((server.clone(), tools.len()));
         Ok(())
     }
+    fn configure(&self, _: &mcpproxy_domain::SearchConfig) {}
     async fn remove_server(&self, server: &ServerName) -> Result<(), IndexError> {
         self.index.lock().unwrap().remove(server);
         self.index_writes.lock().unwrap().push((server.clone(), 0));
@@ -226,6 +232,7 @@ impl ToolIndex for Mem {
                         server: server.clone(),
                         tool: t.name.clone(),
                         score,
+                        coverage: score / (3.0 * words.len() as f32),
                     });
                 }
             }

@@ -42,7 +42,7 @@ pub async fn measure(count: usize, queries: usize) -> Result<Measured, String> {
             })
             .collect();
         index
-            .replace_server(&server, &tools)
+            .replace_server(&server, &tools, &[])
             .await
             .map_err(|e| e.to_string())?;
     }

@@ -12,6 +12,7 @@ use mcpproxy_application::ports::{
     PromptApprovalRepository, ScriptRunner, ServerLogs, ServerRepository, SystemClock, TokenStore,
     ToolIndex, UpstreamPool,
 };
+use mcpproxy_application::semantic::{Fusion, HybridIndex};
 use mcpproxy_application::{
     ActivityLog, AuthService, CallService, ClientService, CodeService, EventBus, ImportService,
     IsolationService, ManagementService, PromptService, ProtocolRelay, RegistryService,
@@ -212,6 +213,37 @@ async fn follow_config(
     }
 }
 
+/// The index tool search asks: the lexical one, or with `search.embedding_model` set, the
+/// lexical one fused with that local sentence model (loaded once, here; a model that does not
+/// load stops the start with the reason).
+async fn search_index(index: &TantivyIndex, model: &str) -> Result<Arc<dyn ToolIndex>, Failure> {
+    if model.trim().is_empty() {
+        return Ok(Arc::new(index.clone()));
+    }
+    let dir = std::path::PathBuf::from(model.trim());
+    let embedder = tokio::task::spawn_blocking(move || mcpproxy_embed::open(&dir))
+        .await
+        .map_err(|e| Failure::new(Exit::General, e.to_string()))?
+        .map_err(|e| {
+            Failure::new(
+                Exit::Config,
+                match e {
+                    mcpproxy_embed::LoadError::NotBuilt => format!("search.embedding_model: {e}"),
+                    _ => format!(
+                        "search.embedding_model: {e}; point it at a sentence-transformers model \
+                         folder (config.json, model.safetensors, tokenizer.json) or remove it"
+                    ),
+                },
+            )
+        })?;
+    tracing::info!(model = %model.trim(), "tool search: lexical ranking fused with a sentence model");
+    Ok(Arc::new(HybridIndex::new(
+        Arc::new(index.clone()),
+        embedder,
+        Fusion::default(),
+    )))
+}
+
 impl App {
     pub async fn start(
         store: Arc<FileConfigStore>,
@@ -243,11 +275,12 @@ impl App {
             .await
             .map_err(|e| Failure::new(Exit::General, e.to_string()))?
             .map_err(|e| Failure::new(Exit::General, e.to_string()))?;
+        let search = search_index(&index, &store.current().search.embedding_model).await?;
         let catalog = Arc::new(ToolCatalog::new(
             store_port.clone(),
             servers.clone(),
             approvals.clone(),
-            Arc::new(index.clone()) as Arc<dyn ToolIndex>,
+            search,
             events.clone(),
             activity.clone(),
         ));

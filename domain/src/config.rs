@@ -95,6 +95,8 @@ pub struct Config {
     pub activity_max_records: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub intent_declaration: Option<IntentDeclarationConfig>,
+    #[serde(skip_serializing_if = "SearchConfig::is_empty")]
+    pub search: SearchConfig,
     // -- Limits against overload (mcpproxy's own keys; absent means the default in
     // `crate::limits`, and an absent key is not written back) --
     /// The most TCP connections served at once; more get a 503. Needs a restart.
@@ -168,6 +170,7 @@ impl Default for Config {
             activity_retention_days: 90,
             activity_max_records: 100_000,
             intent_declaration: None,
+            search: SearchConfig::default(),
             http_max_connections: None,
             http_read_header_timeout: None,
             mcp_max_sessions: None,
@@ -298,6 +301,57 @@ pub struct IntentDeclarationConfig {
     pub strict_server_validation: bool,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
+}
+
+/// `search`: how `retrieve_tools` reads queries (this proxy's own section; the Go MCPProxy
+/// has none).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SearchConfig {
+    /// More names a server's tools answer to, by server name: `{"ms365": ["outlook"]}`.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub aliases: BTreeMap<String, Vec<String>>,
+    /// More groups of words that mean the same, beside the built-in thesaurus:
+    /// `[["runbook", "playbook"]]`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub synonyms: Vec<Vec<String>>,
+    /// A folder holding a local sentence-embedding model (sentence-transformers layout, e.g.
+    /// all-MiniLM-L6-v2): tool search then fuses its ranking with the lexical one. Empty:
+    /// lexical search only. Read at start; nothing is ever downloaded.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub embedding_model: String,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+impl SearchConfig {
+    pub fn is_empty(&self) -> bool {
+        self == &Self::default()
+    }
+
+    /// The extra names of one server.
+    pub fn aliases_of(&self, server: &str) -> &[String] {
+        self.aliases.get(server).map_or(&[], Vec::as_slice)
+    }
+
+    fn validate(&self, errors: &mut Vec<ValidationError>) {
+        for (server, names) in &self.aliases {
+            if names.iter().any(|n| n.trim().is_empty()) {
+                errors.push(ValidationError::new(
+                    format!("search.aliases.{server}"),
+                    "an alias cannot be empty; list the names the server's tools answer to",
+                ));
+            }
+        }
+        for (i, group) in self.synonyms.iter().enumerate() {
+            if group.iter().filter(|w| !w.trim().is_empty()).count() < 2 {
+                errors.push(ValidationError::new(
+                    format!("search.synonyms[{i}]"),
+                    "a synonym group needs at least two words, like [\"runbook\", \"playbook\"]",
+                ));
+            }
+        }
+    }
 }
 
 /// How an upstream is reached.
@@ -942,6 +996,7 @@ impl Config {
     /// Every problem in the config, each naming its key.
     pub fn validate(&self) -> Vec<ValidationError> {
         let mut errors = Vec::new();
+        self.search.validate(&mut errors);
         if !is_valid_listen(&self.listen) {
             errors.push(ValidationError::new(
                 "listen",
@@ -1077,6 +1132,27 @@ mod tests {
                 .any(|v| v == "PATH")
         );
         assert!(c.validate().is_empty(), "{:?}", c.validate());
+    }
+
+    #[test]
+    fn the_search_section_is_read_checked_and_written_only_when_set() {
+        let c = parse(json!({"search": {"aliases": {"mail": ["fastmail"]},
+            "synonyms": [["runbook", "playbook"]], "future_knob": 1}}));
+        assert_eq!(c.search.aliases_of("mail"), ["fastmail"]);
+        assert!(c.search.aliases_of("other").is_empty());
+        assert!(c.validate().is_empty(), "{:?}", c.validate());
+        let saved = serde_json::to_value(&c).unwrap();
+        assert_eq!(saved["search"]["future_knob"], 1, "unknown keys kept");
+        assert!(
+            serde_json::to_value(parse(json!({})))
+                .unwrap()
+                .get("search")
+                .is_none()
+        );
+
+        let bad = parse(json!({"search": {"aliases": {"mail": [" "]}, "synonyms": [["alone"]]}}));
+        let fields: Vec<String> = bad.validate().into_iter().map(|e| e.field).collect();
+        assert_eq!(fields, ["search.aliases.mail", "search.synonyms[0]"]);
     }
 
     #[test]

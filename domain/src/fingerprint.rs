@@ -73,6 +73,25 @@ pub fn tool_set_signature<'a>(
     hex::encode(hasher.finalize())
 }
 
+/// What the search index holds for one server: the signature of its tools and, when the
+/// user gave the server search aliases, those too (a change of either re-indexes it).
+pub fn indexed_signature<'a>(
+    tools: impl IntoIterator<Item = (&'a str, &'a Fingerprint)>,
+    aliases: &[String],
+) -> String {
+    let tools = tool_set_signature(tools);
+    if aliases.is_empty() {
+        return tools;
+    }
+    let mut hasher = Sha256::new();
+    hasher.update(tools.as_bytes());
+    for alias in aliases {
+        hasher.update(b"\0");
+        hasher.update(alias.as_bytes());
+    }
+    hex::encode(hasher.finalize())
+}
+
 /// JSON with object keys sorted at every depth and no insignificant whitespace.
 pub fn canonical_json(value: &Value) -> String {
     let mut out = String::new();

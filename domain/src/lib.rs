@@ -43,7 +43,7 @@ pub use activity::{ActivityKind, ActivityRecord, ActivityStatus, Source};
 pub use approval::{ApprovalDecision, ApprovalState, ToolApproval, Trust};
 pub use backoff::BackoffPolicy;
 pub use call::{CallVariant, DataSensitivity, Intent, IntentError};
-pub use config::{Config, ServerConfig, Transport, TrustMode, ValidationError};
+pub use config::{Config, SearchConfig, ServerConfig, Transport, TrustMode, ValidationError};
 pub use connection::{ConnectionEvent, ConnectionState, InvalidTransition};
 pub use duration::GoDuration;
 pub use event::{DomainEvent, ServerChange};

@@ -12,7 +12,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::config::{Config, RoutingMode, ServerConfig, Transport, TrustMode};
+use crate::config::{Config, RoutingMode, SearchConfig, ServerConfig, Transport, TrustMode};
 use crate::name::ServerName;
 
 /// The config switches that gate what people and agents may do (enforced by the
@@ -113,6 +113,8 @@ pub struct Settings {
     pub strict_intent: bool,
     pub require_mcp_auth: bool,
     pub gates: GateSwitches,
+    /// `search`: aliases and synonyms the search index reads.
+    pub search: SearchConfig,
     /// `enable_code_execution` and the `code_execution_*` limits.
     pub code: crate::code::CodeSettings,
     /// In config order.
@@ -149,6 +151,7 @@ impl Settings {
                 allow_server_remove: config.allow_server_remove,
                 enable_prompts: config.enable_prompts,
             },
+            search: config.search.clone(),
             code: config.code_execution.settings(),
             servers,
             by_name,

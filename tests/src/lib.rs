@@ -67,6 +67,12 @@ pub fn fixture_bin() -> &'static Path {
     BIN.get_or_init(|| workspace_bin("mcp-fixture", "mcp-fixture"))
 }
 
+/// The benchmark harness's fast upstream; `--replay FILE` serves a recorded tool list.
+pub fn bench_upstream_bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| workspace_bin("mcpproxy-bench", "bench-upstream"))
+}
+
 /// A free TCP port on 127.0.0.1 (free when asked; the proxy binds it right after).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

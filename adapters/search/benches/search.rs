@@ -90,7 +90,7 @@ fn bench(c: &mut Criterion) {
     rt.block_on(async {
         for (server, tools) in &corpus {
             index
-                .replace_server(server, tools)
+                .replace_server(server, tools, &[])
                 .await
                 .unwrap_or_else(|e| panic!("{e}"));
         }

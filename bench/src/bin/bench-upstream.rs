@@ -5,6 +5,8 @@
 //! and memory scenarios; `--burn-ms` spends that much CPU before serving (an interpreter
 //! loading its modules), for the cold-start scenario. Over HTTP it answers plain JSON (no
 //! SSE, no sessions) unless `--sessions`; without `--http`, over stdio.
+//! `--replay FILE` serves the tool list of a dumped real server instead
+//! (`bench/quality/tools/*.json`), for the search-quality harness.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark fixture: a panic is a bug report
 
 use std::sync::Arc;
@@ -85,7 +87,7 @@ impl ServerHandler for Fast {
 #[tokio::main]
 async fn main() {
     let mut args = std::env::args().skip(1);
-    let (mut http, mut count, mut sessions) = (None, 1usize, false);
+    let (mut http, mut count, mut sessions, mut replay) = (None, 1usize, false, None);
     let (mut work, mut burn) = (Duration::ZERO, Duration::ZERO);
     let ms = |v: Option<String>| {
         let v = v.unwrap_or_default();
@@ -97,6 +99,7 @@ async fn main() {
             "--tools" => count = args.next().and_then(|n| n.parse().ok()).unwrap_or(1),
             // Sessions and SSE answers, as MCP servers usually run (and as the proxy serves).
             "--sessions" => sessions = true,
+            "--replay" => replay = args.next(),
             "--work" => work = ms(args.next()),
             "--burn-ms" => burn = ms(args.next()),
             other => panic!("unknown argument {other}"),
@@ -113,6 +116,10 @@ async fn main() {
         let (name, description, schema) = generated(i);
         tool(name, description, &schema)
     }));
+    if let Some(file) = replay {
+        let dump: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+        tools = serde_json::from_value(dump["tools"].clone()).unwrap();
+    }
     spend(burn);
     let fast = Fast {
         tools: Arc::new(tools),

@@ -88,6 +88,10 @@ pub struct SearchResults {
     pub query: String,
     pub results: Vec<RetrievedTool>,
     pub total: usize,
+    /// How much of the query the best match covers (0–1).
+    pub confidence: f32,
+    /// The best match is weak: probably no tool does this.
+    pub low_confidence: bool,
     /// Said when the query was cut to what one search may cost.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub notice: Option<String>,
@@ -123,6 +127,8 @@ pub async fn search(
         query: found.query,
         total: found.total,
         results: found.tools,
+        confidence: found.confidence,
+        low_confidence: found.low_confidence,
         notice: found.notice,
     }))
 }
