@@ -381,6 +381,14 @@ async fn every_command_shows_its_help_and_runs_for_real() {
         vec!["token", "regenerate", "bot"],
         vec!["token", "revoke", "bot"],
         vec!["token", "delete", "bot"],
+        // Per-tool switches (each undone by the next, so later uses still find the tools).
+        vec!["tools", "disable", "fx:whoami"],
+        vec!["tools", "enable", "fx:whoami"],
+        vec!["tools", "reject", "-s", "fx", "--all"],
+        vec!["upstream", "tools", "disable", "fx", "whoami"],
+        vec!["upstream", "tools", "enable", "fx", "whoami"],
+        vec!["upstream", "tools", "disable-all", "fx"],
+        vec!["upstream", "tools", "enable-all", "fx"],
         vec![
             "code",
             "exec",
