@@ -14,6 +14,7 @@ pub mod call;
 pub mod catalog;
 pub mod code;
 pub mod connect;
+pub mod diagnostics;
 pub mod events;
 pub mod gates;
 pub mod import;
