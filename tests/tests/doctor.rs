@@ -73,7 +73,7 @@ async fn doctor_names_each_broken_server_with_its_code_and_fixes_what_it_can() {
 
     // The crash is seen once the server was tried.
     let crash = eventually_async("the crash diagnosed", || async {
-        let report = rest.get("/api/v1/servers/crash/diagnostics").await.data();
+        let report = rest.get("/servers/crash/diagnostics").await.data();
         codes(&report)
             .iter()
             .any(|(_, c)| c == "MCPX_STDIO_EXIT_BEFORE_INITIALIZE")
@@ -90,7 +90,7 @@ async fn doctor_names_each_broken_server_with_its_code_and_fixes_what_it_can() {
     );
     assert_eq!(f["fixable"], true);
 
-    let report = rest.get("/api/v1/diagnostics").await.data();
+    let report = rest.get("/diagnostics").await.data();
     assert_eq!(report["proxy_running"], true);
     assert_eq!(report["servers_checked"], 7);
     let missing = finding(&report, "missing", "MCPX_STDIO_SPAWN_ENOENT");
@@ -121,9 +121,9 @@ async fn doctor_names_each_broken_server_with_its_code_and_fixes_what_it_can() {
     );
     assert!(report["errors"].as_u64().unwrap() >= 5, "{report:#}");
     // Go's name for the same report.
-    let doctor = rest.get("/api/v1/doctor").await.data();
+    let doctor = rest.get("/doctor").await.data();
     assert_eq!(codes(&doctor), codes(&report));
-    rest.get("/api/v1/servers/nope/diagnostics")
+    rest.get("/servers/nope/diagnostics")
         .await
         .refused(404, "nope");
 
@@ -178,7 +178,7 @@ async fn doctor_names_each_broken_server_with_its_code_and_fixes_what_it_can() {
         .await;
     assert!(fixed.ok().contains("restarting"), "{}", fixed.stdout);
     eventually_async("late ready", || async {
-        let servers = rest.get("/api/v1/servers").await.data();
+        let servers = rest.get("/servers").await.data();
         servers["servers"]
             .as_array()
             .unwrap()
@@ -187,7 +187,7 @@ async fn doctor_names_each_broken_server_with_its_code_and_fixes_what_it_can() {
             .then_some(())
     })
     .await;
-    let late_report = rest.get("/api/v1/servers/late/diagnostics").await.data();
+    let late_report = rest.get("/servers/late/diagnostics").await.data();
     assert_eq!(late_report["errors"], 0, "{late_report:#}");
 
     // Codes that are fixed by hand say how, and are refused by `fix`.
@@ -204,7 +204,7 @@ async fn doctor_names_each_broken_server_with_its_code_and_fixes_what_it_can() {
         .await
         .failed(1, "list-codes");
     rest.post(
-        "/api/v1/diagnostics/fix",
+        "/diagnostics/fix",
         &json!({"code": "MCPX_STDIO_SPAWN_ENOENT"}),
     )
     .await
@@ -213,7 +213,7 @@ async fn doctor_names_each_broken_server_with_its_code_and_fixes_what_it_can() {
     // A data directory open to everyone is found and made private again.
     let data_dir = home.data_dir();
     std::fs::set_permissions(&data_dir, std::fs::Permissions::from_mode(0o777)).unwrap();
-    let report = rest.get("/api/v1/diagnostics").await.data();
+    let report = rest.get("/diagnostics").await.data();
     let open = finding(&report, "", "MCPX_SYSTEM_DATA_DIR_PERMISSIONS");
     assert!(
         open["detail"].as_str().unwrap().contains("0777"),
@@ -226,7 +226,7 @@ async fn doctor_names_each_broken_server_with_its_code_and_fixes_what_it_can() {
     assert!(fixed.ok().contains("private"), "{}", fixed.stdout);
     let mode = std::fs::metadata(&data_dir).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o700);
-    let report = rest.get("/api/v1/diagnostics").await.data();
+    let report = rest.get("/diagnostics").await.data();
     assert!(
         !codes(&report)
             .iter()
@@ -244,7 +244,7 @@ async fn fixes_are_held_by_the_read_only_gate() {
     std::fs::set_permissions(home.data_dir(), std::fs::Permissions::from_mode(0o757)).unwrap();
     let answer = rest
         .post(
-            "/api/v1/diagnostics/fix",
+            "/diagnostics/fix",
             &json!({"code": "MCPX_SYSTEM_DATA_DIR_PERMISSIONS"}),
         )
         .await;
