@@ -71,7 +71,7 @@ codes! {
         "create the directory or correct `working_dir` (`mcpproxy upstream patch NAME --working-dir DIR`)";
     STDIO_EXIT_BEFORE_INITIALIZE = "MCPX_STDIO_EXIT_BEFORE_INITIALIZE", "STDIO", Error, Some(FixAction::Restart),
         "the server's process exited before answering MCP initialize",
-        "read its last stderr lines (below, or `mcpproxy upstream logs NAME`): a missing argument, env variable or package is the usual cause; fix it, then `doctor fix` restarts the server";
+        "read its last stderr lines (shown with this finding, or `mcpproxy upstream logs NAME`): a missing argument, env variable or package is the usual cause; fix it, then `doctor fix` restarts the server";
     STDIO_EXIT_NONZERO = "MCPX_STDIO_EXIT_NONZERO", "STDIO", Error, Some(FixAction::Restart),
         "the server's process exited (crashed) after it had started",
         "read its last stderr lines (`mcpproxy upstream logs NAME`), fix the cause, then `doctor fix` restarts it";

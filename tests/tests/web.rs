@@ -893,5 +893,10 @@ async fn a_servers_page_shows_its_diagnostics_and_fixes_what_the_doctor_can() {
         .await;
     page.until_text("The doctor finds nothing wrong with this server.")
         .await;
+    page.until(
+        "late's page without its old error",
+        "document.querySelector('.error-box') === null",
+    )
+    .await;
     page.screenshot("server-diagnostics-fixed").await;
 }
