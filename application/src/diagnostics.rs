@@ -343,14 +343,14 @@ impl DiagnosticsService {
         let state = runtime.as_ref().map(|r| r.state);
         let last_error = runtime.and_then(|r| r.last_error);
         match state {
-            Some(ConnectionState::PendingAuth) => {
+            // Waiting for a login, or with one under way (the proxy starts one itself when
+            // a server asks): why, from the OAuth layer when it knows.
+            Some(ConnectionState::PendingAuth | ConnectionState::Authenticating) => {
                 let login = running.oauth.status(name).await;
-                let (code, detail) = match &login.last_error {
+                let (code, mut detail) = match &login.last_error {
                     Some(e) => match catalog::classify(e) {
-                        catalog::UNKNOWN_UNCLASSIFIED => {
-                            (catalog::OAUTH_REAUTH_REQUIRED, e.clone())
-                        }
-                        code => (code, e.clone()),
+                        code if code.starts_with("MCPX_OAUTH_") => (code, e.clone()),
+                        _ => (catalog::OAUTH_REAUTH_REQUIRED, e.clone()),
                     },
                     None => (
                         catalog::OAUTH_LOGIN_REQUIRED,
@@ -359,6 +359,9 @@ impl DiagnosticsService {
                             .unwrap_or_else(|| format!("server {name} waits for a login")),
                     ),
                 };
+                if let Some(url) = &login.pending_url {
+                    detail = format!("{detail}; a login is under way: {url}");
+                }
                 out.push(finding(code, Some(name), detail));
             }
             Some(ConnectionState::DockerUnavailable) => out.push(finding(
@@ -377,7 +380,11 @@ impl DiagnosticsService {
             }
             _ => {}
         }
-        if !server.url.is_empty() && state != Some(ConnectionState::PendingAuth) {
+        let waits_for_login = matches!(
+            state,
+            Some(ConnectionState::PendingAuth | ConnectionState::Authenticating)
+        );
+        if !server.url.is_empty() && !waits_for_login {
             let login = running.oauth.status(name).await;
             if let Some(e) = &login.last_error {
                 let code = catalog::classify(e);

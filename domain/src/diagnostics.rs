@@ -68,7 +68,7 @@ codes! {
         "make it executable (`chmod +x PATH`) or point `command` at the right file; then `doctor fix` restarts the server";
     STDIO_WORKING_DIR = "MCPX_STDIO_WORKING_DIR_MISSING", "STDIO", Error, Some(FixAction::Restart),
         "the server's working_dir does not exist or is not a directory",
-        "create the directory or correct `working_dir` (`mcpproxy upstream patch NAME --working-dir DIR`)";
+        "create the directory, or correct the server's `working_dir` in the config (or the web panel's Edit)";
     STDIO_EXIT_BEFORE_INITIALIZE = "MCPX_STDIO_EXIT_BEFORE_INITIALIZE", "STDIO", Error, Some(FixAction::Restart),
         "the server's process exited before answering MCP initialize",
         "read its last stderr lines (shown with this finding, or `mcpproxy upstream logs NAME`): a missing argument, env variable or package is the usual cause; fix it, then `doctor fix` restarts the server";
@@ -149,7 +149,7 @@ codes! {
         "review it (`mcpproxy upstream inspect NAME`), then `mcpproxy upstream unquarantine NAME`";
     QUARANTINE_TOOL_CHANGED = "MCPX_QUARANTINE_TOOL_CHANGED", "QUARANTINE", Warn, None,
         "tools of the server changed since they were approved (a possible rug pull)",
-        "compare the changes (`mcpproxy tools diff`), then approve them (`mcpproxy upstream approve NAME`)";
+        "compare the changes (`mcpproxy upstream inspect NAME` shows each diff), then approve them (`mcpproxy upstream approve NAME`)";
     NETWORK_PORT_IN_USE = "MCPX_NETWORK_PORT_IN_USE", "NETWORK", Error, None,
         "another program listens on the proxy's address",
         "stop that program, or give mcpproxy another address (`--listen 127.0.0.1:PORT` or `listen` in the config)";
@@ -228,7 +228,13 @@ pub fn classify(error: &str) -> &'static str {
     if lower.contains("invalid_grant") {
         return OAUTH_REFRESH_EXPIRED;
     }
-    if lower.contains("refresh") && has(&lower, &["403", "forbidden", "refused"]) {
+    if lower.contains("refresh") && has(&lower, &["expired", "revoked"]) {
+        return OAUTH_REFRESH_EXPIRED;
+    }
+    // The OAuth layer's words for a refresh the authorization server turned down.
+    if lower.contains("refreshing the token failed")
+        || (lower.contains("refresh") && has(&lower, &["403", "forbidden", "refused", "rejected"]))
+    {
         return OAUTH_REFRESH_403;
     }
     if has(
@@ -426,6 +432,14 @@ mod tests {
             ),
             ("token refresh failed: invalid_grant", OAUTH_REFRESH_EXPIRED),
             ("token refresh refused: 403 Forbidden", OAUTH_REFRESH_403),
+            (
+                "refreshing the token failed: Token refresh rejected: bad; log in again",
+                OAUTH_REFRESH_403,
+            ),
+            (
+                "login required (401): run `mcpproxy auth login -s s`",
+                OAUTH_LOGIN_REQUIRED,
+            ),
             ("token rejected: the JWT is not yet valid", OAUTH_CLOCK_SKEW),
             (
                 "MCPX_DOCKER_EXEC_NOT_FOUND: the image x lacks it",

@@ -335,3 +335,126 @@ async fn list_codes_lists_every_code_with_its_cause_and_fix() {
     assert!(table.ok().contains("MCPX_STDIO_SPAWN_ENOENT"));
     assert!(table.stdout.contains("doctor fix") && table.stdout.contains("by hand"));
 }
+
+#[tokio::test]
+async fn a_login_the_server_needs_is_found_and_fix_gives_its_url() {
+    let auth = mcpproxy_tests::oauth::start(3600, true).await;
+    let home = Home::new();
+    home.write_config(
+        &json!({"api_key": "k", "mcpServers": [
+            {"name": "secure", "url": auth.mcp_url(), "protocol": "streamable-http", "quarantined": false}
+        ]})
+        .to_string(),
+    );
+    let proxy = Proxy::start_with(&home, &[], |cmd| {
+        cmd.env("NO_BROWSER", "1");
+    })
+    .await;
+    let rest = Rest::new(&proxy.url(""), Some("k"));
+    let report = eventually_async("the login diagnosed", || async {
+        let report = rest.get("/servers/secure/diagnostics").await.data();
+        codes(&report)
+            .iter()
+            .any(|(_, c)| c == "MCPX_OAUTH_LOGIN_REQUIRED")
+            .then_some(report)
+    })
+    .await;
+    let f = finding(&report, "secure", "MCPX_OAUTH_LOGIN_REQUIRED");
+    assert_eq!(f["fix_action"], "login", "{f:#}");
+    let fixed = home
+        .cli(&[
+            "doctor",
+            "fix",
+            "MCPX_OAUTH_LOGIN_REQUIRED",
+            "--server",
+            "secure",
+            "-o",
+            "json",
+        ])
+        .await
+        .json();
+    let url = fixed["login_url"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{fixed}"));
+    let page = mcpproxy_tests::oauth::browse(url).await;
+    assert!(page.contains("Logged in"), "{page}");
+    eventually_async("secure healthy", || async {
+        let report = rest.get("/servers/secure/diagnostics").await.data();
+        (report["errors"] == 0 && report["warnings"] == 0).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_refresh_the_provider_refuses_is_refresh_expired() {
+    let auth = mcpproxy_tests::oauth::start(3, false).await;
+    let home = Home::new();
+    home.write_config(
+        &json!({"api_key": "k", "mcpServers": [
+            {"name": "secure", "url": auth.mcp_url(), "protocol": "streamable-http", "quarantined": false}
+        ]})
+        .to_string(),
+    );
+    let proxy = Proxy::start_with(&home, &[], |cmd| {
+        cmd.env("NO_BROWSER", "1");
+    })
+    .await;
+    let rest = Rest::new(&proxy.url(""), Some("k"));
+    let url = eventually_async("a login under way", || async {
+        rest.get("/auth").await.data()["servers"][0]["pending_url"]
+            .as_str()
+            .map(str::to_owned)
+    })
+    .await;
+    mcpproxy_tests::oauth::browse(&url).await;
+    // The 3 s token's refresh is refused: the doctor says so, with a code of its own.
+    let report = eventually_async("the refused refresh diagnosed", || async {
+        let report = rest.get("/servers/secure/diagnostics").await.data();
+        codes(&report)
+            .iter()
+            .any(|(_, c)| c.starts_with("MCPX_OAUTH_REFRESH_"))
+            .then_some(report)
+    })
+    .await;
+    let f = finding(&report, "secure", "MCPX_OAUTH_REFRESH_EXPIRED");
+    assert!(
+        f["detail"].as_str().unwrap().contains("invalid_grant"),
+        "{f:#}"
+    );
+    assert!(f["detail"].as_str().unwrap().contains("refresh"), "{f:#}");
+    assert_eq!(f["fixable"], true, "{f:#}");
+}
+
+#[tokio::test]
+async fn docker_isolation_without_a_docker_daemon_is_docker_daemon_down() {
+    let home = Home::new();
+    let nowhere = format!("unix://{}", home.path().join("no-docker.sock").display());
+    home.write_config(
+        &json!({"api_key": "k", "docker_isolation": {"enabled": true},
+            "mcpServers": [{"name": "boxed", "command": "mcp-fixture", "quarantined": false,
+                            "isolation": {"image": "mcpproxy-fixture:none"}}]})
+        .to_string(),
+    );
+    let proxy = Proxy::start_with(&home, &[], |cmd| {
+        cmd.env("DOCKER_HOST", &nowhere);
+    })
+    .await;
+    let rest = Rest::new(&proxy.url(""), Some("k"));
+    let report = eventually_async("Docker diagnosed", || async {
+        let report = rest.get("/diagnostics").await.data();
+        codes(&report)
+            .iter()
+            .any(|(_, c)| c == "MCPX_DOCKER_DAEMON_DOWN")
+            .then_some(report)
+    })
+    .await;
+    let f = finding(&report, "boxed", "MCPX_DOCKER_DAEMON_DOWN");
+    assert!(f["fix"].as_str().unwrap().contains("start Docker"), "{f:#}");
+    // The command lives in the image: nothing is looked up on this machine's PATH.
+    assert!(
+        !codes(&report)
+            .iter()
+            .any(|(_, c)| c == "MCPX_STDIO_SPAWN_ENOENT"),
+        "{report:#}"
+    );
+}
