@@ -458,3 +458,43 @@ async fn docker_isolation_without_a_docker_daemon_is_docker_daemon_down() {
         "{report:#}"
     );
 }
+
+#[tokio::test]
+async fn a_command_that_is_not_executable_or_never_answers_gets_its_code() {
+    let home = Home::new();
+    let script = home.path().join("not-executable.sh");
+    std::fs::write(&script, "#!/bin/sh\nexec true\n").unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let mut silent = server("silent", "/bin/sh", &["-c", "exec sleep 60"]);
+    silent["init_timeout"] = json!("1s");
+    home.write_config(
+        &json!({"api_key": "k", "mcpServers": [
+            server("noexec", script.to_str().unwrap(), &[]),
+            silent,
+        ]})
+        .to_string(),
+    );
+    let proxy = Proxy::start(&home, &[]).await;
+    let rest = Rest::new(&proxy.url(""), Some("k"));
+    let report = eventually_async("the silent server timed out", || async {
+        let report = rest.get("/diagnostics").await.data();
+        codes(&report)
+            .iter()
+            .any(|(_, c)| c == "MCPX_STDIO_HANDSHAKE_TIMEOUT")
+            .then_some(report)
+    })
+    .await;
+    let noexec = finding(&report, "noexec", "MCPX_STDIO_SPAWN_EACCES");
+    assert!(
+        noexec["detail"]
+            .as_str()
+            .unwrap()
+            .contains("not-executable.sh"),
+        "{noexec:#}"
+    );
+    let silent = finding(&report, "silent", "MCPX_STDIO_HANDSHAKE_TIMEOUT");
+    assert!(
+        silent["detail"].as_str().unwrap().contains("init_timeout"),
+        "{silent:#}"
+    );
+}
