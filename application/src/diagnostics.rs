@@ -159,7 +159,7 @@ fn finding(code: &'static str, server: Option<&ServerName>, detail: String) -> F
         detail,
         fix: info
             .fix
-            .replace("NAME", server.map_or("NAME", ServerName::as_str)),
+            .replace("<server>", server.map_or("<server>", ServerName::as_str)),
         fixable: info.fix_action.is_some(),
         fix_action: info.fix_action,
         stderr: Vec::new(),

@@ -43,7 +43,7 @@ pub struct CodeInfo {
     pub severity: Severity,
     /// The cause, in one line.
     pub cause: &'static str,
-    /// What to do.
+    /// What to do; `<server>` stands for the server's name.
     pub fix: &'static str,
     /// What `doctor fix` does about it; `None`: it is fixed by hand as `fix` says.
     pub fix_action: Option<FixAction>,
@@ -62,7 +62,7 @@ macro_rules! codes {
 codes! {
     STDIO_SPAWN_ENOENT = "MCPX_STDIO_SPAWN_ENOENT", "STDIO", Error, Some(FixAction::Restart),
         "the server's command was not found on the PATH the proxy gives it",
-        "install the command (or its runtime: Node.js for npx, uv for uvx, Python for python), or give its full path in `command`; then `mcpproxy doctor fix MCPX_STDIO_SPAWN_ENOENT --server NAME` restarts it";
+        "install the command (or its runtime: Node.js for npx, uv for uvx, Python for python), or give its full path in `command`; then `mcpproxy doctor fix MCPX_STDIO_SPAWN_ENOENT --server <server>` restarts it";
     STDIO_SPAWN_EACCES = "MCPX_STDIO_SPAWN_EACCES", "STDIO", Error, Some(FixAction::Restart),
         "the server's command exists but is not executable",
         "make it executable (`chmod +x PATH`) or point `command` at the right file; then `doctor fix` restarts the server";
@@ -71,10 +71,10 @@ codes! {
         "create the directory, or correct the server's `working_dir` in the config (or the web panel's Edit)";
     STDIO_EXIT_BEFORE_INITIALIZE = "MCPX_STDIO_EXIT_BEFORE_INITIALIZE", "STDIO", Error, Some(FixAction::Restart),
         "the server's process exited before answering MCP initialize",
-        "read its last stderr lines (shown with this finding, or `mcpproxy upstream logs NAME`): a missing argument, env variable or package is the usual cause; fix it, then `doctor fix` restarts the server";
+        "read its last stderr lines (shown with this finding, or `mcpproxy upstream logs <server>`): a missing argument, env variable or package is the usual cause; fix it, then `doctor fix` restarts the server";
     STDIO_EXIT_NONZERO = "MCPX_STDIO_EXIT_NONZERO", "STDIO", Error, Some(FixAction::Restart),
         "the server's process exited (crashed) after it had started",
-        "read its last stderr lines (`mcpproxy upstream logs NAME`), fix the cause, then `doctor fix` restarts it";
+        "read its last stderr lines (`mcpproxy upstream logs <server>`), fix the cause, then `doctor fix` restarts it";
     STDIO_HANDSHAKE_TIMEOUT = "MCPX_STDIO_HANDSHAKE_TIMEOUT", "STDIO", Error, Some(FixAction::Restart),
         "the server did not answer MCP initialize within init_timeout",
         "a first `npx`/`uvx` run may be downloading packages: raise `init_timeout` for the server, or run its command once by hand; check it speaks MCP on stdout";
@@ -83,13 +83,13 @@ codes! {
         "the server may print logs on stdout (they belong on stderr) or speak another protocol version; check its command and version";
     OAUTH_LOGIN_REQUIRED = "MCPX_OAUTH_LOGIN_REQUIRED", "OAUTH", Warn, Some(FixAction::Login),
         "the server needs an OAuth login that has not happened yet",
-        "log in: `mcpproxy auth login --server NAME` (or `doctor fix` opens the login)";
+        "log in: `mcpproxy auth login --server <server>` (or `doctor fix` opens the login)";
     OAUTH_REAUTH_REQUIRED = "MCPX_OAUTH_REAUTH_REQUIRED", "OAUTH", Error, Some(FixAction::Login),
         "the stored login no longer works; the server wants a new one",
-        "log in again: `mcpproxy auth login --server NAME`";
+        "log in again: `mcpproxy auth login --server <server>`";
     OAUTH_REFRESH_EXPIRED = "MCPX_OAUTH_REFRESH_EXPIRED", "OAUTH", Error, Some(FixAction::Login),
         "the refresh token expired or was revoked (invalid_grant)",
-        "log in again: `mcpproxy auth login --server NAME`";
+        "log in again: `mcpproxy auth login --server <server>`";
     OAUTH_REFRESH_403 = "MCPX_OAUTH_REFRESH_403", "OAUTH", Error, Some(FixAction::Login),
         "the authorization server refused to refresh the token",
         "log in again; if it keeps failing, check the OAuth client registration (client_id, scopes)";
@@ -143,13 +143,13 @@ codes! {
         "correct the file at the place the message names (`mcpproxy` prints the line and column)";
     CONFIG_MISSING_SECRET = "MCPX_CONFIG_MISSING_SECRET", "CONFIG", Error, Some(FixAction::Restart),
         "a ${env:NAME} or ${keyring:NAME} reference in the server's config has no value",
-        "set it (`mcpproxy secrets set NAME`, or export the variable before starting mcpproxy); then `doctor fix` restarts the server";
+        "set it (`mcpproxy secrets set <secret>` with the name the finding shows, or export the variable before starting mcpproxy); then `doctor fix` restarts the server";
     QUARANTINE_PENDING_APPROVAL = "MCPX_QUARANTINE_PENDING_APPROVAL", "QUARANTINE", Warn, None,
         "the server is quarantined: its tools are not offered to agents until a person approves it",
-        "review it (`mcpproxy upstream inspect NAME`), then `mcpproxy upstream unquarantine NAME`";
+        "review it (`mcpproxy upstream inspect <server>`), then `mcpproxy upstream unquarantine <server>`";
     QUARANTINE_TOOL_CHANGED = "MCPX_QUARANTINE_TOOL_CHANGED", "QUARANTINE", Warn, None,
         "tools of the server changed since they were approved (a possible rug pull)",
-        "compare the changes (`mcpproxy upstream inspect NAME` shows each diff), then approve them (`mcpproxy upstream approve NAME`)";
+        "compare the changes (`mcpproxy upstream inspect <server>` shows each diff), then approve them (`mcpproxy upstream approve <server>`)";
     NETWORK_PORT_IN_USE = "MCPX_NETWORK_PORT_IN_USE", "NETWORK", Error, None,
         "another program listens on the proxy's address",
         "stop that program, or give mcpproxy another address (`--listen 127.0.0.1:PORT` or `listen` in the config)";
@@ -158,7 +158,7 @@ codes! {
         "`chmod 700 DATA_DIR` (or `mcpproxy doctor fix MCPX_SYSTEM_DATA_DIR_PERMISSIONS`)";
     UNKNOWN_UNCLASSIFIED = "MCPX_UNKNOWN_UNCLASSIFIED", "UNKNOWN", Error, Some(FixAction::Restart),
         "the server failed for a reason the doctor does not know",
-        "read the message and the server's log (`mcpproxy upstream logs NAME`); please report it";
+        "read the message and the server's log (`mcpproxy upstream logs <server>`); please report it";
 }
 
 /// The catalog entry of `code`.
