@@ -114,6 +114,7 @@ fn request(name: &str, servers: &[&str], permissions: &[&str]) -> CreateToken {
         allowed_servers: servers.iter().map(|s| (*s).to_owned()).collect(),
         permissions: permissions.iter().map(|s| (*s).to_owned()).collect(),
         expires_in: None,
+        profile_pin: None,
     }
 }
 
