@@ -427,6 +427,10 @@ impl CallService {
             Ok(v) => draft.response = Some(mcpproxy_domain::activity::recorded_json(v)),
             Err(e) => {
                 draft.error_message = Some(e.to_string());
+                // The admission rule's reason, which agents see only as text.
+                if let Some(code) = e.code() {
+                    draft = draft.meta("reason_code", code);
+                }
                 if draft.server_name.is_none() {
                     draft.server_name = e.server().map(str::to_owned);
                 }
