@@ -123,3 +123,22 @@ fn a_profile_grant_refuses_other_servers_through_the_one_rule() {
     );
     assert!(ask("arxiv").is_ok());
 }
+
+#[test]
+fn profiles_round_trip_and_an_absent_key_stays_absent() {
+    let text = r#"{"mcpServers": [], "profiles": [{"name": "dev", "servers": ["a", "b"]}]}"#;
+    let config: crate::Config = serde_json::from_str(text).unwrap();
+    assert_eq!(config.profiles, [p("dev", &["a", "b"])]);
+    let saved = serde_json::to_value(&config).unwrap();
+    assert_eq!(
+        saved["profiles"],
+        serde_json::json!([{"name": "dev", "servers": ["a", "b"]}])
+    );
+    let none: crate::Config = serde_json::from_str(r#"{"mcpServers": []}"#).unwrap();
+    assert!(
+        serde_json::to_value(&none)
+            .unwrap()
+            .get("profiles")
+            .is_none()
+    );
+}
