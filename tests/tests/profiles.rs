@@ -356,6 +356,18 @@ async fn a_token_pinned_to_a_profile_cannot_reach_other_servers() {
         "{found}"
     );
 
+    let tools = as_agent.get("/tools").await.data();
+    let listed: Vec<&str> = tools["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|t| t["server"].as_str())
+        .collect();
+    assert!(
+        !listed.is_empty() && listed.iter().all(|s| *s == "fx"),
+        "{tools}"
+    );
+
     // The admin's view is unchanged.
     let admin = api
         .post(
