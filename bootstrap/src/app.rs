@@ -15,8 +15,9 @@ use mcpproxy_application::ports::{
 use mcpproxy_application::semantic::{Fusion, HybridIndex};
 use mcpproxy_application::{
     ActivityLog, AuthService, CallService, ClientService, CodeService, EventBus, ImportService,
-    IsolationService, ManagementService, PromptService, ProtocolRelay, RegistryService,
-    SecretsService, SensitiveScanner, TokenService, ToolCatalog, UpstreamTracker, launch,
+    IsolationService, ManagementService, ProfileService, PromptService, ProtocolRelay,
+    RegistryService, SecretsService, SensitiveScanner, TokenService, ToolCatalog, UpstreamTracker,
+    launch,
 };
 use mcpproxy_config::FileConfigStore;
 use mcpproxy_domain::{Config, DomainEvent, ServerName};
@@ -53,6 +54,7 @@ pub struct App {
     pub auth: Arc<AuthService>,
     pub secrets: Arc<SecretsService>,
     pub tokens: Arc<TokenService>,
+    pub profiles: Arc<ProfileService>,
     pub relay: Arc<ProtocolRelay>,
     pub discovery: Discovery,
     pub prompts: Arc<PromptService>,
@@ -352,6 +354,7 @@ impl App {
             store_port.clone(),
             activity.clone(),
         ));
+        let profiles = Arc::new(ProfileService::new(catalog.clone(), events.clone()));
         // The pool's size is read once: its threads start with the first script.
         let scripts = QuickJsRunner::new(store.current().code_execution.settings().pool_size);
         let code = Arc::new(CodeService::new(
@@ -430,6 +433,7 @@ impl App {
             auth,
             secrets,
             tokens,
+            profiles,
             relay,
             discovery,
             prompts,
@@ -454,6 +458,7 @@ impl App {
             auth: self.auth.clone(),
             secrets: self.secrets.clone(),
             tokens: self.tokens.clone(),
+            profiles: self.profiles.clone(),
             isolation: self.isolation.clone(),
             diagnostics: self.diagnostics.clone(),
             logs: self.logs.clone() as Arc<dyn ServerLogs>,
@@ -498,6 +503,7 @@ impl App {
             relay: self.relay.clone(),
             prompts: self.prompts.clone(),
             registries: self.discovery.registries.clone(),
+            profiles: self.profiles.clone(),
         });
         let access = mcpproxy_mcp::Access {
             loopback: listening.ip().is_loopback(),

@@ -28,6 +28,7 @@ pub mod netguard;
 pub mod plaintext;
 pub mod poison;
 pub mod policy;
+pub mod profile;
 pub mod prompt;
 pub mod records;
 pub mod redact;

@@ -45,13 +45,18 @@ fn from_row(row: &sqlx::sqlite::SqliteRow) -> Result<AgentToken, StorageError> {
             .try_get::<Option<i64>, _>("last_used_at")
             .map_err(storage_err)?
             .map(Timestamp::from_millis),
+        profile_pin: row
+            .try_get::<Option<String>, _>("profile_pin")
+            .map_err(storage_err)?,
     })
 }
 
 const INSERT: &str = "INSERT OR IGNORE INTO agent_tokens (name, hash, prefix, servers, tier,
-    created_at, expires_at, revoked, last_used_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)";
+    created_at, expires_at, revoked, last_used_at, profile_pin)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
 const REPLACE: &str = "INSERT OR REPLACE INTO agent_tokens (name, hash, prefix, servers, tier,
-    created_at, expires_at, revoked, last_used_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)";
+    created_at, expires_at, revoked, last_used_at, profile_pin)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
 
 impl Database {
     async fn write_token(&self, sql: &'static str, t: &AgentToken) -> Result<u64, StorageError> {
@@ -66,6 +71,7 @@ impl Database {
             .bind(t.expires_at.millis())
             .bind(t.revoked)
             .bind(t.last_used_at.map(Timestamp::millis))
+            .bind(t.profile_pin.as_deref())
             .execute(&self.pool)
             .await
             .map_err(storage_err)?;
