@@ -344,6 +344,7 @@ async fn watch(
     server: Option<String>,
 ) -> Result<(), Failure> {
     let mut backoff = Duration::from_secs(1);
+    let mut interrupt = super::interrupts()?;
     loop {
         let stream = async {
             let response = daemon
@@ -366,7 +367,7 @@ async fn watch(
             Ok(())
         };
         let ended = tokio::select! {
-            _ = tokio::signal::ctrl_c() => return Ok(()),
+            _ = interrupt.recv() => return Ok(()),
             ended = stream => ended,
         };
         let why = ended
@@ -377,7 +378,7 @@ async fn watch(
             backoff.as_secs()
         );
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => return Ok(()),
+            _ = interrupt.recv() => return Ok(()),
             () = tokio::time::sleep(backoff) => {}
         }
         backoff = (backoff * 2).min(Duration::from_secs(30));

@@ -174,3 +174,16 @@ fn version(cli: &Cli) -> Result<(), Failure> {
     }
     Ok(())
 }
+
+/// Ctrl-C for the commands that follow something (`logs -f`, `activity watch`): one handle
+/// for the whole command, because a Ctrl-C that arrives while no `ctrl_c()` future exists
+/// (between two polls) would otherwise be lost and the command would never end.
+pub(crate) fn interrupts() -> Result<tokio::signal::unix::Signal, Failure> {
+    use tokio::signal::unix::{SignalKind, signal};
+    signal(SignalKind::interrupt()).map_err(|e| {
+        Failure::new(
+            crate::exit::Exit::General,
+            format!("cannot watch Ctrl-C: {e}"),
+        )
+    })
+}

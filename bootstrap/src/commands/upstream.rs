@@ -667,16 +667,18 @@ async fn logs(ctx: &Context, args: LogsArgs) -> Result<(), Failure> {
         return Ok(());
     }
     let mut seen = lines;
+    let mut interrupt = super::interrupts()?;
     loop {
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => return Ok(()),
-            () = tokio::time::sleep(Duration::from_secs(1)) => {}
-        }
-        let now = log_lines(
-            &daemon
+        let poll = async {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            daemon
                 .get(&format!("/servers/{}/logs?tail=1000", path(&name)))
-                .await?,
-        );
+                .await
+        };
+        let now = tokio::select! {
+            _ = interrupt.recv() => return Ok(()),
+            now = poll => log_lines(&now?),
+        };
         for line in new_lines(&seen, &now) {
             println!("{line}");
         }
