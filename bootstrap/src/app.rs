@@ -57,6 +57,8 @@ pub struct App {
     pub discovery: Discovery,
     pub prompts: Arc<PromptService>,
     pub isolation: Arc<IsolationService>,
+    /// The TCP listener speaks HTTPS (`tls.enabled`): the addresses it gives say so.
+    pub https: bool,
     follower: JoinHandle<()>,
     /// Background work: the activity writer and its retention, the token refresher, the
     /// logins servers ask for.
@@ -398,6 +400,7 @@ impl App {
         ];
         pool.reconcile(&start_plan(&store, &catalog)).await;
         Ok(Self {
+            https: false,
             store,
             db,
             bus,
@@ -443,6 +446,7 @@ impl App {
             prompts: self.prompts.clone(),
             bus: self.bus.clone(),
             endpoints: Endpoints {
+                scheme: if self.https { "https" } else { "http" },
                 listen_addr: listening.to_string(),
                 socket: socket.map(Path::to_owned),
             },
@@ -481,7 +485,6 @@ impl App {
         });
         let access = mcpproxy_mcp::Access {
             loopback: listening.ip().is_loopback(),
-            trusted_hosts: self.store.current().trusted_hosts.clone(),
             shutdown: self.sessions.clone(),
         };
         let mcp = mcpproxy_mcp::router(services, &self.bus, access).layer(

@@ -15,6 +15,7 @@ use crate::commands::secrets::SecretsCommand;
 use crate::commands::status::StatusArgs;
 use crate::commands::token::TokenCommand;
 use crate::commands::tools::ToolsCommand;
+use crate::commands::trust_cert::TrustCertArgs;
 use crate::commands::upstream::UpstreamCommand;
 
 #[derive(Debug, Parser)]
@@ -125,6 +126,8 @@ pub enum Command {
     Connect(ConnectArgs),
     /// Remove this proxy from an AI client's config
     Disconnect(DisconnectArgs),
+    /// Print the local CA of HTTPS (tls.enabled), and install it into the system trust store
+    TrustCert(TrustCertArgs),
     /// Print the version
     Version,
     /// Print the OpenAPI document of the REST API

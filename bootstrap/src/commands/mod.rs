@@ -20,6 +20,7 @@ pub mod status;
 pub mod token;
 pub mod tool_switches;
 pub mod tools;
+pub mod trust_cert;
 pub mod upstream;
 
 use std::io::IsTerminal;
@@ -146,6 +147,7 @@ pub async fn run(cli: &Cli, command: Command) -> Result<(), Failure> {
         Command::SearchServers(a) => registry::search_servers(&ctx, &a).await,
         Command::Connect(a) => connect::connect(&ctx, a).await,
         Command::Disconnect(a) => connect::disconnect(&ctx, a).await,
+        Command::TrustCert(a) => trust_cert::run(&ctx, &a),
         Command::Serve(_) | Command::Openapi | Command::Reaper | Command::Version => Ok(()),
     }
 }
