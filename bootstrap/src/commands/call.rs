@@ -37,6 +37,8 @@ pub struct ToolArgs {
     /// How long the server may take to answer, like 30s [default: call_tool_timeout]
     #[arg(long, value_name = "DURATION")]
     pub timeout: Option<String>,
+    #[command(flatten)]
+    pub log: crate::cli::CommandLogLevel,
 }
 
 #[derive(Debug, Clone, Args)]

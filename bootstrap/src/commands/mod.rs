@@ -86,8 +86,8 @@ impl Context {
 
 /// Logs of the command itself go to stderr, quiet unless asked (`--log-level`, `RUST_LOG`);
 /// `trace` shows the upstream transport's traffic.
-fn init_logging(cli: &Cli, trace: bool) {
-    let level = cli.log_level.map_or("warn", |l| l.as_str());
+fn init_logging(level: Option<crate::cli::LogLevel>, trace: bool) {
+    let level = level.map_or("warn", |l| l.as_str());
     let filter = if trace {
         EnvFilter::new(format!("{level},rmcp=trace,mcpproxy_upstream=trace"))
     } else {
@@ -108,7 +108,7 @@ fn init_logging(cli: &Cli, trace: bool) {
 pub async fn run(cli: &Cli, command: Command) -> Result<(), Failure> {
     let trace =
         matches!(&command, Command::Tools(tools::ToolsCommand::List(a)) if a.trace_transport);
-    init_logging(cli, trace);
+    init_logging(cli.log_level(&command), trace);
     if let Command::Version = command {
         return version(cli);
     }

@@ -43,7 +43,11 @@ pub fn run(ctx: &Context, args: &TrustCertArgs) -> Result<(), Failure> {
         )
     })?;
     let installed = if args.install || args.force {
-        Some(install(&files.ca_cert, located)?)
+        Some(install(
+            &files.ca_cert,
+            &located.data_dir,
+            nix::unistd::geteuid().is_root(),
+        )?)
     } else {
         None
     };
@@ -86,15 +90,15 @@ pub fn run(ctx: &Context, args: &TrustCertArgs) -> Result<(), Failure> {
 }
 
 /// Copies the CA into the system store and has the system rebuild its bundle.
-fn install(ca: &Path, located: &crate::locate::Located) -> Result<PathBuf, Failure> {
-    if !nix::unistd::geteuid().is_root() {
+fn install(ca: &Path, data_dir: &Path, is_root: bool) -> Result<PathBuf, Failure> {
+    if !is_root {
         return Err(Failure::new(
             Exit::Permission,
             format!(
                 "installing the CA into the system trust store needs root; run \
                  `sudo mcpproxy trust-cert --install -d {}`, or copy {} to {SYSTEM_CA_DIR}/{SYSTEM_CA_NAME} \
                  as root and run update-ca-certificates",
-                located.data_dir.display(),
+                data_dir.display(),
                 ca.display()
             ),
         ));
@@ -146,4 +150,27 @@ fn install(ca: &Path, located: &crate::locate::Located) -> Result<PathBuf, Failu
         ));
     }
     Ok(target)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn installing_without_root_says_how_to_do_it() {
+        let failure = install(Path::new("/d/certs/ca.pem"), Path::new("/d"), false).unwrap_err();
+        assert_eq!(failure.exit, Exit::Permission);
+        for words in [
+            "needs root",
+            "sudo mcpproxy trust-cert --install -d /d",
+            "/usr/local/share/ca-certificates/mcpproxy-ca.crt",
+            "update-ca-certificates",
+        ] {
+            assert!(
+                failure.message.contains(words),
+                "{words}: {}",
+                failure.message
+            );
+        }
+    }
 }
