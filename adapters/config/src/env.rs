@@ -114,11 +114,13 @@ mod tests {
             "MCPPROXY_TRUSTED_HOSTS" => Some(" a.example, ,b.example".into()),
             _ => None,
         });
-        let mut config = Config::default();
-        config.tls = Some(TlsConfig {
-            require_client_cert: true,
-            ..TlsConfig::default()
-        });
+        let config = Config {
+            tls: Some(TlsConfig {
+                require_client_cert: true,
+                ..TlsConfig::default()
+            }),
+            ..Config::default()
+        };
         let tls = o.tls(&config);
         assert!(tls.enabled, "the variable turns TLS on");
         assert!(
