@@ -390,9 +390,10 @@ impl Proxy {
         let mut client = reqwest::Client::new();
         loop {
             // An HTTPS proxy makes its CA as it starts: trust it once it is there (and show
-            // the local certificate, in case client certificates are required).
+            // the local certificate, in case client certificates are required). The
+            // certificate is the last file written.
             if let Some(tls) = &self.tls
-                && tls.key().exists()
+                && tls.cert().exists()
             {
                 client = tls.client(true);
             }
