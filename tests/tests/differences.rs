@@ -199,3 +199,68 @@ async fn trusted_hosts_are_reloaded_live_and_read_from_the_environment() {
     // It is never written into the file.
     assert!(home.read_config().get("trusted_hosts").is_none());
 }
+
+#[tokio::test]
+async fn call_tool_works_without_a_running_proxy_through_the_same_checks() {
+    let home = Home::new();
+    let mut held = fx("held");
+    held["quarantined"] = json!(true);
+    home.write_config(&json!({"api_key": KEY, "mcpServers": [fx("fx"), held]}).to_string());
+
+    // No proxy runs: the command connects to the tool's server itself.
+    let called = home
+        .cli(&[
+            "call",
+            "tool",
+            "-t",
+            "fx:echo",
+            "-j",
+            r#"{"message": "hi alone"}"#,
+            "--timeout",
+            "20s",
+        ])
+        .await;
+    assert!(called.ok().contains("hi alone"), "{called:?}");
+    let read = home
+        .cli(&[
+            "call",
+            "tool-read",
+            "-t",
+            "fx:echo",
+            "-j",
+            r#"{"message": "read alone"}"#,
+            "-o",
+            "json",
+        ])
+        .await
+        .json();
+    assert_eq!(read["content"][0]["text"], "read alone", "{read}");
+
+    // The admission rule still decides: a quarantined server's tools are refused.
+    let refused = home
+        .cli(&[
+            "call",
+            "tool",
+            "-t",
+            "held:echo",
+            "-j",
+            r#"{"message": "no"}"#,
+        ])
+        .await;
+    refused.failed(1, "QUARANTINED_SERVER_BLOCKED");
+    let bad = home
+        .cli(&["call", "tool", "-t", "fx:echo", "--timeout", "soon"])
+        .await;
+    bad.failed(1, "not a duration");
+
+    // And the calls are in the activity log, as the daemon would have recorded them.
+    let proxy = Proxy::start(&home, &[]).await;
+    let api = mcpproxy_tests::rest::Rest::new(&proxy.url(""), Some(KEY));
+    let log = api.get("/activity?type=tool_call&limit=100").await.data();
+    let records = log["activities"].as_array().unwrap();
+    let echo = records
+        .iter()
+        .filter(|r| r["server_name"] == "fx" && r["tool_name"] == "echo")
+        .count();
+    assert_eq!(echo, 2, "{log}");
+}

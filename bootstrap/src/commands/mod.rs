@@ -1,8 +1,8 @@
 //! The commands people type besides `serve`. Each is a driving adapter like REST and MCP: it
 //! parses, asks the proxy's services, and prints. With a daemon running it asks the daemon
 //! over its REST API (the unix socket first); the commands that can work alone (`upstream
-//! list|add|add-json|remove|patch|logs`, `tools list -s`, `status`) use the same services in
-//! this process when none runs. So do `upstream import`, `registry …`, `search-servers`,
+//! list|add|add-json|remove|patch|logs`, `tools list -s`, `call tool…`, `status`) use the
+//! same services in this process when none runs. So do `upstream import`, `registry …`, `search-servers`,
 //! `connect` and `disconnect`.
 
 pub mod activity;
@@ -11,6 +11,7 @@ pub mod call;
 pub mod code;
 pub mod connect;
 pub(crate) mod daemon;
+mod direct_call;
 pub mod import;
 pub mod output;
 pub mod registry;
