@@ -253,6 +253,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn an_https_core_is_reached_over_https_and_a_missing_ca_is_named() {
+        let plain = Endpoint::tcp("127.0.0.1:1", "k", None).unwrap();
+        assert_eq!(plain.via(), "http://127.0.0.1:1");
+        let missing = TcpTls {
+            ca: PathBuf::from("/nonexistent/certs/ca.pem"),
+            identity: None,
+        };
+        let err = Endpoint::tcp("127.0.0.1:1", "k", Some(&missing)).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("https://127.0.0.1:1"), "{text}");
+        assert!(text.contains("/nonexistent/certs/ca.pem"), "{text}");
+    }
+
+    #[test]
     fn a_refusal_shows_its_reason_code_the_way_the_cli_does() {
         let gate = ApiError::Refused {
             status: 403,
