@@ -60,6 +60,8 @@ pub struct App {
     pub prompts: Arc<PromptService>,
     pub isolation: Arc<IsolationService>,
     pub diagnostics: Arc<mcpproxy_application::diagnostics::DiagnosticsService>,
+    /// The TCP listener speaks HTTPS (`tls.enabled`): the addresses it gives say so.
+    pub https: bool,
     follower: JoinHandle<()>,
     /// Background work: the activity writer and its retention, the token refresher, the
     /// logins servers ask for.
@@ -419,6 +421,7 @@ impl App {
         ];
         pool.reconcile(&start_plan(&store, &catalog)).await;
         Ok(Self {
+            https: false,
             store,
             db,
             bus,
@@ -468,6 +471,7 @@ impl App {
             prompts: self.prompts.clone(),
             bus: self.bus.clone(),
             endpoints: Endpoints {
+                scheme: if self.https { "https" } else { "http" },
                 listen_addr: listening.to_string(),
                 socket: socket.map(Path::to_owned),
             },
@@ -507,7 +511,6 @@ impl App {
         });
         let access = mcpproxy_mcp::Access {
             loopback: listening.ip().is_loopback(),
-            trusted_hosts: self.store.current().trusted_hosts.clone(),
             shutdown: self.sessions.clone(),
         };
         let mcp = mcpproxy_mcp::router(services, &self.bus, access).layer(

@@ -38,6 +38,7 @@ pub mod secret;
 pub mod sensitive;
 pub mod settings;
 pub mod time;
+pub mod tls;
 pub mod token;
 pub mod tool;
 

@@ -21,7 +21,7 @@ use mcpproxy_application::ports::ServerLogs;
 #[derive(Debug, Clone, Subcommand)]
 pub enum UpstreamCommand {
     /// List the servers with their state (works without a running proxy)
-    List,
+    List(crate::cli::CommandLogLevel),
     /// Add a server: `add NAME URL` or `add NAME -- COMMAND ARGS…` (works without a running proxy)
     Add(AddArgs),
     /// Add a server from its JSON config: `add-json NAME '{"command": "npx", "args": […]}'`
@@ -201,7 +201,7 @@ fn one_name(name: Option<String>, server: Option<String>) -> Result<Option<Strin
 
 pub async fn run(ctx: &Context, command: UpstreamCommand) -> Result<(), Failure> {
     match command {
-        UpstreamCommand::List => list(ctx).await,
+        UpstreamCommand::List(_) => list(ctx).await,
         UpstreamCommand::Add(args) => {
             let (body, skip) = add_body(&args)?;
             add(ctx, body, skip, args.if_not_exists).await

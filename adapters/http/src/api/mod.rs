@@ -38,6 +38,8 @@ use utoipa_axum::routes;
 /// Where the proxy can be reached, for `/info`.
 #[derive(Debug, Clone)]
 pub struct Endpoints {
+    /// `https` when `tls.enabled`, else `http`.
+    pub scheme: &'static str,
     pub listen_addr: String,
     pub socket: Option<PathBuf>,
 }
