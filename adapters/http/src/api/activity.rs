@@ -170,6 +170,9 @@ pub async fn get(state: State, Path(id): Path<String>) -> ApiResult<ActivityReco
 pub struct ExportQuery {
     /// json (default) or csv
     pub format: Option<String>,
+    /// Keep each call's arguments and response in JSON exports (left out by default, as
+    /// the Go MCPProxy does; `GET /activity/{id}` has them)
+    pub include_bodies: Option<bool>,
 }
 
 fn csv_field(text: &str) -> String {
@@ -189,7 +192,13 @@ pub async fn export(
     Query(format): Query<ExportQuery>,
     Query(q): Query<ActivityQuery>,
 ) -> Result<Response, ApiError> {
-    let records = state.0.activity.export(q.filter()?).await?;
+    let mut records = state.0.activity.export(q.filter()?).await?;
+    if !format.include_bodies.unwrap_or(false) {
+        for r in &mut records {
+            r.arguments = None;
+            r.response = None;
+        }
+    }
     match format.format.as_deref().unwrap_or("json") {
         "json" => {
             let body = serde_json::to_string(&records)
