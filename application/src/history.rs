@@ -34,7 +34,7 @@ pub struct ToolCallRecord {
     /// The result as the upstream answered (JSON when the record kept it whole; the kept
     /// text when it was cut at 64 KiB).
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<serde_json::Value>))]
     pub response: Option<Value>,
     pub response_truncated: bool,
     /// Why it failed or was refused.

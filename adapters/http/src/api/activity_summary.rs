@@ -91,7 +91,7 @@ pub struct UsageParams {
     pub status: Option<String>,
     /// How many tools to list before the rest is folded into `other` (default 20)
     #[param(minimum = 1)]
-    pub top: Option<String>,
+    pub top: Option<u32>,
     /// calls, resp_bytes (default), error_rate or p95
     pub sort: Option<String>,
 }
@@ -122,15 +122,11 @@ pub async fn usage(state: State, Query(q): Query<UsageParams>) -> ApiResult<Usag
                 .ok_or_else(|| bad("status", &s, "success, error, blocked or rejected"))?,
         );
     }
-    if let Some(t) = text(&q.top) {
-        query.top = t
-            .parse::<usize>()
-            .ok()
-            .filter(|n| *n >= 1)
-            .ok_or_else(|| bad("top", &t, "a positive number"))?;
-    } else {
-        query.top = DEFAULT_USAGE_TOP;
-    }
+    query.top = match q.top {
+        None => DEFAULT_USAGE_TOP,
+        Some(0) => return Err(bad("top", "0", "a positive number")),
+        Some(n) => usize::try_from(n).unwrap_or(usize::MAX),
+    };
     Ok(ok(usage_report(
         &state.0.activity,
         &state.0.catalog,
