@@ -360,6 +360,7 @@ async fn every_command_shows_its_help_and_runs_for_real() {
         vec!["status"],
         vec!["activity", "list"],
         vec!["activity", "export"],
+        vec!["activity", "summary", "-p", "7d", "--by", "tool"],
         vec!["auth", "status"],
         vec!["version"],
         vec!["openapi"],
