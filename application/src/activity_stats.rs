@@ -3,7 +3,7 @@
 
 use mcpproxy_domain::activity::{ActivityKind, ActivityStatus};
 use mcpproxy_domain::activity_stats::{
-    ActivitySummary, GroupBy, Period, UsageReport, UsageShape, UsageSort, UsageWindow,
+    ActivitySummary, CallCount, GroupBy, Period, UsageReport, UsageShape, UsageSort, UsageWindow,
 };
 
 use crate::activity::{ActivityLog, ActivityQueryError};
@@ -53,9 +53,11 @@ impl ActivityLog {
         filter.end_time = Some(end);
         // What was recorded before this question is counted.
         self.flush().await;
-        let by_status = self.repo.count_by(&filter, GroupBy::Status).await?;
-        let by_server = self.repo.count_by(&filter, GroupBy::Server).await?;
-        let by_tool = self.repo.count_by(&filter, GroupBy::Tool).await?;
+        // One pass gives the counts by status, server and tool.
+        let calls = self.repo.count_calls(&filter).await?;
+        let by_status = CallCount::regroup(&calls, GroupBy::Status);
+        let by_server = CallCount::regroup(&calls, GroupBy::Server);
+        let by_tool = CallCount::regroup(&calls, GroupBy::Tool);
         let group = match group_by {
             // Already counted.
             Some(GroupBy::Status) => Some(by_status.clone()),

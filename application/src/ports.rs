@@ -6,7 +6,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use mcpproxy_domain::activity::{ActivityKind, ActivityRecord, ActivityStatus};
 use mcpproxy_domain::activity_stats::{
-    GroupBy, GroupCount, ToolUsageCounts, UsageBucket, timeline_of,
+    CallCount, GroupBy, GroupCount, ToolUsageCounts, UsageBucket, timeline_of,
 };
 use mcpproxy_domain::token::AgentToken;
 use mcpproxy_domain::{
@@ -180,6 +180,11 @@ pub trait ActivityRepository: Send + Sync {
             &every_record(self, filter).await?,
             by,
         ))
+    }
+    /// The records matching `filter` (its limit and offset aside) counted by server, tool
+    /// and status in one pass. The default folds every record.
+    async fn count_calls(&self, filter: &ActivityFilter) -> Result<Vec<CallCount>, StorageError> {
+        Ok(CallCount::of_records(&every_record(self, filter).await?))
     }
     /// The usage of each tool among the `tool_call` records matching `filter` (its limit
     /// and offset aside), and their hourly timeline. The default folds every record.

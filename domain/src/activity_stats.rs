@@ -179,6 +179,69 @@ impl GroupCount {
     }
 }
 
+/// Records of one server, tool and status, as storage counts them: one pass gives the
+/// counts by status, by server and by tool ([`CallCount::regroup`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallCount {
+    pub server: Option<String>,
+    pub tool: Option<String>,
+    pub status: ActivityStatus,
+    pub count: u64,
+}
+
+impl CallCount {
+    /// The counts of `records` by server, tool and status.
+    pub fn of_records<'a>(records: impl IntoIterator<Item = &'a ActivityRecord>) -> Vec<Self> {
+        let mut counts: BTreeMap<
+            (Option<&str>, Option<&str>, &'static str),
+            (ActivityStatus, u64),
+        > = BTreeMap::new();
+        for r in records {
+            counts
+                .entry((
+                    r.server_name.as_deref(),
+                    r.tool_name.as_deref(),
+                    r.status.as_str(),
+                ))
+                .or_insert((r.status, 0))
+                .1 += 1;
+        }
+        counts
+            .into_iter()
+            .map(|((server, tool, _), (status, count))| CallCount {
+                server: server.map(str::to_owned),
+                tool: tool.map(str::to_owned),
+                status,
+                count,
+            })
+            .collect()
+    }
+
+    /// These counts grouped by `by` (`server`, `tool` or `status`; `agent` is not among
+    /// what they count, and gives one group without a key).
+    pub fn regroup(counts: &[CallCount], by: GroupBy) -> Vec<GroupCount> {
+        let mut out: BTreeMap<(Option<String>, &'static str), (ActivityStatus, u64)> =
+            BTreeMap::new();
+        for c in counts {
+            let key = match by {
+                GroupBy::Server => c.server.clone(),
+                GroupBy::Tool => match (&c.server, &c.tool) {
+                    (Some(s), Some(t)) => Some(format!("{s}:{t}")),
+                    _ => None,
+                },
+                GroupBy::Status => Some(c.status.as_str().to_owned()),
+                GroupBy::Agent => None,
+            };
+            out.entry((key, c.status.as_str()))
+                .or_insert((c.status, 0))
+                .1 += c.count;
+        }
+        out.into_iter()
+            .map(|((key, _), (status, count))| GroupCount { key, status, count })
+            .collect()
+    }
+}
+
 /// Records by status.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

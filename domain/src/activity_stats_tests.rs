@@ -199,3 +199,16 @@ fn usage_counts_executed_calls_and_their_latency_per_tool() {
     assert_eq!(blocked_only.tools[0].tool, "pulls");
     assert_eq!(blocked_only.tools[0].avg_resp_bytes, None);
 }
+
+#[test]
+fn one_count_by_server_tool_and_status_regroups_as_the_records_do() {
+    let records = sample();
+    let counts = CallCount::of_records(&records);
+    for by in [GroupBy::Server, GroupBy::Tool, GroupBy::Status] {
+        assert_eq!(
+            CallCount::regroup(&counts, by),
+            GroupCount::of_records(&records, by),
+            "{by:?}"
+        );
+    }
+}

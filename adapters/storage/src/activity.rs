@@ -6,7 +6,9 @@ use mcpproxy_application::ports::{
 };
 use mcpproxy_domain::Timestamp;
 use mcpproxy_domain::activity::{ActivityKind, ActivityRecord, ActivityStatus, Source};
-use mcpproxy_domain::activity_stats::{GroupBy, GroupCount, ToolUsageCounts, UsageBucket};
+use mcpproxy_domain::activity_stats::{
+    CallCount, GroupBy, GroupCount, ToolUsageCounts, UsageBucket,
+};
 use mcpproxy_domain::sensitive::Severity;
 use sqlx::{QueryBuilder, Row, Sqlite};
 
@@ -227,6 +229,27 @@ impl ActivityRepository for Database {
                 let status: String = row.try_get("status").map_err(storage_err)?;
                 Ok(GroupCount {
                     key: row.try_get("k").map_err(storage_err)?,
+                    status: ActivityStatus::parse(&status).ok_or_else(|| {
+                        StorageError(format!("unknown activity status {status:?}"))
+                    })?,
+                    count: count(row, "n")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn count_calls(&self, filter: &ActivityFilter) -> Result<Vec<CallCount>, StorageError> {
+        let mut q =
+            QueryBuilder::new("SELECT server_name, tool_name, status, COUNT(*) AS n FROM activity");
+        push_filter(&mut q, filter);
+        q.push(" GROUP BY server_name, tool_name, status");
+        let rows = q.build().fetch_all(&self.pool).await.map_err(storage_err)?;
+        rows.iter()
+            .map(|row| {
+                let status: String = row.try_get("status").map_err(storage_err)?;
+                Ok(CallCount {
+                    server: row.try_get("server_name").map_err(storage_err)?,
+                    tool: row.try_get("tool_name").map_err(storage_err)?,
                     status: ActivityStatus::parse(&status).ok_or_else(|| {
                         StorageError(format!("unknown activity status {status:?}"))
                     })?,

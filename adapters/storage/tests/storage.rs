@@ -368,7 +368,9 @@ async fn prompt_approvals_are_kept_apart_from_tool_approvals() {
 #[tokio::test]
 async fn activity_counts_and_tool_usage_add_up_to_the_records() {
     use mcpproxy_application::ports::every_record;
-    use mcpproxy_domain::activity_stats::{GroupBy, GroupCount, ToolUsageCounts, timeline_of};
+    use mcpproxy_domain::activity_stats::{
+        CallCount, GroupBy, GroupCount, ToolUsageCounts, timeline_of,
+    };
 
     let dir = tempfile::tempdir().unwrap();
     let db = Database::open(&dir.path().join("mcpproxy.db"))
@@ -424,6 +426,11 @@ async fn activity_counts_and_tool_usage_add_up_to_the_records() {
             "{by:?}"
         );
     }
+    let mut calls = db.count_calls(&everything).await.unwrap();
+    calls.sort_by(|a, b| {
+        (&a.server, &a.tool, a.status.as_str()).cmp(&(&b.server, &b.tool, b.status.as_str()))
+    });
+    assert_eq!(calls, CallCount::of_records(&all));
     // A filter narrows the counts as it narrows the list.
     let github = ActivityFilter {
         server: Some("github".into()),
