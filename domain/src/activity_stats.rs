@@ -192,10 +192,9 @@ pub struct CallCount {
 impl CallCount {
     /// The counts of `records` by server, tool and status.
     pub fn of_records<'a>(records: impl IntoIterator<Item = &'a ActivityRecord>) -> Vec<Self> {
-        let mut counts: BTreeMap<
-            (Option<&str>, Option<&str>, &'static str),
-            (ActivityStatus, u64),
-        > = BTreeMap::new();
+        // Keyed by server, tool and status name; the status itself rides along.
+        type Key<'r> = (Option<&'r str>, Option<&'r str>, &'static str);
+        let mut counts: BTreeMap<Key<'_>, (ActivityStatus, u64)> = BTreeMap::new();
         for r in records {
             counts
                 .entry((
