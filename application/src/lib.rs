@@ -15,6 +15,7 @@ pub mod call;
 pub mod catalog;
 pub mod code;
 pub mod connect;
+pub mod diagnostics;
 pub mod events;
 pub mod gates;
 pub mod history;

@@ -58,6 +58,7 @@ pub struct App {
     pub discovery: Discovery,
     pub prompts: Arc<PromptService>,
     pub isolation: Arc<IsolationService>,
+    pub diagnostics: Arc<mcpproxy_application::diagnostics::DiagnosticsService>,
     follower: JoinHandle<()>,
     /// Background work: the activity writer and its retention, the token refresher, the
     /// logins servers ask for.
@@ -306,9 +307,14 @@ impl App {
                 .with_isolation(isolator.clone())
                 .with_secrets(keyring.clone()),
         );
+        let host = Arc::new(crate::host::HostChecks::new(
+            connector.clone(),
+            data_dir.to_owned(),
+        ));
+        let isolation_probe = isolator as Arc<dyn mcpproxy_application::ports::IsolationProbe>;
         let isolation = Arc::new(IsolationService::new(
             store_port.clone(),
-            isolator as Arc<dyn mcpproxy_application::ports::IsolationProbe>,
+            isolation_probe.clone(),
         ));
         let tracker = Arc::new(UpstreamTracker::new(
             servers.clone(),
@@ -319,7 +325,7 @@ impl App {
         let management = Arc::new(ManagementService::new(
             store_port.clone(),
             servers,
-            approvals,
+            approvals.clone(),
             pool.clone() as Arc<dyn UpstreamPool>,
             events.clone(),
             activity.clone(),
@@ -361,6 +367,18 @@ impl App {
             pool.clone() as Arc<dyn UpstreamPool>,
             events.clone(),
             activity.clone(),
+        ));
+        let diagnostics = Arc::new(mcpproxy_application::diagnostics::DiagnosticsService::new(
+            store_port.clone(),
+            host,
+            mcpproxy_application::diagnostics::Running {
+                upstream: pool.clone() as Arc<dyn UpstreamPool>,
+                oauth: oauth.clone() as Arc<dyn OAuthProvider>,
+                isolation: isolation_probe,
+                approvals,
+                management: management.clone(),
+                auth: auth.clone(),
+            },
         ));
         let relay = Arc::new(ProtocolRelay::new(
             catalog.clone(),
@@ -417,6 +435,7 @@ impl App {
             discovery,
             prompts,
             isolation,
+            diagnostics,
             follower,
             background,
             sessions: CancellationToken::new(),
@@ -442,6 +461,7 @@ impl App {
             secrets: self.secrets.clone(),
             tokens: self.tokens.clone(),
             isolation: self.isolation.clone(),
+            diagnostics: self.diagnostics.clone(),
             logs: self.logs.clone() as Arc<dyn ServerLogs>,
             registries: self.discovery.registries.clone(),
             imports: self.discovery.imports.clone(),

@@ -15,6 +15,7 @@ pub mod call;
 pub mod code;
 pub mod config;
 pub mod connection;
+pub mod diagnostics;
 pub mod duration;
 pub mod entropy;
 pub mod event;

@@ -7,6 +7,7 @@ pub mod activity_summary;
 pub mod auth;
 pub mod code;
 pub mod connect;
+pub mod diagnostics;
 pub mod envelope;
 pub mod import;
 pub mod isolation;
@@ -55,6 +56,7 @@ pub struct Api {
     pub history: Arc<ToolCallHistory>,
     pub auth: Arc<AuthService>,
     pub isolation: Arc<IsolationService>,
+    pub diagnostics: Arc<mcpproxy_application::diagnostics::DiagnosticsService>,
     pub secrets: Arc<SecretsService>,
     pub tokens: Arc<TokenService>,
     pub logs: Arc<dyn ServerLogs>,
@@ -165,6 +167,10 @@ pub fn routes() -> OpenApiRouter<Arc<Api>> {
         .routes(routes!(system::reset_key))
         .routes(routes!(isolation::docker_status))
         .routes(routes!(isolation::report))
+        .routes(routes!(diagnostics::report))
+        .routes(routes!(diagnostics::doctor))
+        .routes(routes!(diagnostics::fix))
+        .routes(routes!(diagnostics::server))
         .routes(routes!(servers::list, servers::add))
         .routes(routes!(servers::patch, servers::remove, servers::bulk))
         .routes(routes!(servers::action))
