@@ -16,8 +16,8 @@ use mcpproxy_application::semantic::{Fusion, HybridIndex};
 use mcpproxy_application::{
     ActivityLog, AuthService, CallService, ClientService, CodeService, EventBus, ImportService,
     IsolationService, ManagementService, ProfileService, PromptService, ProtocolRelay,
-    RegistryService, SecretsService, SensitiveScanner, TokenService, ToolCatalog, UpstreamTracker,
-    launch,
+    RegistryService, SecretsService, SensitiveScanner, TokenService, ToolCallHistory, ToolCatalog,
+    UpstreamTracker, launch,
 };
 use mcpproxy_config::FileConfigStore;
 use mcpproxy_domain::{Config, DomainEvent, ServerName};
@@ -458,6 +458,11 @@ impl App {
             calls: self.calls.clone(),
             code: self.code.clone(),
             activity: self.activity.clone(),
+            history: Arc::new(ToolCallHistory::new(
+                self.activity.clone(),
+                self.calls.clone(),
+                self.catalog.clone(),
+            )),
             auth: self.auth.clone(),
             secrets: self.secrets.clone(),
             tokens: self.tokens.clone(),

@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 pub mod activity;
+pub mod activity_stats;
 pub mod approval;
 pub mod backoff;
 pub mod call;
