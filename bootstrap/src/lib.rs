@@ -14,6 +14,7 @@ mod lock;
 mod logging;
 mod paths;
 mod serve;
+mod storage;
 mod tray;
 
 use std::ffi::OsString;

@@ -13,7 +13,6 @@ use mcpproxy_config::{ConfigWatcher, FileConfigStore, ProcessOverrides, generate
 use mcpproxy_domain::activity::{ActivityKind, ActivityStatus, Source};
 use mcpproxy_http::ServeLimits;
 use mcpproxy_logs::Rotation;
-use mcpproxy_storage::Database;
 use tokio::net::TcpListener;
 
 use crate::app::App;
@@ -25,6 +24,7 @@ use crate::locate::{Located, ensure_config_dir, locate};
 use crate::lock::InstanceLock;
 use crate::logging::{self, LogSettings};
 use crate::paths::ensure_private_dir;
+use crate::storage;
 
 /// How long open connections get to finish after a stop signal; the rest of the 2 s budget
 /// goes to closing the database and flushing logs.
@@ -86,6 +86,7 @@ impl StopSignals {
 pub async fn serve(cli: &Cli, args: &ServeArgs) -> Result<(), Failure> {
     let located = locate(cli)?;
     let log_dir = located.log_dir(cli);
+    let storage = storage::location(&located)?;
     let Located {
         env,
         config_path,
@@ -148,9 +149,7 @@ pub async fn serve(cli: &Cli, args: &ServeArgs) -> Result<(), Failure> {
     let store =
         Arc::new(FileConfigStore::with_config(&config_path, file_config).with_overrides(overrides));
 
-    let db = Database::open(&data_dir.join("mcpproxy.db"))
-        .await
-        .map_err(|e| Failure::new(Exit::General, e.to_string()))?;
+    let db = storage::open(&storage).await?;
     let mut signals = StopSignals::watch()?;
     let listener = bind(&listen).await?;
     let listening = listener
@@ -163,9 +162,11 @@ pub async fn serve(cli: &Cli, args: &ServeArgs) -> Result<(), Failure> {
 
     // The OAuth callback comes back to this listener, on loopback.
     let callback_base = format!("http://127.0.0.1:{}", listening.port());
+    let replica = storage::replica_id(env.replica_id.as_deref(), listening.port());
     let app = App::start(
         store.clone(),
         db.clone(),
+        &replica,
         &data_dir,
         &log_dir,
         rotation,
@@ -185,13 +186,16 @@ pub async fn serve(cli: &Cli, args: &ServeArgs) -> Result<(), Failure> {
                 ActivityStatus::Success,
             )
             .meta("version", env!("CARGO_PKG_VERSION"))
-            .meta("listen", address.clone()),
+            .meta("listen", address.clone())
+            .meta("storage", db.backend()),
         )
         .await;
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),
         data_dir = %data_dir.display(),
         config = %config_path.display(),
+        storage = db.backend(),
+        replica = %replica,
         main_log = %log_guard
             .main_log
             .as_deref()

@@ -133,6 +133,10 @@ pub struct Config {
     /// Absent means the defaults (detection on), and stays absent when saved.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sensitive_data_detection: Option<SensitiveDataConfig>,
+    /// Where the state is kept (issue 23, rules in storage.rs); absent: SQLite in `data_dir`,
+    /// and it stays absent when saved.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub storage: Option<crate::storage::StorageConfig>,
     // -- code execution (issue 22; rules in code.rs). Before `extra`, which takes the rest --
     #[serde(flatten)]
     pub code_execution: crate::code::CodeExecutionConfig,
@@ -181,6 +185,7 @@ impl Default for Config {
             aggregate_upstream_prompts: false,
             docker_isolation: None,
             sensitive_data_detection: None,
+            storage: None,
             code_execution: crate::code::CodeExecutionConfig::default(),
             extra: Map::new(),
         }
@@ -737,6 +742,7 @@ impl ConfigDiff {
             ("api_key", old.api_key != new.api_key),
             ("tls", old.extra.get("tls") != new.extra.get("tls")),
             ("enable_socket", old.enable_socket != new.enable_socket),
+            ("storage", old.storage != new.storage),
             (
                 "http_max_connections",
                 old.http_max_connections != new.http_max_connections,
@@ -1026,6 +1032,9 @@ impl Config {
         }
         check_interval(&mut errors, "init_timeout", self.init_timeout, 1, 1800);
         self.code_execution.validate(&mut errors);
+        if let Some(storage) = &self.storage {
+            storage.validate(&mut errors);
+        }
         check_interval(
             &mut errors,
             "health_check_interval",
