@@ -570,6 +570,9 @@ async fn logs_follow_and_activity_watch_print_what_happens() {
     assert_eq!(event["type"], "tool_call");
     assert_eq!(event["tool_name"], "stderr");
     assert_eq!(event["source"], "cli");
+    // Keep reading both outputs: a follower blocked on a full pipe cannot see its Ctrl-C.
+    tokio::spawn(async move { while let Ok(Some(_)) = log_lines.next_line().await {} });
+    tokio::spawn(async move { while let Ok(Some(_)) = watched.next_line().await {} });
     interrupt(logs).await;
     interrupt(watch).await;
 }
