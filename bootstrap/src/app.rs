@@ -390,7 +390,7 @@ impl App {
             pool.clone(),
             catalog.clone(),
         ));
-        let background = vec![
+        let mut background = vec![
             activity_writer,
             // The configured activity retention, now and every ten minutes.
             tokio::spawn(
@@ -402,6 +402,12 @@ impl App {
             tokio::spawn(follow_auth(bus.subscribe(), auth.clone(), pool.clone())),
             tokio::spawn(prompts.clone().follow(bus.subscribe())),
         ];
+        // On a shared database, what another replica approves or sees change holds here too.
+        match db.changes().await {
+            Ok(Some(feed)) => background.push(tokio::spawn(catalog.clone().follow_changes(feed))),
+            Ok(None) => {}
+            Err(e) => tracing::warn!("cannot follow the other replicas' changes: {e}"),
+        }
         pool.reconcile(&start_plan(&store, &catalog)).await;
         Ok(Self {
             store,

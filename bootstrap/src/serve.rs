@@ -86,7 +86,16 @@ impl StopSignals {
 pub async fn serve(cli: &Cli, args: &ServeArgs) -> Result<(), Failure> {
     let located = locate(cli)?;
     let log_dir = located.log_dir(cli);
-    let storage = storage::location(&located)?;
+    // The database is chosen (and this replica named) before the config is taken apart.
+    let replica = storage::replica_id(
+        located.env.replica_id.as_deref(),
+        &args
+            .listen
+            .clone()
+            .or_else(|| located.env.listen.clone())
+            .unwrap_or_else(|| located.config.listen.clone()),
+    );
+    let storage = storage::location(&located, &replica)?;
     let Located {
         env,
         config_path,
@@ -162,7 +171,6 @@ pub async fn serve(cli: &Cli, args: &ServeArgs) -> Result<(), Failure> {
 
     // The OAuth callback comes back to this listener, on loopback.
     let callback_base = format!("http://127.0.0.1:{}", listening.port());
-    let replica = storage::replica_id(env.replica_id.as_deref(), listening.port());
     let app = App::start(
         store.clone(),
         db.clone(),

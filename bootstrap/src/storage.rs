@@ -11,8 +11,9 @@ use mcpproxy_storage::{Location, Store};
 use crate::exit::{Exit, Failure};
 use crate::locate::Located;
 
-/// Where this run keeps its state, with `${env:…}` references in the URL expanded.
-pub fn location(located: &Located) -> Result<Location, Failure> {
+/// Where this run keeps its state, with `${env:…}` references in the URL expanded; `replica`
+/// names this process to the other replicas.
+pub fn location(located: &Located, replica: &str) -> Result<Location, Failure> {
     let backend = StorageConfig::backend(
         located.config.storage.as_ref(),
         located.env.database_url.as_deref(),
@@ -36,7 +37,11 @@ pub fn location(located: &Located) -> Result<Location, Failure> {
                     ),
                 ));
             }
-            Ok(Location::Postgres { url, pool_size })
+            Ok(Location::Postgres {
+                url,
+                pool_size,
+                replica: replica.to_owned(),
+            })
         }
     }
 }
@@ -49,11 +54,13 @@ pub async fn open(location: &Location) -> Result<Arc<dyn Store>, Failure> {
 }
 
 /// This process's name among replicas: `MCPPROXY_REPLICA_ID` (`configured`), else
-/// `host:port` of its listener (unique on one machine, and across machines by their names).
-pub fn replica_id(configured: Option<&str>, port: u16) -> String {
+/// `host:port` of its `listen` address (unique on one machine, and across machines by their
+/// names).
+pub fn replica_id(configured: Option<&str>, listen: &str) -> String {
     if let Some(id) = configured {
         return id.to_owned();
     }
+    let port = listen.rsplit_once(':').map_or(listen, |(_, port)| port);
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
         .map(|h| h.trim().to_owned())

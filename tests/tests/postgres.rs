@@ -1,9 +1,10 @@
 //! The proxy on PostgreSQL (issue 23): the real binary with its state in a real PostgreSQL
 //! server that each test starts (initdb and pg_ctl in a temp directory, as `nobody` when the
 //! tests run as root) and stops. One proxy keeps approvals and activity across restarts with no
-//! database file of its own; two replicas on one database share approvals and one activity
-//! log, each naming itself; readiness follows the database while calls that do not need it
-//! keep working.
+//! database file of its own; two replicas on one database share approvals (a change seen or an
+//! approval given through one holds on the other, through LISTEN/NOTIFY) and one activity log,
+//! each naming itself; readiness follows the database while calls that do not need it keep
+//! working.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is how a test reports
 
 use serde_json::{Value, json};
@@ -214,27 +215,31 @@ async fn two_replicas_on_one_database_share_approvals_and_one_activity_log() {
     assert_eq!(echo(&a, "one").await, Ok("one".into()));
     assert_eq!(echo(&b, "two").await, Ok("two".into()));
 
-    // The tool changes at the server: a hears it; b sees it when it reconnects.
+    // The tool changes at the server. Only a's connection hears it; a records the change,
+    // and b learns it from the database (LISTEN/NOTIFY): both refuse the new version.
     change_echo(&a, 2).await;
     wait_echo(&rest_a, "changed").await;
-    rest_b.post("/servers/web/restart", &json!({})).await.data();
     wait_echo(&rest_b, "changed").await;
     assert_eq!(echo(&a, "x").await, Err("TOOL_QUARANTINED".into()));
     assert_eq!(echo(&b, "x").await, Err("TOOL_QUARANTINED".into()));
 
-    // Approved through a's REST: callable on a at once; b reads the approval from the
-    // database when it loads its catalog (at start; there is no cross-replica notice yet).
+    // Approved through a's REST: callable through a at once, and through b once the notice
+    // is in (no restart).
     rest_a
         .post("/servers/web/tools/approve", &json!({"tools": ["echo"]}))
         .await
         .data();
     assert_eq!(echo(&a, "three").await, Ok("three".into()));
+    wait_echo(&rest_b, "approved").await;
+    assert_eq!(echo(&b, "four").await, Ok("four".into()));
+
+    // A replica that restarts reads the approval back from the database.
     b.stop().await;
     let b = start(&home_b, Some(&url), "replica-b").await;
     let rest_b = api(&b);
     wait_ready(&rest_b).await;
     assert_eq!(echo_state(&rest_b).await.as_deref(), Some("approved"));
-    assert_eq!(echo(&b, "four").await, Ok("four".into()));
+    assert_eq!(echo(&b, "five").await, Ok("five".into()));
 
     // One log: each replica's calls, each with its name, read through either replica
     // (another replica's records show once its writer's batch is in, within milliseconds).
@@ -243,6 +248,7 @@ async fn two_replicas_on_one_database_share_approvals_and_one_activity_log() {
         ("replica-b", "two"),
         ("replica-a", "three"),
         ("replica-b", "four"),
+        ("replica-b", "five"),
     ]
     .into_iter()
     .map(|(r, m)| (r.to_owned(), m.to_owned()))

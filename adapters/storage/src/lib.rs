@@ -20,5 +20,5 @@ mod store;
 mod tokens;
 
 pub use db::{Database, OpenError};
-pub use postgres::{PgDatabase, redact_url};
+pub use postgres::{PgChanges, PgDatabase, redact_url};
 pub use store::{Location, Store, open};

@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use mcpproxy_application::ports::{
-    ActivityRepository, AgentTokenRepository, ApprovalRepository, CacheRepository,
-    PromptApprovalRepository, ServerRepository, TokenStore,
+    ActivityRepository, AgentTokenRepository, ApprovalRepository, CacheRepository, ChangeFeed,
+    PromptApprovalRepository, ServerRepository, StorageError, TokenStore,
 };
 
 use crate::db::{Database, OpenError};
@@ -34,6 +34,8 @@ pub trait Store:
     async fn close(&self);
     /// Which database this is: `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
+    /// The feed of other replicas' changes, on a database that replicas share.
+    async fn changes(&self) -> Result<Option<Box<dyn ChangeFeed>>, StorageError>;
 }
 
 /// Where the state is kept.
@@ -42,15 +44,23 @@ pub enum Location {
     /// The embedded SQLite file (one proxy).
     File(PathBuf),
     /// A PostgreSQL database (`postgres://…`) shared by the proxies of a team, with the most
-    /// connections this proxy opens.
-    Postgres { url: String, pool_size: u32 },
+    /// connections this proxy opens and the name of this replica.
+    Postgres {
+        url: String,
+        pool_size: u32,
+        replica: String,
+    },
 }
 
 /// Opens the database at `location` and applies its pending migrations.
 pub async fn open(location: &Location) -> Result<Arc<dyn Store>, OpenError> {
     Ok(match location {
         Location::File(path) => Arc::new(Database::open(path).await?),
-        Location::Postgres { url, pool_size } => Arc::new(PgDatabase::open(url, *pool_size).await?),
+        Location::Postgres {
+            url,
+            pool_size,
+            replica,
+        } => Arc::new(PgDatabase::open(url, *pool_size, replica).await?),
     })
 }
 
@@ -65,6 +75,9 @@ impl Store for Database {
     fn backend(&self) -> &'static str {
         "sqlite"
     }
+    async fn changes(&self) -> Result<Option<Box<dyn ChangeFeed>>, StorageError> {
+        Ok(None)
+    }
 }
 
 #[async_trait]
@@ -77,5 +90,8 @@ impl Store for PgDatabase {
     }
     fn backend(&self) -> &'static str {
         "postgres"
+    }
+    async fn changes(&self) -> Result<Option<Box<dyn ChangeFeed>>, StorageError> {
+        Ok(Some(Box::new(PgDatabase::changes(self).await?)))
     }
 }

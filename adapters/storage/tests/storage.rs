@@ -86,6 +86,7 @@ impl Db {
             location: Location::Postgres {
                 url: pg.create_database(name),
                 pool_size: 4,
+                replica: "test".into(),
             },
             _dir: tempfile::tempdir().unwrap(),
         }
@@ -632,10 +633,11 @@ suite!(
 async fn replicas_starting_together_migrate_once() {
     let pg = TestPostgres::start();
     let url = pg.create_database("together");
-    let opens = (0..4).map(|_| {
+    let opens = (0..4).map(|i| {
         let location = Location::Postgres {
             url: url.clone(),
             pool_size: 2,
+            replica: format!("r{i}"),
         };
         tokio::spawn(async move { mcpproxy_storage::open(&location).await })
     });
@@ -676,6 +678,7 @@ async fn a_database_that_is_down_fails_clearly_and_comes_back() {
     let db = mcpproxy_storage::open(&Location::Postgres {
         url: url.clone(),
         pool_size: 2,
+        replica: "r".into(),
     })
     .await
     .unwrap();
@@ -694,10 +697,48 @@ async fn a_database_that_is_down_fails_clearly_and_comes_back() {
     let err = mcpproxy_storage::open(&Location::Postgres {
         url: format!("postgres://postgres:hunter2@127.0.0.1:{}/outage", pg.port()),
         pool_size: 1,
+        replica: "r".into(),
     })
     .await
     .unwrap_err()
     .to_string();
     assert!(err.contains("postgres://postgres:***@127.0.0.1"), "{err}");
     assert!(!err.contains("hunter2"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_approval_saved_by_one_replica_is_announced_to_the_others() {
+    let pg = TestPostgres::start();
+    let url = pg.create_database("notices");
+    let at = |replica: &str| Location::Postgres {
+        url: url.clone(),
+        pool_size: 2,
+        replica: replica.into(),
+    };
+    let a = mcpproxy_storage::open(&at("a")).await.unwrap();
+    let b = mcpproxy_storage::open(&at("b")).await.unwrap();
+    let mut feed = a.changes().await.unwrap().expect("PostgreSQL has a feed");
+    let (approval, _) = ToolApproval::evaluate(
+        &name("gh"),
+        None,
+        &tool("t", "T"),
+        Trust {
+            auto_approve: true,
+            baseline: false,
+        },
+    );
+    ApprovalRepository::save(&*b, &approval).await.unwrap();
+    tokio::time::timeout(std::time::Duration::from_secs(30), feed.next())
+        .await
+        .expect("the notice arrives")
+        .unwrap();
+    let sqlite = mcpproxy_storage::open(&Location::File(
+        tempfile::tempdir().unwrap().path().join("y.db"),
+    ))
+    .await
+    .unwrap();
+    assert!(
+        sqlite.changes().await.unwrap().is_none(),
+        "one writer, no feed"
+    );
 }

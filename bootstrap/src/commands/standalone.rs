@@ -52,7 +52,8 @@ impl Standalone {
         ensure_private_dir(&located.data_dir)?;
         // A daemon starting now waits for us (exit 3) rather than sharing the files.
         let lock = InstanceLock::acquire(&located.data_dir, "cli")?;
-        let db = crate::storage::open(&crate::storage::location(located)?).await?;
+        // The command line writes as the replica `cli` (its changes reach running replicas).
+        let db = crate::storage::open(&crate::storage::location(located, "cli")?).await?;
         let store: Arc<dyn ConfigStore> = Arc::new(FileConfigStore::with_config(
             &located.config_path,
             located.config.clone(),

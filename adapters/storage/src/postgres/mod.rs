@@ -14,32 +14,44 @@ use std::borrow::Cow;
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use async_trait::async_trait;
+use mcpproxy_application::ports::{ChangeFeed, StorageError};
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
 
-use crate::db::OpenError;
+use crate::db::{OpenError, storage_err};
 
 /// How long a query waits for a free connection (or a new one) before it fails: a database
 /// that is down turns into a clear error soon, instead of a call hanging.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// The channel of `migrations/postgres/0002_change_notices.sql`.
+const CHANNEL: &str = "mcpproxy_changes";
+
 /// A PostgreSQL database. Cloning shares the connection pool.
 #[derive(Debug, Clone)]
 pub struct PgDatabase {
     pub(crate) pool: PgPool,
+    /// This replica's `application_name`: the payload of its own change notices.
+    name: String,
 }
 
 impl PgDatabase {
     /// Connects to the database at `url` (`postgres://…`) with at most `pool_size`
-    /// connections, and applies pending migrations.
-    pub async fn open(url: &str, pool_size: u32) -> Result<Self, OpenError> {
+    /// connections as the replica `replica`, and applies pending migrations.
+    pub async fn open(url: &str, pool_size: u32, replica: &str) -> Result<Self, OpenError> {
         let shown = redact_url(url);
         let open_err = |reason: String| OpenError::Open {
             path: shown.clone(),
             reason,
         };
+        // PostgreSQL keeps the first 63 bytes of a name; the rest could not tell replicas apart.
+        let mut name = format!("mcpproxy:{replica}");
+        while name.len() > 63 {
+            name.pop();
+        }
         let options = PgConnectOptions::from_str(url)
             .map_err(|e| open_err(e.to_string()))?
-            .application_name("mcpproxy");
+            .application_name(&name);
         let pool = PgPoolOptions::new()
             .max_connections(pool_size.max(1))
             .acquire_timeout(ACQUIRE_TIMEOUT)
@@ -53,7 +65,19 @@ impl PgDatabase {
                 path: shown.clone(),
                 reason: e.to_string(),
             })?;
-        Ok(Self { pool })
+        Ok(Self { pool, name })
+    }
+
+    /// Another replica's changes to tool approvals, as they are committed.
+    pub async fn changes(&self) -> Result<PgChanges, StorageError> {
+        let mut listener = PgListener::connect_with(&self.pool)
+            .await
+            .map_err(storage_err)?;
+        listener.listen(CHANNEL).await.map_err(storage_err)?;
+        Ok(PgChanges {
+            listener,
+            own: self.name.clone(),
+        })
     }
 
     /// Whether the database answers a query.
@@ -64,6 +88,26 @@ impl PgDatabase {
     /// Closes every connection, waiting for queries in flight.
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+}
+
+/// The notices of [`PgDatabase::changes`]; its own replica's are skipped.
+#[derive(Debug)]
+pub struct PgChanges {
+    listener: PgListener,
+    own: String,
+}
+
+#[async_trait]
+impl ChangeFeed for PgChanges {
+    async fn next(&mut self) -> Result<(), StorageError> {
+        loop {
+            // The listener reconnects (and listens again) on the call after a lost connection.
+            let notice = self.listener.recv().await.map_err(storage_err)?;
+            if notice.payload() != self.own {
+                return Ok(());
+            }
+        }
     }
 }
 
