@@ -401,6 +401,20 @@ impl CallService {
                 .meta("_auth_agent", name.as_str())
                 .meta("_auth_token_prefix", prefix.as_str());
         }
+        // The profile the call was made under (the Go proxy's `metadata.profile`).
+        if let Some(profile) =
+            request
+                .caller
+                .scope()
+                .grants()
+                .iter()
+                .find_map(|g| match &g.origin {
+                    mcpproxy_domain::policy::GrantOrigin::Profile(name) => Some(name.as_str()),
+                    mcpproxy_domain::policy::GrantOrigin::Token(_) => None,
+                })
+        {
+            draft = draft.meta("profile", profile);
+        }
         if let Some(parent) = &request.parent_call_id {
             draft = draft
                 .meta("parent_call_id", parent.as_str())
@@ -413,6 +427,10 @@ impl CallService {
             Ok(v) => draft.response = Some(mcpproxy_domain::activity::recorded_json(v)),
             Err(e) => {
                 draft.error_message = Some(e.to_string());
+                // The admission rule's reason, which agents see only as text.
+                if let Some(code) = e.code() {
+                    draft = draft.meta("reason_code", code);
+                }
                 if draft.server_name.is_none() {
                     draft.server_name = e.server().map(str::to_owned);
                 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use mcpproxy_domain::approval::ApprovalState;
 use mcpproxy_domain::poison::{ToolScan, Verdict};
-use mcpproxy_domain::{Caller, Purpose};
+use mcpproxy_domain::{Caller, Purpose, Refusal};
 use serde::Serialize;
 use serde_json::value::RawValue;
 
@@ -120,8 +120,13 @@ impl ToolCatalog {
             stats: ToolStats::default(),
         };
         for (server, entry) in view.tools() {
-            let enabled =
-                admit_entry(view.settings(), caller, Purpose::Discover, server, entry).is_ok();
+            let admitted = admit_entry(view.settings(), caller, Purpose::Discover, server, entry);
+            // A caller under a grant (an agent token, a profile) does not learn what lies
+            // outside it, as on MCP; the rest is listed with whether it can be called.
+            if let Err(Refusal::OutOfScope { .. }) = admitted {
+                continue;
+            }
+            let enabled = admitted.is_ok();
             listing.stats.total += 1;
             if enabled {
                 listing.stats.enabled += 1;

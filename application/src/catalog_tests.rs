@@ -513,6 +513,17 @@ async fn the_tool_listing_counts_what_can_be_called() {
     );
     let two = listing.tools.iter().find(|t| t.id == "b:two").unwrap();
     assert!(!two.enabled);
+
+    // An agent token scoped to server b does not see a's or q's tools at all.
+    let scoped = Caller::agent().within(mcpproxy_domain::policy::Grant {
+        origin: mcpproxy_domain::policy::GrantOrigin::Token("b-only".into()),
+        servers: mcpproxy_domain::policy::ServerSet::Only([name("b")].into()),
+        tier: mcpproxy_domain::CallVariant::Destructive,
+    });
+    let listing = cat.all_tools(&scoped);
+    let ids: Vec<&str> = listing.tools.iter().map(|t| t.id.as_str()).collect();
+    assert_eq!(ids, ["b:two", "b:three"]);
+    assert_eq!((listing.stats.total, listing.stats.enabled), (2, 1));
 }
 
 #[tokio::test]

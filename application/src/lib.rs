@@ -14,6 +14,7 @@ pub mod call;
 pub mod catalog;
 pub mod code;
 pub mod connect;
+pub mod diagnostics;
 pub mod events;
 pub mod gates;
 pub mod import;
@@ -21,6 +22,7 @@ pub mod isolation;
 pub mod launch;
 pub mod management;
 pub mod ports;
+pub mod profiles;
 pub mod prompts;
 pub mod registry;
 pub mod relay;
@@ -50,6 +52,7 @@ pub use isolation::{DockerStatus, IsolationReport, IsolationService, ServerIsola
 pub use management::{
     AddServer, Allowed, BulkError, BulkResult, Gate, ManagementError, ManagementService, ServerView,
 };
+pub use profiles::{ProfileError, ProfileService};
 pub use prompts::PromptService;
 pub use registry::RegistryService;
 pub use relay::{ProtocolRelay, RelayRefusal};

@@ -655,5 +655,7 @@ pub enum ScriptFailure {
 pub trait ScriptRunner: Send + Sync {
     async fn run(&self, job: ScriptJob, host: Arc<dyn ScriptHost>) -> Result<Value, ScriptFailure>;
 }
+mod diagnostics;
 mod discovery;
+pub use diagnostics::*;
 pub use discovery::*;

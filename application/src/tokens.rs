@@ -31,6 +31,8 @@ pub enum TokenError {
     Spec(#[from] TokenSpecError),
     #[error("server {0:?} is not configured; `mcpproxy upstream list` shows the servers")]
     UnknownServer(String),
+    #[error("profile {0:?} is not configured; the profiles are: {1}")]
+    UnknownProfile(String, String),
     #[error(
         "a token named {0:?} exists already; pick another name, or `mcpproxy token delete {0}` first"
     )]
@@ -68,6 +70,9 @@ pub struct CreateToken {
     /// `30d` (the default), `7d`, `12h`, … at most `365d`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_in: Option<String>,
+    /// Pins the token to one profile (a name from `profiles`): it never reaches beyond it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile_pin: Option<String>,
 }
 
 /// A token as people see it: never the secret.
@@ -85,6 +90,9 @@ pub struct TokenInfo {
     pub expires_at: Timestamp,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_used_at: Option<Timestamp>,
+    /// The profile the token is pinned to, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub profile_pin: Option<String>,
 }
 
 /// A token just made: the secret, shown this once.
@@ -100,13 +108,26 @@ pub struct CreatedToken {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Authenticated {
     pub grant: Grant,
+    /// The profile the token is pinned to, and that profile's grant as the config has it
+    /// now (a removed profile's reaches nothing).
+    pub pin: Option<(String, Grant)>,
     pub identity: AuthIdentity,
 }
 
 impl Authenticated {
-    /// The caller the rules see: an agent, through `source`, under the token's grant.
+    /// The caller the rules see: an agent, through `source`, under the token's grant and
+    /// its pinned profile's.
     pub fn caller(&self, source: Source) -> Caller {
-        Caller::new(CallerKind::Agent, source).within(self.grant.clone())
+        let caller = Caller::new(CallerKind::Agent, source).within(self.grant.clone());
+        match &self.pin {
+            Some((_, grant)) => caller.within(grant.clone()),
+            None => caller,
+        }
+    }
+
+    /// The profile the token is pinned to.
+    pub fn profile_pin(&self) -> Option<&str> {
+        self.pin.as_ref().map(|(name, _)| name.as_str())
     }
 }
 
@@ -157,6 +178,7 @@ impl TokenService {
             created_at: t.created_at,
             expires_at: t.expires_at,
             last_used_at: t.last_used_at,
+            profile_pin: t.profile_pin.clone(),
         }
     }
 
@@ -178,6 +200,7 @@ impl TokenService {
         servers: ServerSet,
         tier: CallVariant,
         lifetime_ms: i64,
+        profile_pin: Option<String>,
     ) -> Result<(String, AgentToken), TokenError> {
         let secret = self.keys.generate()?;
         let now = self.clock.now();
@@ -191,6 +214,7 @@ impl TokenService {
             expires_at: now.plus_millis(lifetime_ms),
             revoked: false,
             last_used_at: None,
+            profile_pin,
         };
         Ok((secret, record))
     }
@@ -212,7 +236,8 @@ impl TokenService {
                 return Err(TokenError::UnknownServer(missing.to_string()));
             }
         }
-        let (secret, record) = self.mint(&request.name, servers, tier, lifetime)?;
+        let pin = self.check_pin(request.profile_pin.as_deref())?;
+        let (secret, record) = self.mint(&request.name, servers, tier, lifetime, pin)?;
         if !self.repo.insert(&record).await? {
             return Err(TokenError::Exists(request.name.clone()));
         }
@@ -221,6 +246,24 @@ impl TokenService {
             token: secret,
             info: self.info(&record),
         })
+    }
+
+    /// A pin must name a profile configured now (it may go later: the pin then denies all).
+    fn check_pin(&self, pin: Option<&str>) -> Result<Option<String>, TokenError> {
+        let Some(pin) = pin.map(str::trim).filter(|p| !p.is_empty()) else {
+            return Ok(None);
+        };
+        let settings = self.settings.current();
+        if settings.profiles.get(pin).is_none() {
+            let names = settings.profiles.names();
+            let listed = if names.is_empty() {
+                "none (add `profiles` to the config first)".to_owned()
+            } else {
+                names.join(", ")
+            };
+            return Err(TokenError::UnknownProfile(pin.to_owned(), listed));
+        }
+        Ok(Some(pin.to_owned()))
     }
 
     async fn find(&self, name: &str) -> Result<AgentToken, TokenError> {
@@ -278,7 +321,13 @@ impl TokenService {
         self.gate(&caller)?;
         let old = self.find(name).await?;
         let lifetime = (old.expires_at.millis() - old.created_at.millis()).max(1);
-        let (secret, record) = self.mint(name, old.servers.clone(), old.tier, lifetime)?;
+        let (secret, record) = self.mint(
+            name,
+            old.servers.clone(),
+            old.tier,
+            lifetime,
+            old.profile_pin.clone(),
+        )?;
         self.repo.update(&record).await?;
         self.record(&caller, name, "token_regenerated").await;
         Ok(CreatedToken {
@@ -323,8 +372,13 @@ impl TokenService {
         if stale && let Err(e) = self.repo.touch(&record.name, now).await {
             tracing::warn!(token = %record.name, error = %e, "cannot note the token's last use");
         }
+        let pin = record.profile_pin.clone().and_then(|name| {
+            let grant = record.pin_grant(&self.settings.current().profiles)?;
+            Some((name, grant))
+        });
         Ok(Authenticated {
             grant: record.grant(),
+            pin,
             identity: AuthIdentity::Agent {
                 name: record.name.clone(),
                 prefix: record.prefix.clone(),

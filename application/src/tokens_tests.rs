@@ -114,6 +114,7 @@ fn request(name: &str, servers: &[&str], permissions: &[&str]) -> CreateToken {
         allowed_servers: servers.iter().map(|s| (*s).to_owned()).collect(),
         permissions: permissions.iter().map(|s| (*s).to_owned()).collect(),
         expires_in: None,
+        profile_pin: None,
     }
 }
 
@@ -277,4 +278,62 @@ async fn a_token_may_not_manage_tokens() {
         Err(TokenError::Forbidden(Gate::AdminOnly))
     ));
     assert!(w.tokens.revoke("bot", &bot).await.is_err());
+}
+
+#[tokio::test]
+async fn a_pinned_token_is_under_its_profile_and_under_nothing_once_the_profile_goes() {
+    let mem = Arc::new(Mem::default());
+    let config = |profiles: serde_json::Value| -> Config {
+        serde_json::from_value(serde_json::json!({"mcpServers": [
+            {"name": "github", "command": "x"}, {"name": "slack", "command": "x"}
+        ], "profiles": profiles}))
+        .unwrap()
+    };
+    *mem.config.lock().unwrap() =
+        config(serde_json::json!([{"name": "dev", "servers": ["github"]}]));
+    let tokens = TokenService::new(
+        Arc::new(Repo::default()),
+        Arc::new(Keys::default()),
+        Arc::new(TestClock(AtomicI64::new(1_000_000))),
+        mem.clone(),
+        Arc::new(ActivityLog::new(mem.clone(), mem.clone(), mem.clone())),
+    );
+    let mut pinned = request("bot", &["*"], &["read"]);
+    pinned.profile_pin = Some("nope".into());
+    assert_eq!(
+        tokens.create(&pinned, Source::Cli).await.unwrap_err(),
+        TokenError::UnknownProfile("nope".into(), "dev".into())
+    );
+    pinned.profile_pin = Some("dev".into());
+    let made = tokens.create(&pinned, Source::Cli).await.unwrap();
+    assert_eq!(made.info.profile_pin.as_deref(), Some("dev"));
+    let github = ServerName::parse("github").unwrap();
+    let slack = ServerName::parse("slack").unwrap();
+    let who = tokens.authenticate(&made.token).await.unwrap();
+    assert_eq!(who.profile_pin(), Some("dev"));
+    let caller = who.caller(Source::Mcp);
+    let origins: Vec<_> = caller
+        .scope()
+        .grants()
+        .iter()
+        .map(|g| g.origin.clone())
+        .collect();
+    assert_eq!(
+        origins,
+        [
+            GrantOrigin::Token("bot".into()),
+            GrantOrigin::Profile("dev".into())
+        ]
+    );
+    assert!(caller.scope().grants()[1].servers.contains(&github));
+    assert!(!caller.scope().grants()[1].servers.contains(&slack));
+    // The profile is removed: the pin now reaches nothing, never everything.
+    *mem.config.lock().unwrap() = config(serde_json::json!([]));
+    let who = tokens.authenticate(&made.token).await.unwrap();
+    let caller = who.caller(Source::Mcp);
+    let pin = &caller.scope().grants()[1];
+    assert!(!pin.servers.contains(&github) && !pin.servers.contains(&slack));
+    // Regenerating keeps the pin.
+    let again = tokens.regenerate("bot", Source::Cli).await.unwrap();
+    assert_eq!(again.info.profile_pin.as_deref(), Some("dev"));
 }

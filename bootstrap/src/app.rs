@@ -15,8 +15,9 @@ use mcpproxy_application::ports::{
 use mcpproxy_application::semantic::{Fusion, HybridIndex};
 use mcpproxy_application::{
     ActivityLog, AuthService, CallService, ClientService, CodeService, EventBus, ImportService,
-    IsolationService, ManagementService, PromptService, ProtocolRelay, RegistryService,
-    SecretsService, SensitiveScanner, TokenService, ToolCatalog, UpstreamTracker, launch,
+    IsolationService, ManagementService, ProfileService, PromptService, ProtocolRelay,
+    RegistryService, SecretsService, SensitiveScanner, TokenService, ToolCatalog, UpstreamTracker,
+    launch,
 };
 use mcpproxy_config::FileConfigStore;
 use mcpproxy_domain::{Config, DomainEvent, ServerName};
@@ -55,10 +56,12 @@ pub struct App {
     pub auth: Arc<AuthService>,
     pub secrets: Arc<SecretsService>,
     pub tokens: Arc<TokenService>,
+    pub profiles: Arc<ProfileService>,
     pub relay: Arc<ProtocolRelay>,
     pub discovery: Discovery,
     pub prompts: Arc<PromptService>,
     pub isolation: Arc<IsolationService>,
+    pub diagnostics: Arc<mcpproxy_application::diagnostics::DiagnosticsService>,
     follower: JoinHandle<()>,
     /// Background work: the activity writer and its retention, the token refresher, the
     /// logins servers ask for.
@@ -311,9 +314,14 @@ impl App {
                 .with_isolation(isolator.clone())
                 .with_secrets(keyring.clone()),
         );
+        let host = Arc::new(crate::host::HostChecks::new(
+            connector.clone(),
+            data_dir.to_owned(),
+        ));
+        let isolation_probe = isolator as Arc<dyn mcpproxy_application::ports::IsolationProbe>;
         let isolation = Arc::new(IsolationService::new(
             store_port.clone(),
-            isolator as Arc<dyn mcpproxy_application::ports::IsolationProbe>,
+            isolation_probe.clone(),
         ));
         let tracker = Arc::new(UpstreamTracker::new(
             servers.clone(),
@@ -324,7 +332,7 @@ impl App {
         let management = Arc::new(ManagementService::new(
             store_port.clone(),
             servers,
-            approvals,
+            approvals.clone(),
             pool.clone() as Arc<dyn UpstreamPool>,
             events.clone(),
             activity.clone(),
@@ -352,6 +360,7 @@ impl App {
             store_port.clone(),
             activity.clone(),
         ));
+        let profiles = Arc::new(ProfileService::new(catalog.clone(), events.clone()));
         // The pool's size is read once: its threads start with the first script.
         let scripts = QuickJsRunner::new(store.current().code_execution.settings().pool_size);
         let code = Arc::new(CodeService::new(
@@ -366,6 +375,18 @@ impl App {
             pool.clone() as Arc<dyn UpstreamPool>,
             events.clone(),
             activity.clone(),
+        ));
+        let diagnostics = Arc::new(mcpproxy_application::diagnostics::DiagnosticsService::new(
+            store_port.clone(),
+            host,
+            mcpproxy_application::diagnostics::Running {
+                upstream: pool.clone() as Arc<dyn UpstreamPool>,
+                oauth: oauth.clone() as Arc<dyn OAuthProvider>,
+                isolation: isolation_probe,
+                approvals,
+                management: management.clone(),
+                auth: auth.clone(),
+            },
         ));
         let relay = Arc::new(ProtocolRelay::new(
             catalog.clone(),
@@ -425,10 +446,12 @@ impl App {
             auth,
             secrets,
             tokens,
+            profiles,
             relay,
             discovery,
             prompts,
             isolation,
+            diagnostics,
             follower,
             background,
             sessions: CancellationToken::new(),
@@ -448,7 +471,9 @@ impl App {
             auth: self.auth.clone(),
             secrets: self.secrets.clone(),
             tokens: self.tokens.clone(),
+            profiles: self.profiles.clone(),
             isolation: self.isolation.clone(),
+            diagnostics: self.diagnostics.clone(),
             logs: self.logs.clone() as Arc<dyn ServerLogs>,
             registries: self.discovery.registries.clone(),
             imports: self.discovery.imports.clone(),
@@ -495,6 +520,7 @@ impl App {
             relay: self.relay.clone(),
             prompts: self.prompts.clone(),
             registries: self.discovery.registries.clone(),
+            profiles: self.profiles.clone(),
         });
         let access = mcpproxy_mcp::Access {
             loopback: listening.ip().is_loopback(),

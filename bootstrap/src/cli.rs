@@ -10,6 +10,7 @@ use crate::commands::auth::AuthCommand;
 use crate::commands::call::CallCommand;
 use crate::commands::code::CodeCommand;
 use crate::commands::connect::{ConnectArgs, DisconnectArgs};
+use crate::commands::doctor::DoctorArgs;
 use crate::commands::registry::{RegistryCommand, SearchServersArgs};
 use crate::commands::secrets::SecretsCommand;
 use crate::commands::status::StatusArgs;
@@ -104,6 +105,8 @@ pub enum Command {
     Code(CodeCommand),
     /// Show whether the proxy runs, where, and its API key
     Status(StatusArgs),
+    /// What is wrong and what to do: findings with stable MCPX_* codes, `list-codes`, `fix CODE`
+    Doctor(DoctorArgs),
     /// Read the activity log: calls, changes, decisions
     #[command(subcommand)]
     Activity(ActivityCommand),

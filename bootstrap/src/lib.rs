@@ -9,6 +9,7 @@ pub mod cli;
 mod commands;
 mod exit;
 mod fds;
+mod host;
 mod locate;
 mod lock;
 mod logging;

@@ -31,7 +31,7 @@ use crate::storage;
 const DRAIN: Duration = Duration::from_millis(1500);
 
 /// `":8080"` (Go's form for every interface) → `"0.0.0.0:8080"`.
-fn bind_address(listen: &str) -> String {
+pub(crate) fn bind_address(listen: &str) -> String {
     match listen.strip_prefix(':') {
         Some(port) => format!("0.0.0.0:{port}"),
         None => listen.to_owned(),

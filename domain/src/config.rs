@@ -137,6 +137,9 @@ pub struct Config {
     /// and it stays absent when saved.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub storage: Option<crate::storage::StorageConfig>,
+    /// Named subsets of the servers, served at `/mcp/p/<name>` (rules in profile.rs).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub profiles: Vec<crate::profile::ProfileConfig>,
     // -- code execution (issue 22; rules in code.rs). Before `extra`, which takes the rest --
     #[serde(flatten)]
     pub code_execution: crate::code::CodeExecutionConfig,
@@ -186,6 +189,7 @@ impl Default for Config {
             docker_isolation: None,
             sensitive_data_detection: None,
             storage: None,
+            profiles: Vec::new(),
             code_execution: crate::code::CodeExecutionConfig::default(),
             extra: Map::new(),
         }
@@ -996,6 +1000,8 @@ impl Config {
                 server.trust_mode = Some("manual".to_owned());
             }
         }
+        let servers: Vec<ServerName> = self.servers.iter().map(|s| s.name.clone()).collect();
+        notes.extend(crate::profile::warnings(&self.profiles, &servers));
         notes
     }
 
@@ -1088,6 +1094,7 @@ impl Config {
             errors.extend(detection.validate());
         }
         errors.extend(crate::limits::validate(self));
+        errors.extend(crate::profile::validate(&self.profiles));
         if let Some(isolation) = &self.docker_isolation {
             errors.extend(crate::isolation::validate_global(isolation));
         }

@@ -99,6 +99,8 @@ pub enum DomainEvent {
         prompt: String,
         state: ApprovalState,
     },
+    /// The default profile of the UI surfaces changed (`""`: all servers).
+    ActiveProfileChanged { active_profile: String },
     /// A record was added to the activity log.
     ActivityRecorded {
         id: String,
@@ -136,6 +138,7 @@ impl DomainEvent {
             Self::RefreshFailed { .. } => "oauth.refresh_failed".to_owned(),
             Self::SecretChanged { .. } => "secrets.changed".to_owned(),
             Self::SensitiveDataDetected { .. } => "sensitive_data.detected".to_owned(),
+            Self::ActiveProfileChanged { .. } => "active_profile.changed".to_owned(),
             Self::ActivityRecorded { kind, .. } => format!("activity.{}", kind.as_str()),
         }
     }
@@ -170,6 +173,7 @@ impl DomainEvent {
             Self::ConfigReloaded { .. }
             | Self::SecretChanged { .. }
             | Self::SensitiveDataDetected { .. }
+            | Self::ActiveProfileChanged { .. }
             | Self::ActivityRecorded { .. } => None,
         }
     }

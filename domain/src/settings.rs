@@ -117,6 +117,8 @@ pub struct Settings {
     pub search: SearchConfig,
     /// `enable_code_execution` and the `code_execution_*` limits.
     pub code: crate::code::CodeSettings,
+    /// `profiles`, unknown servers skipped.
+    pub profiles: crate::profile::Profiles,
     /// In config order.
     servers: Vec<Arc<ServerSettings>>,
     by_name: HashMap<ServerName, Arc<ServerSettings>>,
@@ -153,6 +155,10 @@ impl Settings {
             },
             search: config.search.clone(),
             code: config.code_execution.settings(),
+            profiles: crate::profile::Profiles::new(
+                &config.profiles,
+                &servers.iter().map(|s| s.name.clone()).collect::<Vec<_>>(),
+            ),
             servers,
             by_name,
         }

@@ -194,6 +194,9 @@ pub struct AgentToken {
     pub expires_at: Timestamp,
     pub revoked: bool,
     pub last_used_at: Option<Timestamp>,
+    /// The profile the token is pinned to: it never reaches beyond it, whatever URL or
+    /// `set_profile` it uses (see `crate::profile::resolve`).
+    pub profile_pin: Option<String>,
 }
 
 impl AgentToken {
@@ -216,9 +219,24 @@ impl AgentToken {
         }
     }
 
-    /// The caller an agent presenting this token is: an agent under the token's grant.
+    /// The caller an agent presenting this token is: an agent under the token's grant (a
+    /// pin needs the profiles in force: [`AgentToken::pin_grant`]).
     pub fn caller(&self) -> Caller {
         Caller::agent().within(self.grant())
+    }
+
+    /// The grant of the pinned profile among `profiles`: a pin to a profile that no longer
+    /// exists reaches nothing.
+    pub fn pin_grant(&self, profiles: &crate::profile::Profiles) -> Option<Grant> {
+        self.profile_pin.as_deref().and_then(|pin| {
+            crate::profile::resolve(
+                profiles,
+                crate::profile::Selection {
+                    pin: Some(pin),
+                    ..Default::default()
+                },
+            )
+        })
     }
 
     /// The servers as the Go proxy writes them: `*` or the names.

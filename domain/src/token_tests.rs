@@ -13,6 +13,7 @@ fn token(servers: ServerSet, tier: CallVariant) -> AgentToken {
         expires_at: Timestamp::from_millis(1_000),
         revoked: false,
         last_used_at: None,
+        profile_pin: None,
     }
 }
 

@@ -189,6 +189,15 @@ async fn a_read_token_reaches_the_read_tools_of_its_servers_and_nothing_else() {
     // REST: reads yes, administration and the token pages no.
     let as_agent = Rest::new(&proxy_url(&api, ""), Some(&token));
     as_agent.get("/servers").await.data();
+    // The tool list shows the token its own servers' tools only, as MCP does.
+    let listed = as_agent.get("/tools").await.data();
+    let servers: std::collections::BTreeSet<&str> = listed["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|t| t["server"].as_str())
+        .collect();
+    assert_eq!(servers, ["fx"].into(), "{listed}");
     as_agent
         .post("/servers/fx/restart", &json!({}))
         .await

@@ -859,3 +859,44 @@ async fn a_hundred_servers_and_ten_thousand_tools_page_by_a_hundred() {
         .await;
     page.screenshot("scale-servers").await;
 }
+
+#[tokio::test]
+async fn a_servers_page_shows_its_diagnostics_and_fixes_what_the_doctor_can() {
+    let home = Home::new();
+    let late = home.path().join("bin/late-server");
+    let crash = json!({"name": "crash", "command": "/bin/sh", "quarantined": false,
+        "args": ["-c", "echo 'fatal: PANEL_KEY is not set' >&2; exit 3"]});
+    let missing =
+        json!({"name": "late", "command": late, "args": ["--name", "late"], "quarantined": false});
+    home.write_config(&json!({"api_key": KEY, "mcpServers": [crash, missing]}).to_string());
+    let proxy = Proxy::start(&home, &[]).await;
+    let page = page().await;
+    sign_in(&page, &proxy, "servers/crash").await;
+    page.until(
+        "the crash's finding with its stderr",
+        "[...document.querySelectorAll('.finding[data-code=MCPX_STDIO_EXIT_BEFORE_INITIALIZE]')].some(f => f.innerText.includes('fatal: PANEL_KEY is not set'))",
+    )
+    .await;
+    page.check_accessibility("a server's diagnostics").await;
+    page.screenshot("server-diagnostics").await;
+
+    // The missing command is installed; the Fix button restarts the server.
+    sign_in(&page, &proxy, "servers/late").await;
+    page.until(
+        "late's finding",
+        "document.querySelector('.finding[data-code=MCPX_STDIO_SPAWN_ENOENT]') !== null",
+    )
+    .await;
+    std::fs::create_dir_all(late.parent().unwrap()).unwrap();
+    std::os::unix::fs::symlink(fixture_bin(), &late).unwrap();
+    page.click_on("button[aria-label='Fix MCPX_STDIO_SPAWN_ENOENT']")
+        .await;
+    page.until_text("The doctor finds nothing wrong with this server.")
+        .await;
+    page.until(
+        "late's page without its old error",
+        "document.querySelector('.error-box') === null",
+    )
+    .await;
+    page.screenshot("server-diagnostics-fixed").await;
+}

@@ -38,6 +38,17 @@ fn call_args(kind: &str) -> Value {
     })
 }
 
+/// `set_profile` (the Go proxy's definition), offered where profiles are configured.
+pub fn set_profile_tool() -> Tool {
+    tool(
+        "set_profile",
+        "Switch the active profile for THIS session. A profile scopes tool discovery (retrieve_tools) and tool calls to a named subset of upstream servers, e.g. 'research' or 'deploy'. The choice lasts for the current MCP session and applies to the following retrieve_tools / call_tool_* / code_execution calls. Pass an empty string to clear it and go back to all servers. A /mcp/p/<slug> URL still overrides the session profile, and a profile-pinned agent token cannot switch away from its pinned profile.",
+        json!({"profile": {"type": "string", "description": "Profile slug to activate for this session (e.g. 'research'); \"\" clears the active profile"}}),
+        &[],
+        json!({"title": "Set Profile", "readOnlyHint": true, "destructiveHint": false, "openWorldHint": false}),
+    )
+}
+
 /// The tools of the retrieve-mode endpoints; the management tools only when allowed.
 pub fn tools(with_management: bool) -> Vec<Tool> {
     let mut tools = vec![

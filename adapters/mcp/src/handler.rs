@@ -44,6 +44,8 @@ pub struct ProxyHandler {
     pub caller: Caller,
     /// The agent token behind `caller`, for the record.
     pub identity: Option<AuthIdentity>,
+    /// The profile of the endpoint (`/mcp/p/<slug>`), if any.
+    pub profile: Option<String>,
     /// Every session; a session's tool calls take the fast path once it is initialized.
     pub(crate) book: Arc<crate::sessions::SessionBook>,
 }
@@ -122,16 +124,55 @@ fn arg_u32(args: &Map<String, Value>, key: &str) -> Option<u32> {
 }
 
 impl ProxyHandler {
-    /// This handler as the request's sender: the agent of the token it presented, if any.
+    /// This handler as the request's sender: the agent of the token it presented, if any,
+    /// under the profile the request is in (the token's pin, the endpoint's, or the
+    /// session's `set_profile` choice).
     fn for_request(&self, context: &RequestContext<RoleServer>) -> std::borrow::Cow<'_, Self> {
-        match crate::agent_of(context) {
-            Some(agent) => std::borrow::Cow::Owned(Self {
-                caller: agent.caller(Source::Mcp),
-                identity: Some(agent.identity.clone()),
-                ..self.clone()
-            }),
-            None => std::borrow::Cow::Borrowed(self),
+        let agent = crate::agent_of(context);
+        let base = agent.map_or_else(|| self.caller.clone(), |a| a.caller(Source::Mcp));
+        let pinned = agent.is_some_and(|a| a.pin.is_some());
+        let session = session_of(context);
+        let caller = self.services.profiles.scoped(
+            base,
+            pinned,
+            self.profile.as_deref(),
+            session.as_deref(),
+        );
+        if agent.is_none() && caller == self.caller {
+            return std::borrow::Cow::Borrowed(self);
         }
+        std::borrow::Cow::Owned(Self {
+            caller,
+            identity: agent.map(|a| a.identity.clone()).or(self.identity.clone()),
+            ..self.clone()
+        })
+    }
+
+    /// `set_profile`: the session's profile from now on.
+    fn set_profile(
+        &self,
+        args: &Map<String, Value>,
+        context: &RequestContext<RoleServer>,
+    ) -> CallToolResponse {
+        let pin = crate::agent_of(context).and_then(|a| a.profile_pin());
+        let slug = arg_str(args, "profile").unwrap_or_default();
+        match self
+            .services
+            .profiles
+            .choose(session_of(context).as_deref(), slug, pin)
+        {
+            Ok(choice) => json_result(&choice),
+            Err(e) => text_result(e.to_string(), true),
+        }
+    }
+
+    /// The built-in tools of the retrieve and code endpoints: `set_profile` where profiles
+    /// are configured.
+    fn with_set_profile(&self, mut tools: Vec<Tool>) -> Vec<Tool> {
+        if self.services.profiles.any() {
+            tools.push(builtin::set_profile_tool());
+        }
+        tools
     }
 
     /// Whether this session is offered the management tools (the gates decide).
@@ -243,6 +284,7 @@ impl ProxyHandler {
                     Err(e) => text_result(e.to_string(), true),
                 }
             }
+            "set_profile" if s.profiles.any() => self.set_profile(&args, context),
             "list_registries" => crate::discover::list_registries(s),
             "search_servers" => crate::discover::search_servers(s, &args).await,
             // The management tools are offered only where the gates allow them; a call to
@@ -307,12 +349,11 @@ impl ServerHandler for ProxyHandler {
     ) -> Result<ListToolsResult, ErrorData> {
         let this = self.for_request(&context);
         match this.mode {
-            Mode::Retrieve => Ok(ListToolsResult::with_all_items(builtin::tools(
-                this.management().is_ok(),
-            ))),
-            Mode::Code => Ok(ListToolsResult::with_all_items(crate::code::tools(
-                this.management().is_ok(),
-                this.services.code.enabled(),
+            Mode::Retrieve => Ok(ListToolsResult::with_all_items(
+                this.with_set_profile(builtin::tools(this.management().is_ok())),
+            )),
+            Mode::Code => Ok(ListToolsResult::with_all_items(this.with_set_profile(
+                crate::code::tools(this.management().is_ok(), this.services.code.enabled()),
             ))),
             Mode::Direct => {
                 let cursor = request.and_then(|r| r.cursor);

@@ -8,7 +8,9 @@
 //! - `/mcp/code`: code execution — `code_execution` (a JavaScript snippet that calls several
 //!   tools), with `retrieve_tools` and `describe_tool` ([`code`]);
 //! - `/mcp`: whichever of the three `routing_mode` names;
-//! - `/mcp/server/<name>`: one upstream as it is ([`server`]).
+//! - `/mcp/server/<name>`: one upstream as it is ([`server`]);
+//! - `/mcp/p/<slug>`: the retrieve mode under a profile (`profiles` in the config): only
+//!   the profile's servers are listed, found and callable ([`profile`]).
 //!
 //! Everything of the protocol is relayed: prompts (the proxy's own, and with
 //! `aggregate_upstream_prompts` the servers' approved ones as `server__prompt`), resources (routed by URI), completion, logging, and during a call the
@@ -27,6 +29,7 @@ mod guard;
 mod handler;
 mod manage;
 mod notify;
+mod profile;
 mod relay;
 mod server;
 mod sessions;
@@ -36,8 +39,8 @@ use std::sync::{Arc, PoisonError};
 
 use mcpproxy_application::ports::{ConfigStore, ServerLogs, UpstreamNotice};
 use mcpproxy_application::{
-    CallService, CodeService, EventBus, ManagementService, PromptService, ProtocolRelay,
-    RegistryService, ToolCatalog,
+    CallService, CodeService, EventBus, ManagementService, ProfileService, PromptService,
+    ProtocolRelay, RegistryService, ToolCatalog,
 };
 use mcpproxy_domain::config::RoutingMode;
 use mcpproxy_domain::{Caller, DomainEvent};
@@ -81,6 +84,7 @@ pub struct Services {
     pub relay: Arc<ProtocolRelay>,
     pub prompts: Arc<PromptService>,
     pub registries: Arc<RegistryService>,
+    pub profiles: Arc<ProfileService>,
 }
 
 impl std::fmt::Debug for Services {
@@ -101,7 +105,7 @@ pub struct Access {
     pub shutdown: CancellationToken,
 }
 
-fn http_config(access: &Access) -> StreamableHttpServerConfig {
+pub(crate) fn http_config(access: &Access) -> StreamableHttpServerConfig {
     let mut config = StreamableHttpServerConfig::default();
     config.cancellation_token = access.shutdown.clone();
     if !access.loopback || access.trusted_hosts.iter().any(|h| h == "*") {
@@ -163,6 +167,7 @@ fn endpoint(
                 // An unlimited agent; a request with an agent token is that token's agent.
                 caller: Caller::agent(),
                 identity: None,
+                profile: None,
                 book: sessions.clone(),
             })
         },
@@ -252,17 +257,30 @@ pub fn router(services: Arc<Services>, bus: &EventBus, access: Access) -> axum::
             RoutingMode::RetrieveTools => Mode::Retrieve,
         }
     };
-    let book = Arc::new(SessionBook::new(services.config.clone()));
+    let book = Arc::new(SessionBook::new(
+        services.config.clone(),
+        services.profiles.clone(),
+    ));
     let servers = Arc::new(ServerEndpoints {
         services: services.clone(),
         access: access.clone(),
         book: book.clone(),
         made: std::sync::Mutex::new(HashMap::new()),
     });
+    let profiles = Arc::new(profile::ProfileEndpoints::new(
+        services.clone(),
+        access.clone(),
+        notifiers.retrieve.clone(),
+        book.clone(),
+    ));
     let router = axum::Router::new()
         .route(
             "/mcp/server/{name}",
             axum::routing::any(serve_server).with_state(servers.clone()),
+        )
+        .route(
+            "/mcp/p/{slug}",
+            axum::routing::any(profile::serve).with_state(profiles),
         )
         .nest_service(
             "/mcp/call",

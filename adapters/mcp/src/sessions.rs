@@ -35,6 +35,8 @@ struct Entry {
 /// Every live session of every MCP endpoint.
 pub struct SessionBook {
     config: Arc<dyn ConfigStore>,
+    /// Forgets a session's `set_profile` choice when the session ends.
+    profiles: Arc<mcpproxy_application::ProfileService>,
     entries: Mutex<HashMap<SessionId, Entry>>,
     lanes: Lanes,
 }
@@ -64,9 +66,13 @@ impl std::fmt::Display for Full {
 }
 
 impl SessionBook {
-    pub fn new(config: Arc<dyn ConfigStore>) -> Self {
+    pub fn new(
+        config: Arc<dyn ConfigStore>,
+        profiles: Arc<mcpproxy_application::ProfileService>,
+    ) -> Self {
         Self {
             config,
+            profiles,
             entries: Mutex::default(),
             lanes: Lanes::default(),
         }
@@ -119,6 +125,7 @@ impl SessionBook {
                 let entry = entries.remove(&victim).ok_or(Full { limit })?;
                 (victim, entry.owner)
             };
+            self.profiles.forget(&id);
             tracing::debug!(session = %id, "ending the longest idle MCP session to make room");
             if let Err(e) = owner.close_session(&id).await {
                 tracing::debug!(session = %id, "could not end an evicted session: {e}");
@@ -140,6 +147,7 @@ impl SessionBook {
 
     fn removed(&self, id: &SessionId) {
         self.entries().remove(id);
+        self.profiles.forget(id);
     }
 
     fn touch(&self, id: &SessionId) {

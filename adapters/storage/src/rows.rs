@@ -163,6 +163,7 @@ pub(crate) fn agent_token(row: &impl Cols) -> Result<AgentToken, StorageError> {
         expires_at: Timestamp::from_millis(row.int("expires_at")?),
         revoked: row.flag("revoked")?,
         last_used_at: row.opt_int("last_used_at")?.map(Timestamp::from_millis),
+        profile_pin: row.opt_text("profile_pin")?,
     })
 }
 

@@ -9,9 +9,11 @@ use crate::db::{Database, storage_err};
 use crate::rows::agent_token as from_row;
 
 const INSERT: &str = "INSERT OR IGNORE INTO agent_tokens (name, hash, prefix, servers, tier,
-    created_at, expires_at, revoked, last_used_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)";
+    created_at, expires_at, revoked, last_used_at, profile_pin)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
 const REPLACE: &str = "INSERT OR REPLACE INTO agent_tokens (name, hash, prefix, servers, tier,
-    created_at, expires_at, revoked, last_used_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)";
+    created_at, expires_at, revoked, last_used_at, profile_pin)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
 
 impl Database {
     async fn write_token(&self, sql: &'static str, t: &AgentToken) -> Result<u64, StorageError> {
@@ -26,6 +28,7 @@ impl Database {
             .bind(t.expires_at.millis())
             .bind(t.revoked)
             .bind(t.last_used_at.map(Timestamp::millis))
+            .bind(t.profile_pin.as_deref())
             .execute(&self.pool)
             .await
             .map_err(storage_err)?;

@@ -421,6 +421,7 @@ async fn tokens_credentials_scans_and_switches_are_kept(f: &Db) {
         expires_at: Timestamp::from_millis(9_000),
         revoked: false,
         last_used_at: None,
+        profile_pin: Some("reviewers".into()),
     };
     let (mut approval, _) = ToolApproval::evaluate(
         &gh,

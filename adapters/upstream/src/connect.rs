@@ -173,7 +173,7 @@ type EnvLookup = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
 
 /// The keyring secrets a connection needs: a value, `None` when the keyring lacks it, or why
 /// the keyring could not be read.
-type KeyringValues = HashMap<String, Result<Option<String>, String>>;
+pub(crate) type KeyringValues = HashMap<String, Result<Option<String>, String>>;
 
 /// The OAuth side of the proxy as the transport needs it: the authorization manager that
 /// holds a server's tokens (bootstrap wires the OAuth adapter in).
@@ -230,7 +230,7 @@ impl Connector {
 
     /// Reads the keyring secrets `spec` refers to, once per connection attempt, so a secret
     /// changed since the last attempt is used.
-    async fn read_keyring(&self, spec: &ConnectSpec) -> KeyringValues {
+    pub(crate) async fn read_keyring(&self, spec: &ConnectSpec) -> KeyringValues {
         let values = spec
             .env
             .values()
@@ -254,7 +254,7 @@ impl Connector {
         read
     }
 
-    fn resolver<'a>(&'a self, keyring: &'a KeyringValues) -> env::Resolver<'a> {
+    pub(crate) fn resolver<'a>(&'a self, keyring: &'a KeyringValues) -> env::Resolver<'a> {
         env::Resolver {
             env: self.env_lookup.as_ref(),
             keyring,

@@ -25,6 +25,7 @@ mod handler;
 pub mod isolation;
 pub mod oneshot;
 pub mod pool;
+mod preflight;
 pub mod process;
 mod reaper;
 mod router;

@@ -11,6 +11,7 @@ pub mod call;
 pub mod code;
 pub mod connect;
 pub(crate) mod daemon;
+pub mod doctor;
 pub mod import;
 pub mod output;
 pub mod registry;
@@ -124,6 +125,9 @@ pub async fn run(cli: &Cli, command: Command) -> Result<(), Failure> {
         output = None;
     }
     let format = Format::choose(cli.json, output)?;
+    if let Command::Doctor(args) = command {
+        return doctor::run(cli, format, args).await;
+    }
     let located = locate(cli)?;
     let ctx = Context {
         log_dir: located.log_dir(cli),
@@ -146,7 +150,11 @@ pub async fn run(cli: &Cli, command: Command) -> Result<(), Failure> {
         Command::SearchServers(a) => registry::search_servers(&ctx, &a).await,
         Command::Connect(a) => connect::connect(&ctx, a).await,
         Command::Disconnect(a) => connect::disconnect(&ctx, a).await,
-        Command::Serve(_) | Command::Openapi | Command::Reaper | Command::Version => Ok(()),
+        Command::Serve(_)
+        | Command::Doctor(_)
+        | Command::Openapi
+        | Command::Reaper
+        | Command::Version => Ok(()),
     }
 }
 

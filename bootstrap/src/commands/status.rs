@@ -38,7 +38,7 @@ fn browser_base(listen: &str) -> String {
 }
 
 /// A query value, percent-encoded (generated keys are hex; a key set by hand may not be).
-fn query_value(value: &str) -> String {
+pub(crate) fn query_value(value: &str) -> String {
     value
         .bytes()
         .map(|b| {

@@ -47,6 +47,10 @@ pub struct CreateArgs {
     /// How long it lives: 30d (the default), 7d, 12h … at most 365d
     #[arg(long, value_name = "DURATION")]
     pub expires: Option<String>,
+    /// Pin the token to one profile: it can only operate in that profile (not switch with
+    /// set_profile or /mcp/p/<other>)
+    #[arg(long, value_name = "PROFILE")]
+    pub profile_pin: Option<String>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -57,7 +61,9 @@ pub struct NameArg {
 impl From<TokenError> for Refusal {
     fn from(e: TokenError) -> Self {
         let (status, code) = match &e {
-            TokenError::Spec(_) | TokenError::UnknownServer(_) => (400, None),
+            TokenError::Spec(_) | TokenError::UnknownServer(_) | TokenError::UnknownProfile(..) => {
+                (400, None)
+            }
             TokenError::Exists(_) => (409, None),
             TokenError::NotFound(_) => (404, None),
             TokenError::Forbidden(g) => (403, Some(g.code().to_owned())),
@@ -136,6 +142,7 @@ fn request(a: &CreateArgs) -> CreateToken {
         allowed_servers: vec![a.servers.clone()],
         permissions: vec![a.permissions.clone()],
         expires_in: a.expires.clone(),
+        profile_pin: a.profile_pin.clone(),
     }
 }
 
@@ -159,6 +166,9 @@ fn print_one(d: &Value) {
     println!("  Permissions: {}", list_of(&d["permissions"]));
     println!("  Status:      {}", text(&d["status"]));
     println!("  Expires:     {}", text(&d["expires_at"]));
+    if !d["profile_pin"].is_null() {
+        println!("  Profile Pin: {}", text(&d["profile_pin"]));
+    }
     if !d["last_used_at"].is_null() {
         println!("  Last used:   {}", text(&d["last_used_at"]));
     }
@@ -171,6 +181,7 @@ fn print_list(d: &Value) {
         "SERVERS",
         "PERMISSIONS",
         "STATUS",
+        "PROFILE PIN",
         "EXPIRES",
         "LAST USED",
     ]);
@@ -181,6 +192,11 @@ fn print_list(d: &Value) {
             cell(&list_of(&t["allowed_servers"]), 30),
             list_of(&t["permissions"]),
             text(&t["status"]),
+            if t["profile_pin"].is_null() {
+                "-".to_owned()
+            } else {
+                text(&t["profile_pin"])
+            },
             text(&t["expires_at"]),
             if t["last_used_at"].is_null() {
                 "never".to_owned()

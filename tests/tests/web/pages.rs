@@ -432,3 +432,60 @@ async fn the_server_page_shows_the_scanners_findings_and_held_prompts() {
     page.screenshot("server-approved-by-name").await;
     agent.close().await;
 }
+
+#[tokio::test]
+async fn profiles_are_listed_and_a_token_is_pinned_to_one_from_the_panel() {
+    let home = Home::new();
+    home.write_config(
+        &json!({"api_key": KEY, "mcpServers": [fixture("fx", false)],
+            "profiles": [{"name": "dev", "servers": ["fx"]}, {"name": "empty", "servers": []}]})
+        .to_string(),
+    );
+    let proxy = Proxy::start(&home, &[]).await;
+    let api = Rest::new(&proxy.url(""), Some(KEY));
+    api.send(
+        api.request(reqwest::Method::PUT, "/profiles/active")
+            .json(&json!({"profile": "dev"})),
+    )
+    .await
+    .data();
+    let page = page().await;
+    sign_in(&page, &proxy, "tokens").await;
+    page.until(
+        "the profiles listed, dev the default",
+        &format!(
+            "{}.includes('/mcp/p/dev') && {}.includes('default')",
+            row("profile-dev"),
+            row("profile-dev")
+        ),
+    )
+    .await;
+    page.until(
+        "the empty profile",
+        &format!("{}.includes('none')", row("profile-empty")),
+    )
+    .await;
+    page.check_accessibility("tokens with profiles").await;
+    page.click_button("New token").await;
+    page.fill("dialog input[name='name']", "dev-agent").await;
+    page.exec(
+        "document.querySelector('dialog select[name=profile_pin]').value = 'dev';",
+        json!([]),
+    )
+    .await;
+    page.click_button("Create").await;
+    page.until(
+        "the secret shown",
+        "!!document.querySelector('dialog input[name=token]')",
+    )
+    .await;
+    page.click_button("Done").await;
+    page.until(
+        "listed with its pin",
+        &format!("{}.includes('dev')", row("dev-agent")),
+    )
+    .await;
+    let tokens = api.get("/tokens").await.data();
+    assert_eq!(tokens[0]["profile_pin"], "dev", "{tokens}");
+    page.screenshot("tokens-profiles").await;
+}

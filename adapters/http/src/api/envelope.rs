@@ -9,6 +9,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use mcpproxy_application::activity::ActivityQueryError;
 use mcpproxy_application::call::{CallError, ReadCacheError};
+use mcpproxy_application::diagnostics::DiagnosticsError;
 use mcpproxy_application::ports::UpstreamError;
 use mcpproxy_application::search::RetrieveError;
 use mcpproxy_application::{AuthRefusal, CatalogError, Gate, ManagementError};
@@ -215,6 +216,26 @@ impl From<AuthRefusal> for ApiError {
             AuthRefusal::AwaitingReview(_) => StatusCode::FORBIDDEN,
             AuthRefusal::OAuth(_) => StatusCode::BAD_GATEWAY,
             AuthRefusal::Forbidden(g) => return Self::gate(*g),
+        };
+        Self::new(status, e.to_string())
+    }
+}
+
+impl From<DiagnosticsError> for ApiError {
+    fn from(e: DiagnosticsError) -> Self {
+        let status = match &e {
+            DiagnosticsError::UnknownCode(_) | DiagnosticsError::NeedsServer(_) => {
+                StatusCode::BAD_REQUEST
+            }
+            DiagnosticsError::UnknownServer(_) => StatusCode::NOT_FOUND,
+            DiagnosticsError::NotFixable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            DiagnosticsError::StillBroken { code, .. } => {
+                return Self::new(StatusCode::CONFLICT, e.to_string()).with_code(Some(code));
+            }
+            DiagnosticsError::Forbidden(g) => return Self::gate(*g),
+            DiagnosticsError::Failed(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            DiagnosticsError::Management(m) => return Self::from(m.clone()),
+            DiagnosticsError::Auth(a) => return Self::from(a.clone()),
         };
         Self::new(status, e.to_string())
     }

@@ -6,9 +6,11 @@ pub mod activity;
 pub mod auth;
 pub mod code;
 pub mod connect;
+pub mod diagnostics;
 pub mod envelope;
 pub mod import;
 pub mod isolation;
+pub mod profiles;
 pub mod prompts;
 pub mod registries;
 pub mod secrets;
@@ -60,8 +62,10 @@ pub struct Api {
     pub activity: Arc<ActivityLog>,
     pub auth: Arc<AuthService>,
     pub isolation: Arc<IsolationService>,
+    pub diagnostics: Arc<mcpproxy_application::diagnostics::DiagnosticsService>,
     pub secrets: Arc<SecretsService>,
     pub tokens: Arc<TokenService>,
+    pub profiles: Arc<mcpproxy_application::ProfileService>,
     pub logs: Arc<dyn ServerLogs>,
     pub registries: Arc<RegistryService>,
     pub imports: Arc<ImportService>,
@@ -152,6 +156,7 @@ impl Modify for Security {
         (name = "tools", description = "Tools, search and calls"),
         (name = "activity", description = "The activity log"),
         (name = "secrets", description = "Secrets in the OS keyring (names and masks, never values)"),
+        (name = "profiles", description = "Profiles: named subsets of the servers, served at /mcp/p/<name>"),
         (name = "tokens", description = "Agent tokens: scoped credentials for AI agents (the secret is shown once)"),
         (name = "registries", description = "MCP server registries: search them, add their servers"),
         (name = "import", description = "Servers imported from other AI clients' configs"),
@@ -171,6 +176,10 @@ pub fn routes() -> OpenApiRouter<Arc<Api>> {
         .routes(routes!(system::reset_key))
         .routes(routes!(isolation::docker_status))
         .routes(routes!(isolation::report))
+        .routes(routes!(diagnostics::report))
+        .routes(routes!(diagnostics::doctor))
+        .routes(routes!(diagnostics::fix))
+        .routes(routes!(diagnostics::server))
         .routes(routes!(servers::list, servers::add))
         .routes(routes!(servers::patch, servers::remove, servers::bulk))
         .routes(routes!(servers::action))
@@ -191,6 +200,8 @@ pub fn routes() -> OpenApiRouter<Arc<Api>> {
         .routes(routes!(tokens::show, tokens::revoke))
         .routes(routes!(tokens::delete))
         .routes(routes!(tokens::regenerate))
+        .routes(routes!(profiles::list))
+        .routes(routes!(profiles::active, profiles::set_active))
         .routes(routes!(prompts::list))
         .routes(routes!(prompts::approve))
         .routes(routes!(import::upload))

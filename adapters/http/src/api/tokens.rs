@@ -14,7 +14,9 @@ use super::{Caller, State};
 impl From<TokenError> for ApiError {
     fn from(e: TokenError) -> Self {
         let status = match &e {
-            TokenError::Spec(_) | TokenError::UnknownServer(_) => StatusCode::BAD_REQUEST,
+            TokenError::Spec(_) | TokenError::UnknownServer(_) | TokenError::UnknownProfile(..) => {
+                StatusCode::BAD_REQUEST
+            }
             TokenError::Exists(_) => StatusCode::CONFLICT,
             TokenError::NotFound(_) => StatusCode::NOT_FOUND,
             TokenError::Forbidden(g) => return Self::gate(*g),

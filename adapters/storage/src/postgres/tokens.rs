@@ -10,7 +10,8 @@ use crate::db::storage_err;
 use crate::rows;
 
 const COLUMNS: &str = "INSERT INTO agent_tokens (name, hash, prefix, servers, tier, created_at,
-    expires_at, revoked, last_used_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+    expires_at, revoked, last_used_at, profile_pin)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
 
 impl PgDatabase {
     async fn write_token(&self, on_conflict: &str, t: &AgentToken) -> Result<u64, StorageError> {
@@ -26,6 +27,7 @@ impl PgDatabase {
             .bind(t.expires_at.millis())
             .bind(t.revoked)
             .bind(t.last_used_at.map(Timestamp::millis))
+            .bind(t.profile_pin.as_deref())
             .execute(&self.pool)
             .await
             .map_err(storage_err)?;
@@ -52,7 +54,8 @@ const KEEP: &str = "ON CONFLICT DO NOTHING";
 const REPLACE: &str = "ON CONFLICT (name) DO UPDATE SET hash = EXCLUDED.hash,
     prefix = EXCLUDED.prefix, servers = EXCLUDED.servers, tier = EXCLUDED.tier,
     created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at,
-    revoked = EXCLUDED.revoked, last_used_at = EXCLUDED.last_used_at";
+    revoked = EXCLUDED.revoked, last_used_at = EXCLUDED.last_used_at,
+    profile_pin = EXCLUDED.profile_pin";
 
 #[async_trait]
 impl AgentTokenRepository for PgDatabase {

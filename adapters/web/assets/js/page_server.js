@@ -1,6 +1,33 @@
 // page_server.js: one server — its state and actions, its tools with their approval states
 // (a changed tool shows what changed since it was approved, and can be approved), its log
-// following live, and its configuration.
+// following live, its diagnostics (the doctor's findings with their codes and fixes), and
+// its configuration.
+
+/** One finding of the doctor: its code, cause, what was seen, the server's last stderr
+ * lines, what to do, and a Fix button when the doctor can fix it and the gates let us. */
+function findingView(server, f, after) {
+  const may = f.fix_action === "login" ? allowed("authenticate")
+    : f.fix_action === "tighten_data_dir" ? allowed("change_config") : allowed("server_actions");
+  const fix = f.fixable && may
+    ? button(f.fix_action === "login" ? "Log in" : "Fix", (e) => act(e.currentTarget,
+      () => api("POST", "/diagnostics/fix", { code: f.code, server }),
+      (r) => r.message).then((r) => {
+      if (r && r.login_url && !r.login_url.startsWith("javascript:")) window.open(r.login_url, "_blank", "noopener");
+      if (r) after();
+    }), { small: true, kind: "primary", label: `Fix ${f.code}` })
+    : null;
+  return h("article", { class: "finding", dataset: { code: f.code, severity: f.severity } },
+    h("div", { class: "section-head" },
+      h("span", { class: `badge ${f.severity === "error" ? "error" : "warn"}` }, f.severity),
+      h("h3", { class: "mono" }, h("a", { href: f.docs_url, target: "_blank", rel: "noopener" }, f.code)),
+      fix),
+    h("p", null, f.cause),
+    h("p", { class: "small mono wrap" }, f.detail),
+    f.stderr && f.stderr.length
+      ? h("pre", { class: "code", tabindex: "0", "aria-label": `Last stderr lines of ${server}` }, f.stderr.join("\n"))
+      : null,
+    h("p", { class: "small" }, h("strong", null, "Fix: "), f.fix));
+}
 
 function toolReview(server, tool, after) {
   const canApprove = allowed("approve_tools") && tool.state !== "approved";
@@ -96,7 +123,8 @@ page({
       h("div", { class: "section-head" }, h("h2", { id: "log-h" }, "Log"), field("Follow", follow)),
       logPre);
     const configBox = h("section", { class: "section", "aria-labelledby": "config-h" });
-    view.append(h("p", { class: "small" }, h("a", { href: "/ui/servers" }, "← Servers")), head, summary, toolsBox, promptsBox, logBox, configBox);
+    const diagBox = h("section", { class: "section", "aria-labelledby": "diag-h" });
+    view.append(h("p", { class: "small" }, h("a", { href: "/ui/servers" }, "← Servers")), head, summary, diagBox, toolsBox, promptsBox, logBox, configBox);
 
     function afterAction(result) {
       if (result && result.removed) {
@@ -140,6 +168,23 @@ page({
       fill(configBox, h("h2", { id: "config-h" }, "Configuration"),
         h("p", { class: "small muted" }, "As the proxy keeps it; secrets are masked."),
         h("pre", { class: "code", tabindex: "0", "aria-label": `Configuration of ${name}` }, pretty(server)));
+    }
+
+    async function loadDiagnostics() {
+      let report;
+      try {
+        report = await api("GET", `/servers/${enc(name)}/diagnostics`);
+      } catch (e) {
+        if (e.status === 404) { diagBox.hidden = true; return; }
+        fill(diagBox, h("h2", { id: "diag-h" }, "Diagnostics"), errorBox(e));
+        return;
+      }
+      diagBox.hidden = false;
+      keepFocus(diagBox, () => fill(diagBox,
+        h("h2", { id: "diag-h" }, `Diagnostics (${report.findings.length})`),
+        report.findings.length
+          ? h("div", { class: "finding-list" }, report.findings.map((f) => findingView(name, f, refresh)))
+          : h("p", { class: "small muted" }, "The doctor finds nothing wrong with this server.")));
     }
 
     async function loadTools() {
@@ -214,14 +259,14 @@ page({
       schedule();
     });
 
-    const refresh = () => Promise.all([loadServer(), loadTools(), loadPrompts(), loadLog()]);
+    const refresh = () => Promise.all([loadServer(), loadDiagnostics(), loadTools(), loadPrompts(), loadLog()]);
     refresh().then(() => { logPre.scrollTop = logPre.scrollHeight; });
     schedule();
     // Both parts follow the gates: either may have been drawn before the status arrived
     // (the tools often come back first), so both are drawn again, whatever came first.
-    const onStatus = () => { loadServer(); loadTools(); loadPrompts(); };
+    const onStatus = () => { loadServer(); loadDiagnostics(); loadTools(); loadPrompts(); };
     app.statusListeners.add(onStatus);
-    const servers = debounce(() => { loadServer(); loadLog(); }, 200);
+    const servers = debounce(() => { loadServer(); loadDiagnostics(); loadLog(); }, 200);
     const toolsChanged = debounce(loadTools, 200);
     return {
       refresh,

@@ -31,7 +31,7 @@ function showSecret(created) {
   secret.select();
 }
 
-function createTokenDialog(servers, after) {
+function createTokenDialog(servers, profiles, after) {
   const name = h("input", { type: "text", name: "name", required: true, autocomplete: "off" });
   const all = h("input", { type: "checkbox", name: "all_servers", checked: true });
   const boxes = servers.map((s) => ({ s, box: h("input", { type: "checkbox", name: "server", value: s }) }));
@@ -41,6 +41,9 @@ function createTokenDialog(servers, after) {
   all.addEventListener("change", () => { serverList.disabled = all.checked; });
   const tier = select("tier", TIERS, "read");
   const expiry = h("input", { type: "text", name: "expires_in", value: "30d", autocomplete: "off" });
+  const pin = profiles.length
+    ? select("profile_pin", [["", "No profile"], ...profiles.map((p) => [p.name, `${p.name} (${p.servers.join(", ") || "no servers"})`])], "")
+    : null;
   const problem = h("div", { role: "alert" });
   const create = button("Create", async (e) => {
     const body = {
@@ -48,6 +51,7 @@ function createTokenDialog(servers, after) {
       allowed_servers: all.checked ? ["*"] : boxes.filter((b) => b.box.checked).map((b) => b.s),
       permissions: tierList(tier.value),
       expires_in: expiry.value.trim() || null,
+      profile_pin: pin && pin.value ? pin.value : null,
     };
     const created = await act(e.currentTarget, () => api("POST", "/tokens", body), null,
       (err) => fill(problem, h("div", { class: "error-box" }, err.message)));
@@ -62,7 +66,8 @@ function createTokenDialog(servers, after) {
       field("Name", name, "Letters, digits, dot, dash and underscore; shown in the activity log."),
       field("Every server", all), serverList,
       field("Permissions", tier, "A tool's tier comes from its annotations; a token never reaches a higher tier."),
-      field("Expires in", expiry, "30d, 7d, 12h … at most 365d.")),
+      field("Expires in", expiry, "30d, 7d, 12h … at most 365d."),
+      pin ? field("Pinned to profile", pin, "The token then reaches only that profile's servers, whatever URL or set_profile it uses.") : null),
     foot: [button("Cancel", () => d.close()), create],
   });
   name.focus();
@@ -74,9 +79,37 @@ page({
   mount(view) {
     const head = h("div", { class: "page-head" }, h("h1", null, "Agent tokens"));
     const list = h("section", { class: "section", "aria-labelledby": "tokens-h" }, h("p", { class: "loading" }, "Loading…"));
+    const profileList = h("section", { class: "section", "aria-labelledby": "profiles-h" });
     view.append(head,
       h("p", { class: "muted" }, "Give each agent its own token: it sees only the servers you pick and calls only tools up to its tier. Every call it makes is recorded under the token's name."),
-      list);
+      list, profileList);
+    let profiles = [];
+
+    async function loadProfiles() {
+      let active = "";
+      try {
+        profiles = (await api("GET", "/profiles")).profiles;
+        active = (await api("GET", "/profiles/active")).active_profile;
+      } catch (e) {
+        fill(profileList, h("h2", { id: "profiles-h" }, "Profiles"), errorBox(e));
+        return;
+      }
+      fill(profileList,
+        h("h2", { id: "profiles-h" }, "Profiles"),
+        h("p", { class: "muted" }, "Named subsets of the servers (profiles in the config): agents connect to /mcp/p/<name> or call set_profile; a token can be pinned to one."),
+        table({
+          rows: profiles,
+          rowKey: (p) => `profile-${p.name}`,
+          empty: emptyState("No profiles configured."),
+          columns: [
+            { label: "Name", cell: (p) => h("strong", { class: "mono" }, p.name) },
+            { label: "Endpoint", cell: (p) => h("span", { class: "mono" }, `/mcp/p/${p.name}`) },
+            { label: "Servers", class: "wrap", cell: (p) => p.servers.join(", ") || "none" },
+            { label: "Tools", cell: (p) => String(p.tool_count) },
+            { label: "Default", cell: (p) => (p.name === active ? h("span", { class: "badge ok" }, "default") : "") },
+          ],
+        }));
+    }
 
     async function load() {
       let tokens;
@@ -94,7 +127,7 @@ page({
         } catch {
           servers = [];
         }
-        createTokenDialog(servers, load);
+        createTokenDialog(servers, profiles, load);
       }, { kind: "primary" }) : null;
       fill(head, h("h1", null, "Agent tokens"), newToken);
       keepFocus(list, () => fill(list,
@@ -108,6 +141,7 @@ page({
             { label: "Token", cell: (t) => h("span", { class: "mono" }, `${t.token_prefix}…`) },
             { label: "Servers", class: "wrap", cell: (t) => (t.allowed_servers.includes("*") ? "every server" : t.allowed_servers.join(", ")) },
             { label: "Tier", cell: (t) => t.permissions[t.permissions.length - 1] || "" },
+            { label: "Profile", cell: (t) => (t.profile_pin ? h("span", { class: "mono" }, t.profile_pin) : "—") },
             { label: "State", cell: (t) => h("span", { class: `badge ${t.status === "active" ? "ok" : "muted"}` }, t.status) },
             { label: "Expires", cell: (t) => h("span", { title: fmtTime(t.expires_at) }, fmtTime(t.expires_at)) },
             { label: "Last used", cell: (t) => (t.last_used_at ? h("span", { title: fmtTime(t.last_used_at) }, fmtAgo(t.last_used_at)) : "never") },
@@ -126,6 +160,6 @@ page({
         })));
     }
 
-    return reloading(load);
+    return reloading(() => Promise.all([load(), loadProfiles()]), (name) => name === "active_profile.changed");
   },
 });
