@@ -89,9 +89,9 @@ impl ActivityDraft {
 
 /// The activity log use case.
 pub struct ActivityLog {
-    repo: Arc<dyn ActivityRepository>,
+    pub(crate) repo: Arc<dyn ActivityRepository>,
     events: Arc<dyn EventPublisher>,
-    clock: Arc<dyn Clock>,
+    pub(crate) clock: Arc<dyn Clock>,
     /// Looks for sensitive data in call records before they are stored.
     sensitive: Option<Arc<SensitiveScanner>>,
     /// The background writer of [`ActivityLog::record_soon`], once started.
@@ -422,7 +422,7 @@ impl ActivityLog {
     /// Every record matching `filter` (for export), newest first.
     pub async fn export(
         &self,
-        mut filter: ActivityFilter,
+        filter: ActivityFilter,
     ) -> Result<Vec<ActivityRecord>, ActivityQueryError> {
         if let (Some(start), Some(end)) = (filter.start_time, filter.end_time)
             && start > end
@@ -430,18 +430,7 @@ impl ActivityLog {
             return Err(ActivityQueryError::BadRange);
         }
         self.flush().await;
-        let mut all = Vec::new();
-        filter.limit = 1000;
-        filter.offset = 0;
-        loop {
-            let page = self.repo.list(&filter).await?;
-            let n = page.records.len();
-            all.extend(page.records);
-            if n < filter.limit as usize {
-                return Ok(all);
-            }
-            filter.offset += filter.limit;
-        }
+        Ok(crate::ports::every_record(self.repo.as_ref(), &filter).await?)
     }
 
     /// Records, but a storage failure is logged rather than failing the operation that

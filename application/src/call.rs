@@ -56,6 +56,11 @@ pub struct CallRequest {
     /// The caller's own deadline for the upstream's answer (`call tool --timeout`); `None`:
     /// `call_tool_timeout`.
     pub timeout: Option<std::time::Duration>,
+    /// The id the call's activity record gets, when the caller must find it afterwards (a
+    /// replay answers with its new record); a new ULID otherwise.
+    pub record_id: Option<String>,
+    /// The record this call runs again (a replay), noted in its own record.
+    pub replayed_from: Option<String>,
 }
 
 /// Why a call did not reach the upstream, or failed there.
@@ -375,6 +380,7 @@ impl CallService {
             }
             Err(_) => draft = draft.tool(&request.tool),
         }
+        draft.id.clone_from(&request.record_id);
         draft.arguments = arguments.map(Value::Object);
         draft.duration_ms = i64::try_from(started.elapsed().as_millis()).ok();
         draft.session_id.clone_from(&request.session_id);
@@ -422,6 +428,9 @@ impl CallService {
         }
         if let Some(w) = warning {
             draft = draft.meta("warning", w);
+        }
+        if let Some(original) = &request.replayed_from {
+            draft = draft.meta("replayed_from", original.as_str());
         }
         match &outcome {
             Ok(v) => draft.response = Some(mcpproxy_domain::activity::recorded_json(v)),

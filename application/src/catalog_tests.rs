@@ -393,8 +393,9 @@ async fn retrieve_ranks_filters_and_says_how_to_call() {
         .await
         .unwrap();
     let names: Vec<&str> = r.tools.iter().map(|t| t.name.as_str()).collect();
-    assert_eq!(names, ["a:echo", "a:echo_write", "b:echo_hidden"]);
-    assert!(r.tools[2].disabled);
+    // A missing destructiveHint is the MCP default (destructive) unless the tool is
+    // read-only: only `echo` (readOnlyHint) is left.
+    assert_eq!(names, ["a:echo"]);
 
     let r = cat
         .retrieve(
@@ -451,6 +452,36 @@ async fn retrieve_ranks_filters_and_says_how_to_call() {
 }
 
 #[tokio::test]
+async fn the_open_world_filter_keeps_only_tools_that_say_they_are_closed() {
+    let mem = mem_with(vec![server("a")]);
+    let cat = catalog(&mem);
+    let mut closed = tool("echo_closed", "echo");
+    closed.annotations.open_world_hint = Some(false);
+    let mut open = tool("echo_open", "echo");
+    open.annotations.open_world_hint = Some(true);
+    cat.discovered(&name("a"), vec![closed, open, tool("echo_silent", "echo")])
+        .await
+        .unwrap();
+    let r = cat
+        .retrieve(
+            &RetrieveRequest {
+                query: "echo".into(),
+                exclude_open_world: true,
+                ..Default::default()
+            },
+            &Caller::agent(),
+        )
+        .await
+        .unwrap();
+    let names: Vec<&str> = r.tools.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["a:echo_closed"],
+        "a missing openWorldHint is open-world"
+    );
+}
+
+#[tokio::test]
 async fn describe_gives_definitions_and_reasons() {
     let mut q = server("q");
     q.quarantined = Some(true);
@@ -480,6 +511,9 @@ async fn describe_gives_definitions_and_reasons() {
             None
         ]
     );
+    // Go's fixed codes, which scripts switch on.
+    let go: Vec<&str> = d.errors.iter().map(|e| e.error).collect();
+    assert_eq!(go, ["not_found", "quarantined", "not_found"]);
     assert!(
         cat.describe(&vec!["a:echo".to_owned(); 6], &Caller::agent())
             .is_err()

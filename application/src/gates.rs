@@ -9,7 +9,9 @@
 //! removing servers, `enable_prompts` the relay of prompts. Two rules are about who asks:
 //! agents may not lift a quarantine nor change a server's trust (a person decides that a
 //! server is safe), and a caller under a scope (an agent token) may not administer at all. The proxy acting on its own
-//! (a login a server asks for) passes.
+//! (a login a server asks for) passes. Replaying a recorded tool call is held by
+//! `read_only_mode` only when the tool could change something (it does not declare
+//! `readOnlyHint`).
 
 use mcpproxy_domain::{Caller, CallerKind, Settings};
 use serde::Serialize;
@@ -45,6 +47,13 @@ pub enum Action {
     /// this machine made by the proxy (and one that may carry the API key), so it is held
     /// like a change of the proxy's own config.
     ConnectClients,
+    /// Run a recorded tool call again (`POST /tool-calls/{id}/replay`): a person's debugging
+    /// tool, never an agent token's. `mutating` unless the tool declares `readOnlyHint`:
+    /// `read_only_mode` holds a replay that could change something (re-running a read changes
+    /// nothing), `disable_management` does not (it is about managing servers).
+    ReplayCall {
+        mutating: bool,
+    },
 }
 
 /// A gate that refused an action.
@@ -129,6 +138,13 @@ pub fn check(settings: &Settings, action: Action, caller: &Caller) -> Result<(),
     }
     if !caller.scope().is_unlimited() {
         return Err(Gate::AdminOnly);
+    }
+    if let Action::ReplayCall { mutating } = action {
+        return if mutating && gates.read_only {
+            Err(Gate::ReadOnly)
+        } else {
+            Ok(())
+        };
     }
     if gates.disable_management && action != Action::ManageTokens {
         return Err(Gate::ManagementDisabled);
@@ -255,6 +271,24 @@ mod tests {
             check(&frozen, Action::ManageTokens, &person),
             Err(Gate::ReadOnly)
         );
+    }
+
+    #[test]
+    fn read_only_mode_holds_a_replay_that_could_change_something() {
+        let frozen = settings(|c| c.read_only_mode = true);
+        let person = Caller::from(Source::Cli);
+        let write = Action::ReplayCall { mutating: true };
+        let read = Action::ReplayCall { mutating: false };
+        assert_eq!(check(&frozen, write, &person), Err(Gate::ReadOnly));
+        assert_eq!(check(&frozen, read, &person), Ok(()));
+        let open = settings(|c| c.disable_management = true);
+        assert_eq!(check(&open, write, &person), Ok(()));
+        let bot = Caller::agent().within(Grant {
+            origin: GrantOrigin::Token("bot".into()),
+            servers: ServerSet::All,
+            tier: CallVariant::Destructive,
+        });
+        assert_eq!(check(&open, read, &bot), Err(Gate::AdminOnly));
     }
 
     #[test]

@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 
 pub mod activity;
+pub mod activity_stats;
 pub mod auth;
 pub mod call;
 pub mod catalog;
@@ -17,6 +18,7 @@ pub mod connect;
 pub mod diagnostics;
 pub mod events;
 pub mod gates;
+pub mod history;
 pub mod import;
 pub mod isolation;
 pub mod launch;
@@ -47,6 +49,7 @@ pub use catalog::{CatalogError, CatalogView, ToolCatalog, ToolEntry, ToolListing
 pub use code::{CodeError, CodeRequest, CodeService};
 pub use connect::ClientService;
 pub use events::EventBus;
+pub use history::ToolCallHistory;
 pub use import::ImportService;
 pub use isolation::{DockerStatus, IsolationReport, IsolationService, ServerIsolation};
 pub use management::{

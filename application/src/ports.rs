@@ -5,6 +5,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use mcpproxy_domain::activity::{ActivityKind, ActivityRecord, ActivityStatus};
+use mcpproxy_domain::activity_stats::{
+    CallCount, GroupBy, GroupCount, ToolUsageCounts, UsageBucket, timeline_of,
+};
 use mcpproxy_domain::token::AgentToken;
 use mcpproxy_domain::{
     Config, ConnectionState, DomainEvent, ServerConfig, ServerName, Timestamp, Tool, ToolApproval,
@@ -175,6 +178,59 @@ pub trait ActivityRepository: Send + Sync {
     /// Deletes records older than `before` and the oldest beyond `max_records`; returns how
     /// many went.
     async fn prune(&self, before: Timestamp, max_records: u64) -> Result<u64, StorageError>;
+    /// The records matching `filter` (its limit and offset aside) counted by `by` and
+    /// status. The default folds every record; a store that can count does it itself.
+    async fn count_by(
+        &self,
+        filter: &ActivityFilter,
+        by: GroupBy,
+    ) -> Result<Vec<GroupCount>, StorageError> {
+        Ok(GroupCount::of_records(
+            &every_record(self, filter).await?,
+            by,
+        ))
+    }
+    /// The records matching `filter` (its limit and offset aside) counted by server, tool
+    /// and status in one pass. The default folds every record.
+    async fn count_calls(&self, filter: &ActivityFilter) -> Result<Vec<CallCount>, StorageError> {
+        Ok(CallCount::of_records(&every_record(self, filter).await?))
+    }
+    /// The usage of each tool among the `tool_call` records matching `filter` (its limit
+    /// and offset aside), and their hourly timeline. The default folds every record.
+    async fn tool_usage(&self, filter: &ActivityFilter) -> Result<UsageCounts, StorageError> {
+        let records = every_record(self, filter).await?;
+        Ok(UsageCounts {
+            tools: ToolUsageCounts::of_records(&records),
+            timeline: timeline_of(&records),
+        })
+    }
+}
+
+/// Every record matching `filter`, newest first, read a page at a time.
+pub async fn every_record<R: ActivityRepository + ?Sized>(
+    repo: &R,
+    filter: &ActivityFilter,
+) -> Result<Vec<ActivityRecord>, StorageError> {
+    let mut filter = filter.clone();
+    filter.limit = 1000;
+    filter.offset = 0;
+    let mut all = Vec::new();
+    loop {
+        let page = repo.list(&filter).await?;
+        let n = page.records.len();
+        all.extend(page.records);
+        if n < filter.limit as usize {
+            return Ok(all);
+        }
+        filter.offset += filter.limit;
+    }
+}
+
+/// Per-tool usage counts and the hourly timeline of a window.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct UsageCounts {
+    pub tools: Vec<ToolUsageCounts>,
+    pub timeline: Vec<UsageBucket>,
 }
 
 /// A full tool response kept for `read_cache` after it was truncated for the agent.

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use mcpproxy_domain::limits::bound_query;
-use mcpproxy_domain::{Caller, Purpose, Refusal, ToolAnnotations, ToolId};
+use mcpproxy_domain::{ApprovalState, Caller, Purpose, Refusal, ToolAnnotations, ToolId};
 use serde::Serialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
@@ -105,14 +105,33 @@ pub struct ToolDefinition {
     pub call_with: &'static str,
 }
 
+/// Go's fixed `describe_tool` error codes: a script switches on these.
+pub mod describe_codes {
+    pub const NOT_FOUND: &str = "not_found";
+    pub const QUARANTINED: &str = "quarantined";
+    pub const PENDING_APPROVAL: &str = "pending_approval";
+    pub const CHANGED: &str = "changed";
+    pub const DISABLED: &str = "disabled";
+}
+
+/// Go's text for an id that cannot be described because it does not exist — or is outside
+/// the caller's scope, which must read the same (the answer never confirms that a tool the
+/// caller may not see exists).
+const NOT_FOUND_REMEDIATION: &str = "Tool not found or no longer available; re-run retrieve_tools.";
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DescribeError {
     pub id: String,
-    /// The admission rule's reason code, when it refused.
+    /// Go's fixed code: `not_found`, `quarantined`, `pending_approval`, `changed` or
+    /// `disabled`.
+    pub error: &'static str,
+    /// The admission rule's reason code, when it refused (never one that tells an
+    /// out-of-scope tool from a missing one).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub code: Option<&'static str>,
-    pub error: String,
+    /// What stands in the way, in words.
+    pub message: String,
     pub remediation: String,
 }
 
@@ -123,44 +142,61 @@ pub struct DescribeResult {
     pub errors: Vec<DescribeError>,
 }
 
-/// Why `describe_tool` cannot give a tool, and what to do.
-fn describe_refusal(id: &ToolId, refusal: &Refusal) -> (String, &'static str) {
+/// Why `describe_tool` cannot give a tool: Go's code, our words, and what to do.
+fn describe_refusal(id: &ToolId, refusal: &Refusal) -> (&'static str, String, &'static str) {
+    use describe_codes::*;
     let server = id.server();
     match refusal {
-        Refusal::UnknownServer | Refusal::UnknownTool => {
-            ("no such tool".into(), "search for it with retrieve_tools")
+        Refusal::UnknownServer | Refusal::UnknownTool | Refusal::OutOfScope { .. } => {
+            (NOT_FOUND, "no such tool".into(), NOT_FOUND_REMEDIATION)
         }
         Refusal::ServerQuarantined => (
+            QUARANTINED,
             format!("server {server} is quarantined"),
             "a person must review and approve the server first",
         ),
-        Refusal::ServerDisabled => (
-            format!("server {server} is disabled"),
-            "a person must enable the server first",
+        Refusal::NotApproved(ApprovalState::Changed) => (
+            CHANGED,
+            "the tool changed since it was approved".into(),
+            "a person must review the change and approve it (quarantine_security approve_tool)",
         ),
         Refusal::NotApproved(_) => (
+            PENDING_APPROVAL,
             "the tool is waiting for approval".into(),
             "a person must approve it (quarantine_security approve_tool)",
         ),
+        Refusal::ServerDisabled => (
+            DISABLED,
+            format!("server {server} is disabled"),
+            "a person must enable the server first",
+        ),
         Refusal::ToolDisabled => (
+            DISABLED,
             "the tool is disabled by the server's enabled_tools/disabled_tools".into(),
             "a person must allow it in the server's config",
         ),
         Refusal::ToolSwitchedOff => (
+            DISABLED,
             "the tool was switched off by a person".into(),
             "a person must switch it on again (mcpproxy tools enable)",
         ),
-        Refusal::OutOfScope { origin } => (
-            format!("server {server} is not in the scope of {origin}"),
-            "use a tool of a server this caller may reach",
-        ),
         Refusal::TierTooLow { origin, needed, .. } => (
+            DISABLED,
             format!("{origin} does not allow {needed}"),
             "use a tool this caller's permissions allow",
         ),
         Refusal::WrongVariant { .. } | Refusal::Unavailable(_) => {
-            (format!("{refusal:?}"), "retry later")
+            (DISABLED, format!("{refusal:?}"), "retry later")
         }
+    }
+}
+
+/// The admission code shown beside Go's: none where it would tell "out of scope" from "does
+/// not exist".
+fn shown_code(refusal: &Refusal) -> &'static str {
+    match refusal {
+        Refusal::OutOfScope { .. } => Refusal::UnknownTool.code(),
+        other => other.code(),
     }
 }
 
@@ -208,8 +244,8 @@ impl ToolCatalog {
             let a = &entry.tool.annotations;
             if (hidden && !request.include_disabled)
                 || (request.read_only_only && a.read_only_hint != Some(true))
-                || (request.exclude_destructive && a.destructive_hint == Some(true))
-                || (request.exclude_open_world && a.open_world_hint == Some(true))
+                || (request.exclude_destructive && a.may_be_destructive())
+                || (request.exclude_open_world && a.may_be_open_world())
             {
                 continue;
             }
@@ -266,8 +302,9 @@ impl ToolCatalog {
             let Ok(id) = ToolId::parse(raw) else {
                 result.errors.push(DescribeError {
                     id: raw.clone(),
+                    error: describe_codes::NOT_FOUND,
                     code: None,
-                    error: "not a server:tool id".into(),
+                    message: "not a server:tool id".into(),
                     remediation: "use a name from retrieve_tools, like github:create_issue".into(),
                 });
                 continue;
@@ -284,11 +321,12 @@ impl ToolCatalog {
                 }),
                 (_, verdict) => {
                     let refusal = verdict.err().unwrap_or(Refusal::UnknownTool);
-                    let (error, remediation) = describe_refusal(&id, &refusal);
+                    let (error, message, remediation) = describe_refusal(&id, &refusal);
                     result.errors.push(DescribeError {
                         id: raw.clone(),
-                        code: Some(refusal.code()),
                         error,
+                        code: Some(shown_code(&refusal)),
+                        message,
                         remediation: remediation.to_owned(),
                     });
                 }

@@ -16,8 +16,8 @@ use mcpproxy_application::semantic::{Fusion, HybridIndex};
 use mcpproxy_application::{
     ActivityLog, AuthService, CallService, ClientService, CodeService, EventBus, ImportService,
     IsolationService, ManagementService, ProfileService, PromptService, ProtocolRelay,
-    RegistryService, SecretsService, SensitiveScanner, TokenService, ToolCatalog, UpstreamTracker,
-    launch,
+    RegistryService, SecretsService, SensitiveScanner, TokenService, ToolCallHistory, ToolCatalog,
+    UpstreamTracker, launch,
 };
 use mcpproxy_config::FileConfigStore;
 use mcpproxy_domain::{Config, DomainEvent, ServerName};
@@ -62,6 +62,8 @@ pub struct App {
     pub prompts: Arc<PromptService>,
     pub isolation: Arc<IsolationService>,
     pub diagnostics: Arc<mcpproxy_application::diagnostics::DiagnosticsService>,
+    /// The TCP listener speaks HTTPS (`tls.enabled`): the addresses it gives say so.
+    pub https: bool,
     follower: JoinHandle<()>,
     /// Background work: the activity writer and its retention, the token refresher, the
     /// logins servers ask for.
@@ -431,6 +433,7 @@ impl App {
         }
         pool.reconcile(&start_plan(&store, &catalog)).await;
         Ok(Self {
+            https: false,
             store,
             db,
             replica: replica.to_owned(),
@@ -468,6 +471,11 @@ impl App {
             calls: self.calls.clone(),
             code: self.code.clone(),
             activity: self.activity.clone(),
+            history: Arc::new(ToolCallHistory::new(
+                self.activity.clone(),
+                self.calls.clone(),
+                self.catalog.clone(),
+            )),
             auth: self.auth.clone(),
             secrets: self.secrets.clone(),
             tokens: self.tokens.clone(),
@@ -481,6 +489,7 @@ impl App {
             prompts: self.prompts.clone(),
             bus: self.bus.clone(),
             endpoints: Endpoints {
+                scheme: if self.https { "https" } else { "http" },
                 listen_addr: listening.to_string(),
                 socket: socket.map(Path::to_owned),
             },
@@ -524,7 +533,6 @@ impl App {
         });
         let access = mcpproxy_mcp::Access {
             loopback: listening.ip().is_loopback(),
-            trusted_hosts: self.store.current().trusted_hosts.clone(),
             shutdown: self.sessions.clone(),
         };
         let mcp = mcpproxy_mcp::router(services, &self.bus, access).layer(

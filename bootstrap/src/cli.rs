@@ -16,6 +16,7 @@ use crate::commands::secrets::SecretsCommand;
 use crate::commands::status::StatusArgs;
 use crate::commands::token::TokenCommand;
 use crate::commands::tools::ToolsCommand;
+use crate::commands::trust_cert::TrustCertArgs;
 use crate::commands::upstream::UpstreamCommand;
 
 #[derive(Debug, Parser)]
@@ -128,6 +129,8 @@ pub enum Command {
     Connect(ConnectArgs),
     /// Remove this proxy from an AI client's config
     Disconnect(DisconnectArgs),
+    /// Print the local CA of HTTPS (tls.enabled), and install it into the system trust store
+    TrustCert(TrustCertArgs),
     /// Print the version
     Version,
     /// Print the OpenAPI document of the REST API
@@ -156,6 +159,21 @@ pub struct ServeArgs {
     pub require_mcp_auth: bool,
 }
 
+/// `-l LEVEL` on the commands where the Go CLI has it (`tools list`, `call tool`, `code exec`,
+/// `auth …`, `upstream list`); `-l` stays `--listen` for `serve`, and the global
+/// `--log-level` works everywhere.
+#[derive(Debug, Clone, Copy, Default, Args)]
+pub struct CommandLogLevel {
+    /// Log level of this command (as --log-level)
+    #[arg(
+        short = 'l',
+        id = "command_log_level",
+        value_enum,
+        value_name = "LEVEL"
+    )]
+    pub level: Option<LogLevel>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogLevel {
     Trace,
@@ -178,6 +196,27 @@ impl LogLevel {
 }
 
 impl Cli {
+    /// The log level of a command: its own `-l`, else the global `--log-level`.
+    pub fn log_level(&self, command: &Command) -> Option<LogLevel> {
+        use crate::commands::{auth::AuthCommand, call::CallCommand, code::CodeCommand};
+        use crate::commands::{tools::ToolsCommand, upstream::UpstreamCommand};
+        let own = match command {
+            Command::Tools(ToolsCommand::List(a)) => a.log.level,
+            Command::Call(
+                CallCommand::Tool(a)
+                | CallCommand::ToolRead(crate::commands::call::IntentArgs { tool: a, .. })
+                | CallCommand::ToolWrite(crate::commands::call::IntentArgs { tool: a, .. })
+                | CallCommand::ToolDestructive(crate::commands::call::IntentArgs { tool: a, .. }),
+            ) => a.log.level,
+            Command::Code(CodeCommand::Exec(a)) => a.log.level,
+            Command::Auth(AuthCommand::Login(a)) => a.log.level,
+            Command::Auth(AuthCommand::Status(l) | AuthCommand::Logout { log: l, .. }) => l.level,
+            Command::Upstream(UpstreamCommand::List(l)) => l.level,
+            _ => None,
+        };
+        own.or(self.log_level)
+    }
+
     /// The `-o` value (or `MCPPROXY_OUTPUT`), checked when a command prints.
     pub fn output_format(&self) -> Option<&str> {
         self.output.as_deref()
@@ -256,6 +295,33 @@ mod tests {
             (name.as_str(), json.as_str()),
             ("fs", "{\"command\": \"x\"}")
         );
+    }
+
+    #[test]
+    fn commands_take_their_own_log_level_as_in_go() {
+        for args in [
+            &["tools", "list", "-s", "x", "-l", "debug"][..],
+            &["call", "tool", "-t", "a:b", "-l", "debug"][..],
+            &["call", "tool-read", "-t", "a:b", "-l", "debug"][..],
+            &["code", "exec", "-e", "1", "-l", "debug"][..],
+            &["auth", "status", "-l", "debug"][..],
+            &["auth", "login", "-s", "x", "-l", "debug"][..],
+            &["upstream", "list", "-l", "debug"][..],
+        ] {
+            let cli = parse(args);
+            assert_eq!(
+                cli.log_level(&cli.command()),
+                Some(LogLevel::Debug),
+                "{args:?}"
+            );
+        }
+        let cli = parse(&["--log-level", "error", "upstream", "list"]);
+        assert_eq!(cli.log_level(&cli.command()), Some(LogLevel::Error));
+        // `-l` is still the listen address of serve.
+        let Command::Serve(args) = parse(&["serve", "-l", "127.0.0.1:1"]).command() else {
+            panic!("not serve")
+        };
+        assert_eq!(args.listen.as_deref(), Some("127.0.0.1:1"));
     }
 
     #[test]

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use mcpproxy_config::{ConfigError, EnvOverrides, resolve_secrets};
 use mcpproxy_domain::Config;
+use mcpproxy_domain::tls::{DEFAULT_CERTS_SUBDIR, TlsConfig};
 
 use crate::cli::Cli;
 use crate::exit::{Exit, Failure};
@@ -42,6 +43,20 @@ impl Located {
     /// The API key in force: `MCPPROXY_API_KEY`, else the config's.
     pub fn api_key(&self) -> &str {
         self.env.api_key.as_deref().unwrap_or(&self.config.api_key)
+    }
+
+    /// The `tls` settings in force: the config's, with `MCPPROXY_TLS_*` on top.
+    pub fn tls(&self) -> TlsConfig {
+        self.env.tls(&self.config)
+    }
+
+    /// Where the local CA and the server certificate live: `tls.certs_dir`
+    /// (`MCPPROXY_CERTS_DIR`), else `<data_dir>/certs`.
+    pub fn certs_dir(&self) -> PathBuf {
+        match self.tls().certs_dir.trim() {
+            "" => self.data_dir.join(DEFAULT_CERTS_SUBDIR),
+            dir => expand_home(dir, &self.home),
+        }
     }
 
     /// The directory of `main.log` and the server logs.

@@ -59,7 +59,8 @@ impl LogSettings {
             console: config.enable_console,
             file: (config.enable_file || force_file).then(|| dir.join(filename)),
             json: config.json_format,
-            rotation: Rotation::from_config(config.max_size, config.max_backups, config.max_age),
+            rotation: Rotation::from_config(config.max_size, config.max_backups, config.max_age)
+                .compressed(config.compress),
         }
     }
 }

@@ -96,6 +96,8 @@ pub async fn serve(cli: &Cli, args: &ServeArgs) -> Result<(), Failure> {
             .unwrap_or_else(|| located.config.listen.clone()),
     );
     let storage = storage::location(&located, &replica)?;
+    let tls = located.tls();
+    let certs_dir = located.certs_dir();
     let Located {
         env,
         config_path,
@@ -136,7 +138,8 @@ pub async fn serve(cli: &Cli, args: &ServeArgs) -> Result<(), Failure> {
         file_config.logging.max_size,
         file_config.logging.max_backups,
         file_config.logging.max_age,
-    );
+    )
+    .compressed(file_config.logging.compress);
     let log_guard = logging::init(&log_settings)?;
     // Before anything opens files: a 1,024 soft limit is soon reached by a busy proxy.
     let open_files = fds::raise_limit();
@@ -154,11 +157,20 @@ pub async fn serve(cli: &Cli, args: &ServeArgs) -> Result<(), Failure> {
         read_only_mode: args.read_only.then_some(true),
         disable_management: args.disable_management.then_some(true),
         require_mcp_auth: args.require_mcp_auth.then_some(true),
+        trusted_hosts: env.trusted_hosts,
     };
     let store =
         Arc::new(FileConfigStore::with_config(&config_path, file_config).with_overrides(overrides));
 
     let db = storage::open(&storage).await?;
+    // Before the listener: a proxy that cannot serve HTTPS as configured does not serve
+    // plain HTTP in its place.
+    let tls_config = if tls.enabled {
+        Some(https(&certs_dir, tls.require_client_cert)?)
+    } else {
+        None
+    };
+    let scheme = if tls.enabled { "https" } else { "http" };
     let mut signals = StopSignals::watch()?;
     let listener = bind(&listen).await?;
     let listening = listener
@@ -170,8 +182,8 @@ pub async fn serve(cli: &Cli, args: &ServeArgs) -> Result<(), Failure> {
     }
 
     // The OAuth callback comes back to this listener, on loopback.
-    let callback_base = format!("http://127.0.0.1:{}", listening.port());
-    let app = App::start(
+    let callback_base = format!("{scheme}://127.0.0.1:{}", listening.port());
+    let mut app = App::start(
         store.clone(),
         db.clone(),
         &replica,
@@ -185,7 +197,11 @@ pub async fn serve(cli: &Cli, args: &ServeArgs) -> Result<(), Failure> {
         .map_err(|e| Failure::new(Exit::General, e.to_string()))?;
     let socket = app.bind_socket(&data_dir)?;
     let socket_path = socket.as_ref().map(|s| s.path().to_owned());
-    let router = app.router(listening, socket_path.as_deref());
+    app.https = tls.enabled;
+    let mut router = app.router(listening, socket_path.as_deref());
+    if tls.enabled && tls.hsts {
+        router = mcpproxy_http::tls::with_hsts(router);
+    }
     app.activity
         .record_or_log(
             ActivityDraft::new(
@@ -209,7 +225,8 @@ pub async fn serve(cli: &Cli, args: &ServeArgs) -> Result<(), Failure> {
             .as_deref()
             .map_or_else(|| "off".to_owned(), |p| p.display().to_string()),
         socket = %socket_path.as_deref().map_or_else(|| "off".to_owned(), |p| p.display().to_string()),
-        "mcpproxy listening on http://{address} (MCP endpoint: http://{address}/mcp)"
+        tls = tls.enabled,
+        "mcpproxy listening on {scheme}://{address} (MCP endpoint: {scheme}://{address}/mcp)"
     );
 
     let stop = tokio_util::sync::CancellationToken::new();
@@ -228,7 +245,7 @@ pub async fn serve(cli: &Cli, args: &ServeArgs) -> Result<(), Failure> {
             "limits"
         );
         servers.spawn(async move {
-            mcpproxy_http::serve(listener, router, limits, stop).await;
+            mcpproxy_http::serve(listener, router, limits, tls_config, stop).await;
             Ok::<(), std::io::Error>(())
         });
     }
@@ -279,6 +296,32 @@ pub async fn serve(cli: &Cli, args: &ServeArgs) -> Result<(), Failure> {
     tracing::info!("stopped");
     drop(log_guard);
     outcome
+}
+
+/// The local CA and the server certificate in `certs_dir` (made on first start), as a
+/// rustls configuration.
+fn https(
+    certs_dir: &std::path::Path,
+    require_client_cert: bool,
+) -> Result<Arc<rustls::ServerConfig>, Failure> {
+    use mcpproxy_http::tls;
+    let failed = |e: tls::TlsError| Failure::new(Exit::General, format!("cannot serve HTTPS: {e}"));
+    let (files, made) = tls::ensure(certs_dir).map_err(failed)?;
+    if made.ca {
+        tracing::info!(
+            ca = %files.ca_cert.display(),
+            "made a local certificate authority for HTTPS; trust it with `mcpproxy trust-cert`"
+        );
+    }
+    if made.server {
+        tracing::info!(cert = %files.server_cert.display(), "made the HTTPS certificate for localhost");
+    }
+    tracing::info!(
+        certs_dir = %files.dir.display(),
+        require_client_cert,
+        "serving HTTPS"
+    );
+    tls::server_config(&files, require_client_cert).map_err(failed)
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use mcpproxy_config::EnvOverrides;
 use mcpproxy_domain::Config;
 use mcpproxy_domain::config::LoggingConfig;
 use mcpproxy_logs::Rotation;
-use mcpproxy_tray::client::{CoreSite, TcpLookup};
+use mcpproxy_tray::client::{CoreSite, TcpLookup, TcpTls};
 use mcpproxy_tray::core::CoreCommand;
 use mcpproxy_tray::desktop::{Autostart, Opener};
 use mcpproxy_tray::menu::Action;
@@ -69,6 +69,8 @@ struct Place {
     api_key: String,
     log_dir: PathBuf,
     logging: LoggingConfig,
+    /// Set when the core serves HTTPS.
+    tls: Option<TcpTls>,
 }
 
 /// The same files `mcpproxy serve` uses. A config that does not load is the core's to report
@@ -76,6 +78,7 @@ struct Place {
 fn place(cli: &TrayCli) -> Result<Place, Failure> {
     match locate_with(cli.config.as_deref(), cli.data_dir.as_deref()) {
         Ok(located) => Ok(Place {
+            tls: tcp_tls(&located),
             listen: located.listen(),
             api_key: located.api_key().to_owned(),
             log_dir: located.log_dir_with(None),
@@ -104,6 +107,7 @@ fn place(cli: &TrayCli) -> Result<Place, Failure> {
                     std::env::var("XDG_STATE_HOME").ok().as_deref(),
                 ),
                 logging: LoggingConfig::default(),
+                tls: None,
             })
         }
         Err(f) => Err(f),
@@ -153,6 +157,21 @@ fn autostart(cli: &TrayCli) -> Option<Autostart> {
     Some(Autostart::xdg(&config_home, &exe, &own_args(cli)))
 }
 
+/// The local CA (and client certificate) of a core that serves HTTPS.
+fn tcp_tls(located: &crate::locate::Located) -> Option<TcpTls> {
+    let tls = located.tls();
+    if !tls.enabled {
+        return None;
+    }
+    let files = mcpproxy_http::tls::CertFiles::in_dir(&located.certs_dir());
+    Some(TcpTls {
+        identity: tls
+            .require_client_cert
+            .then(|| (files.server_cert.clone(), files.server_key.clone())),
+        ca: files.ca_cert,
+    })
+}
+
 /// The address of the core that holds `data_dir`, as its lock file says (as the command line
 /// finds it); none while a command line edits the files.
 fn tcp_lookup(data_dir: PathBuf) -> TcpLookup {
@@ -182,6 +201,7 @@ fn settings(cli: &TrayCli, place: &Place) -> Settings {
             socket: place.data_dir.join("mcpproxy.sock"),
             tcp: tcp_lookup(place.data_dir.clone()),
             api_key: place.api_key.clone(),
+            tls: place.tls.clone(),
         },
         listen: place.listen.clone(),
         data_dir: place.data_dir.clone(),
@@ -203,7 +223,8 @@ fn init_logging(cli: &TrayCli, place: &Place) -> Result<logging::LogGuard, Failu
             place.logging.max_size,
             place.logging.max_backups,
             place.logging.max_age,
-        ),
+        )
+        .compressed(place.logging.compress),
     };
     if let Err(e) = std::fs::create_dir_all(&place.log_dir) {
         return Err(Failure::new(

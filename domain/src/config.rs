@@ -22,6 +22,8 @@ pub const DEFAULT_CALL_TOOL_TIMEOUT: GoDuration = GoDuration::from_secs(120);
 pub const DEFAULT_HEALTH_CHECK_INTERVAL: GoDuration = GoDuration::from_secs(30);
 pub const DEFAULT_TOOL_DISCOVERY_INTERVAL: GoDuration = GoDuration::from_secs(300);
 pub const DEFAULT_INIT_TIMEOUT: GoDuration = GoDuration::from_secs(30);
+/// Claude Code inlines a tool result up to this many characters when a tool says so.
+pub const DEFAULT_MAX_RESULT_SIZE_CHARS: i64 = 500_000;
 
 /// One problem in a config, with the key it is about (`mcpServers[2].url`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -97,6 +99,13 @@ pub struct Config {
     pub intent_declaration: Option<IntentDeclarationConfig>,
     #[serde(skip_serializing_if = "SearchConfig::is_empty")]
     pub search: SearchConfig,
+    /// HTTPS on the listener (issue 21; rules in tls.rs). Absent stays absent when saved.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<crate::tls::TlsConfig>,
+    /// The `anthropic/maxResultSizeChars` hint put in every tool's `_meta` (absent: Go's
+    /// 500000, Claude Code's own ceiling; 0 or less: no hint).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_result_size_chars: Option<i64>,
     // -- Limits against overload (mcpproxy's own keys; absent means the default in
     // `crate::limits`, and an absent key is not written back) --
     /// The most TCP connections served at once; more get a 503. Needs a restart.
@@ -178,6 +187,8 @@ impl Default for Config {
             activity_max_records: 100_000,
             intent_declaration: None,
             search: SearchConfig::default(),
+            tls: None,
+            max_result_size_chars: None,
             http_max_connections: None,
             http_read_header_timeout: None,
             mcp_max_sessions: None,
@@ -744,7 +755,7 @@ impl ConfigDiff {
             ("listen", old.listen != new.listen),
             ("data_dir", old.data_dir != new.data_dir),
             ("api_key", old.api_key != new.api_key),
-            ("tls", old.extra.get("tls") != new.extra.get("tls")),
+            ("tls", old.tls != new.tls),
             ("enable_socket", old.enable_socket != new.enable_socket),
             ("storage", old.storage != new.storage),
             (
@@ -916,6 +927,14 @@ impl Config {
 
     pub fn quarantine_enabled(&self) -> bool {
         self.quarantine_enabled.unwrap_or(true)
+    }
+
+    /// The `anthropic/maxResultSizeChars` value to advertise on tools; `None` when off.
+    pub fn max_result_size_hint(&self) -> Option<u64> {
+        let chars = self
+            .max_result_size_chars
+            .unwrap_or(DEFAULT_MAX_RESULT_SIZE_CHARS);
+        u64::try_from(chars).ok().filter(|c| *c > 0)
     }
 
     pub fn strict_server_validation(&self) -> bool {

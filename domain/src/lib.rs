@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 pub mod activity;
+pub mod activity_stats;
 pub mod approval;
 pub mod backoff;
 pub mod call;
@@ -39,6 +40,7 @@ pub mod sensitive;
 pub mod settings;
 pub mod storage;
 pub mod time;
+pub mod tls;
 pub mod token;
 pub mod tool;
 

@@ -36,6 +36,20 @@ impl ToolAnnotations {
     pub fn call_with(&self) -> CallVariant {
         CallVariant::for_annotations(self)
     }
+
+    /// Whether a filter that keeps out destructive tools must keep this one out: a missing
+    /// `destructiveHint` is the MCP default (`true`), unless the tool says it is read-only
+    /// (a read-only tool changes nothing, so it destroys nothing). Only a tool that says
+    /// `destructiveHint: false` or `readOnlyHint: true` passes.
+    pub fn may_be_destructive(&self) -> bool {
+        self.read_only_hint != Some(true) && self.destructive_hint != Some(false)
+    }
+
+    /// Whether a filter that keeps out open-world tools must keep this one out: a missing
+    /// `openWorldHint` is the MCP default (`true`).
+    pub fn may_be_open_world(&self) -> bool {
+        self.open_world_hint != Some(false)
+    }
 }
 
 /// A tool of an upstream server. Schemas, and every field this type does not name (icons,
@@ -108,6 +122,27 @@ mod tests {
         let tool: Tool = serde_json::from_value(wire.clone()).unwrap();
         assert_eq!(tool.annotations.read_only_hint, Some(true));
         assert_eq!(serde_json::to_value(&tool).unwrap(), wire);
+    }
+
+    #[test]
+    fn missing_hints_are_the_mcp_defaults_for_the_safety_filters() {
+        let none = ToolAnnotations::default();
+        assert!(none.may_be_destructive() && none.may_be_open_world());
+        let read_only = ToolAnnotations {
+            read_only_hint: Some(true),
+            ..ToolAnnotations::default()
+        };
+        assert!(!read_only.may_be_destructive());
+        assert!(
+            read_only.may_be_open_world(),
+            "read-only says nothing of the world"
+        );
+        let safe = ToolAnnotations {
+            destructive_hint: Some(false),
+            open_world_hint: Some(false),
+            ..ToolAnnotations::default()
+        };
+        assert!(!safe.may_be_destructive() && !safe.may_be_open_world());
     }
 
     #[test]

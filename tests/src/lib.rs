@@ -252,6 +252,39 @@ pub struct Proxy {
     child: Child,
     pub addr: String,
     stderr_path: PathBuf,
+    /// The local CA of a proxy that serves HTTPS (`tls.enabled`).
+    tls: Option<TlsFiles>,
+}
+
+/// The certificates of a proxy that serves HTTPS, in Go's file names.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    pub dir: PathBuf,
+}
+
+impl TlsFiles {
+    pub fn ca(&self) -> PathBuf {
+        self.dir.join("ca.pem")
+    }
+    pub fn cert(&self) -> PathBuf {
+        self.dir.join("localhost.pem")
+    }
+    pub fn key(&self) -> PathBuf {
+        self.dir.join("localhost.key")
+    }
+
+    /// A client that trusts the local CA only, presenting the local certificate when
+    /// `identity` (mutual TLS).
+    pub fn client(&self, identity: bool) -> reqwest::Client {
+        let ca = reqwest::Certificate::from_pem(&fs::read(self.ca()).unwrap()).unwrap();
+        let mut builder = reqwest::Client::builder().tls_certs_only([ca]);
+        if identity {
+            let mut pem = fs::read(self.cert()).unwrap();
+            pem.extend(fs::read(self.key()).unwrap());
+            builder = builder.identity(reqwest::Identity::from_pem(&pem).unwrap());
+        }
+        builder.build().unwrap()
+    }
 }
 
 impl Proxy {
@@ -291,13 +324,57 @@ impl Proxy {
             child,
             addr,
             stderr_path,
+            tls: None,
         };
         proxy.wait_healthy().await;
         proxy
     }
 
+    /// Starts a proxy whose config turns HTTPS on, with its certificates in `certs_dir`
+    /// (`<data_dir>/certs` unless the config says otherwise), and waits until `/healthz`
+    /// answers over HTTPS.
+    pub async fn start_https(home: &Home, certs_dir: &Path, extra: &[&str]) -> Proxy {
+        let addr = format!("127.0.0.1:{}", free_port());
+        Self::start_https_on(home, certs_dir, &addr, extra, |_| {}).await
+    }
+
+    /// [`Proxy::start_https`] on `addr` (to start again where a stopped proxy listened).
+    pub async fn start_https_on(
+        home: &Home,
+        certs_dir: &Path,
+        addr: &str,
+        extra: &[&str],
+        tweak: impl FnOnce(&mut Command),
+    ) -> Proxy {
+        let mut args = vec!["serve", "--listen", addr];
+        args.extend_from_slice(extra);
+        let stderr_path = home
+            .path()
+            .join(format!("stderr-{}.log", addr.replace(':', "_")));
+        let mut cmd = home.command(&args);
+        cmd.stdout(Stdio::null())
+            .stderr(fs::File::create(&stderr_path).unwrap());
+        tweak(&mut cmd);
+        let mut proxy = Proxy {
+            child: cmd.spawn().unwrap(),
+            addr: addr.to_owned(),
+            stderr_path,
+            tls: Some(TlsFiles {
+                dir: certs_dir.to_owned(),
+            }),
+        };
+        proxy.wait_healthy().await;
+        proxy
+    }
+
+    /// The certificates of an HTTPS proxy.
+    pub fn tls(&self) -> &TlsFiles {
+        self.tls.as_ref().expect("this proxy serves plain HTTP")
+    }
+
     pub fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}{path}", self.addr)
     }
 
     pub fn pid(&self) -> u32 {
@@ -310,8 +387,16 @@ impl Proxy {
 
     async fn wait_healthy(&mut self) {
         let deadline = Instant::now() + PATIENCE;
-        let client = reqwest::Client::new();
+        let mut client = reqwest::Client::new();
         loop {
+            // An HTTPS proxy makes its CA as it starts: trust it once it is there (and show
+            // the local certificate, in case client certificates are required). The
+            // certificate is the last file written.
+            if let Some(tls) = &self.tls
+                && tls.cert().exists()
+            {
+                client = tls.client(true);
+            }
             if let Some(status) = self.child.try_wait().unwrap() {
                 panic!(
                     "mcpproxy exited with {status} before serving:\n{}",

@@ -47,6 +47,17 @@ impl Client {
         Self { service, changes }
     }
 
+    /// Connects with `http` (an HTTPS client that trusts the proxy's CA, say).
+    pub async fn connect_with(url: &str, http: reqwest::Client) -> Result<Self, String> {
+        use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+        let listener = Listener::default();
+        let changes = listener.changes.clone();
+        let config = StreamableHttpClientTransportConfig::with_uri(url.to_owned());
+        let transport = StreamableHttpClientTransport::with_client(http, config);
+        let service = listener.serve(transport).await.map_err(|e| e.to_string())?;
+        Ok(Self { service, changes })
+    }
+
     /// Connects presenting `key` (an agent token or the API key) as `Authorization: Bearer`;
     /// the error when the proxy refuses.
     pub async fn connect_as(url: &str, key: &str) -> Result<Self, String> {

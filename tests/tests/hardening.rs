@@ -364,6 +364,7 @@ async fn every_command_shows_its_help_and_runs_for_real() {
         vec!["doctor", "fix", "MCPX_SYSTEM_DATA_DIR_PERMISSIONS"],
         vec!["activity", "list"],
         vec!["activity", "export"],
+        vec!["activity", "summary", "-p", "7d", "--by", "tool"],
         vec!["auth", "status"],
         vec!["version"],
         vec!["openapi"],

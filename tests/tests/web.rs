@@ -493,6 +493,12 @@ async fn a_tool_called_from_its_form_shows_up_in_the_activity_live() {
         "document.querySelector('tbody tr')?.innerText.includes('whoami')",
     )
     .await;
+    // The day's calls counted above the list (GET /activity/summary), live too.
+    page.until(
+        "the day's tool calls counted",
+        "[...document.querySelectorAll('.cards .card')].some(c => c.innerText.includes('tool calls in the last 24 hours') && Number(c.querySelector('.value').innerText.replace(/,/g, '')) >= 3)",
+    )
+    .await;
     page.screenshot("activity-live").await;
 }
 

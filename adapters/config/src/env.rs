@@ -2,7 +2,9 @@
 
 use std::path::PathBuf;
 
+use mcpproxy_domain::Config;
 use mcpproxy_domain::secret::{self, SecretError, SecretSource};
+use mcpproxy_domain::tls::TlsConfig;
 
 /// Values from the environment that win over the config file for this process only; they
 /// are never written into the file.
@@ -18,6 +20,14 @@ pub struct EnvOverrides {
     pub database_url: Option<String>,
     /// `MCPPROXY_REPLICA_ID`: this process's name among the replicas sharing a database.
     pub replica_id: Option<String>,
+    /// `MCPPROXY_TLS_ENABLED` (Go's name): `true`/`1` or `false`/`0`.
+    pub tls_enabled: Option<bool>,
+    /// `MCPPROXY_TLS_REQUIRE_CLIENT_CERT`
+    pub tls_require_client_cert: Option<bool>,
+    /// `MCPPROXY_CERTS_DIR`
+    pub certs_dir: Option<String>,
+    /// `MCPPROXY_TRUSTED_HOSTS`: a comma list that replaces `trusted_hosts`.
+    pub trusted_hosts: Option<Vec<String>>,
 }
 
 impl EnvOverrides {
@@ -33,7 +43,43 @@ impl EnvOverrides {
             data_dir: non_empty("MCPPROXY_DATA").map(PathBuf::from),
             database_url: non_empty("MCPPROXY_DATABASE_URL"),
             replica_id: non_empty("MCPPROXY_REPLICA_ID"),
+            tls_enabled: non_empty("MCPPROXY_TLS_ENABLED").and_then(|v| flag(&v)),
+            tls_require_client_cert: non_empty("MCPPROXY_TLS_REQUIRE_CLIENT_CERT")
+                .and_then(|v| flag(&v)),
+            certs_dir: non_empty("MCPPROXY_CERTS_DIR"),
+            trusted_hosts: non_empty("MCPPROXY_TRUSTED_HOSTS").map(|v| {
+                v.split(',')
+                    .map(str::trim)
+                    .filter(|h| !h.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            }),
         }
+    }
+
+    /// The `tls` settings in force: the config's, with the environment's values on top.
+    pub fn tls(&self, config: &Config) -> TlsConfig {
+        let mut tls = config.tls_settings();
+        if let Some(on) = self.tls_enabled {
+            tls.enabled = on;
+        }
+        if let Some(on) = self.tls_require_client_cert {
+            tls.require_client_cert = on;
+        }
+        if let Some(dir) = &self.certs_dir {
+            tls.certs_dir.clone_from(dir);
+        }
+        tls
+    }
+}
+
+/// A boolean as Go's environment parsing reads it; anything else is ignored (the config's
+/// value stays), rather than guessed.
+fn flag(value: &str) -> Option<bool> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "1" | "t" | "true" | "yes" | "on" => Some(true),
+        "0" | "f" | "false" | "no" | "off" => Some(false),
+        _ => None,
     }
 }
 
@@ -65,6 +111,35 @@ mod tests {
         assert_eq!(o.listen.as_deref(), Some("127.0.0.1:9"));
         assert_eq!(o.api_key, None);
         assert_eq!(o.data_dir, None);
+    }
+
+    #[test]
+    fn tls_and_trusted_hosts_come_from_go_s_variables() {
+        let o = EnvOverrides::from_lookup(|n| match n {
+            "MCPPROXY_TLS_ENABLED" => Some("true".into()),
+            "MCPPROXY_TLS_REQUIRE_CLIENT_CERT" => Some("maybe".into()),
+            "MCPPROXY_CERTS_DIR" => Some("/c".into()),
+            "MCPPROXY_TRUSTED_HOSTS" => Some(" a.example, ,b.example".into()),
+            _ => None,
+        });
+        let config = Config {
+            tls: Some(TlsConfig {
+                require_client_cert: true,
+                ..TlsConfig::default()
+            }),
+            ..Config::default()
+        };
+        let tls = o.tls(&config);
+        assert!(tls.enabled, "the variable turns TLS on");
+        assert!(
+            tls.require_client_cert,
+            "an unreadable value keeps the config's"
+        );
+        assert_eq!(tls.certs_dir, "/c");
+        assert_eq!(
+            o.trusted_hosts.as_deref(),
+            Some(&["a.example".to_owned(), "b.example".to_owned()][..])
+        );
     }
 
     #[test]

@@ -20,6 +20,8 @@ pub struct ProcessOverrides {
     pub read_only_mode: Option<bool>,
     pub disable_management: Option<bool>,
     pub require_mcp_auth: Option<bool>,
+    /// `MCPPROXY_TRUSTED_HOSTS`
+    pub trusted_hosts: Option<Vec<String>>,
 }
 
 impl ProcessOverrides {
@@ -39,6 +41,9 @@ impl ProcessOverrides {
         if let Some(v) = self.require_mcp_auth {
             config.require_mcp_auth = v;
         }
+        if let Some(v) = &self.trusted_hosts {
+            config.trusted_hosts.clone_from(v);
+        }
     }
 
     /// Puts back, for each overridden key, the value the file holds.
@@ -57,6 +62,9 @@ impl ProcessOverrides {
         }
         if self.require_mcp_auth.is_some() {
             config.require_mcp_auth = file.require_mcp_auth;
+        }
+        if self.trusted_hosts.is_some() {
+            config.trusted_hosts.clone_from(&file.trusted_hosts);
         }
     }
 }

@@ -9,6 +9,7 @@ mod events;
 mod health;
 mod serve;
 mod socket;
+pub mod tls;
 
 use std::sync::Arc;
 

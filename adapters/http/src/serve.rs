@@ -8,6 +8,7 @@
 //!   says why — and closed; past those, a connection is closed at once.
 //! - Running out of file descriptors does not spin or stop the accept loop: it waits a moment
 //!   and says so in the log (once in a while, not per attempt).
+//! - With `tls` on, each connection first completes a TLS handshake within the header timeout.
 //!
 //! The unix socket is served apart, so it keeps answering while TCP is under pressure.
 
@@ -76,23 +77,17 @@ impl Throttled {
     }
 }
 
-/// Serves `app` on `listener` within `limits` until `shutdown`; then lets the connections
-/// finish what they are doing and returns when they have.
+/// Serves `app` on `listener` within `limits` until `shutdown` — over TLS when `tls` is
+/// given — then lets the connections finish what they are doing and returns when they have.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
     limits: ServeLimits,
+    tls: Option<Arc<rustls::ServerConfig>>,
     shutdown: CancellationToken,
 ) {
     let active = Arc::new(Active::default());
-    // HTTP/1.1 only, as Go's server without TLS: a connection is read as HTTP/1 from its
-    // first byte, so the header timer runs from the start — a socket that never sends
-    // anything is closed like a slow one (sniffing for HTTP/2 would wait for it forever).
-    let mut builder = hyper::server::conn::http1::Builder::new();
-    builder
-        .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_timeout)
-        .keep_alive(true);
+    let tls = tls.map(tokio_rustls::TlsAcceptor::from);
     let (mut fd_log, mut overflow_log) = (Throttled::default(), Throttled::default());
     loop {
         let accepted = tokio::select! {
@@ -131,10 +126,65 @@ pub async fn serve(
         if n > limits.max_connections + OVERFLOW {
             continue; // closed as `tcp` and `counted` drop
         }
-        let io = TokioIo::new(tcp);
-        let stop = shutdown.clone();
-        if n > limits.max_connections {
-            let app = app.clone();
+        let overflow = n > limits.max_connections;
+        let connection = Connection {
+            app: app.clone(),
+            limits,
+            overflow,
+            stop: shutdown.clone(),
+        };
+        let tls = tls.clone();
+        tokio::spawn(async move {
+            match tls {
+                None => connection.run(TokioIo::new(tcp)).await,
+                Some(acceptor) => {
+                    // The handshake gets the time a client has to send its headers: a
+                    // socket that never finishes it is closed like a slow one.
+                    let wait = if overflow {
+                        OVERFLOW_TIMEOUT
+                    } else {
+                        limits.header_timeout
+                    };
+                    match tokio::time::timeout(wait, acceptor.accept(tcp)).await {
+                        Ok(Ok(stream)) => connection.run(TokioIo::new(stream)).await,
+                        Ok(Err(e)) => tracing::debug!("TLS handshake refused: {e}"),
+                        Err(_) => tracing::debug!("TLS handshake not done within {wait:?}"),
+                    }
+                }
+            }
+            drop(counted);
+        });
+    }
+    loop {
+        let idle = active.idle.notified();
+        if active.count.load(Ordering::SeqCst) == 0 {
+            return;
+        }
+        idle.await;
+    }
+}
+
+/// One accepted connection and how to serve it.
+struct Connection {
+    app: Router,
+    limits: ServeLimits,
+    /// Past `max_connections`: only health is answered.
+    overflow: bool,
+    stop: CancellationToken,
+}
+
+impl Connection {
+    async fn run<I>(self, io: I)
+    where
+        I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    {
+        let Self {
+            app,
+            limits,
+            overflow,
+            stop,
+        } = self;
+        if overflow {
             let limit = limits.max_connections;
             let service = hyper::service::service_fn(move |request: Request<Incoming>| {
                 let app = app.clone();
@@ -153,25 +203,20 @@ pub async fn serve(
                 .timer(TokioTimer::new())
                 .header_read_timeout(OVERFLOW_TIMEOUT)
                 .keep_alive(false);
-            tokio::spawn(async move {
-                drive(http1.serve_connection(io, service), stop).await;
-                drop(counted);
-            });
+            drive(http1.serve_connection(io, service), stop).await;
         } else {
-            let builder = builder.clone();
-            let service = TowerToHyperService::new(app.clone());
-            tokio::spawn(async move {
-                drive(builder.serve_connection(io, service), stop).await;
-                drop(counted);
-            });
+            // HTTP/1.1 only, as Go's server without TLS: a connection is read as HTTP/1 from
+            // its first byte, so the header timer runs from the start — a socket that never
+            // sends anything is closed like a slow one (sniffing for HTTP/2 would wait for it
+            // forever). Over TLS, ALPN offers only http/1.1 for the same reason.
+            let mut http1 = hyper::server::conn::http1::Builder::new();
+            http1
+                .timer(TokioTimer::new())
+                .header_read_timeout(limits.header_timeout)
+                .keep_alive(true);
+            let service = TowerToHyperService::new(app);
+            drive(http1.serve_connection(io, service), stop).await;
         }
-    }
-    loop {
-        let idle = active.idle.notified();
-        if active.count.load(Ordering::SeqCst) == 0 {
-            return;
-        }
-        idle.await;
     }
 }
 

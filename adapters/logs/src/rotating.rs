@@ -15,6 +15,8 @@ pub struct Rotation {
     pub max_backups: u32,
     /// Rotated files older than this are deleted; `None` keeps them.
     pub max_age: Option<Duration>,
+    /// Rotated files are gzip-compressed (`main.log.1.gz`), as `logging.compress` asks.
+    pub compress: bool,
 }
 
 impl Rotation {
@@ -27,7 +29,15 @@ impl Rotation {
                 .ok()
                 .filter(|d| *d > 0)
                 .map(|d| Duration::from_secs(d * 86_400)),
+            compress: false,
         }
+    }
+
+    /// The same, with rotated files gzip-compressed or not (`logging.compress`).
+    #[must_use]
+    pub fn compressed(mut self, compress: bool) -> Self {
+        self.compress = compress;
+        self
     }
 }
 
@@ -78,27 +88,45 @@ impl RotatingFile {
         PathBuf::from(name)
     }
 
+    /// Backup `n` as it is kept: compressed or not (a change of `compress` leaves the older
+    /// files as they were, and they rotate on under their own names).
+    fn backups(&self, n: u32) -> [PathBuf; 2] {
+        let plain = self.backup(n);
+        let mut gz = plain.clone().into_os_string();
+        gz.push(".gz");
+        [plain, PathBuf::from(gz)]
+    }
+
     fn rotate(&mut self) -> io::Result<()> {
         self.file.flush()?;
         if self.rotation.max_backups == 0 {
             // Nothing to keep: start the file over.
             self.file = File::create(&self.path)?;
         } else {
-            let _ = fs::remove_file(self.backup(self.rotation.max_backups));
+            for oldest in self.backups(self.rotation.max_backups) {
+                let _ = fs::remove_file(oldest);
+            }
             for n in (1..self.rotation.max_backups).rev() {
-                let from = self.backup(n);
-                if from.exists() {
-                    fs::rename(&from, self.backup(n + 1))?;
+                for (from, to) in self.backups(n).into_iter().zip(self.backups(n + 1)) {
+                    if from.exists() {
+                        fs::rename(&from, to)?;
+                    }
                 }
             }
-            fs::rename(&self.path, self.backup(1))?;
+            let [first, first_gz] = self.backups(1);
+            fs::rename(&self.path, &first)?;
             self.file = open_append(&self.path)?;
+            if self.rotation.compress {
+                // Here rather than on a thread: the next rotation renames these files, and
+                // it waits for no one. A rotation is rare (every `max_size` MB); a fast
+                // level keeps the pause short.
+                gzip(&first, &first_gz)?;
+            }
         }
         self.size = 0;
         if let Some(max_age) = self.rotation.max_age {
             let now = SystemTime::now();
-            for n in 1..=self.rotation.max_backups {
-                let p = self.backup(n);
+            for p in (1..=self.rotation.max_backups).flat_map(|n| self.backups(n)) {
                 let old = fs::metadata(&p)
                     .and_then(|m| m.modified())
                     .ok()
@@ -111,6 +139,24 @@ impl RotatingFile {
         }
         Ok(())
     }
+}
+
+/// `from` gzip-compressed into `to` (readable by this user only), then `from` removed.
+fn gzip(from: &Path, to: &Path) -> io::Result<()> {
+    let mut tmp = to.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    let out = OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)?;
+    let mut encoder = flate2::write::GzEncoder::new(out, flate2::Compression::fast());
+    io::copy(&mut File::open(from)?, &mut encoder)?;
+    encoder.finish()?.sync_all()?;
+    fs::rename(&tmp, to)?;
+    fs::remove_file(from)
 }
 
 impl Write for RotatingFile {
@@ -140,7 +186,35 @@ mod tests {
             max_bytes,
             max_backups,
             max_age: None,
+            compress: false,
         }
+    }
+
+    #[test]
+    fn rotated_files_are_gzipped_when_asked() {
+        use std::io::Read;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("main.log");
+        let mut f = RotatingFile::open(&path, rotation(10, 2).compressed(true)).unwrap();
+        for line in ["aaaaaaaa\n", "bbbbbbbb\n", "cccccccc\n", "dddddddd\n"] {
+            f.write_all(line.as_bytes()).unwrap();
+        }
+        f.flush().unwrap();
+        let gunzip = |name: &str| {
+            let mut text = String::new();
+            flate2::read::GzDecoder::new(File::open(dir.path().join(name)).unwrap())
+                .read_to_string(&mut text)
+                .unwrap();
+            text
+        };
+        assert_eq!(fs::read_to_string(&path).unwrap(), "dddddddd\n");
+        assert_eq!(gunzip("main.log.1.gz"), "cccccccc\n");
+        assert_eq!(gunzip("main.log.2.gz"), "bbbbbbbb\n");
+        assert!(
+            !dir.path().join("main.log.1").exists(),
+            "no plain copy is left"
+        );
+        assert!(!dir.path().join("main.log.3.gz").exists());
     }
 
     #[test]

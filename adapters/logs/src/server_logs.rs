@@ -207,6 +207,7 @@ mod tests {
                 max_bytes: 64,
                 max_backups: 2,
                 max_age: None,
+                compress: false,
             },
         );
         let a = ServerName::parse("my server").unwrap();

@@ -80,6 +80,27 @@ pub(crate) fn gate_result(gate: Gate) -> CallToolResponse {
     text_result(body.to_string(), true)
 }
 
+/// The `_meta` key Claude Code reads to inline tool results up to that many characters
+/// rather than spill them to a file (its default ceiling is far lower).
+const MAX_RESULT_SIZE_KEY: &str = "anthropic/maxResultSizeChars";
+
+/// `result` with the `anthropic/maxResultSizeChars` hint (config `max_result_size_chars`) in
+/// every tool's `_meta`, beside what the tool's server put there.
+pub(crate) fn with_result_size_hint(
+    mut result: ListToolsResult,
+    config: &mcpproxy_domain::Config,
+) -> ListToolsResult {
+    if let Some(chars) = config.max_result_size_hint() {
+        for tool in &mut result.tools {
+            tool.meta
+                .get_or_insert_with(|| rmcp::model::MetaObject(Default::default()))
+                .0
+                .insert(MAX_RESULT_SIZE_KEY.to_owned(), json!(chars));
+        }
+    }
+    result
+}
+
 /// A page of the catalog's `tools/list`, as rmcp's result.
 pub(crate) fn tools_page(
     page: Result<
@@ -348,7 +369,8 @@ impl ServerHandler for ProxyHandler {
         context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
         let this = self.for_request(&context);
-        match this.mode {
+        let config = this.services.config.current();
+        let listed = match this.mode {
             Mode::Retrieve => Ok(ListToolsResult::with_all_items(
                 this.with_set_profile(builtin::tools(this.management().is_ok())),
             )),
@@ -364,7 +386,8 @@ impl ServerHandler for ProxyHandler {
                     PAGE_BYTES,
                 ))
             }
-        }
+        };
+        listed.map(|result| with_result_size_hint(result, &config))
     }
 
     async fn call_tool(

@@ -27,6 +27,7 @@ mod discover;
 mod fast;
 mod guard;
 mod handler;
+mod hosts;
 mod manage;
 mod notify;
 mod profile;
@@ -99,8 +100,6 @@ pub struct Access {
     /// The listener is on a loopback address: only loopback hosts (and `trusted_hosts`)
     /// may reach it, so a web page cannot rebind a public name to it.
     pub loopback: bool,
-    /// `trusted_hosts`; `*` turns the checks off.
-    pub trusted_hosts: Vec<String>,
     /// Ends every session at shutdown.
     pub shutdown: CancellationToken,
 }
@@ -108,29 +107,9 @@ pub struct Access {
 pub(crate) fn http_config(access: &Access) -> StreamableHttpServerConfig {
     let mut config = StreamableHttpServerConfig::default();
     config.cancellation_token = access.shutdown.clone();
-    if !access.loopback || access.trusted_hosts.iter().any(|h| h == "*") {
-        return config.disable_allowed_hosts();
-    }
-    let hosts: Vec<String> = ["localhost", "127.0.0.1", "::1", "[::1]"]
-        .into_iter()
-        .map(str::to_owned)
-        .chain(access.trusted_hosts.iter().cloned())
-        .collect();
-    let origins: Vec<String> = hosts
-        .iter()
-        .flat_map(|h| {
-            let h = if h.contains(':') && !h.starts_with('[') && h.matches(':').count() > 1 {
-                format!("[{h}]")
-            } else {
-                h.clone()
-            };
-            [format!("http://{h}:*"), format!("https://{h}:*")]
-        })
-        .collect();
-    config
-        .with_allowed_hosts(hosts)
-        .with_allowed_origins(origins)
-        .enforce_origin_validation()
+    // `Host` and `Origin` are checked in front of every endpoint by [`hosts::check`], which
+    // reads `trusted_hosts` per request (rmcp's own check is fixed when the service is made).
+    config.disable_allowed_hosts()
 }
 
 /// The notifiers of the two modes: a client hears the changes of the mode it was given.
@@ -298,7 +277,14 @@ pub fn router(services: Arc<Services>, bus: &EventBus, access: Access) -> axum::
             "/mcp",
             endpoint(&services, &access, &notifiers, &book, routed),
         )
-        .layer(axum::middleware::from_fn_with_state(book, guard::guard));
+        .layer(axum::middleware::from_fn_with_state(book, guard::guard))
+        .layer(axum::middleware::from_fn_with_state(
+            hosts::HostCheck {
+                loopback: access.loopback,
+                config: services.config.clone(),
+            },
+            hosts::check,
+        ));
     tokio::spawn(announce_changes(
         bus.subscribe(),
         notifiers.clone(),

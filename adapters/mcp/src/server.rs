@@ -35,7 +35,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::Services;
-use crate::handler::{PAGE_BYTES, forward, text_result, tools_page};
+use crate::handler::{PAGE_BYTES, forward, text_result, tools_page, with_result_size_hint};
 use crate::notify::{Change, Notifier, accepted};
 use crate::relay::{Outcome, relayed_call};
 
@@ -255,6 +255,7 @@ impl ServerHandler for ServerEndpoint {
             cursor.as_deref(),
             PAGE_BYTES,
         ))
+        .map(|result| with_result_size_hint(result, &this.services.config.current()))
     }
 
     async fn call_tool(

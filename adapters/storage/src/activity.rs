@@ -1,11 +1,16 @@
 //! The activity log.
 
 use async_trait::async_trait;
-use mcpproxy_application::ports::{ActivityFilter, ActivityPage, ActivityRepository, StorageError};
+use mcpproxy_application::ports::{
+    ActivityFilter, ActivityPage, ActivityRepository, StorageError, UsageCounts,
+};
 use mcpproxy_domain::Timestamp;
-use mcpproxy_domain::activity::ActivityRecord;
+use mcpproxy_domain::activity::{ActivityRecord, ActivityStatus};
+use mcpproxy_domain::activity_stats::{
+    CallCount, GroupBy, GroupCount, ToolUsageCounts, UsageBucket,
+};
 use mcpproxy_domain::sensitive::Severity;
-use sqlx::{QueryBuilder, Sqlite};
+use sqlx::{QueryBuilder, Row, Sqlite};
 
 use crate::db::{Database, storage_err};
 use crate::rows::activity as from_row;
@@ -70,6 +75,12 @@ fn push_filter(q: &mut QueryBuilder<Sqlite>, f: &ActivityFilter) {
         q.push(" AND json_extract(metadata, '$._auth_type') = ")
             .push_bind(auth.clone());
     }
+}
+
+/// A count or a sum of a row, never negative.
+fn count(row: &sqlx::sqlite::SqliteRow, col: &str) -> Result<u64, StorageError> {
+    let n: Option<i64> = row.try_get(col).map_err(storage_err)?;
+    Ok(u64::try_from(n.unwrap_or(0)).unwrap_or(0))
 }
 
 async fn insert<'e>(
@@ -157,6 +168,148 @@ impl ActivityRepository for Database {
             records: rows.iter().map(from_row).collect::<Result<_, _>>()?,
             total: u64::try_from(total).unwrap_or(0),
         })
+    }
+
+    async fn count_by(
+        &self,
+        filter: &ActivityFilter,
+        by: GroupBy,
+    ) -> Result<Vec<GroupCount>, StorageError> {
+        let key = match by {
+            GroupBy::Server => "server_name",
+            GroupBy::Tool => {
+                "CASE WHEN server_name IS NOT NULL AND tool_name IS NOT NULL \
+                 THEN server_name || ':' || tool_name END"
+            }
+            GroupBy::Status => "status",
+            GroupBy::Agent => "json_extract(metadata, '$._auth_agent')",
+        };
+        let mut q = QueryBuilder::new(format!(
+            "SELECT {key} AS k, status, COUNT(*) AS n FROM activity"
+        ));
+        push_filter(&mut q, filter);
+        q.push(" GROUP BY k, status");
+        let rows = q.build().fetch_all(&self.pool).await.map_err(storage_err)?;
+        rows.iter()
+            .map(|row| {
+                let status: String = row.try_get("status").map_err(storage_err)?;
+                Ok(GroupCount {
+                    key: row.try_get("k").map_err(storage_err)?,
+                    status: ActivityStatus::parse(&status).ok_or_else(|| {
+                        StorageError(format!("unknown activity status {status:?}"))
+                    })?,
+                    count: count(row, "n")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn count_calls(&self, filter: &ActivityFilter) -> Result<Vec<CallCount>, StorageError> {
+        let mut q =
+            QueryBuilder::new("SELECT server_name, tool_name, status, COUNT(*) AS n FROM activity");
+        push_filter(&mut q, filter);
+        q.push(" GROUP BY server_name, tool_name, status");
+        let rows = q.build().fetch_all(&self.pool).await.map_err(storage_err)?;
+        rows.iter()
+            .map(|row| {
+                let status: String = row.try_get("status").map_err(storage_err)?;
+                Ok(CallCount {
+                    server: row.try_get("server_name").map_err(storage_err)?,
+                    tool: row.try_get("tool_name").map_err(storage_err)?,
+                    status: ActivityStatus::parse(&status).ok_or_else(|| {
+                        StorageError(format!("unknown activity status {status:?}"))
+                    })?,
+                    count: count(row, "n")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn tool_usage(&self, filter: &ActivityFilter) -> Result<UsageCounts, StorageError> {
+        // Only calls that ran (not blocked, not rejected) have a size and a duration.
+        const RAN: &str = "status IN ('success', 'error')";
+        let calls = " AND type = 'tool_call' AND server_name IS NOT NULL AND tool_name IS NOT NULL";
+        let mut q = QueryBuilder::new(format!(
+            "SELECT server_name, tool_name,
+                SUM(status = 'success') AS success, SUM(status = 'error') AS errors,
+                SUM(status = 'blocked') AS blocked, SUM(status = 'rejected') AS rejected,
+                SUM(CASE WHEN {RAN} THEN COALESCE(LENGTH(CAST(response AS BLOB)), 0) ELSE 0 END) AS resp_bytes,
+                SUM({RAN} AND response IS NOT NULL) AS sized,
+                SUM(CASE WHEN {RAN} THEN COALESCE(LENGTH(CAST(arguments AS BLOB)), 0) ELSE 0 END) AS req_bytes,
+                SUM({RAN} AND arguments IS NOT NULL) AS req_sized,
+                MAX(timestamp) AS last_used
+             FROM activity"
+        ));
+        push_filter(&mut q, filter);
+        q.push(calls).push(" GROUP BY server_name, tool_name");
+        let rows = q.build().fetch_all(&self.pool).await.map_err(storage_err)?;
+        let mut tools = rows
+            .iter()
+            .map(|row| {
+                Ok(ToolUsageCounts {
+                    server: row.try_get("server_name").map_err(storage_err)?,
+                    tool: row.try_get("tool_name").map_err(storage_err)?,
+                    success: count(row, "success")?,
+                    errors: count(row, "errors")?,
+                    blocked: count(row, "blocked")?,
+                    rejected: count(row, "rejected")?,
+                    resp_bytes: count(row, "resp_bytes")?,
+                    sized_calls: count(row, "sized")?,
+                    req_bytes: count(row, "req_bytes")?,
+                    req_sized_calls: count(row, "req_sized")?,
+                    last_used: Timestamp::from_millis(
+                        row.try_get("last_used").map_err(storage_err)?,
+                    ),
+                    durations_ms: Vec::new(),
+                })
+            })
+            .collect::<Result<Vec<_>, StorageError>>()?;
+
+        // The durations, sorted per tool, for the percentiles the domain computes.
+        let mut q = QueryBuilder::new("SELECT server_name, tool_name, duration_ms FROM activity");
+        push_filter(&mut q, filter);
+        q.push(calls)
+            .push(format!(" AND {RAN} AND duration_ms IS NOT NULL"))
+            .push(" ORDER BY server_name, tool_name, duration_ms");
+        let rows = q.build().fetch_all(&self.pool).await.map_err(storage_err)?;
+        let mut at = std::collections::HashMap::new();
+        for (i, t) in tools.iter().enumerate() {
+            at.insert((t.server.clone(), t.tool.clone()), i);
+        }
+        for row in &rows {
+            let key: (String, String) = (
+                row.try_get("server_name").map_err(storage_err)?,
+                row.try_get("tool_name").map_err(storage_err)?,
+            );
+            if let Some(&i) = at.get(&key) {
+                tools[i]
+                    .durations_ms
+                    .push(row.try_get("duration_ms").map_err(storage_err)?);
+            }
+        }
+
+        let mut q = QueryBuilder::new(
+            "SELECT (timestamp / 3600000) * 3600000 AS hour, COUNT(*) AS calls,
+                SUM(status = 'error') AS errors,
+                SUM(COALESCE(LENGTH(CAST(response AS BLOB)), 0)) AS resp_bytes
+             FROM activity",
+        );
+        push_filter(&mut q, filter);
+        q.push(format!(" AND type = 'tool_call' AND {RAN}"))
+            .push(" GROUP BY hour ORDER BY hour");
+        let rows = q.build().fetch_all(&self.pool).await.map_err(storage_err)?;
+        let timeline = rows
+            .iter()
+            .map(|row| {
+                Ok(UsageBucket {
+                    start: Timestamp::from_millis(row.try_get("hour").map_err(storage_err)?),
+                    calls: count(row, "calls")?,
+                    errors: count(row, "errors")?,
+                    total_resp_bytes: count(row, "resp_bytes")?,
+                })
+            })
+            .collect::<Result<Vec<_>, StorageError>>()?;
+        Ok(UsageCounts { tools, timeline })
     }
 
     async fn prune(&self, before: Timestamp, max_records: u64) -> Result<u64, StorageError> {

@@ -628,6 +628,7 @@ suite!(
     text_with_odd_characters_round_trips,
     many_records_in_one_batch,
     filters_that_look_inside_the_metadata,
+    activity_counts_and_tool_usage_add_up_to_the_records,
 );
 
 #[tokio::test(flavor = "multi_thread")]
@@ -741,5 +742,94 @@ async fn an_approval_saved_by_one_replica_is_announced_to_the_others() {
     assert!(
         sqlite.changes().await.unwrap().is_none(),
         "one writer, no feed"
+    );
+}
+
+/// The counts SQL makes are the counts of the records themselves (the domain's fold).
+async fn activity_counts_and_tool_usage_add_up_to_the_records(f: &Db) {
+    use mcpproxy_application::ports::every_record;
+    use mcpproxy_domain::activity_stats::{
+        CallCount, GroupBy, GroupCount, ToolUsageCounts, timeline_of,
+    };
+
+    let db = f.open().await;
+    const HOUR: i64 = 3_600_000;
+    let mut all = Vec::new();
+    let statuses = [
+        ActivityStatus::Success,
+        ActivityStatus::Error,
+        ActivityStatus::Blocked,
+        ActivityStatus::Rejected,
+    ];
+    for i in 0..40_i64 {
+        let server = ["github", "files", "db"][(i % 3) as usize];
+        let mut r = record(
+            &format!("01B{i:03}"),
+            HOUR * 100 + i * HOUR / 7,
+            ActivityKind::ToolCall,
+            server,
+            statuses[(i % 4) as usize],
+        );
+        r.tool_name = Some(["echo", "read", "write"][(i % 5 % 3) as usize].into());
+        r.duration_ms = Some((i * 37) % 101);
+        r.response = Some("é".repeat(i as usize)).filter(|_| i % 6 != 0);
+        if i % 2 == 0 {
+            r.metadata
+                .insert("_auth_agent".into(), json!(format!("bot{}", i % 3)));
+        }
+        all.push(r);
+    }
+    let mut change = record(
+        "01C000",
+        HOUR * 101,
+        ActivityKind::ServerChange,
+        "db",
+        ActivityStatus::Success,
+    );
+    change.server_name = None;
+    change.tool_name = None;
+    all.push(change);
+    db.append_all(&all).await.unwrap();
+
+    let sorted = |mut v: Vec<GroupCount>| {
+        v.sort_by(|a, b| (&a.key, a.status.as_str()).cmp(&(&b.key, b.status.as_str())));
+        v
+    };
+    let everything = ActivityFilter::default();
+    for by in GroupBy::ALL {
+        assert_eq!(
+            sorted(db.count_by(&everything, by).await.unwrap()),
+            sorted(GroupCount::of_records(&all, by)),
+            "{by:?}"
+        );
+    }
+    let mut calls = db.count_calls(&everything).await.unwrap();
+    calls.sort_by(|a, b| {
+        (&a.server, &a.tool, a.status.as_str()).cmp(&(&b.server, &b.tool, b.status.as_str()))
+    });
+    assert_eq!(calls, CallCount::of_records(&all));
+    // A filter narrows the counts as it narrows the list.
+    let github = ActivityFilter {
+        server: Some("github".into()),
+        start_time: Some(Timestamp::from_millis(HOUR * 102)),
+        ..ActivityFilter::default()
+    };
+    let listed = every_record(&*db, &github).await.unwrap();
+    assert!(!listed.is_empty() && listed.len() < all.len());
+    assert_eq!(
+        sorted(db.count_by(&github, GroupBy::Status).await.unwrap()),
+        sorted(GroupCount::of_records(&listed, GroupBy::Status))
+    );
+
+    let usage = db.tool_usage(&everything).await.unwrap();
+    let mut tools = usage.tools.clone();
+    tools.sort_by(|a, b| (&a.server, &a.tool).cmp(&(&b.server, &b.tool)));
+    assert_eq!(tools, ToolUsageCounts::of_records(&all));
+    assert_eq!(usage.timeline, timeline_of(&all));
+    assert!(
+        usage
+            .tools
+            .iter()
+            .any(|t| t.resp_bytes > 0 && t.durations_ms.len() > 1)
     );
 }

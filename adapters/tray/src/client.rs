@@ -60,15 +60,32 @@ impl Endpoint {
         })
     }
 
-    /// `address` is `host:port`, reachable from here.
-    pub fn tcp(address: &str, key: &str) -> Result<Self, ApiError> {
-        let base = format!("http://{address}");
-        let http = reqwest::Client::builder()
-            .build()
-            .map_err(|e| ApiError::Unreachable {
-                via: base.clone(),
-                reason: e.to_string(),
-            })?;
+    /// `address` is `host:port`, reachable from here; over HTTPS when `tls` is given.
+    pub fn tcp(address: &str, key: &str, tls: Option<&TcpTls>) -> Result<Self, ApiError> {
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let base = format!("{scheme}://{address}");
+        let unreachable = |reason: String| ApiError::Unreachable {
+            via: base.clone(),
+            reason,
+        };
+        let mut builder = reqwest::Client::builder();
+        if let Some(tls) = tls {
+            let read = |path: &Path| {
+                std::fs::read(path)
+                    .map_err(|e| unreachable(format!("cannot read {}: {e}", path.display())))
+            };
+            let ca = reqwest::Certificate::from_pem(&read(&tls.ca)?)
+                .map_err(|e| unreachable(e.to_string()))?;
+            builder = builder.tls_certs_only([ca]);
+            if let Some((cert, key)) = &tls.identity {
+                let mut pem = read(cert)?;
+                pem.extend(read(key)?);
+                let identity =
+                    reqwest::Identity::from_pem(&pem).map_err(|e| unreachable(e.to_string()))?;
+                builder = builder.identity(identity);
+            }
+        }
+        let http = builder.build().map_err(|e| unreachable(e.to_string()))?;
         Ok(Self {
             http,
             via: base.clone(),
@@ -186,6 +203,15 @@ impl Endpoint {
 /// root knows the core's lock file; the tray only asks.
 pub type TcpLookup = Arc<dyn Fn() -> Option<String> + Send + Sync>;
 
+/// How to reach a core that serves HTTPS (`tls.enabled`): its local CA, and the certificate
+/// to present when it asks clients for one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TcpTls {
+    pub ca: PathBuf,
+    /// (certificate, key) when `tls.require_client_cert`.
+    pub identity: Option<(PathBuf, PathBuf)>,
+}
+
 /// Where to look for the core of one data directory.
 #[derive(Clone)]
 pub struct CoreSite {
@@ -194,6 +220,8 @@ pub struct CoreSite {
     pub tcp: TcpLookup,
     /// The API key for TCP (the config's, or `MCPPROXY_API_KEY`).
     pub api_key: String,
+    /// Set when the core serves HTTPS.
+    pub tls: Option<TcpTls>,
 }
 
 impl std::fmt::Debug for CoreSite {
@@ -215,7 +243,7 @@ impl CoreSite {
             return Some(endpoint);
         }
         let address = (self.tcp)()?;
-        let endpoint = Endpoint::tcp(&address, &self.api_key).ok()?;
+        let endpoint = Endpoint::tcp(&address, &self.api_key, self.tls.as_ref()).ok()?;
         endpoint.answers().await.then_some(endpoint)
     }
 }
@@ -223,6 +251,20 @@ impl CoreSite {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_https_core_is_reached_over_https_and_a_missing_ca_is_named() {
+        let plain = Endpoint::tcp("127.0.0.1:1", "k", None).unwrap();
+        assert_eq!(plain.via(), "http://127.0.0.1:1");
+        let missing = TcpTls {
+            ca: PathBuf::from("/nonexistent/certs/ca.pem"),
+            identity: None,
+        };
+        let err = Endpoint::tcp("127.0.0.1:1", "k", Some(&missing)).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("https://127.0.0.1:1"), "{text}");
+        assert!(text.contains("/nonexistent/certs/ca.pem"), "{text}");
+    }
 
     #[test]
     fn a_refusal_shows_its_reason_code_the_way_the_cli_does() {

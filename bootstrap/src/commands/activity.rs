@@ -1,5 +1,5 @@
 //! `mcpproxy activity …`: the activity log of the running proxy — list, show, watch live,
-//! export.
+//! summary, export.
 
 use std::io::Write;
 use std::time::Duration;
@@ -27,15 +27,39 @@ pub enum ActivityCommand {
     },
     /// Print records as they happen, until interrupted
     Watch {
-        /// Only this type (tool_call, server_change, …)
+        /// Only this type (tool_call, server_change, …); several separated by commas
         #[arg(short = 't', long = "type")]
         kind: Option<String>,
         /// Only this server
         #[arg(short = 's', long)]
         server: Option<String>,
     },
-    /// Export records as JSON Lines or CSV, to stdout or a file
+    /// Export records as JSON or CSV, to stdout or a file
     Export(ExportArgs),
+    /// Counts of a period: by status, the top servers and tools, and groups
+    Summary(SummaryArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SummaryArgs {
+    /// How far back from now
+    #[arg(short = 'p', long, default_value = "24h", value_parser = ["1h", "24h", "7d", "30d"])]
+    pub period: String,
+    /// Also count every group of this kind
+    #[arg(long = "by", value_name = "KEY", value_parser = ["server", "tool", "status", "agent"])]
+    pub group_by: Option<String>,
+    /// Only these types (comma-separated), like tool_call
+    #[arg(short = 't', long = "type")]
+    pub kind: Option<String>,
+    /// Only this server
+    #[arg(short = 's', long)]
+    pub server: Option<String>,
+    /// Only this tool
+    #[arg(long)]
+    pub tool: Option<String>,
+    /// Only calls made with this agent token
+    #[arg(long, value_name = "NAME")]
+    pub agent: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Args)]
@@ -97,9 +121,12 @@ pub struct ExportArgs {
     /// json (JSON Lines) or csv
     #[arg(short = 'f', long, default_value = "json", value_parser = ["json", "csv"])]
     pub format: String,
-    /// Write to this file instead of stdout
+    /// Write to this file instead of stdout (`--output FILE` works too, as in the Go CLI)
     #[arg(long = "file", value_name = "FILE")]
     pub file: Option<std::path::PathBuf>,
+    /// Keep each call's arguments and response (left out by default)
+    #[arg(long)]
+    pub include_bodies: bool,
 }
 
 impl Filters {
@@ -165,9 +192,30 @@ pub async fn run(ctx: &Context, command: ActivityCommand) -> Result<(), Failure>
             Ok(())
         }
         ActivityCommand::Watch { kind, server } => watch(ctx, &daemon, kind, server).await,
+        ActivityCommand::Summary(args) => {
+            let pairs: Vec<(&str, String)> = [
+                ("period", Some(args.period.clone())),
+                ("group_by", args.group_by.clone()),
+                ("type", args.kind.clone()),
+                ("server", args.server.clone()),
+                ("tool", args.tool.clone()),
+                ("agent", args.agent.clone()),
+            ]
+            .into_iter()
+            .filter_map(|(k, v)| v.map(|v| (k, v)))
+            .collect();
+            let summary = daemon
+                .get(&format!("/activity/summary{}", query(&pairs)))
+                .await?;
+            ctx.show(&summary, print_summary);
+            Ok(())
+        }
         ActivityCommand::Export(args) => {
             let mut pairs = args.filters.pairs();
             pairs.push(("format", args.format.clone()));
+            if args.include_bodies {
+                pairs.push(("include_bodies", "true".to_owned()));
+            }
             let response = daemon
                 .request(
                     Method::GET,
@@ -267,6 +315,71 @@ fn print_list(ctx: &Context, page: &Value) {
     }
 }
 
+/// `n (12.5%)` of `total`.
+fn share(n: u64, total: u64) -> String {
+    let pct = if total == 0 {
+        0.0
+    } else {
+        n as f64 * 100.0 / total as f64
+    };
+    format!("{n} ({pct:.1}%)")
+}
+
+fn print_summary(s: &Value) {
+    let n = |v: &Value| v.as_u64().unwrap_or(0);
+    let total = n(&s["total_count"]);
+    let title = format!("Activity Summary (last {})", text(&s["period"]));
+    println!("{title}\n{}\n", "=".repeat(title.chars().count()));
+    let mut metrics = Table::new(&["METRIC", "VALUE"]);
+    metrics.row(vec!["Total".to_owned(), total.to_string()]);
+    for (label, key) in [
+        ("Successful", "success_count"),
+        ("Errors", "error_count"),
+        ("Blocked", "blocked_count"),
+        ("Rejected", "rejected_count"),
+    ] {
+        metrics.row(vec![label.to_owned(), share(n(&s[key]), total)]);
+    }
+    metrics.print();
+    let servers = s["top_servers"].as_array().cloned().unwrap_or_default();
+    if !servers.is_empty() {
+        println!("\nTOP SERVERS");
+        let mut table = Table::new(&["SERVER", "RECORDS"]);
+        for t in &servers {
+            table.row(vec![text(&t["name"]), n(&t["count"]).to_string()]);
+        }
+        table.print();
+    }
+    let tools = s["top_tools"].as_array().cloned().unwrap_or_default();
+    if !tools.is_empty() {
+        println!("\nTOP TOOLS");
+        let mut table = Table::new(&["TOOL", "RECORDS"]);
+        for t in &tools {
+            table.row(vec![
+                format!("{}:{}", text(&t["server"]), text(&t["tool"])),
+                n(&t["count"]).to_string(),
+            ]);
+        }
+        table.print();
+    }
+    if let Some(groups) = s["groups"].as_array() {
+        println!("\nBY {}", text(&s["group_by"]).to_ascii_uppercase());
+        let mut table = Table::new(&["NAME", "TOTAL", "SUCCESS", "ERROR", "BLOCKED", "REJECTED"]);
+        for g in groups {
+            let name = g["name"].as_str().unwrap_or("-");
+            table.row(vec![
+                cell(name, 40),
+                n(&g["count"]).to_string(),
+                n(&g["success_count"]).to_string(),
+                n(&g["error_count"]).to_string(),
+                n(&g["blocked_count"]).to_string(),
+                n(&g["rejected_count"]).to_string(),
+            ]);
+        }
+        table.print();
+    }
+}
+
 fn print_record(r: &Value) {
     let line = |label: &str, v: String| println!("{label:<14}{v}");
     line("ID:", text(&r["id"]));
@@ -344,6 +457,7 @@ async fn watch(
     server: Option<String>,
 ) -> Result<(), Failure> {
     let mut backoff = Duration::from_secs(1);
+    let mut interrupt = super::interrupts()?;
     loop {
         let stream = async {
             let response = daemon
@@ -366,7 +480,7 @@ async fn watch(
             Ok(())
         };
         let ended = tokio::select! {
-            _ = tokio::signal::ctrl_c() => return Ok(()),
+            _ = interrupt.recv() => return Ok(()),
             ended = stream => ended,
         };
         let why = ended
@@ -377,7 +491,7 @@ async fn watch(
             backoff.as_secs()
         );
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => return Ok(()),
+            _ = interrupt.recv() => return Ok(()),
             () = tokio::time::sleep(backoff) => {}
         }
         backoff = (backoff * 2).min(Duration::from_secs(30));
@@ -401,7 +515,9 @@ fn show_event(ctx: &Context, block: &str, kind: Option<&str>, server: Option<&st
         return;
     };
     let p = &event["payload"];
-    if kind.is_some_and(|k| p["type"] != k) || server.is_some_and(|s| p["server_name"] != s) {
+    // `-t` takes one type or several separated by commas, as `activity list` does.
+    let wanted = |k: &str| k.split(',').any(|t| p["type"] == t.trim());
+    if kind.is_some_and(|k| !wanted(k)) || server.is_some_and(|s| p["server_name"] != s) {
         return;
     }
     // One record per line for scripts (JSON Lines; YAML documents).

@@ -15,11 +15,13 @@ pub enum AuthCommand {
     /// Log in to a server (opens the browser, or prints the URL when headless)
     Login(LoginArgs),
     /// Where each remote server's login stands
-    Status,
+    Status(crate::cli::CommandLogLevel),
     /// Forget a server's tokens; it stays disconnected until the next login
     Logout {
         #[arg(short = 's', long = "server", value_name = "NAME")]
         server: String,
+        #[command(flatten)]
+        log: crate::cli::CommandLogLevel,
     },
 }
 
@@ -39,12 +41,14 @@ pub struct LoginArgs {
     /// Wait until the login is done (the default on a terminal)
     #[arg(long)]
     pub wait: bool,
+    #[command(flatten)]
+    pub log: crate::cli::CommandLogLevel,
 }
 
 pub async fn run(ctx: &Context, command: AuthCommand) -> Result<(), Failure> {
     let daemon = ctx.require_daemon("logging in").await?;
     match command {
-        AuthCommand::Status => {
+        AuthCommand::Status(_) => {
             let data = daemon.get("/auth").await?;
             ctx.show(&data, |d| {
                 let servers = d["servers"].as_array().cloned().unwrap_or_default();
@@ -76,7 +80,7 @@ pub async fn run(ctx: &Context, command: AuthCommand) -> Result<(), Failure> {
             });
             Ok(())
         }
-        AuthCommand::Logout { server } => {
+        AuthCommand::Logout { server, .. } => {
             daemon
                 .post(&format!("/servers/{}/logout", path(&server)), &json!({}))
                 .await?;

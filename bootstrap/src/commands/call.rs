@@ -1,5 +1,6 @@
-//! `mcpproxy call …`: call an upstream tool through the running proxy, with the same checks
-//! an agent's call gets (quarantine, approval, arguments, intent) and the same record.
+//! `mcpproxy call …`: call an upstream tool through the running proxy — or, with none
+//! running, straight at the tool's server from this process — with the same checks an
+//! agent's call gets (quarantine, approval, arguments, intent) and the same record.
 
 use clap::{Args, Subcommand};
 use serde_json::{Map, Value, json};
@@ -37,6 +38,8 @@ pub struct ToolArgs {
     /// How long the server may take to answer, like 30s [default: call_tool_timeout]
     #[arg(long, value_name = "DURATION")]
     pub timeout: Option<String>,
+    #[command(flatten)]
+    pub log: crate::cli::CommandLogLevel,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -81,8 +84,30 @@ pub async fn run(ctx: &Context, command: CallCommand) -> Result<(), Failure> {
         CallCommand::ToolWrite(a) => variant("call_tool_write", a)?,
         CallCommand::ToolDestructive(a) => variant("call_tool_destructive", a)?,
     };
-    let daemon = ctx.require_daemon("calling a tool").await?;
-    let result = daemon.post("/tools/call", &body).await?;
+    let result = match ctx.daemon().await? {
+        Some(daemon) => daemon.post("/tools/call", &body).await?,
+        // No proxy: connect to the tool's server from here, through the same checks.
+        None => {
+            let timeout = match body["timeout"].as_str() {
+                Some(t) => Some(
+                    mcpproxy_domain::GoDuration::parse(t)
+                        .ok()
+                        .map(|d| d.to_std())
+                        .filter(|d| !d.is_zero())
+                        .ok_or_else(|| {
+                            Failure::new(
+                                Exit::General,
+                                format!("--timeout {t:?} is not a duration like 30s or 2m"),
+                            )
+                        })?,
+                ),
+                None => None,
+            };
+            let arguments = body["arguments"].as_object().cloned().unwrap_or_default();
+            let tool = body["tool_name"].as_str().unwrap_or_default().to_owned();
+            super::direct_call::call(ctx, &tool, arguments, timeout).await?
+        }
+    };
     ctx.show(&result, |r| {
         for item in r["content"].as_array().into_iter().flatten() {
             match item["type"].as_str() {

@@ -44,6 +44,8 @@ pub struct ExecArgs {
     /// The only servers the script may call, comma-separated
     #[arg(long = "allowed-servers", value_name = "NAMES", value_delimiter = ',')]
     pub allowed_servers: Vec<String>,
+    #[command(flatten)]
+    pub log: crate::cli::CommandLogLevel,
 }
 
 fn read(path: &str, what: &str) -> Result<String, Failure> {

@@ -55,10 +55,31 @@ impl Daemon {
         })
     }
 
-    fn over_tcp(listen: &str, key: &str) -> Result<Self, reqwest::Error> {
-        let base = format!("http://{}", reachable(listen));
+    fn over_tcp(listen: &str, key: &str, located: &Located) -> Result<Self, String> {
+        let tls = located.tls();
+        let scheme = if tls.enabled { "https" } else { "http" };
+        let base = format!("{scheme}://{}", reachable(listen));
+        let mut builder = reqwest::Client::builder();
+        if tls.enabled {
+            // Over HTTPS the proxy shows the certificate of its local CA: trust that CA (and
+            // only it), and present the local certificate when it asks for a client's.
+            let files = mcpproxy_http::tls::CertFiles::in_dir(&located.certs_dir());
+            let read = |path: &std::path::Path| {
+                std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+            };
+            let ca = reqwest::Certificate::from_pem(&read(&files.ca_cert)?)
+                .map_err(|e| format!("{}: {e}", files.ca_cert.display()))?;
+            builder = builder.tls_certs_only([ca]);
+            if tls.require_client_cert {
+                let mut pem = read(&files.server_cert)?;
+                pem.extend(read(&files.server_key)?);
+                let identity = reqwest::Identity::from_pem(&pem)
+                    .map_err(|e| format!("{}: {e}", files.server_cert.display()))?;
+                builder = builder.identity(identity);
+            }
+        }
         Ok(Self {
-            http: reqwest::Client::builder().build()?,
+            http: builder.build().map_err(|e| e.to_string())?,
             base: base.clone(),
             key: (!key.is_empty()).then(|| key.to_owned()),
             via: Via::Tcp(base),
@@ -102,12 +123,12 @@ impl Daemon {
             .filter(|l| l != "cli")
             .unwrap_or_else(|| located.listen());
         if holder.listen.as_deref() != Some("cli") {
-            match Self::over_tcp(&listen, located.api_key()) {
+            match Self::over_tcp(&listen, located.api_key(), located) {
                 Ok(daemon) => match daemon.answers().await {
                     Ok(()) => return Ok(Some(daemon)),
                     Err(e) => tried.push(format!("{}: {e}", daemon.via)),
                 },
-                Err(e) => tried.push(e.to_string()),
+                Err(e) => tried.push(e),
             }
         } else {
             tried.push("another mcpproxy command is changing its files".to_owned());

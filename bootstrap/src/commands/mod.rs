@@ -1,8 +1,8 @@
 //! The commands people type besides `serve`. Each is a driving adapter like REST and MCP: it
 //! parses, asks the proxy's services, and prints. With a daemon running it asks the daemon
 //! over its REST API (the unix socket first); the commands that can work alone (`upstream
-//! list|add|add-json|remove|patch|logs`, `tools list -s`, `status`) use the same services in
-//! this process when none runs. So do `upstream import`, `registry …`, `search-servers`,
+//! list|add|add-json|remove|patch|logs`, `tools list -s`, `call tool…`, `status`) use the
+//! same services in this process when none runs. So do `upstream import`, `registry …`, `search-servers`,
 //! `connect` and `disconnect`.
 
 pub mod activity;
@@ -11,6 +11,7 @@ pub mod call;
 pub mod code;
 pub mod connect;
 pub(crate) mod daemon;
+mod direct_call;
 pub mod doctor;
 pub mod import;
 pub mod output;
@@ -21,6 +22,7 @@ pub mod status;
 pub mod token;
 pub mod tool_switches;
 pub mod tools;
+pub mod trust_cert;
 pub mod upstream;
 
 use std::io::IsTerminal;
@@ -86,8 +88,8 @@ impl Context {
 
 /// Logs of the command itself go to stderr, quiet unless asked (`--log-level`, `RUST_LOG`);
 /// `trace` shows the upstream transport's traffic.
-fn init_logging(cli: &Cli, trace: bool) {
-    let level = cli.log_level.map_or("warn", |l| l.as_str());
+fn init_logging(level: Option<crate::cli::LogLevel>, trace: bool) {
+    let level = level.map_or("warn", |l| l.as_str());
     let filter = if trace {
         EnvFilter::new(format!("{level},rmcp=trace,mcpproxy_upstream=trace"))
     } else {
@@ -108,7 +110,7 @@ fn init_logging(cli: &Cli, trace: bool) {
 pub async fn run(cli: &Cli, command: Command) -> Result<(), Failure> {
     let trace =
         matches!(&command, Command::Tools(tools::ToolsCommand::List(a)) if a.trace_transport);
-    init_logging(cli, trace);
+    init_logging(cli.log_level(&command), trace);
     if let Command::Version = command {
         return version(cli);
     }
@@ -150,6 +152,7 @@ pub async fn run(cli: &Cli, command: Command) -> Result<(), Failure> {
         Command::SearchServers(a) => registry::search_servers(&ctx, &a).await,
         Command::Connect(a) => connect::connect(&ctx, a).await,
         Command::Disconnect(a) => connect::disconnect(&ctx, a).await,
+        Command::TrustCert(a) => trust_cert::run(&ctx, &a),
         Command::Serve(_)
         | Command::Doctor(_)
         | Command::Openapi
@@ -173,4 +176,17 @@ fn version(cli: &Cli) -> Result<(), Failure> {
         );
     }
     Ok(())
+}
+
+/// Ctrl-C for the commands that follow something (`logs -f`, `activity watch`): one handle
+/// for the whole command, because a Ctrl-C that arrives while no `ctrl_c()` future exists
+/// (between two polls) would otherwise be lost and the command would never end.
+pub(crate) fn interrupts() -> Result<tokio::signal::unix::Signal, Failure> {
+    use tokio::signal::unix::{SignalKind, signal};
+    signal(SignalKind::interrupt()).map_err(|e| {
+        Failure::new(
+            crate::exit::Exit::General,
+            format!("cannot watch Ctrl-C: {e}"),
+        )
+    })
 }

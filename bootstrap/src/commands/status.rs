@@ -27,14 +27,14 @@ pub struct StatusArgs {
 
 /// The base URL a browser on this machine reaches the proxy at: a listener on every
 /// address (`:8080`, `0.0.0.0:8080`, `[::]:8080`) is reached on loopback.
-fn browser_base(listen: &str) -> String {
+fn browser_base(scheme: &str, listen: &str) -> String {
     let (host, port) = listen.rsplit_once(':').unwrap_or((listen, "8080"));
     let host = match host {
         "" | "0.0.0.0" => "127.0.0.1",
         "[::]" => "[::1]",
         other => other,
     };
-    format!("http://{host}:{port}")
+    format!("{scheme}://{host}:{port}")
 }
 
 /// A query value, percent-encoded (generated keys are hex; a key set by hand may not be).
@@ -53,8 +53,12 @@ pub(crate) fn query_value(value: &str) -> String {
 
 /// The panel's address with the key: opening it signs the browser in (the key then moves
 /// into a cookie and out of the address bar).
-fn web_url(listen: &str, key: &str) -> String {
-    format!("{}/ui/?apikey={}", browser_base(listen), query_value(key))
+fn web_url(scheme: &str, listen: &str, key: &str) -> String {
+    format!(
+        "{}/ui/?apikey={}",
+        browser_base(scheme, listen),
+        query_value(key)
+    )
 }
 
 /// `abcd****wxyz`: enough to recognise a key, not enough to use it.
@@ -112,6 +116,11 @@ async fn reset_key(ctx: &Context, daemon: Option<&Daemon>) -> Result<String, Fai
 
 pub async fn run(ctx: &Context, args: &StatusArgs) -> Result<(), Failure> {
     let located = &ctx.located;
+    let scheme = if located.tls().enabled {
+        "https"
+    } else {
+        "http"
+    };
     let mut daemon = ctx.daemon().await?;
     let key = if args.reset_key {
         let key = reset_key(ctx, daemon.as_ref()).await?;
@@ -142,7 +151,7 @@ pub async fn run(ctx: &Context, args: &StatusArgs) -> Result<(), Failure> {
             Some(d) => text(&d.get("/info").await?["listen_addr"]),
             None => located.listen(),
         };
-        println!("{}", web_url(&listen, &key));
+        println!("{}", web_url(scheme, &listen, &key));
         return Ok(());
     }
     if let Some(daemon) = &daemon {
@@ -159,7 +168,7 @@ pub async fn run(ctx: &Context, args: &StatusArgs) -> Result<(), Failure> {
         data["via"] = json!(daemon.via.to_string());
     }
     let listen = text(&data["listen_addr"]);
-    let base = format!("http://{listen}");
+    let base = format!("{scheme}://{listen}");
     data["endpoints"] = json!({
         "mcp": format!("{base}/mcp"),
         "mcp_call": format!("{base}/mcp/call"),
@@ -168,9 +177,9 @@ pub async fn run(ctx: &Context, args: &StatusArgs) -> Result<(), Failure> {
         "docs": format!("{base}/swagger/"),
         // Masked, it is for reading, not opening: leave the stars as they are.
         "web_ui": if shown_key == key {
-            web_url(&listen, &key)
+            web_url(scheme, &listen, &key)
         } else {
-            format!("{}/ui/?apikey={shown_key}", browser_base(&listen))
+            format!("{}/ui/?apikey={shown_key}", browser_base(scheme, &listen))
         },
     });
     ctx.show(&data, |d| {
@@ -235,15 +244,21 @@ mod tests {
     #[test]
     fn the_web_url_is_reachable_from_this_machine() {
         assert_eq!(
-            web_url("127.0.0.1:8080", "abc"),
+            web_url("http", "127.0.0.1:8080", "abc"),
             "http://127.0.0.1:8080/ui/?apikey=abc"
         );
         assert_eq!(
-            web_url(":9000", "a b&c"),
+            web_url("http", ":9000", "a b&c"),
             "http://127.0.0.1:9000/ui/?apikey=a%20b%26c"
         );
-        assert_eq!(web_url("0.0.0.0:1", "k"), "http://127.0.0.1:1/ui/?apikey=k");
-        assert_eq!(web_url("[::]:2", "k"), "http://[::1]:2/ui/?apikey=k");
+        assert_eq!(
+            web_url("http", "0.0.0.0:1", "k"),
+            "http://127.0.0.1:1/ui/?apikey=k"
+        );
+        assert_eq!(
+            web_url("https", "[::]:2", "k"),
+            "https://[::1]:2/ui/?apikey=k"
+        );
     }
 
     #[test]

@@ -44,6 +44,8 @@ pub struct ListArgs {
     /// Connect to the server directly and log its transport traffic to stderr (needs -s)
     #[arg(long)]
     pub trace_transport: bool,
+    #[command(flatten)]
+    pub log: crate::cli::CommandLogLevel,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -21,7 +21,7 @@ use mcpproxy_application::ports::ServerLogs;
 #[derive(Debug, Clone, Subcommand)]
 pub enum UpstreamCommand {
     /// List the servers with their state (works without a running proxy)
-    List,
+    List(crate::cli::CommandLogLevel),
     /// Add a server: `add NAME URL` or `add NAME -- COMMAND ARGS…` (works without a running proxy)
     Add(AddArgs),
     /// Add a server from its JSON config: `add-json NAME '{"command": "npx", "args": […]}'`
@@ -201,7 +201,7 @@ fn one_name(name: Option<String>, server: Option<String>) -> Result<Option<Strin
 
 pub async fn run(ctx: &Context, command: UpstreamCommand) -> Result<(), Failure> {
     match command {
-        UpstreamCommand::List => list(ctx).await,
+        UpstreamCommand::List(_) => list(ctx).await,
         UpstreamCommand::Add(args) => {
             let (body, skip) = add_body(&args)?;
             add(ctx, body, skip, args.if_not_exists).await
@@ -667,16 +667,18 @@ async fn logs(ctx: &Context, args: LogsArgs) -> Result<(), Failure> {
         return Ok(());
     }
     let mut seen = lines;
+    let mut interrupt = super::interrupts()?;
     loop {
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => return Ok(()),
-            () = tokio::time::sleep(Duration::from_secs(1)) => {}
-        }
-        let now = log_lines(
-            &daemon
+        let poll = async {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            daemon
                 .get(&format!("/servers/{}/logs?tail=1000", path(&name)))
-                .await?,
-        );
+                .await
+        };
+        let now = tokio::select! {
+            _ = interrupt.recv() => return Ok(()),
+            now = poll => log_lines(&now?),
+        };
         for line in new_lines(&seen, &now) {
             println!("{line}");
         }

@@ -5,7 +5,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use mcpproxy_application::ports::ActivityFilter;
 use mcpproxy_domain::Timestamp;
-use mcpproxy_domain::activity::{ActivityKind, ActivityRecord, ActivityStatus};
+use mcpproxy_domain::activity::{ActivityRecord, ActivityStatus};
 use mcpproxy_domain::sensitive::Severity;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -61,19 +61,7 @@ fn time(field: &str, raw: Option<&str>) -> Result<Option<Timestamp>, ApiError> {
 impl ActivityQuery {
     fn filter(&self) -> Result<ActivityFilter, ApiError> {
         // One type, or several separated by commas (`tool_call,policy_decision`).
-        let kinds = self
-            .kind
-            .as_deref()
-            .unwrap_or_default()
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(|k| {
-                ActivityKind::parse(k).ok_or_else(|| {
-                    ApiError::bad_request(format!("type {k:?} is not an activity type"))
-                })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let kinds = super::activity_summary::kinds(self.kind.as_deref())?;
         let status = self
             .status
             .as_deref()
@@ -170,6 +158,9 @@ pub async fn get(state: State, Path(id): Path<String>) -> ApiResult<ActivityReco
 pub struct ExportQuery {
     /// json (default) or csv
     pub format: Option<String>,
+    /// Keep each call's arguments and response in JSON exports (left out by default, as
+    /// the Go MCPProxy does; `GET /activity/{id}` has them)
+    pub include_bodies: Option<bool>,
 }
 
 fn csv_field(text: &str) -> String {
@@ -189,7 +180,13 @@ pub async fn export(
     Query(format): Query<ExportQuery>,
     Query(q): Query<ActivityQuery>,
 ) -> Result<Response, ApiError> {
-    let records = state.0.activity.export(q.filter()?).await?;
+    let mut records = state.0.activity.export(q.filter()?).await?;
+    if !format.include_bodies.unwrap_or(false) {
+        for r in &mut records {
+            r.arguments = None;
+            r.response = None;
+        }
+    }
     match format.format.as_deref().unwrap_or("json") {
         "json" => {
             let body = serde_json::to_string(&records)

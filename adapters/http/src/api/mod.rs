@@ -3,6 +3,7 @@
 //! error table are in [`envelope`].
 
 pub mod activity;
+pub mod activity_summary;
 pub mod auth;
 pub mod code;
 pub mod connect;
@@ -17,6 +18,7 @@ pub mod secrets;
 pub mod servers;
 pub mod system;
 pub mod tokens;
+pub mod tool_calls;
 pub mod tool_switches;
 pub mod tools;
 
@@ -28,7 +30,7 @@ use mcpproxy_application::ports::{ConfigStore, ServerLogs};
 use mcpproxy_application::{
     ActivityLog, AuthService, CallService, ClientService, CodeService, EventBus, ImportService,
     IsolationService, ManagementService, PromptService, RegistryService, SecretsService,
-    TokenService, ToolCatalog,
+    TokenService, ToolCallHistory, ToolCatalog,
 };
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -38,6 +40,8 @@ use utoipa_axum::routes;
 /// Where the proxy can be reached, for `/info`.
 #[derive(Debug, Clone)]
 pub struct Endpoints {
+    /// `https` when `tls.enabled`, else `http`.
+    pub scheme: &'static str,
     pub listen_addr: String,
     pub socket: Option<PathBuf>,
 }
@@ -60,6 +64,8 @@ pub struct Api {
     /// Code execution (`POST /code/exec`).
     pub code: Arc<CodeService>,
     pub activity: Arc<ActivityLog>,
+    /// The tool-call history and replay (`/tool-calls`).
+    pub history: Arc<ToolCallHistory>,
     pub auth: Arc<AuthService>,
     pub isolation: Arc<IsolationService>,
     pub diagnostics: Arc<mcpproxy_application::diagnostics::DiagnosticsService>,
@@ -227,7 +233,13 @@ pub fn routes() -> OpenApiRouter<Arc<Api>> {
         .routes(routes!(code::exec))
         .routes(routes!(activity::list))
         .routes(routes!(activity::export))
+        .routes(routes!(activity_summary::summary))
+        .routes(routes!(activity_summary::usage))
         .routes(routes!(activity::get))
+        .routes(routes!(tool_calls::list))
+        .routes(routes!(tool_calls::get))
+        .routes(routes!(tool_calls::replay))
+        .routes(routes!(tool_calls::for_server))
 }
 
 /// The OpenAPI document of the REST API, as JSON.

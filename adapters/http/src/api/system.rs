@@ -92,8 +92,8 @@ pub async fn info(state: State) -> ApiResult<InfoData> {
         version: env!("CARGO_PKG_VERSION").to_owned(),
         listen_addr: e.listen_addr.clone(),
         endpoints: EndpointsData {
-            http: format!("http://{}", e.listen_addr),
-            mcp: format!("http://{}/mcp", e.listen_addr),
+            http: format!("{}://{}", e.scheme, e.listen_addr),
+            mcp: format!("{}://{}/mcp", e.scheme, e.listen_addr),
             socket: e.socket.as_ref().map(|p| p.display().to_string()),
         },
     }))

@@ -1,5 +1,5 @@
-// page_activity.js: the activity log — filters, pages, a record's arguments and answer,
-// export, and new records as they happen.
+// page_activity.js: the activity log — what the last day's tool calls add up to, filters,
+// pages, a record's arguments and answer, export, and new records as they happen.
 
 function activityDetail(id) {
   const body = h("div", null, h("p", { class: "loading" }, "Loading…"));
@@ -58,8 +58,32 @@ page({
       h("div", { class: "toolbar" }, button("Apply", null, { type: "submit", kind: "primary" }), clear));
     const fresh = h("p", { class: "notice", hidden: true, role: "status" });
     const body = h("div", null, h("p", { class: "loading" }, "Loading…"));
+    const summary = h("div", { class: "cards", role: "group", "aria-label": "Tool calls in the last 24 hours", "aria-busy": "true" });
     view.append(h("div", { class: "page-head" }, h("h1", null, "Activity"), h("div", { class: "toolbar" }, exportJson, exportCsv)),
-      filters, fresh, body);
+      summary, filters, fresh, body);
+
+    // The last day's tool calls, counted by the proxy (GET /activity/summary and /usage).
+    async function loadSummary() {
+      const card = (value, label, kind, href) => h(href ? "a" : "div", { class: `card ${kind || ""}`, href },
+        h("div", { class: "value" }, value), h("div", { class: "label" }, label));
+      try {
+        const [s, u] = await Promise.all([
+          api("GET", "/activity/summary?type=tool_call&period=24h"),
+          api("GET", "/activity/usage?window=24h"),
+        ]);
+        const t = u.totals;
+        const held = s.blocked_count + s.rejected_count;
+        fill(summary,
+          card(fmtNumber(s.total_count), "tool calls in the last 24 hours", "", "/ui/activity?type=tool_call"),
+          card(fmtNumber(s.error_count), "failed", s.error_count ? "error" : "", "/ui/activity?type=tool_call&status=error"),
+          card(fmtNumber(held), "blocked or rejected", held ? "warn" : ""),
+          card(t.calls ? `${fmtNumber(t.p50_ms)} / ${fmtNumber(t.p95_ms)} / ${fmtNumber(t.p99_ms)}` : "–", "ms p50 / p95 / p99"),
+          card(t.avg_resp_bytes === null || t.avg_resp_bytes === undefined ? "–" : fmtNumber(t.avg_resp_bytes), "bytes per answer"));
+      } catch (e) {
+        fill(summary, errorBox(e));
+      }
+      summary.removeAttribute("aria-busy");
+    }
 
     const current = () => ({
       type: type.value, server: server.value.trim(), tool: tool.value.trim(), status: status.value,
@@ -104,16 +128,19 @@ page({
     }
     filters.addEventListener("submit", (e) => { e.preventDefault(); apply(); });
     load();
+    loadSummary();
     if (q.get("id")) {
       activityDetail(q.get("id"));
       ctx.setQuery({ id: null });
     }
     const reload = debounce(load, 300);
+    const recount = debounce(loadSummary, 1000);
     let missed = 0;
     return {
-      refresh: load,
+      refresh: () => { load(); loadSummary(); },
       onEvent(name) {
         if (!name.startsWith("activity.")) return;
+        recount();
         if (offset === 0) {
           reload();
         } else {
