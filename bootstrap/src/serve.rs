@@ -13,7 +13,6 @@ use mcpproxy_config::{ConfigWatcher, FileConfigStore, ProcessOverrides, generate
 use mcpproxy_domain::activity::{ActivityKind, ActivityStatus, Source};
 use mcpproxy_http::ServeLimits;
 use mcpproxy_logs::Rotation;
-use mcpproxy_storage::Database;
 use tokio::net::TcpListener;
 
 use crate::app::App;
@@ -25,6 +24,7 @@ use crate::locate::{Located, ensure_config_dir, locate};
 use crate::lock::InstanceLock;
 use crate::logging::{self, LogSettings};
 use crate::paths::ensure_private_dir;
+use crate::storage;
 
 /// How long open connections get to finish after a stop signal; the rest of the 2 s budget
 /// goes to closing the database and flushing logs.
@@ -86,6 +86,16 @@ impl StopSignals {
 pub async fn serve(cli: &Cli, args: &ServeArgs) -> Result<(), Failure> {
     let located = locate(cli)?;
     let log_dir = located.log_dir(cli);
+    // The database is chosen (and this replica named) before the config is taken apart.
+    let replica = storage::replica_id(
+        located.env.replica_id.as_deref(),
+        &args
+            .listen
+            .clone()
+            .or_else(|| located.env.listen.clone())
+            .unwrap_or_else(|| located.config.listen.clone()),
+    );
+    let storage = storage::location(&located, &replica)?;
     let tls = located.tls();
     let certs_dir = located.certs_dir();
     let Located {
@@ -152,9 +162,7 @@ pub async fn serve(cli: &Cli, args: &ServeArgs) -> Result<(), Failure> {
     let store =
         Arc::new(FileConfigStore::with_config(&config_path, file_config).with_overrides(overrides));
 
-    let db = Database::open(&data_dir.join("mcpproxy.db"))
-        .await
-        .map_err(|e| Failure::new(Exit::General, e.to_string()))?;
+    let db = storage::open(&storage).await?;
     // Before the listener: a proxy that cannot serve HTTPS as configured does not serve
     // plain HTTP in its place.
     let tls_config = if tls.enabled {
@@ -178,6 +186,7 @@ pub async fn serve(cli: &Cli, args: &ServeArgs) -> Result<(), Failure> {
     let mut app = App::start(
         store.clone(),
         db.clone(),
+        &replica,
         &data_dir,
         &log_dir,
         rotation,
@@ -201,13 +210,16 @@ pub async fn serve(cli: &Cli, args: &ServeArgs) -> Result<(), Failure> {
                 ActivityStatus::Success,
             )
             .meta("version", env!("CARGO_PKG_VERSION"))
-            .meta("listen", address.clone()),
+            .meta("listen", address.clone())
+            .meta("storage", db.backend()),
         )
         .await;
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),
         data_dir = %data_dir.display(),
         config = %config_path.display(),
+        storage = db.backend(),
+        replica = %replica,
         main_log = %log_guard
             .main_log
             .as_deref()
