@@ -96,6 +96,8 @@ pub struct ActivityLog {
     sensitive: Option<Arc<SensitiveScanner>>,
     /// The background writer of [`ActivityLog::record_soon`], once started.
     writer: std::sync::OnceLock<tokio::sync::mpsc::Sender<Job>>,
+    /// The replica whose records these are, when several share one log.
+    replica: Option<String>,
 }
 
 /// A record on its way to storage, with the full response of a call (the record keeps only
@@ -142,7 +144,14 @@ impl ActivityLog {
             clock,
             sensitive: None,
             writer: std::sync::OnceLock::new(),
+            replica: None,
         }
+    }
+
+    /// Marks every record with `replica_id` (the proxies of a team share one log).
+    pub fn with_replica(mut self, id: impl Into<String>) -> Self {
+        self.replica = Some(id.into());
+        self
     }
 
     /// Scans call records for sensitive data (in the writer, off the call's path).
@@ -323,6 +332,11 @@ impl ActivityLog {
             request_id: draft.request_id,
             metadata: draft.metadata,
         };
+        if let Some(replica) = &self.replica {
+            record
+                .metadata
+                .insert("replica_id".to_owned(), replica.clone().into());
+        }
         let mut full = None;
         if let Some(response) = draft.response {
             // The scan reads the whole answer, up to its own limit.

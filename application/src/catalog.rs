@@ -231,6 +231,26 @@ impl ToolCatalog {
         self.sync_index(&mut book, &view).await
     }
 
+    /// Reloads tools and approvals from the shared database whenever another replica changed
+    /// them, so an approval given (or a change seen) through any replica holds on this one.
+    pub async fn follow_changes(self: Arc<Self>, mut feed: Box<dyn crate::ports::ChangeFeed>) {
+        loop {
+            match feed.next().await {
+                Ok(()) => {
+                    if let Err(e) = self.load().await {
+                        tracing::warn!(
+                            "cannot reload the catalog after another replica's change: {e}"
+                        );
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!("the shared database's change feed failed: {e}; retrying");
+                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                }
+            }
+        }
+    }
+
     /// Re-indexes every server whose searchable tools differ from what is indexed, and drops
     /// servers that should have nothing indexed.
     async fn sync_index(&self, book: &mut Book, view: &CatalogView) -> Result<(), CatalogError> {

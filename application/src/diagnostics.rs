@@ -32,6 +32,8 @@ use crate::settings::LiveSettings;
 /// One thing that is wrong.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+// Named apart from the tool scanner's `Finding` in the OpenAPI spec.
+#[cfg_attr(feature = "openapi", schema(as = DiagnosticFinding))]
 pub struct Finding {
     /// The stable `MCPX_*` code.
     pub code: String,

@@ -81,6 +81,15 @@ pub trait ServerRepository: Send + Sync {
     async fn delete(&self, name: &ServerName) -> Result<(), StorageError>;
 }
 
+/// Word from the shared database that another replica changed tool lists or approvals (on
+/// PostgreSQL, `LISTEN/NOTIFY`); the embedded database has no other writer and no feed.
+#[async_trait]
+pub trait ChangeFeed: Send {
+    /// Waits for the next change made by another replica. An error means the feed lost its
+    /// connection; it reconnects on the next call.
+    async fn next(&mut self) -> Result<(), StorageError>;
+}
+
 /// Tool approvals, per server and tool.
 #[cfg_attr(any(test, feature = "mock"), mockall::automock)]
 #[async_trait]

@@ -22,15 +22,15 @@ use mcpproxy_application::{
 use mcpproxy_config::FileConfigStore;
 use mcpproxy_domain::{Config, DomainEvent, ServerName};
 use mcpproxy_http::{
-    Api, Check, Endpoints, KeyPolicy, Readiness, SameUserListener, TokenRoutes, docs_routes,
-    health_routes, management_routes, oauth_routes, require_key,
+    Api, Check, Endpoints, KeyPolicy, Readiness, Replica, SameUserListener, TokenRoutes,
+    docs_routes, health_routes, management_routes, oauth_routes, require_key,
 };
 use mcpproxy_logs::{Rotation, ServerLogFiles};
 use mcpproxy_oauth::{OAuth, headless_from_env};
 use mcpproxy_script::QuickJsRunner;
 use mcpproxy_search::TantivyIndex;
 use mcpproxy_secrets::{Keyring, TokenKeyFile};
-use mcpproxy_storage::Database;
+use mcpproxy_storage::Store;
 use mcpproxy_upstream::{Connector, Isolator, OAuthTokens, Pool, Reaper};
 use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
@@ -41,7 +41,9 @@ use crate::exit::{Exit, Failure};
 /// Everything a running proxy is made of.
 pub struct App {
     pub store: Arc<FileConfigStore>,
-    pub db: Database,
+    pub db: Arc<dyn Store>,
+    /// This process among the replicas sharing the database.
+    pub replica: String,
     pub bus: EventBus,
     pub activity: Arc<ActivityLog>,
     pub index: TantivyIndex,
@@ -252,7 +254,8 @@ async fn search_index(index: &TantivyIndex, model: &str) -> Result<Arc<dyn ToolI
 impl App {
     pub async fn start(
         store: Arc<FileConfigStore>,
-        db: Database,
+        db: Arc<dyn Store>,
+        replica: &str,
         data_dir: &Path,
         log_dir: &Path,
         rotation: Rotation,
@@ -262,16 +265,19 @@ impl App {
         let events = Arc::new(bus.clone());
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let store_port: Arc<dyn ConfigStore> = store.clone();
-        let servers: Arc<dyn ServerRepository> = Arc::new(db.clone());
-        let approvals: Arc<dyn ApprovalRepository> = Arc::new(db.clone());
-        let activity = Arc::new(
-            ActivityLog::new(
-                Arc::new(db.clone()) as Arc<dyn ActivityRepository>,
-                events.clone(),
-                clock.clone(),
-            )
-            .with_sensitive_data(Arc::new(SensitiveScanner::new(store_port.clone()))),
-        );
+        let servers: Arc<dyn ServerRepository> = db.clone();
+        let approvals: Arc<dyn ApprovalRepository> = db.clone();
+        let mut activity = ActivityLog::new(
+            db.clone() as Arc<dyn ActivityRepository>,
+            events.clone(),
+            clock.clone(),
+        )
+        .with_sensitive_data(Arc::new(SensitiveScanner::new(store_port.clone())));
+        // On a shared database, each record says which replica wrote it.
+        if db.backend() != "sqlite" {
+            activity = activity.with_replica(replica);
+        }
+        let activity = Arc::new(activity);
         // Calls are recorded in batches, off their path.
         let activity_writer = activity.start_writer();
 
@@ -295,7 +301,7 @@ impl App {
 
         let logs = Arc::new(ServerLogFiles::new(log_dir, rotation));
         let oauth = Arc::new(OAuth::new(
-            Arc::new(db.clone()) as Arc<dyn TokenStore>,
+            db.clone() as Arc<dyn TokenStore>,
             events.clone(),
             headless_from_env(),
         ));
@@ -345,12 +351,12 @@ impl App {
         let calls = Arc::new(CallService::new(
             catalog.clone(),
             pool.clone() as Arc<dyn UpstreamPool>,
-            Arc::new(db.clone()) as Arc<dyn CacheRepository>,
+            db.clone() as Arc<dyn CacheRepository>,
             activity.clone(),
             clock.clone(),
         ));
         let tokens = Arc::new(TokenService::new(
-            Arc::new(db.clone()),
+            db.clone(),
             Arc::new(TokenKeyFile::new(data_dir)),
             clock,
             store_port.clone(),
@@ -393,7 +399,7 @@ impl App {
         let prompts = Arc::new(PromptService::new(
             store.clone(),
             relay.clone(),
-            Arc::new(db.clone()) as Arc<dyn PromptApprovalRepository>,
+            db.clone() as Arc<dyn PromptApprovalRepository>,
             management.clone(),
             events.clone(),
             activity.clone(),
@@ -407,7 +413,7 @@ impl App {
             pool.clone(),
             catalog.clone(),
         ));
-        let background = vec![
+        let mut background = vec![
             activity_writer,
             // The configured activity retention, now and every ten minutes.
             tokio::spawn(
@@ -419,11 +425,18 @@ impl App {
             tokio::spawn(follow_auth(bus.subscribe(), auth.clone(), pool.clone())),
             tokio::spawn(prompts.clone().follow(bus.subscribe())),
         ];
+        // On a shared database, what another replica approves or sees change holds here too.
+        match db.changes().await {
+            Ok(Some(feed)) => background.push(tokio::spawn(catalog.clone().follow_changes(feed))),
+            Ok(None) => {}
+            Err(e) => tracing::warn!("cannot follow the other replicas' changes: {e}"),
+        }
         pool.reconcile(&start_plan(&store, &catalog)).await;
         Ok(Self {
             https: false,
             store,
             db,
+            replica: replica.to_owned(),
             bus,
             activity,
             index,
@@ -479,6 +492,10 @@ impl App {
                 scheme: if self.https { "https" } else { "http" },
                 listen_addr: listening.to_string(),
                 socket: socket.map(Path::to_owned),
+            },
+            replica: Replica {
+                id: self.replica.clone(),
+                storage: self.db.backend(),
             },
             on_socket,
             started: std::time::Instant::now(),
@@ -577,14 +594,17 @@ impl App {
 
 /// Ready when the database and the index answer (the config is loaded before serving).
 struct AppReadiness {
-    db: Database,
+    db: Arc<dyn Store>,
     index: TantivyIndex,
 }
 
 #[async_trait]
 impl Readiness for AppReadiness {
     async fn checks(&self) -> Vec<Check> {
-        let db_ok = self.db.ping().await;
+        // A database that does not answer within the probe's patience counts as down.
+        let db_ok = tokio::time::timeout(Duration::from_secs(2), self.db.ping())
+            .await
+            .unwrap_or(false);
         let index_ok = self.index.search("ready", 1).await.is_ok();
         vec![
             Check {

@@ -15,6 +15,7 @@ mod lock;
 mod logging;
 mod paths;
 mod serve;
+mod storage;
 mod tray;
 
 use std::ffi::OsString;

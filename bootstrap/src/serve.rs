@@ -14,7 +14,6 @@ use mcpproxy_config::{ConfigWatcher, FileConfigStore, ProcessOverrides, generate
 use mcpproxy_domain::activity::{ActivityKind, ActivityStatus, Source};
 use mcpproxy_http::ServeLimits;
 use mcpproxy_logs::Rotation;
-use mcpproxy_storage::Database;
 use tokio::net::TcpListener;
 
 use crate::app::App;
@@ -26,6 +25,7 @@ use crate::locate::{Located, ensure_config_dir, locate};
 use crate::lock::InstanceLock;
 use crate::logging::{self, LogSettings};
 use crate::paths::ensure_private_dir;
+use crate::storage;
 
 /// How long open connections get to finish after a stop signal; the rest of the 2 s budget
 /// goes to closing the database and flushing logs.
@@ -87,6 +87,16 @@ impl StopSignals {
 pub async fn serve(cli: &Cli, args: &ServeArgs) -> Result<(), Failure> {
     let located = locate(cli)?;
     let log_dir = located.log_dir(cli);
+    // The database is chosen (and this replica named) before the config is taken apart.
+    let replica = storage::replica_id(
+        located.env.replica_id.as_deref(),
+        &args
+            .listen
+            .clone()
+            .or_else(|| located.env.listen.clone())
+            .unwrap_or_else(|| located.config.listen.clone()),
+    );
+    let storage = storage::location(&located, &replica)?;
     let tls = located.tls();
     let certs_dir = located.certs_dir();
     let Located {
@@ -150,13 +160,11 @@ pub async fn serve(cli: &Cli, args: &ServeArgs) -> Result<(), Failure> {
         require_mcp_auth: args.require_mcp_auth.then_some(true),
         trusted_hosts: env.trusted_hosts,
     };
-    let db = Database::open(&data_dir.join("mcpproxy.db"))
-        .await
-        .map_err(|e| Failure::new(Exit::General, e.to_string()))?;
+    let db = storage::open(&storage).await?;
     let store = Arc::new(
         FileConfigStore::with_config(&config_path, file_config)
             .with_overrides(overrides)
-            .with_admission(Arc::new(LoadGate::new(Arc::new(db.clone())))),
+            .with_admission(Arc::new(LoadGate::new(db.clone()))),
     );
     // Servers written into the file that the proxy has never seen are held for review before
     // anything starts them (hot reloads pass the same gate in the store).
@@ -187,6 +195,7 @@ pub async fn serve(cli: &Cli, args: &ServeArgs) -> Result<(), Failure> {
     let mut app = App::start(
         store.clone(),
         db.clone(),
+        &replica,
         &data_dir,
         &log_dir,
         rotation,
@@ -210,13 +219,16 @@ pub async fn serve(cli: &Cli, args: &ServeArgs) -> Result<(), Failure> {
                 ActivityStatus::Success,
             )
             .meta("version", env!("CARGO_PKG_VERSION"))
-            .meta("listen", address.clone()),
+            .meta("listen", address.clone())
+            .meta("storage", db.backend()),
         )
         .await;
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),
         data_dir = %data_dir.display(),
         config = %config_path.display(),
+        storage = db.backend(),
+        replica = %replica,
         main_log = %log_guard
             .main_log
             .as_deref()

@@ -142,6 +142,10 @@ pub struct Config {
     /// Absent means the defaults (detection on), and stays absent when saved.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sensitive_data_detection: Option<SensitiveDataConfig>,
+    /// Where the state is kept (issue 23, rules in storage.rs); absent: SQLite in `data_dir`,
+    /// and it stays absent when saved.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub storage: Option<crate::storage::StorageConfig>,
     /// Named subsets of the servers, served at `/mcp/p/<name>` (rules in profile.rs).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub profiles: Vec<crate::profile::ProfileConfig>,
@@ -195,6 +199,7 @@ impl Default for Config {
             aggregate_upstream_prompts: false,
             docker_isolation: None,
             sensitive_data_detection: None,
+            storage: None,
             profiles: Vec::new(),
             code_execution: crate::code::CodeExecutionConfig::default(),
             extra: Map::new(),
@@ -752,6 +757,7 @@ impl ConfigDiff {
             ("api_key", old.api_key != new.api_key),
             ("tls", old.tls != new.tls),
             ("enable_socket", old.enable_socket != new.enable_socket),
+            ("storage", old.storage != new.storage),
             (
                 "http_max_connections",
                 old.http_max_connections != new.http_max_connections,
@@ -1051,6 +1057,9 @@ impl Config {
         }
         check_interval(&mut errors, "init_timeout", self.init_timeout, 1, 1800);
         self.code_execution.validate(&mut errors);
+        if let Some(storage) = &self.storage {
+            storage.validate(&mut errors);
+        }
         check_interval(
             &mut errors,
             "health_check_interval",

@@ -12,6 +12,8 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+// Named apart from the sensitive-data detector's `Severity` in the OpenAPI spec.
+#[cfg_attr(feature = "openapi", schema(as = DiagnosticSeverity))]
 pub enum Severity {
     Info,
     Warn,

@@ -39,6 +39,7 @@ pub mod registry_derive;
 pub mod secret;
 pub mod sensitive;
 pub mod settings;
+pub mod storage;
 pub mod time;
 pub mod tls;
 pub mod token;

@@ -362,6 +362,8 @@ async fn every_command_shows_its_help_and_runs_for_real() {
         vec!["doctor", "--server", "fx", "-o", "json"],
         vec!["doctor", "list-codes"],
         vec!["doctor", "fix", "MCPX_SYSTEM_DATA_DIR_PERMISSIONS"],
+        // Makes the local CA in the data directory and prints it (installing needs root).
+        vec!["trust-cert"],
         vec!["activity", "list"],
         vec!["activity", "export"],
         vec!["activity", "summary", "-p", "7d", "--by", "tool"],

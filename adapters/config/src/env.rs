@@ -16,6 +16,10 @@ pub struct EnvOverrides {
     pub api_key: Option<String>,
     /// `MCPPROXY_DATA`
     pub data_dir: Option<PathBuf>,
+    /// `MCPPROXY_DATABASE_URL`: a `postgres://` database for the state instead of SQLite.
+    pub database_url: Option<String>,
+    /// `MCPPROXY_REPLICA_ID`: this process's name among the replicas sharing a database.
+    pub replica_id: Option<String>,
     /// `MCPPROXY_TLS_ENABLED` (Go's name): `true`/`1` or `false`/`0`.
     pub tls_enabled: Option<bool>,
     /// `MCPPROXY_TLS_REQUIRE_CLIENT_CERT`
@@ -37,6 +41,8 @@ impl EnvOverrides {
             listen: non_empty("MCPPROXY_LISTEN"),
             api_key: non_empty("MCPPROXY_API_KEY"),
             data_dir: non_empty("MCPPROXY_DATA").map(PathBuf::from),
+            database_url: non_empty("MCPPROXY_DATABASE_URL"),
+            replica_id: non_empty("MCPPROXY_REPLICA_ID"),
             tls_enabled: non_empty("MCPPROXY_TLS_ENABLED").and_then(|v| flag(&v)),
             tls_require_client_cert: non_empty("MCPPROXY_TLS_REQUIRE_CLIENT_CERT")
                 .and_then(|v| flag(&v)),
@@ -98,8 +104,10 @@ mod tests {
         let o = EnvOverrides::from_lookup(|n| match n {
             "MCPPROXY_LISTEN" => Some("127.0.0.1:9".into()),
             "MCPPROXY_API_KEY" => Some(String::new()),
+            "MCPPROXY_DATABASE_URL" => Some("postgres://db/mcp".into()),
             _ => None,
         });
+        assert_eq!(o.database_url.as_deref(), Some("postgres://db/mcp"));
         assert_eq!(o.listen.as_deref(), Some("127.0.0.1:9"));
         assert_eq!(o.api_key, None);
         assert_eq!(o.data_dir, None);

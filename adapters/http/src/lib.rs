@@ -17,7 +17,7 @@ use axum::Router;
 use axum::routing::get;
 use utoipa_swagger_ui::SwaggerUi;
 
-pub use api::{Api, Endpoints, openapi_json};
+pub use api::{Api, Endpoints, Replica, openapi_json};
 pub use auth::{KeyPolicy, TokenRoutes, presented_key, require_key};
 pub use health::{Check, Readiness, health_routes};
 pub use serve::{OVERFLOW, ServeLimits, serve};

@@ -5,7 +5,7 @@ use mcpproxy_application::ports::{
     ActivityFilter, ActivityPage, ActivityRepository, StorageError, UsageCounts,
 };
 use mcpproxy_domain::Timestamp;
-use mcpproxy_domain::activity::{ActivityKind, ActivityRecord, ActivityStatus, Source};
+use mcpproxy_domain::activity::{ActivityRecord, ActivityStatus};
 use mcpproxy_domain::activity_stats::{
     CallCount, GroupBy, GroupCount, ToolUsageCounts, UsageBucket,
 };
@@ -13,41 +13,7 @@ use mcpproxy_domain::sensitive::Severity;
 use sqlx::{QueryBuilder, Row, Sqlite};
 
 use crate::db::{Database, storage_err};
-
-fn from_row(row: &sqlx::sqlite::SqliteRow) -> Result<ActivityRecord, StorageError> {
-    let text = |col: &str| -> Result<Option<String>, StorageError> {
-        row.try_get(col).map_err(storage_err)
-    };
-    let kind: String = row.try_get("type").map_err(storage_err)?;
-    let source: String = row.try_get("source").map_err(storage_err)?;
-    let status: String = row.try_get("status").map_err(storage_err)?;
-    let bad = |what: &str, v: &str| StorageError(format!("unknown activity {what} {v:?}"));
-    Ok(ActivityRecord {
-        id: row.try_get("id").map_err(storage_err)?,
-        kind: ActivityKind::parse(&kind).ok_or_else(|| bad("type", &kind))?,
-        source: Source::parse(&source).ok_or_else(|| bad("source", &source))?,
-        server_name: text("server_name")?,
-        tool_name: text("tool_name")?,
-        arguments: text("arguments")?
-            .map(|t| serde_json::from_str(&t).map_err(storage_err))
-            .transpose()?,
-        response: text("response")?,
-        response_truncated: row
-            .try_get::<i64, _>("response_truncated")
-            .map_err(storage_err)?
-            != 0,
-        status: ActivityStatus::parse(&status).ok_or_else(|| bad("status", &status))?,
-        error_message: text("error_message")?,
-        duration_ms: row.try_get("duration_ms").map_err(storage_err)?,
-        timestamp: Timestamp::from_millis(row.try_get("timestamp").map_err(storage_err)?),
-        session_id: text("session_id")?,
-        request_id: text("request_id")?,
-        metadata: match text("metadata")? {
-            Some(t) => serde_json::from_str(&t).map_err(storage_err)?,
-            None => Default::default(),
-        },
-    })
-}
+use crate::rows::activity as from_row;
 
 /// Appends the `WHERE` clause of `filter` to `q`.
 fn push_filter(q: &mut QueryBuilder<Sqlite>, f: &ActivityFilter) {

@@ -2,56 +2,10 @@
 
 use async_trait::async_trait;
 use mcpproxy_application::ports::{ApprovalRepository, StorageError};
-use mcpproxy_domain::{ApprovalState, Fingerprint, ServerName, ToolApproval};
-use sqlx::Row;
+use mcpproxy_domain::{Fingerprint, ServerName, ToolApproval};
 
 use crate::db::{Database, storage_err};
-
-fn json_col(
-    row: &sqlx::sqlite::SqliteRow,
-    col: &str,
-) -> Result<Option<serde_json::Value>, StorageError> {
-    let text: Option<String> = row.try_get(col).map_err(storage_err)?;
-    text.map(|t| serde_json::from_str(&t).map_err(storage_err))
-        .transpose()
-}
-
-pub(crate) fn from_row(row: &sqlx::sqlite::SqliteRow) -> Result<ToolApproval, StorageError> {
-    let server: String = row.try_get("server").map_err(storage_err)?;
-    let state: String = row.try_get("state").map_err(storage_err)?;
-    let current_fingerprint = Fingerprint::from_hex(
-        row.try_get::<String, _>("current_fingerprint")
-            .map_err(storage_err)?,
-    );
-    let approved_fingerprint = row
-        .try_get::<Option<String>, _>("approved_fingerprint")
-        .map_err(storage_err)?
-        .map(Fingerprint::from_hex);
-    let current_schema: std::sync::Arc<serde_json::Value> =
-        json_col(row, "current_schema")?.unwrap_or_default().into();
-    // An approved tool that has not changed has one schema: read it once.
-    let approved_schema = if approved_fingerprint.as_ref() == Some(&current_fingerprint) {
-        Some(current_schema.clone())
-    } else {
-        json_col(row, "approved_schema")?.map(Into::into)
-    };
-    Ok(ToolApproval {
-        server: ServerName::parse(server).map_err(storage_err)?,
-        tool: row.try_get("tool").map_err(storage_err)?,
-        state: ApprovalState::parse(&state)
-            .ok_or_else(|| StorageError(format!("unknown approval state {state:?}")))?,
-        current_fingerprint,
-        current_description: row.try_get("current_description").map_err(storage_err)?,
-        current_schema,
-        approved_fingerprint,
-        approved_description: row.try_get("approved_description").map_err(storage_err)?,
-        approved_schema,
-        scan: json_col(row, "scan")?
-            .map(|v| serde_json::from_value(v).map_err(storage_err))
-            .transpose()?,
-        disabled: row.try_get("disabled").map_err(storage_err)?,
-    })
-}
+use crate::rows::approval as from_row;
 
 /// Writes an approval record into `table` (`tool_approvals` or `prompt_approvals`).
 pub(crate) async fn save_into(

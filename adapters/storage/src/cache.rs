@@ -3,7 +3,6 @@
 use async_trait::async_trait;
 use mcpproxy_application::ports::{CacheRepository, CachedResponse, StorageError};
 use mcpproxy_domain::Timestamp;
-use sqlx::Row;
 
 use crate::db::{Database, storage_err};
 
@@ -30,15 +29,7 @@ impl CacheRepository for Database {
             .fetch_optional(&self.pool)
             .await
             .map_err(storage_err)?;
-        row.map(|row| {
-            Ok(CachedResponse {
-                key: row.try_get("key").map_err(storage_err)?,
-                value: row.try_get("value").map_err(storage_err)?,
-                created_at: Timestamp::from_millis(row.try_get("created_at").map_err(storage_err)?),
-                expires_at: Timestamp::from_millis(row.try_get("expires_at").map_err(storage_err)?),
-            })
-        })
-        .transpose()
+        row.as_ref().map(crate::rows::cached).transpose()
     }
 
     async fn purge_expired(&self, now: Timestamp) -> Result<u64, StorageError> {

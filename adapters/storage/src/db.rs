@@ -28,6 +28,14 @@ pub(crate) fn storage_err(e: impl std::fmt::Display) -> StorageError {
     StorageError(e.to_string())
 }
 
+/// The time now in epoch milliseconds.
+pub(crate) fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
 impl Database {
     /// Opens (creating if needed) the database at `path` and applies pending migrations.
     pub async fn open(path: &Path) -> Result<Self, OpenError> {

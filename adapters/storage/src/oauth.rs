@@ -6,14 +6,7 @@ use mcpproxy_domain::ServerName;
 use serde_json::Value;
 use sqlx::Row;
 
-use crate::db::{Database, storage_err};
-
-fn now_millis() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
+use crate::db::{Database, now_millis, storage_err};
 
 #[async_trait]
 impl TokenStore for Database {

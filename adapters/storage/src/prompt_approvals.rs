@@ -5,8 +5,9 @@ use mcpproxy_application::ports::{PromptApprovalRepository, StorageError};
 use mcpproxy_domain::{ServerName, ToolApproval};
 use sqlx::Row;
 
-use crate::approvals::{from_row, save_into};
+use crate::approvals::save_into;
 use crate::db::{Database, storage_err};
+use crate::rows::approval as from_row;
 
 #[async_trait]
 impl PromptApprovalRepository for Database {

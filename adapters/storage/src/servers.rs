@@ -2,28 +2,11 @@
 
 use async_trait::async_trait;
 use mcpproxy_application::ports::{ServerRepository, ServerRuntime, StorageError};
-use mcpproxy_domain::{ConnectionState, ServerName, Timestamp, Tool};
+use mcpproxy_domain::{ServerName, Timestamp, Tool};
 use sqlx::Row;
 
 use crate::db::{Database, storage_err};
-
-fn runtime_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<ServerRuntime, StorageError> {
-    let name: String = row.try_get("name").map_err(storage_err)?;
-    let state: String = row.try_get("state").map_err(storage_err)?;
-    let tool_count: i64 = row.try_get("tool_count").map_err(storage_err)?;
-    Ok(ServerRuntime {
-        name: ServerName::parse(name).map_err(storage_err)?,
-        state: ConnectionState::from_label(&state)
-            .ok_or_else(|| StorageError(format!("unknown connection state {state:?}")))?,
-        last_error: row.try_get("last_error").map_err(storage_err)?,
-        tool_count: usize::try_from(tool_count).unwrap_or(0),
-        connected_at: row
-            .try_get::<Option<i64>, _>("connected_at")
-            .map_err(storage_err)?
-            .map(Timestamp::from_millis),
-        updated_at: Timestamp::from_millis(row.try_get("updated_at").map_err(storage_err)?),
-    })
-}
+use crate::rows::runtime as runtime_from_row;
 
 #[async_trait]
 impl ServerRepository for Database {

@@ -1,55 +1,12 @@
 //! Agent tokens: the HMAC of each secret with the token's scope, never the secret.
 
-use std::collections::BTreeSet;
-
 use async_trait::async_trait;
 use mcpproxy_application::ports::{AgentTokenRepository, StorageError};
-use mcpproxy_domain::policy::ServerSet;
+use mcpproxy_domain::Timestamp;
 use mcpproxy_domain::token::AgentToken;
-use mcpproxy_domain::{CallVariant, ServerName, Timestamp};
-use sqlx::Row;
 
 use crate::db::{Database, storage_err};
-
-fn from_row(row: &sqlx::sqlite::SqliteRow) -> Result<AgentToken, StorageError> {
-    let servers: Vec<String> =
-        serde_json::from_str(&row.try_get::<String, _>("servers").map_err(storage_err)?)
-            .map_err(storage_err)?;
-    let servers = if servers.iter().any(|s| s == "*") {
-        ServerSet::All
-    } else {
-        ServerSet::Only(
-            servers
-                .into_iter()
-                .map(ServerName::parse)
-                .collect::<Result<BTreeSet<_>, _>>()
-                .map_err(storage_err)?,
-        )
-    };
-    let tier: String = row.try_get("tier").map_err(storage_err)?;
-    let tier = CallVariant::ALL
-        .into_iter()
-        .find(|v| v.operation() == tier)
-        .ok_or_else(|| StorageError(format!("unknown token tier {tier:?}")))?;
-    let millis = |col: &str| row.try_get::<i64, _>(col).map_err(storage_err);
-    Ok(AgentToken {
-        name: row.try_get("name").map_err(storage_err)?,
-        hash: row.try_get("hash").map_err(storage_err)?,
-        prefix: row.try_get("prefix").map_err(storage_err)?,
-        servers,
-        tier,
-        created_at: Timestamp::from_millis(millis("created_at")?),
-        expires_at: Timestamp::from_millis(millis("expires_at")?),
-        revoked: row.try_get::<bool, _>("revoked").map_err(storage_err)?,
-        last_used_at: row
-            .try_get::<Option<i64>, _>("last_used_at")
-            .map_err(storage_err)?
-            .map(Timestamp::from_millis),
-        profile_pin: row
-            .try_get::<Option<String>, _>("profile_pin")
-            .map_err(storage_err)?,
-    })
-}
+use crate::rows::agent_token as from_row;
 
 const INSERT: &str = "INSERT OR IGNORE INTO agent_tokens (name, hash, prefix, servers, tier,
     created_at, expires_at, revoked, last_used_at, profile_pin)

@@ -17,10 +17,10 @@ use mcpproxy_application::{
 };
 use mcpproxy_config::FileConfigStore;
 use mcpproxy_domain::{ServerName, Tool};
-use mcpproxy_storage::Database;
+use mcpproxy_storage::Store;
 use serde_json::{Map, Value};
 
-use crate::exit::{Exit, Failure};
+use crate::exit::Failure;
 use crate::locate::{Located, ensure_config_dir};
 use crate::lock::InstanceLock;
 use crate::paths::ensure_private_dir;
@@ -34,7 +34,7 @@ pub struct Standalone {
     pub tokens: TokenService,
     /// Registries, import, connect: what works without upstream connections.
     pub discovery: crate::app::Discovery,
-    db: Database,
+    db: Arc<dyn Store>,
     _lock: InstanceLock,
 }
 
@@ -52,9 +52,8 @@ impl Standalone {
         ensure_private_dir(&located.data_dir)?;
         // A daemon starting now waits for us (exit 3) rather than sharing the files.
         let lock = InstanceLock::acquire(&located.data_dir, "cli")?;
-        let db = Database::open(&located.data_dir.join("mcpproxy.db"))
-            .await
-            .map_err(|e| Failure::new(Exit::General, e.to_string()))?;
+        // The command line writes as the replica `cli` (its changes reach running replicas).
+        let db = crate::storage::open(&crate::storage::location(located, "cli")?).await?;
         let store: Arc<dyn ConfigStore> = Arc::new(FileConfigStore::with_config(
             &located.config_path,
             located.config.clone(),
@@ -62,21 +61,21 @@ impl Standalone {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let events = Arc::new(EventBus::new());
         let activity = Arc::new(ActivityLog::new(
-            Arc::new(db.clone()) as Arc<dyn ActivityRepository>,
+            db.clone() as Arc<dyn ActivityRepository>,
             events.clone(),
             clock.clone(),
         ));
         let management = Arc::new(ManagementService::new(
             store.clone(),
             Arc::new(NotRunning(db.clone())),
-            Arc::new(db.clone()) as Arc<dyn ApprovalRepository>,
+            db.clone() as Arc<dyn ApprovalRepository>,
             Arc::new(NoUpstreams),
             events.clone(),
             activity.clone(),
             clock.clone(),
         ));
         let tokens = TokenService::new(
-            Arc::new(db.clone()),
+            db.clone(),
             Arc::new(mcpproxy_secrets::TokenKeyFile::new(&located.data_dir)),
             clock,
             store.clone(),
@@ -109,7 +108,7 @@ impl Standalone {
 
 /// The database's server records, but no connection state: with no proxy running, no
 /// server is connected, whatever the last run left.
-struct NotRunning(Database);
+struct NotRunning(Arc<dyn Store>);
 
 #[async_trait]
 impl ServerRepository for NotRunning {
@@ -129,7 +128,7 @@ impl ServerRepository for NotRunning {
         self.0.tools(name).await
     }
     async fn delete(&self, name: &ServerName) -> Result<(), StorageError> {
-        ServerRepository::delete(&self.0, name).await
+        ServerRepository::delete(&*self.0, name).await
     }
 }
 

@@ -46,6 +46,15 @@ pub struct Endpoints {
     pub socket: Option<PathBuf>,
 }
 
+/// This process among the replicas that share one database.
+#[derive(Debug, Clone)]
+pub struct Replica {
+    /// `MCPPROXY_REPLICA_ID`, else `host:port`.
+    pub id: String,
+    /// The database holding the state: `sqlite` or `postgres`.
+    pub storage: &'static str,
+}
+
 /// What the handlers use.
 pub struct Api {
     pub config: Arc<dyn ConfigStore>,
@@ -70,6 +79,7 @@ pub struct Api {
     pub prompts: Arc<PromptService>,
     pub bus: EventBus,
     pub endpoints: Endpoints,
+    pub replica: Replica,
     /// This API answers on the unix socket: its callers are the user at this machine.
     pub on_socket: bool,
     pub started: Instant,

@@ -32,6 +32,11 @@ pub struct StatusData {
     /// What the config gates let a person do now (`read_only_mode`, `disable_management`,
     /// `allow_server_add`, `allow_server_remove`): the web panel offers only these controls.
     pub allowed: Allowed,
+    /// This process's name among the replicas sharing a database (`MCPPROXY_REPLICA_ID`,
+    /// else `host:port`); PostgreSQL-backed activity records carry it as `replica_id`.
+    pub replica_id: String,
+    /// The database holding the state: `sqlite` (embedded) or `postgres` (shared).
+    pub storage: String,
 }
 
 /// How the proxy is doing.
@@ -56,6 +61,8 @@ pub async fn status(state: State, Caller(caller): Caller) -> ApiResult<StatusDat
         },
         tools,
         allowed: api.management.allowed(&caller),
+        replica_id: api.replica.id.clone(),
+        storage: api.replica.storage.to_owned(),
     }))
 }
 
