@@ -22,6 +22,7 @@ pub mod history;
 pub mod import;
 pub mod isolation;
 pub mod launch;
+pub mod load_gate;
 pub mod management;
 pub mod ports;
 pub mod profiles;

@@ -48,6 +48,14 @@ pub trait ConfigStore: Send + Sync {
     async fn save(&self, config: Config) -> Result<(), ConfigStoreError>;
 }
 
+/// What a config read from the file passes before it goes into force (at start and on each
+/// hot reload): returns the config to use and the servers it newly holds for review. The rule
+/// is the application's ([`crate::load_gate::LoadGate`]); the config adapter only asks it.
+#[async_trait]
+pub trait ConfigAdmission: Send + Sync {
+    async fn admit(&self, config: Config) -> (Config, Vec<ServerName>);
+}
+
 /// What the proxy knows about a server at run time, beyond its config.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mcpproxy_application::ActivityDraft;
+use mcpproxy_application::load_gate::LoadGate;
 use mcpproxy_application::ports::ConfigStore;
 use mcpproxy_config::{ConfigWatcher, FileConfigStore, ProcessOverrides, generate_api_key};
 use mcpproxy_domain::activity::{ActivityKind, ActivityStatus, Source};
@@ -159,10 +160,18 @@ pub async fn serve(cli: &Cli, args: &ServeArgs) -> Result<(), Failure> {
         require_mcp_auth: args.require_mcp_auth.then_some(true),
         trusted_hosts: env.trusted_hosts,
     };
-    let store =
-        Arc::new(FileConfigStore::with_config(&config_path, file_config).with_overrides(overrides));
-
     let db = storage::open(&storage).await?;
+    let store = Arc::new(
+        FileConfigStore::with_config(&config_path, file_config)
+            .with_overrides(overrides)
+            .with_admission(Arc::new(LoadGate::new(db.clone()))),
+    );
+    // Servers written into the file that the proxy has never seen are held for review before
+    // anything starts them (hot reloads pass the same gate in the store).
+    store
+        .admit()
+        .await
+        .map_err(|e| Failure::new(Exit::General, e.to_string()))?;
     // Before the listener: a proxy that cannot serve HTTPS as configured does not serve
     // plain HTTP in its place.
     let tls_config = if tls.enabled {

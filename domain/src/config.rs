@@ -476,8 +476,8 @@ pub struct ServerConfig {
     pub oauth: Option<OAuthConfig>,
     #[serde(default = "yes")]
     pub enabled: bool,
-    /// Absent means "never stated", which counts as not quarantined: the person who wrote the
-    /// entry into the file trusted it.
+    /// Absent means "never stated": not quarantined for a server the proxy already knows, held
+    /// for review (set to `true` on load) for one it has never seen — see [`crate::load_gate`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quarantined: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

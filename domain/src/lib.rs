@@ -23,6 +23,7 @@ pub mod fingerprint;
 pub mod isolation;
 pub mod launch;
 pub mod limits;
+pub mod load_gate;
 pub mod merge;
 pub mod name;
 pub mod netguard;

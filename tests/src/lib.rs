@@ -88,6 +88,36 @@ pub struct Home {
     dir: tempfile::TempDir,
 }
 
+/// `text` with `"quarantined": false` on each server that does not state the key (see
+/// [`Home::write_config`]); unchanged when it is not a JSON object.
+pub fn trusted_servers(text: &str) -> String {
+    let Ok(mut doc) = serde_json::from_str::<Value>(text) else {
+        return text.to_owned();
+    };
+    let Some(servers) = doc.get_mut("mcpServers") else {
+        return text.to_owned();
+    };
+    let entries: Vec<&mut Value> = match servers {
+        Value::Array(list) => list.iter_mut().collect(),
+        Value::Object(map) => map.values_mut().collect(),
+        _ => Vec::new(),
+    };
+    let mut changed = false;
+    for entry in entries {
+        if let Some(obj) = entry.as_object_mut()
+            && !obj.contains_key("quarantined")
+        {
+            obj.insert("quarantined".into(), Value::Bool(false));
+            changed = true;
+        }
+    }
+    if changed {
+        serde_json::to_string_pretty(&doc).unwrap()
+    } else {
+        text.to_owned()
+    }
+}
+
 impl Default for Home {
     fn default() -> Self {
         Self::new()
@@ -117,8 +147,17 @@ impl Home {
         self.path().join(".local/state/mcpproxy/logs/main.log")
     }
 
-    /// Writes `text` as the config, creating a private data dir.
+    /// Writes `text` as the config, creating a private data dir. The servers in it are ones the
+    /// test trusts: each entry that does not state `quarantined` gets `"quarantined": false`,
+    /// since the proxy holds a never-seen server written without the key for review (the
+    /// config-load gate). Text that is not a JSON object is written as it is.
+    /// [`Self::write_config_exact`] writes it untouched.
     pub fn write_config(&self, text: &str) {
+        self.write_config_exact(&trusted_servers(text));
+    }
+
+    /// Writes `text` as the config, byte for byte, creating a private data dir.
+    pub fn write_config_exact(&self, text: &str) {
         fs::create_dir_all(self.data_dir()).unwrap();
         fs::set_permissions(self.data_dir(), fs::Permissions::from_mode(0o700)).unwrap();
         fs::write(self.config_path(), text).unwrap();

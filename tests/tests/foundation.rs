@@ -9,7 +9,7 @@ use std::time::Duration;
 use mcpproxy_application::ports::{ActivityFilter, ActivityRepository};
 use mcpproxy_domain::activity::ActivityKind;
 use mcpproxy_storage::Database;
-use mcpproxy_tests::{Home, Proxy, assert_kept, eventually, fixture, free_port};
+use mcpproxy_tests::{Home, Proxy, assert_kept, eventually, fixture, free_port, trusted_servers};
 use serde_json::{Value, json};
 
 #[tokio::test]
@@ -127,8 +127,9 @@ async fn sigterm_and_sigint_stop_cleanly_and_are_recorded() {
 #[tokio::test]
 async fn a_go_config_serves_and_is_not_rewritten() {
     let home = Home::new();
-    let text = fs::read_to_string(fixture("go_mcp_config.json")).unwrap();
-    home.write_config(&text);
+    // As a user who trusts its servers writes it (see `Home::write_config`).
+    let text = trusted_servers(&fs::read_to_string(fixture("go_mcp_config.json")).unwrap());
+    home.write_config_exact(&text);
     let mut proxy = Proxy::start(&home, &[]).await;
     proxy.stop().await;
     assert_eq!(

@@ -4,9 +4,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
 use async_trait::async_trait;
-use mcpproxy_application::ports::{ConfigStore, ConfigStoreError};
-use mcpproxy_domain::Config;
+use mcpproxy_application::ports::{ConfigAdmission, ConfigStore, ConfigStoreError};
 use mcpproxy_domain::config::ConfigDiff;
+use mcpproxy_domain::{Config, ServerName};
 use tokio::sync::Mutex;
 
 use crate::file::{self, ConfigError};
@@ -71,7 +71,6 @@ impl ProcessOverrides {
 
 /// The config file, and the version in force: the file's content with the process overrides
 /// applied.
-#[derive(Debug)]
 pub struct FileConfigStore {
     path: PathBuf,
     overrides: ProcessOverrides,
@@ -81,6 +80,16 @@ pub struct FileConfigStore {
     current: RwLock<Arc<Config>>,
     /// Keeps "write the file" and "put it in force" together when saves race.
     write: Mutex<()>,
+    /// The config-load admission gate, asked about each config read from the file.
+    admission: Option<Arc<dyn ConfigAdmission>>,
+}
+
+impl std::fmt::Debug for FileConfigStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileConfigStore")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
 }
 
 fn read<T: Clone>(lock: &RwLock<T>) -> T {
@@ -112,7 +121,49 @@ impl FileConfigStore {
             current: RwLock::new(Arc::new(config.clone())),
             file: RwLock::new(Arc::new(config)),
             write: Mutex::new(()),
+            admission: None,
         }
+    }
+
+    /// Asks `admission` about every config read from the file from now on (hot reloads, and
+    /// [`Self::admit`] at start).
+    pub fn with_admission(mut self, admission: Arc<dyn ConfigAdmission>) -> Self {
+        self.admission = Some(admission);
+        self
+    }
+
+    async fn admitted(&self, config: Config) -> (Config, Vec<ServerName>) {
+        match &self.admission {
+            Some(gate) => gate.admit(config).await,
+            None => (config, Vec::new()),
+        }
+    }
+
+    /// Saves the file. Holding a server for review is written into the file as
+    /// `"quarantined": true`, the way `POST /servers/{id}/quarantine` records it: the file is
+    /// where quarantine lives, so the decision survives restarts (by then the server is known
+    /// and the gate would no longer hold it) and the user sees it where they wrote the server.
+    async fn save_file(&self, config: &Config) -> Result<(), ConfigError> {
+        let path = self.path.clone();
+        let to_write = config.clone();
+        tokio::task::spawn_blocking(move || file::save(&path, &to_write))
+            .await
+            .map_err(|e| ConfigError::Write {
+                path: self.path.clone(),
+                reason: e.to_string(),
+            })?
+    }
+
+    /// Runs the admission gate over what the file holds (at start, before any server starts);
+    /// returns the servers it held, already saved and in force.
+    pub async fn admit(&self) -> Result<Vec<ServerName>, ConfigError> {
+        let _guard = self.write.lock().await;
+        let (config, held) = self.admitted((*read(&self.file)).clone()).await;
+        if !held.is_empty() {
+            self.save_file(&config).await?;
+            self.set(Arc::new(config));
+        }
+        Ok(held)
     }
 
     /// Applies `overrides` to the config in force from now on.
@@ -145,14 +196,7 @@ impl FileConfigStore {
         let _guard = self.write.lock().await;
         let on_disk = read(&self.file);
         self.overrides.restore(&mut config, &on_disk);
-        let path = self.path.clone();
-        let to_write = config.clone();
-        tokio::task::spawn_blocking(move || file::save(&path, &to_write))
-            .await
-            .map_err(|e| ConfigError::Write {
-                path: self.path.clone(),
-                reason: e.to_string(),
-            })??;
+        self.save_file(&config).await?;
         self.set(Arc::new(config));
         Ok(())
     }
@@ -169,8 +213,12 @@ impl FileConfigStore {
                 path: self.path.clone(),
                 reason: e.to_string(),
             })??;
+        let (config, held) = self.admitted(config).await;
         if *read(&self.file) == config {
             return Ok(None);
+        }
+        if !held.is_empty() {
+            self.save_file(&config).await?;
         }
         let old = self.current();
         self.set(Arc::new(config));
