@@ -477,7 +477,8 @@ pub struct ServerConfig {
     #[serde(default = "yes")]
     pub enabled: bool,
     /// Absent means "never stated": not quarantined for a server the proxy already knows, held
-    /// for review (set to `true` on load) for one it has never seen — see [`crate::load_gate`].
+    /// for review (set to `true` on load) for one it has never seen.
+    // The rule: domain/src/load_gate.rs (kept out of the doc text, which is the API's too).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quarantined: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
